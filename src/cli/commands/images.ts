@@ -1,0 +1,67 @@
+// `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
+
+import { loadConfig } from '../../config/load.js';
+import { importImage } from '../../store/import.js';
+import { Store } from '../../store/store.js';
+
+async function openStore() {
+  const config = await loadConfig();
+  return { config, store: new Store(config.store.path) };
+}
+
+export async function resolveCommand(args: { ref: string }): Promise<number> {
+  const { store } = await openStore();
+  process.stdout.write(`${await store.resolve(args.ref)}\n`);
+  return 0;
+}
+
+export async function imagesCommand(args: { json?: boolean }): Promise<number> {
+  const { store } = await openStore();
+  const rows = [];
+  for (const entry of await store.listTags()) {
+    const manifest = await store.readManifest(entry.digest, `${entry.name}:${entry.tag}`).catch(() => undefined);
+    const size = manifest?.layers.reduce((sum, layer) => sum + layer.size, 0) ?? 0;
+    rows.push({ name: entry.name, tag: entry.tag, digest: entry.digest, layers: manifest?.layers.length ?? 0, size, created: manifest?.annotations?.['org.opencontainers.image.created'] ?? '' });
+  }
+  if (args.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return 0;
+  }
+  const table = [['IMAGE', 'DIGEST', 'LAYERS', 'SIZE', 'CREATED'], ...rows.map((row) => [`${row.name}:${row.tag}`, row.digest.slice(7, 19), String(row.layers), humanBytes(row.size), row.created.slice(0, 19)])];
+  const widths = table[0].map((_, column) => Math.max(...table.map((line) => line[column].length)));
+  for (const line of table) process.stdout.write(`${line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()}\n`);
+  return 0;
+}
+
+export async function inspectCommand(args: { ref: string }): Promise<number> {
+  const { store } = await openStore();
+  const image = await store.open(args.ref);
+  const output = {
+    ref: args.ref,
+    digest: image.manifestDigest,
+    layers: image.layers.map((layer) => ({ digest: layer.digest, size: layer.size, format: layer.format, diffId: layer.diffId, path: layer.path })),
+    config: image.config,
+    annotations: image.manifest.annotations ?? {},
+  };
+  process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
+  return 0;
+}
+
+export async function importCommand(args: { source: string; tag: string; base?: string }): Promise<number> {
+  const { config, store } = await openStore();
+  const result = await importImage(store, { source: args.source, tag: args.tag, base: args.base, compression: config.import.compression });
+  process.stdout.write(`${result.digest}\n`);
+  process.stderr.write(`imported ${args.tag}: ${result.layers} layers, new layer ${humanBytes(result.layerSize)}, in ${(result.durationMs / 1000).toFixed(2)}s\n`);
+  return 0;
+}
+
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit ? value.toFixed(1) : value}${units[unit]}`;
+}

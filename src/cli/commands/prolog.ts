@@ -1,0 +1,90 @@
+// `strata prolog` and the Slurm/PBS prolog entry points: run the node prolog for one job, log one
+// line about it, and map the outcome to the exit status the scheduler understands
+// (0 = the node is fine, even if the job's set-up failed for a user-caused reason).
+
+import { loadConfig } from '../../config/load.js';
+import { parseSize } from '../../config/validate.js';
+import { asStrataError, userError } from '../../errors.js';
+import { execLog } from '../../host/exec.js';
+import { createLogger } from '../../log.js';
+import { parseMountRequests } from '../../runtime/mount-request.js';
+import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
+import { printTimings } from './timings.js';
+
+export interface PrologArgs {
+  job: string;
+  uid: number;
+  gid: number;
+  image?: string;
+  imageDigest?: string;
+  mounts?: string;
+  workdir?: string;
+  jobWorkdir?: string;
+  writable?: boolean;
+  upperSize?: string;
+  timings?: boolean;
+}
+
+export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const started = performance.now();
+  const timings: Record<string, number> = {};
+  let config;
+  try {
+    config = await loadConfig(env);
+  } catch (thrown) {
+    // Without a config there is no log file: stderr reaches slurmd's log.
+    process.stderr.write(`strata: prolog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
+    return 1;
+  }
+  timings.config = performance.now() - started;
+  const log = createLogger(config, { phase: 'prolog', job: args.job });
+  try {
+    const request = toRequest(args);
+    const outcome = await runProlog(request, config, timings);
+    const durationMs = Math.round(performance.now() - started);
+    if (outcome.result === 'user-error') {
+      log.warn('job set-up failed (user error)', { result: 'user-error', code: outcome.error.code, error: outcome.error.summary, detail: outcome.error.detail, durationMs });
+    } else {
+      log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs });
+    }
+    if (args.timings) printTimings('prolog', timings, execLog, performance.now() - started);
+    return 0;
+  } catch (thrown) {
+    const error = asStrataError(thrown);
+    const durationMs = Math.round(performance.now() - started);
+    if (error.kind === 'user') {
+      // Bad arguments (job id, sizes, mount syntax) before anything was set up.
+      log.warn('job set-up refused (user error)', { result: 'user-error', code: error.code, error: error.summary, durationMs });
+      process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
+      return 0;
+    }
+    log.error('node fault', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
+    process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
+    return 1;
+  }
+}
+
+function toRequest(args: PrologArgs): PrologRequest {
+  for (const [name, value] of [['uid', args.uid], ['gid', args.gid]] as const) {
+    if (!Number.isInteger(value) || value < 0) throw userError('E_BAD_JOB', `job ${args.job}: missing or invalid ${name}`, { hint: 'the scheduler must pass the job\'s numeric uid and gid' });
+  }
+  let upperSize: number | undefined;
+  if (args.upperSize) {
+    upperSize = parseSize(args.upperSize);
+    if (upperSize === undefined) {
+      throw userError('E_UPPER_SIZE', `invalid --container-upper-size "${args.upperSize}"`, { hint: 'use a size such as 512M or 4G' });
+    }
+  }
+  return {
+    jobId: args.job,
+    uid: args.uid,
+    gid: args.gid,
+    image: args.image || undefined,
+    imageDigest: args.imageDigest || undefined,
+    mounts: parseMountRequests(args.mounts),
+    workdir: args.workdir || undefined,
+    jobWorkDir: args.jobWorkdir || undefined,
+    writable: args.writable ?? true,
+    upperSize,
+  };
+}

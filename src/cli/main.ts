@@ -1,0 +1,73 @@
+// The `strata` command line. Each command's code is imported only when that command runs, so the
+// prolog path loads nothing it does not use.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { renderError } from './render-error.js';
+
+type Handler = () => Promise<number>;
+let chosen: Handler | undefined;
+const run = (handler: Handler) => {
+  chosen = handler;
+};
+
+export async function main(argv = hideBin(process.argv)): Promise<number> {
+  const parser = yargs(argv)
+    .scriptName('strata')
+    .usage('$0 <command> [options]')
+    .command('import <source>', 'import an image into the store from dir:PATH or tar:PATH', (y) =>
+      y.positional('source', { type: 'string', demandOption: true, describe: 'dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)' })
+        .option('tag', { type: 'string', demandOption: true, describe: 'NAME:TAG to publish it as' })
+        .option('base', { type: 'string', describe: 'an image in the store to put the new layer on top of' }),
+      (a) => run(async () => (await import('./commands/images.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base })))
+    .command('images', 'list the images in the store', (y) => y.option('json', { type: 'boolean' }),
+      (a) => run(async () => (await import('./commands/images.js')).imagesCommand({ json: a.json })))
+    .command('inspect <ref>', 'show an image: layers with digests and sizes, config (JSON)', (y) =>
+      y.positional('ref', { type: 'string', demandOption: true }).option('json', { type: 'boolean', default: true }),
+      (a) => run(async () => (await import('./commands/images.js')).inspectCommand({ ref: a.ref! })))
+    .command('resolve <ref>', 'print the manifest digest an image reference stands for', (y) => y.positional('ref', { type: 'string', demandOption: true }),
+      (a) => run(async () => (await import('./commands/images.js')).resolveCommand({ ref: a.ref! })))
+    .command('prolog', 'set a job\'s rootfs up on this node (run by the scheduler\'s prolog)', (y) =>
+      y.option('job', { type: 'string', demandOption: true })
+        .option('uid', { type: 'number', demandOption: true })
+        .option('gid', { type: 'number', demandOption: true })
+        .option('image', { type: 'string', describe: 'image reference; no image = nothing to do' })
+        .option('image-digest', { type: 'string', describe: 'digest pinned at submit time (wins over --image)' })
+        .option('mounts', { type: 'string', describe: 'SRC[:DST[:ro|rw]],...' })
+        .option('workdir', { type: 'string', describe: 'working directory inside the container' })
+        .option('job-workdir', { type: 'string', describe: 'the job\'s working directory on the host (bound at the same path)' })
+        .option('writable', { type: 'boolean', default: true, describe: 'writable rootfs (--readonly for read-only)' })
+        .option('readonly', { type: 'boolean', describe: 'read-only rootfs' })
+        .option('upper-size', { type: 'string', describe: 'size of the writable layer, e.g. 4G' })
+        .option('timings', { type: 'boolean', describe: 'print where the time went (stderr)' }),
+      (a) => run(async () => (await import('./commands/prolog.js')).prologCommand({
+        job: a.job, uid: a.uid, gid: a.gid, image: a.image, imageDigest: a.imageDigest, mounts: a.mounts, workdir: a.workdir,
+        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, timings: a.timings,
+      })))
+    .command('epilog', 'remove a job\'s rootfs from this node (run by the scheduler\'s epilog)', (y) =>
+      y.option('job', { type: 'string', demandOption: true }).option('timings', { type: 'boolean' }),
+      (a) => run(async () => (await import('./commands/epilog.js')).epilogCommand({ job: a.job, timings: a.timings })))
+    .command('config check', 'validate the configuration and print the effective settings', (y) => y.option('json', { type: 'boolean' }),
+      (a) => run(async () => (await import('./commands/config-check.js')).configCheck({ json: a.json })))
+    .demandCommand(1, 'name a command; see strata --help')
+    .strict()
+    .recommendCommands()
+    .help()
+    .version(false)
+    .fail((message, error) => {
+      throw error ?? new UsageError(message);
+    });
+  try {
+    await parser.parseAsync();
+    if (!chosen) return 0;
+    return await chosen();
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`strata: ${error.message}\nRun 'strata --help' for usage.\n`);
+      return 2;
+    }
+    return renderError(error);
+  }
+}
+
+class UsageError extends Error {}

@@ -1,0 +1,227 @@
+// The on-disk configuration schema (/etc/strata/strata.yaml), as data. This table is the single
+// source for validation (validate.ts), defaults, the example file (etc/strata.yaml) and the
+// reference (docs/configuration.md); both files are generated from it by scripts/gen-config-doc.mjs.
+//
+// Keys are snake_case on disk and nest as YAML mappings: `upper.max_size` is written
+//   upper:
+//     max_size: 16G
+// `mounts[].source` is the `source` field of each item of the `mounts` list. The matching field of
+// the effective Config (types.ts) is the camelCase form of each segment (`upper.maxSize`).
+
+import type { Compression, LayerCachePolicy, LogLevel, UpperBacking } from './types.js';
+
+export type SettingType =
+  /** An absolute path (normalised: no trailing slash, no `.`/`..` segments). */
+  | 'path'
+  /** Bytes: an integer, or a number with a K/M/G/T suffix (binary). */
+  | 'size'
+  /** One of `allowed`. */
+  | 'enum'
+  /** true/false (yes/no, 1/0 also accepted). */
+  | 'boolean'
+  /** A list of mappings whose fields are the `KEY[].field` settings. */
+  | 'list';
+
+export type DefaultValue = string | boolean | readonly [];
+
+export interface Setting {
+  /** Dotted on-disk key; fields of list items are written `list[].field`. */
+  readonly key: string;
+  readonly type: SettingType;
+  /** The default as written on disk; absent when the key is required or derived (`defaultFrom`). */
+  readonly default?: DefaultValue;
+  /** The default is the value of this sibling field (list items only). */
+  readonly defaultFrom?: string;
+  /** The key must be present (list items only). */
+  readonly required?: boolean;
+  /** Allowed values of an `enum`. */
+  readonly allowed?: readonly string[];
+  /** Smallest accepted `size`, on-disk notation. */
+  readonly min?: string;
+  /** A `path` may also be the empty string, meaning "none". */
+  readonly emptyAllowed?: boolean;
+  /** A `path` must not contain these characters (they break overlayfs mount option strings). */
+  readonly forbiddenChars?: string;
+  /** One sentence: what the setting does. */
+  readonly description: string;
+  /** One line: why the default is what it is (only where it is not obvious). */
+  readonly why?: string;
+  /** Value used in the commented example of a list item in etc/strata.yaml. */
+  readonly example?: string | boolean;
+}
+
+// Every member of a string union, checked at compile time in both directions.
+const allOf =
+  <T extends string>() =>
+  <const A extends readonly T[]>(values: A & ([T] extends [A[number]] ? unknown : never)): A =>
+    values;
+
+export const UPPER_BACKINGS = allOf<UpperBacking>()(['tmpfs', 'disk']);
+export const LAYER_CACHE_POLICIES = allOf<LayerCachePolicy>()(['release', 'keep']);
+export const LOG_LEVELS = allOf<LogLevel>()(['error', 'warn', 'info', 'debug']);
+export const COMPRESSIONS = allOf<Compression>()(['zstd', 'lz4', 'gzip', 'xz', 'none']);
+
+/** Where strata looks for its configuration unless STRATA_CONFIG names another file. */
+export const DEFAULT_CONFIG_PATH = '/etc/strata/strata.yaml';
+/** The environment variable naming the configuration file. */
+export const CONFIG_ENV = 'STRATA_CONFIG';
+/** Origin of a configuration that comes from no file. */
+export const BUILTIN_ORIGIN = 'built-in defaults';
+
+/** Container paths no site mount may cover. */
+export const RESERVED_TARGETS: readonly string[] = ['/', '/proc', '/sys', '/dev'];
+
+export const SETTINGS: readonly Setting[] = [
+  {
+    key: 'store.path',
+    type: 'path',
+    default: '/var/lib/strata/store',
+    description:
+      'Directory holding the image store (layer files, manifests, tags); every node must see it at the same path.',
+    why: 'The default is an embedded node-local store for machines without a shared filesystem; on a cluster, point it at a directory on the shared filesystem.',
+  },
+  {
+    key: 'runtime_dir',
+    type: 'path',
+    default: '/run/strata',
+    forbiddenChars: ',:',
+    description:
+      'Node-local directory (tmpfs) for job journals, layer mount points and container root filesystems.',
+    why: 'Node-local tmpfs, never the shared filesystem; a short path keeps overlayfs mount options within one page.',
+  },
+  {
+    key: 'upper.backing',
+    type: 'enum',
+    allowed: UPPER_BACKINGS,
+    default: 'tmpfs',
+    description: "Where each job's writable upper layer lives: `tmpfs` (memory) or `disk` (under `upper.disk_path`).",
+    why: 'tmpfs gives every job a hard size cap, and one umount removes everything the job wrote.',
+  },
+  {
+    key: 'upper.disk_path',
+    type: 'path',
+    default: '/var/tmp/strata',
+    forbiddenChars: ',:',
+    description: 'Node-local directory for job upper layers when `upper.backing` is `disk`.',
+  },
+  {
+    key: 'upper.default_size',
+    type: 'size',
+    default: '1G',
+    min: '1M',
+    description: 'Size of the upper layer of a job that does not ask for a size.',
+  },
+  {
+    key: 'upper.max_size',
+    type: 'size',
+    default: '16G',
+    min: '1M',
+    description: 'Largest upper layer a job may ask for; larger requests are refused.',
+  },
+  {
+    key: 'layers.cache',
+    type: 'enum',
+    allowed: LAYER_CACHE_POLICIES,
+    default: 'release',
+    description:
+      'When the last job using a layer on a node ends: `release` unmounts it and frees its loop device, `keep` leaves it mounted for the next job.',
+    why: 'With `release`, an idle node returns to a clean state: no mounts or loop devices left behind.',
+  },
+  {
+    key: 'mounts',
+    type: 'list',
+    default: [],
+    description: 'Bind mounts added to every container (scratch filesystems, site software, ...).',
+  },
+  {
+    key: 'mounts[].source',
+    type: 'path',
+    required: true,
+    example: '/scratch',
+    description: 'Host path to mount.',
+  },
+  {
+    key: 'mounts[].target',
+    type: 'path',
+    defaultFrom: 'source',
+    example: '/scratch',
+    description: 'Path inside the container; not `/`, `/proc`, `/sys`, `/dev` or under `runtime_dir`, and each target once.',
+  },
+  {
+    key: 'mounts[].readonly',
+    type: 'boolean',
+    default: true,
+    example: false,
+    description: 'Mount read-only.',
+  },
+  {
+    key: 'mounts[].optional',
+    type: 'boolean',
+    default: false,
+    example: true,
+    description: 'Skip the mount (instead of failing the job) when the source does not exist on the node.',
+  },
+  {
+    key: 'log.file',
+    type: 'path',
+    default: '/var/log/strata/strata.log',
+    emptyAllowed: true,
+    description: 'Log file for the prolog, epilog and CLI; an empty string (`""`) disables it.',
+  },
+  {
+    key: 'log.level',
+    type: 'enum',
+    allowed: LOG_LEVELS,
+    default: 'info',
+    description: 'Least severe level written to the log file.',
+  },
+  {
+    key: 'import.compression',
+    type: 'enum',
+    allowed: COMPRESSIONS,
+    default: 'zstd',
+    description: 'Compression of the squashfs layer files written by `strata import`.',
+    why: 'zstd decompresses much faster than gzip, which dominates metadata-heavy start-up (a cold Python start took 2.2x local disk from gzip squashfs, 1.3-1.8x from zstd/lz4).',
+  },
+];
+
+/** "what is allowed" for a setting: the second half of every error message about it. */
+export function allowedText(setting: Setting): string {
+  switch (setting.type) {
+    case 'path':
+      return setting.emptyAllowed
+        ? 'use an absolute path, or "" for none'
+        : setting.forbiddenChars
+          ? `use an absolute path without ${[...setting.forbiddenChars].map((c) => `"${c}"`).join(' or ')}`
+          : 'use an absolute path';
+    case 'size':
+      return 'use a number of bytes or a size like 512M, 4G';
+    case 'enum':
+      return `use one of ${(setting.allowed ?? []).join(', ')}`;
+    case 'boolean':
+      return 'use true or false (yes/no and 1/0 also work)';
+    case 'list':
+      return `use a list of mappings with ${fieldsOf(setting.key)
+        .map((s) => leafName(s.key))
+        .join(', ')}`;
+  }
+}
+
+/** The last segment of a key: `upper.max_size` -> `max_size`, `mounts[].source` -> `source`. */
+export const leafName = (key: string): string => key.slice(key.lastIndexOf('.') + 1).replace('[]', '');
+
+/** The settings that are fields of the items of list `key` (e.g. `mounts`). */
+export const fieldsOf = (key: string): Setting[] => SETTINGS.filter((s) => s.key.startsWith(`${key}[].`));
+
+/** `default_size` -> `defaultSize`: the effective Config's name for an on-disk key segment. */
+export const camelCase = (segment: string): string => segment.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/** The default of a setting as human text (docs, messages). */
+export function defaultText(setting: Setting): string {
+  if (setting.required) return '(required)';
+  if (setting.defaultFrom) return `same as \`${setting.defaultFrom}\``;
+  const value = setting.default;
+  if (Array.isArray(value)) return '[]';
+  if (value === '') return '""';
+  return String(value);
+}

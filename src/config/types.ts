@@ -1,0 +1,51 @@
+// The effective configuration, after validation and defaults. What is on disk is described by
+// schema.ts; this is what the rest of strata reads.
+
+export type UpperBacking = 'tmpfs' | 'disk';
+export type LayerCachePolicy = 'release' | 'keep';
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type Compression = 'zstd' | 'lz4' | 'gzip' | 'xz' | 'none';
+
+export interface SiteMount {
+  /** Host path. */
+  source: string;
+  /** Path inside the container; defaults to `source`. */
+  target: string;
+  readonly: boolean;
+  /** Skip (instead of failing the job) when the source does not exist on this node. */
+  optional: boolean;
+}
+
+export interface Config {
+  /** Where this config came from (a path, or "built-in defaults"). */
+  origin: string;
+  store: {
+    /** Shared-filesystem directory holding layers, manifests and tags. */
+    path: string;
+  };
+  /** Node-local directory (tmpfs) for job state, layer mount points and rootfs. */
+  runtimeDir: string;
+  upper: {
+    backing: UpperBacking;
+    /** Directory on node-local disk for `backing: disk`. */
+    diskPath: string;
+    /** Bytes. */
+    defaultSize: number;
+    /** Bytes; a job asking for more is refused. */
+    maxSize: number;
+  };
+  layers: {
+    /** On the last job's exit, unmount a layer (`release`) or keep it mounted for the next job (`keep`). */
+    cache: LayerCachePolicy;
+  };
+  /** Site bind mounts added to every container. */
+  mounts: SiteMount[];
+  log: {
+    /** Log file; empty string means no file. */
+    file: string;
+    level: LogLevel;
+  };
+  import: {
+    compression: Compression;
+  };
+}

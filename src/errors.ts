@@ -1,0 +1,57 @@
+// The few error kinds strata raises, and the one rule that maps them to consequences:
+// a `user` error fails the job (never the node), a `node` error takes the node out, `internal` is a bug.
+
+export type ErrorKind = 'user' | 'node' | 'internal';
+
+export interface StrataErrorOptions {
+  /** What the reader should do about it, in one sentence. */
+  hint?: string;
+  /** Admin-only detail (command line, stderr, paths); never shown to job users. */
+  detail?: string;
+  cause?: unknown;
+}
+
+export class StrataError extends Error {
+  readonly code: string;
+  readonly kind: ErrorKind;
+  readonly hint?: string;
+  readonly detail?: string;
+
+  constructor(kind: ErrorKind, code: string, message: string, options: StrataErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    Object.defineProperty(this, 'name', { value: 'StrataError', enumerable: false });
+    this.kind = kind;
+    this.code = code;
+    this.hint = options.hint;
+    this.detail = options.detail;
+  }
+
+  /** One line for a terminal or a job's output: what failed, then what to do. */
+  get summary(): string {
+    return this.hint ? `${this.message}; ${this.hint}` : this.message;
+  }
+}
+
+export const userError = (code: string, message: string, options?: StrataErrorOptions) =>
+  new StrataError('user', code, message, options);
+export const nodeError = (code: string, message: string, options?: StrataErrorOptions) =>
+  new StrataError('node', code, message, options);
+
+export const isStrataError = (error: unknown): error is StrataError => error instanceof StrataError;
+
+/** Any thrown value as a StrataError: unknown errors are internal (a bug), keeping the cause. */
+export function asStrataError(error: unknown): StrataError {
+  if (isStrataError(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new StrataError('internal', 'E_INTERNAL', `internal error: ${firstLine(message)}`, {
+    hint: 'this is a bug in strata; please report it with the log file',
+    detail: error instanceof Error ? error.stack : undefined,
+    cause: error,
+  });
+}
+
+export const firstLine = (text: string) => text.split('\n', 1)[0].trim();
+
+/** Node's errno code of a failed fs call, if any. */
+export const errnoCode = (error: unknown): string | undefined =>
+  typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;

@@ -1,0 +1,87 @@
+// The one place strata runs other programs. Every call names its tool by absolute path (TOOLS),
+// collects output, and turns a failure into a StrataError that carries the command and stderr.
+
+import { spawn } from 'node:child_process';
+import { nodeError, StrataError, firstLine } from '../errors.js';
+import { SAFE_PATH, TOOLS, type Tool } from './tools.js';
+
+export interface RunOptions {
+  cwd?: string;
+  /** Kill the child after this long (ms). */
+  timeoutMs?: number;
+  /** Extra environment (added to a minimal PATH-only environment). */
+  env?: Record<string, string>;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+  durationMs: number;
+  command: string;
+}
+
+/** Commands run so far in this process, with durations: the `--timings` breakdown reads this. */
+export const execLog: { command: string; durationMs: number }[] = [];
+
+const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
+
+/** Run a tool and resolve with its result whatever the exit code. Rejects only if it cannot start. */
+export function runTool(tool: Tool, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const command = [TOOLS[tool], ...args].map(quote).join(' ');
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    // stdin is closed and nothing is inherited: a child must never hold the prolog's stdout/stderr.
+    const child = spawn(TOOLS[tool], args, {
+      cwd: options.cwd,
+      env: { PATH: SAFE_PATH, LC_ALL: 'C', ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: options.timeoutMs,
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', (error) =>
+      reject(nodeError('E_EXEC', `cannot run ${TOOLS[tool]}: ${error.message}`, {
+        hint: `install it (Debian: apt-get install ${packageOf(tool)})`,
+        cause: error,
+      })),
+    );
+    child.on('close', (code, signal) => {
+      const durationMs = performance.now() - started;
+      execLog.push({ command, durationMs });
+      resolve({
+        stdout: Buffer.concat(out).toString(),
+        stderr: Buffer.concat(err).toString(),
+        exitCode: code ?? (signal ? 128 : 1),
+        durationMs,
+        command,
+      });
+    });
+  });
+}
+
+/** Run a tool; a non-zero exit becomes a node error naming the command and its first stderr line. */
+export async function mustRun(tool: Tool, args: string[], options: RunOptions = {}): Promise<RunResult> {
+  const result = await runTool(tool, args, options);
+  if (result.exitCode !== 0) throw commandFailed(result);
+  return result;
+}
+
+export function commandFailed(result: RunResult, kind: StrataError['kind'] = 'node', code = 'E_COMMAND'): StrataError {
+  const why = firstLine(result.stderr) || `exit status ${result.exitCode}`;
+  return new StrataError(kind, code, `${result.command.split(' ')[0]} failed: ${why}`, {
+    detail: `$ ${result.command}\n${result.stderr}`,
+  });
+}
+
+function packageOf(tool: Tool): string {
+  const packages: Partial<Record<Tool, string>> = {
+    tar2sqfs: 'squashfs-tools-ng',
+    unsquashfs: 'squashfs-tools',
+    zstd: 'zstd',
+    xz: 'xz-utils',
+  };
+  return packages[tool] ?? 'util-linux';
+}

@@ -1,0 +1,42 @@
+// Which file backs a loop device. The kernel keeps the full path in sysfs (the ioctl name is
+// truncated to 64 bytes), with " (deleted)" appended when the file was replaced.
+
+import { readFileSync, readdirSync } from 'node:fs';
+
+export interface LoopDevice {
+  name: string;
+  backingFile: string;
+  deleted: boolean;
+  autoclear: boolean;
+}
+
+const readSys = (path: string) => {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+/** The backing file of /dev/loopN (or undefined if the device is unbound or not a loop). */
+export function loopBackingFile(device: string): string | undefined {
+  const name = device.replace(/^\/dev\//, '');
+  if (!/^loop\d+$/.test(name)) return undefined;
+  return readSys(`/sys/block/${name}/loop/backing_file`)?.replace(/ \(deleted\)$/, '');
+}
+
+/** Every bound loop device on this kernel. */
+export function listLoopDevices(): LoopDevice[] {
+  const devices: LoopDevice[] = [];
+  for (const name of readdirSync('/sys/block').filter((entry) => /^loop\d+$/.test(entry))) {
+    const backing = readSys(`/sys/block/${name}/loop/backing_file`);
+    if (!backing) continue;
+    devices.push({
+      name: `/dev/${name}`,
+      backingFile: backing.replace(/ \(deleted\)$/, ''),
+      deleted: backing.endsWith(' (deleted)'),
+      autoclear: readSys(`/sys/block/${name}/loop/autoclear`) === '1',
+    });
+  }
+  return devices;
+}

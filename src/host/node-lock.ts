@@ -1,0 +1,58 @@
+// The node-local lock around shared layer mounts. It is a flock(2) held by a child process whose
+// stdin is our pipe: when we exit for any reason, SIGKILL included, the pipe closes, the child
+// exits and the kernel drops the lock. (A mkdir/mtime lock such as proper-lockfile's would block
+// every other prolog on the node until it went stale, >= 5 s, after the 10 ms kill Slurm gives.)
+
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { nodeError } from '../errors.js';
+import { TOOLS } from './tools.js';
+
+export interface NodeLock {
+  /** How long we waited for it (ms). */
+  waitedMs: number;
+  release(): Promise<void>;
+}
+
+export async function acquireNodeLock(lockFile: string, timeoutMs = 120_000): Promise<NodeLock> {
+  mkdirSync(dirname(lockFile), { recursive: true, mode: 0o755 });
+  const started = performance.now();
+  // flock opens (creating) the file, locks it, then runs `sh`, which announces itself and waits on
+  // stdin. `exec 1>&-` is not used: we need the one-byte announcement on stdout.
+  const child = spawn(TOOLS.flock, ['-w', String(Math.ceil(timeoutMs / 1000)), lockFile, '/bin/sh', '-c', 'echo locked; exec /bin/cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: '/usr/bin:/bin' },
+  });
+  await new Promise<void>((resolve, reject) => {
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout.once('data', () => resolve());
+    child.once('error', (error) => reject(nodeError('E_LOCK', `cannot take the node lock ${lockFile}: ${error.message}`)));
+    child.once('exit', (code) =>
+      reject(nodeError('E_LOCK', `cannot take the node lock ${lockFile} within ${timeoutMs / 1000}s (flock exit ${code}${stderr ? `: ${stderr.trim()}` : ''})`, {
+        hint: 'another strata process on this node holds it; see `strata node status`',
+      })),
+    );
+  });
+  child.removeAllListeners('exit');
+  return {
+    waitedMs: performance.now() - started,
+    release: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.stdin.end();
+      }),
+  };
+}
+
+/** Run `work` while holding the node lock. */
+export async function withNodeLock<T>(lockFile: string, work: () => Promise<T>): Promise<T> {
+  const lock = await acquireNodeLock(lockFile);
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}

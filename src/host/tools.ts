@@ -1,0 +1,23 @@
+// Absolute paths of every program strata runs. The Slurm prolog/epilog environment has no PATH,
+// so nothing is ever looked up by name.
+
+export const TOOLS = {
+  mount: '/usr/bin/mount',
+  umount: '/usr/bin/umount',
+  losetup: '/usr/sbin/losetup',
+  flock: '/usr/bin/flock',
+  tar: '/usr/bin/tar',
+  tar2sqfs: '/usr/bin/tar2sqfs',
+  unsquashfs: '/usr/bin/unsquashfs',
+  gzip: '/usr/bin/gzip',
+  zstd: '/usr/bin/zstd',
+  xz: '/usr/bin/xz',
+  unshare: '/usr/bin/unshare',
+  chroot: '/usr/sbin/chroot',
+  getent: '/usr/bin/getent',
+} as const;
+
+export type Tool = keyof typeof TOOLS;
+
+/** A PATH for children, since the scheduler gives us none. */
+export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -1,0 +1,117 @@
+// Shared layer mounts and the job overlay on top of them. Both functions run under the node lock,
+// so outside it a layer is in use exactly when some job overlay in mountinfo lists it.
+
+import { existsSync, mkdirSync, realpathSync, rmdirSync } from 'node:fs';
+import { firstLine, nodeError, userError } from '../errors.js';
+import { runTool } from '../host/exec.js';
+import { loopBackingFile } from '../host/loop.js';
+import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
+import { unmount, type UnmountResult } from '../host/mounts.js';
+import type { LayerCachePolicy } from '../config/types.js';
+import type { Step } from './plan.js';
+
+type RootfsStep = Extract<Step, { op: 'rootfs' }>;
+
+/** Mount the layers this job needs that no one has mounted yet, then the job's overlay. */
+export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: number }> {
+  let table = readMountinfo();
+  let mountedLayers = 0;
+  for (const layer of step.layers) {
+    const existing = table.findLast((entry) => entry.mountPoint === layer.mountPoint);
+    if (existing) {
+      const backing = loopBackingFile(existing.source);
+      if (backing !== layer.file && backing !== realpathOrSelf(layer.file)) {
+        throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? existing.source}, not ${layer.file}`, {
+          hint: 'run `strata node gc` on this node',
+        });
+      }
+      continue;
+    }
+    if (!existsSync(layer.file)) {
+      throw userError('E_IMAGE_BROKEN', `layer ${layer.digest} of this image is missing from the store`, {
+        hint: 'the image is damaged or was removed; ask your admin to re-import it',
+        detail: `missing ${layer.file}`,
+      });
+    }
+    mkdirSync(layer.mountPoint, { recursive: true, mode: 0o755 });
+    // mount(8) sets up the loop device with autoclear, and reuses one already bound to this file.
+    const result = await runTool('mount', ['-t', 'squashfs', '-o', 'loop,ro,nosuid,nodev', layer.file, layer.mountPoint]);
+    if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
+    mountedLayers++;
+  }
+  table = readMountinfo();
+
+  if (!isMounted(table, step.target)) {
+    const result = await runTool('mount', ['--make-private', '-t', 'overlay', '-o', step.options, 'overlay', step.target], { cwd: step.layerDir });
+    if (result.exitCode !== 0) {
+      throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
+    }
+    table = readMountinfo();
+  }
+  // The kernel truncates an over-long option string instead of failing: check what it really did.
+  const overlay = table.findLast((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay');
+  const lowers = overlay ? lowerIdsOf(overlay) : [];
+  if (lowers.length !== step.layers.length) {
+    throw nodeError('E_OVERLAY', `job overlay at ${step.target} has ${lowers.length} layers, expected ${step.layers.length}`, {
+      detail: overlay?.superOptions,
+    });
+  }
+  return { mountedLayers };
+}
+
+/** Unmount the job's overlay, then (policy `release`) every layer of it that no other job uses. */
+export async function unmountRootfs(step: RootfsStep, jobsDir: string, policy: LayerCachePolicy): Promise<UnmountResult> {
+  let result: UnmountResult = 'not-mounted';
+  let table = readMountinfo();
+  if (table.some((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay')) {
+    result = await unmount(step.target, { lazyFallback: true });
+    table = readMountinfo();
+  }
+  const inUse = layersInUse(table, jobsDir);
+  for (const layer of step.layers) {
+    if (inUse.has(layer.id)) continue;
+    if (policy === 'release' && isMounted(table, layer.mountPoint)) await unmount(layer.mountPoint, { lazyFallback: true });
+    if (policy === 'release' || !isMounted(table, layer.mountPoint)) {
+      try {
+        rmdirSync(layer.mountPoint);
+      } catch {
+        // Already gone, or mounted under `keep`.
+      }
+    }
+  }
+  return result;
+}
+
+/** Layer ids listed by job overlays currently mounted under the jobs directory. */
+export function layersInUse(table: MountEntry[], jobsDir: string): Set<string> {
+  const ids = new Set<string>();
+  for (const entry of mountsUnder(table, jobsDir)) {
+    if (entry.fsType === 'overlay') for (const id of lowerIdsOf(entry)) ids.add(id);
+  }
+  return ids;
+}
+
+const lowerIdsOf = (entry: MountEntry) => (optionValue(entry.superOptions, 'lowerdir') ?? '').split(/(?<!\\):/).filter(Boolean);
+
+function layerMountError(file: string, digest: string, stderr: string) {
+  const why = firstLine(stderr);
+  if (/loop device|no free loop|Could not find any loop device/i.test(stderr)) {
+    return nodeError('E_NO_LOOP', `no loop device available for ${file}: ${why}`, {
+      hint: 'raise max_loop (modprobe loop max_loop=N) or check /dev/loop-control; `strata node status` shows who holds them',
+    });
+  }
+  // A layer file the kernel will not mount is a damaged image, not a broken node.
+  return userError('E_IMAGE_BROKEN', `layer ${digest} of this image cannot be mounted`, {
+    hint: 'the image is damaged; ask your admin to run `strata verify` and re-import it',
+    detail: `mount ${file}: ${stderr}`,
+  });
+}
+
+// util-linux records the canonical path of a loop's backing file.
+const realpathOrSelf = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};

@@ -1,0 +1,54 @@
+// The prolog for one job on one node: resolve the image, plan, apply. User-caused failures are
+// written to the job's `error` file for the task-entry step to report, and the prolog succeeds
+// (a failed prolog drains the node); only node faults fail it.
+
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import type { Config } from '../config/types.js';
+import { asStrataError, type StrataError } from '../errors.js';
+import { Store } from '../store/store.js';
+import { applyPlan, type ApplyTimings } from './apply.js';
+import { RuntimePaths } from './paths.js';
+import { planJob, type JobRequest } from './plan.js';
+import { teardownJob } from './teardown.js';
+import { homeOf } from './user.js';
+
+export interface PrologRequest extends Omit<JobRequest, 'home'> {
+  /** The image as the user typed it; empty means the job uses no container. */
+  image?: string;
+  /** The digest pinned at submit time; wins over `image`. */
+  imageDigest?: string;
+}
+
+export type PrologOutcome =
+  | { result: 'no-image' }
+  | { result: 'ready'; manifestDigest: string; layers: number; mountedLayers?: number; again?: boolean }
+  | { result: 'user-error'; error: StrataError };
+
+export async function runProlog(request: PrologRequest, config: Config, timings: ApplyTimings): Promise<PrologOutcome> {
+  if (!request.image && !request.imageDigest) return { result: 'no-image' };
+  const job = new RuntimePaths(config.runtimeDir).job(request.jobId);
+  if (existsSync(job.entry)) return { result: 'ready', manifestDigest: '', layers: 0, again: true };
+  // A journal without entry.json is a prolog that was killed half-way: undo it, then start over.
+  if (existsSync(job.dir)) await teardownJob(request.jobId, config);
+
+  const mark = (phase: string, started: number) => (timings[phase] = performance.now() - started);
+  try {
+    let started = performance.now();
+    const image = await new Store(config.store.path).open(request.image ?? request.imageDigest!, request.imageDigest);
+    mark('store', started);
+    started = performance.now();
+    const home = await homeOf(request.uid);
+    const plan = planJob({ ...request, home }, config, image);
+    mark('plan', started);
+    await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, timings });
+    return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length };
+  } catch (thrown) {
+    const error = asStrataError(thrown);
+    // Whatever was half set up goes; the job dir stays only to carry the error to the job.
+    await teardownJob(request.jobId, config).catch(() => undefined);
+    if (error.kind !== 'user') throw error;
+    mkdirSync(job.dir, { recursive: true, mode: 0o711 });
+    writeFileSync(job.error, `strata: ${error.summary}\n`, { mode: 0o644 });
+    return { result: 'user-error', error };
+  }
+}

@@ -1,0 +1,46 @@
+// Where things live in the store (on the shared filesystem). The layout is the whole state:
+//
+//   <store>/layers/sha256/<hex>.sqfs   one read-only squashfs per layer, named by its own sha256
+//   <store>/blobs/sha256/<hex>         manifests and image configs (JSON), named by their sha256
+//   <store>/tags/<name>/@<tag>         "sha256:<manifest hex>\n" — a name may contain '/'
+//   <store>/diffids/sha256/<hex>       "sha256:<layer hex>\n" — uncompressed-tar digest → layer (dedupe)
+//   <store>/tmp/*.partial              being written; removed by the next import or gc
+//
+// Everything but tags and diffids is immutable once published. Nodes only ever read.
+
+import { join } from 'node:path';
+
+export const LAYER_MEDIA_TYPES = {
+  squashfs: 'application/vnd.strata.layer.v1.squashfs',
+} as const;
+export type LayerFormat = keyof typeof LAYER_MEDIA_TYPES;
+const EXTENSIONS: Record<LayerFormat, string> = { squashfs: 'sqfs' };
+
+export const hexOf = (digest: string) => digest.replace(/^sha256:/, '');
+
+export function layerFormatOf(mediaType: string): LayerFormat | undefined {
+  return (Object.keys(LAYER_MEDIA_TYPES) as LayerFormat[]).find((format) => LAYER_MEDIA_TYPES[format] === mediaType);
+}
+
+export class StoreLayout {
+  constructor(readonly root: string) {}
+
+  layerPath(digest: string, format: LayerFormat = 'squashfs') {
+    return join(this.root, 'layers', 'sha256', `${hexOf(digest)}.${EXTENSIONS[format]}`);
+  }
+  blobPath(digest: string) {
+    return join(this.root, 'blobs', 'sha256', hexOf(digest));
+  }
+  tagPath(name: string, tag: string) {
+    return join(this.root, 'tags', ...name.split('/'), `@${tag}`);
+  }
+  get tagsDir() {
+    return join(this.root, 'tags');
+  }
+  diffIdPath(diffId: string) {
+    return join(this.root, 'diffids', 'sha256', hexOf(diffId));
+  }
+  get tmpDir() {
+    return join(this.root, 'tmp');
+  }
+}

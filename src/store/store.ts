@@ -1,0 +1,190 @@
+// Reading the store: resolve a reference to a manifest digest, read manifests and configs, list
+// images. This runs in every prolog, so it touches as few files on the shared filesystem as it can
+// (a pinned digest costs one open for the manifest and one for the config).
+
+import { readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, nodeError, userError } from '../errors.js';
+import { DIFF_ID_ANNOTATION, type ImageConfig, type Manifest } from './image.js';
+import { StoreLayout, layerFormatOf, type LayerFormat } from './layout.js';
+import { formatRef, parseImageRef } from './ref.js';
+
+export interface StoredLayer {
+  digest: string;
+  size: number;
+  format: LayerFormat;
+  path: string;
+  diffId?: string;
+}
+
+export interface ResolvedImage {
+  /** What the user asked for, for messages. */
+  ref: string;
+  manifestDigest: string;
+  manifest: Manifest;
+  config: ImageConfig;
+  /** Base layer first, as in the manifest. */
+  layers: StoredLayer[];
+}
+
+export interface TagEntry {
+  name: string;
+  tag: string;
+  digest: string;
+}
+
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export class Store {
+  readonly layout: StoreLayout;
+
+  constructor(root: string) {
+    this.layout = new StoreLayout(root);
+  }
+
+  /** Resolve a reference to a manifest digest (a digest resolves to itself if the manifest exists). */
+  async resolve(refText: string): Promise<string> {
+    const ref = parseImageRef(refText);
+    if (ref.digest) {
+      await this.readManifest(ref.digest, refText);
+      return ref.digest;
+    }
+    const tagFile = this.layout.tagPath(ref.name!, ref.tag!);
+    let text: string;
+    try {
+      text = await readFile(tagFile, 'utf8');
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') throw await this.unknownImage(refText);
+      throw this.unreachable(error);
+    }
+    const digest = text.trim();
+    if (!DIGEST_RE.test(digest)) {
+      throw nodeError('E_STORE_CORRUPT', `tag file ${tagFile} does not hold a digest`, { hint: 're-tag the image with `strata tag` or re-import it' });
+    }
+    return digest;
+  }
+
+  /** Resolve and read everything a node needs to set the image up. */
+  async open(refText: string, pinnedDigest?: string): Promise<ResolvedImage> {
+    const manifestDigest = pinnedDigest ?? (await this.resolve(refText));
+    const manifest = await this.readManifest(manifestDigest, refText);
+    const config = await this.readJson<ImageConfig>(manifest.config.digest, `config of ${refText}`);
+    const layers = manifest.layers.map((descriptor): StoredLayer => {
+      const format = layerFormatOf(descriptor.mediaType)!;
+      return {
+        digest: descriptor.digest,
+        size: descriptor.size,
+        format,
+        path: this.layout.layerPath(descriptor.digest, format),
+        diffId: descriptor.annotations?.[DIFF_ID_ANNOTATION],
+      };
+    });
+    return { ref: refText || manifestDigest, manifestDigest, manifest, config, layers };
+  }
+
+  async readManifest(digest: string, forRef = digest): Promise<Manifest> {
+    const manifest = await this.readJson<Manifest>(digest, forRef);
+    const broken = (why: string) =>
+      userError('E_IMAGE_BROKEN', `image ${forRef} (${digest}) is damaged in the store: ${why}`, {
+        hint: 'ask your admin to re-import it',
+      });
+    if (!manifest || !Array.isArray(manifest.layers) || !manifest.config || !DIGEST_RE.test(manifest.config.digest)) {
+      throw broken('not an image manifest');
+    }
+    for (const layer of manifest.layers) {
+      if (!DIGEST_RE.test(layer?.digest)) throw broken('a layer has no valid digest');
+      if (!layerFormatOf(layer.mediaType)) throw broken(`layer ${layer.digest} has unsupported type ${layer.mediaType}`);
+    }
+    return manifest;
+  }
+
+  private async readJson<T>(digest: string, forRef: string): Promise<T> {
+    let text: string;
+    try {
+      text = await readFile(this.layout.blobPath(digest), 'utf8');
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT') throw this.unreachable(error);
+      await this.checkReachable();
+      throw userError('E_UNKNOWN_IMAGE', `image ${forRef} is not in the store (${digest} is missing)`, {
+        hint: 'it may have been removed; resubmit with an image from `strata images`',
+      });
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw userError('E_IMAGE_BROKEN', `image ${forRef}: ${digest} is not valid JSON`, { hint: 'ask your admin to re-import it' });
+    }
+  }
+
+  async listTags(): Promise<TagEntry[]> {
+    const entries: TagEntry[] = [];
+    const walk = async (dir: string, nameParts: string[]): Promise<void> => {
+      let children;
+      try {
+        children = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if (errnoCode(error) === 'ENOENT') return;
+        throw this.unreachable(error);
+      }
+      for (const child of children) {
+        if (child.isDirectory()) await walk(join(dir, child.name), [...nameParts, child.name]);
+        else if (child.name.startsWith('@') && nameParts.length) {
+          const digest = (await readFile(join(dir, child.name), 'utf8').catch(() => '')).trim();
+          if (DIGEST_RE.test(digest)) entries.push({ name: nameParts.join('/'), tag: child.name.slice(1), digest });
+        }
+      }
+    };
+    await walk(this.layout.tagsDir, []);
+    return entries.sort((a, b) => `${a.name}:${a.tag}`.localeCompare(`${b.name}:${b.tag}`));
+  }
+
+  async checkReachable(): Promise<void> {
+    try {
+      await stat(this.layout.root);
+    } catch (error) {
+      throw this.unreachable(error);
+    }
+  }
+
+  private unreachable(error: unknown) {
+    return nodeError('E_STORE_UNREACHABLE', `image store ${this.layout.root} is not reachable: ${(error as Error).message}`, {
+      hint: 'check that the shared filesystem is mounted on this node and store.path in strata.yaml',
+      cause: error,
+    });
+  }
+
+  private async unknownImage(refText: string) {
+    await this.checkReachable();
+    const ref = parseImageRef(refText);
+    const wanted = formatRef({ name: ref.name, tag: ref.tag });
+    const close = closeMatches(wanted, (await this.listTags()).map((entry) => `${entry.name}:${entry.tag}`));
+    return userError('E_UNKNOWN_IMAGE', `unknown image "${refText}"${close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(', ')}?)` : ''}`, {
+      hint: 'list images with `strata images`; an admin adds one with `strata import docker://REPO:TAG --tag NAME:TAG`',
+    });
+  }
+}
+
+/** Up to three known names close to `wanted`: same name with another tag, or a small edit distance. */
+export function closeMatches(wanted: string, known: string[]): string[] {
+  const name = wanted.split(':')[0];
+  return known
+    .map((candidate) => ({ candidate, distance: candidate.split(':')[0] === name ? 0.5 : editDistance(wanted, candidate) }))
+    .filter(({ distance }) => distance <= Math.max(2, Math.floor(wanted.length / 4)))
+    .sort((a, b) => a.distance - b.distance)
+    .slice(0, 3)
+    .map(({ candidate }) => candidate);
+}
+
+export function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length];
+}

@@ -1,0 +1,36 @@
+#!/bin/bash
+# Runs as the first process of a cluster host, already inside its new network, mount and UTS
+# namespaces (see up.sh): names the host, gives it a private /run and /tmp, then stays alive as
+# the holder of those namespaces. Daemons and clients join it with nsenter -t <holder pid>.
+set -euo pipefail
+host=$1 C=$2
+hostname "$host"
+
+# Drop this namespace's copies of the host's image mounts and namespace handles: a copy here would
+# keep their superblocks (and loop devices) alive after the host unmounts them.
+findmnt -rn -o TARGET,FSTYPE,SOURCE | tac | while read -r target fstype source; do
+  case "$fstype:$source" in
+    squashfs:* | overlay:* | erofs:* | nsfs:* | *:/dev/loop*) umount -l "$(printf '%b' "$target")" || true ;;
+  esac
+done
+
+# Private /run and /tmp: bind the host's own directories over them. If the cluster directory itself
+# lives under one of them, bind it back in first so every host sees it at the same path.
+for dir in /run /tmp; do
+  own="$C/hosts/$host/${dir#/}"
+  case "$C/" in
+    "$dir"/*)
+      keep="$own/${C#"$dir"/}"
+      mkdir -p "$keep"
+      mount --bind "$C" "$keep"
+      mount --rbind "$own" "$dir"
+      ;;
+    *) mount --bind "$own" "$dir" ;;
+  esac
+done
+chmod 1777 /tmp
+mkdir -p /run/lock
+
+echo $$ >"$C/hosts/$host/holder.pid"
+echo "$host" >"$C/hosts/$host/ready"
+exec sleep infinity
