@@ -10,6 +10,7 @@ import { withNodeLock } from '../host/node-lock.js';
 import { appendJournal } from './journal.js';
 import { mountRootfs } from './layers.js';
 import { RuntimePaths } from './paths.js';
+import type { BindRequest } from './mount-request.js';
 import type { Plan, Step } from './plan.js';
 import { resolveInRoot } from './resolve-in-root.js';
 
@@ -41,12 +42,15 @@ export async function applyPlan(plan: Plan, context: ApplyContext): Promise<void
 }
 
 async function applyStep(step: Step, journalPath: string, lockFile: string, killWhen?: 'before' | 'after'): Promise<void> {
+  let journalled = false;
   const journal = (record: Step) => {
     appendJournal(journalPath, record);
+    journalled = true;
     if (killWhen === 'before') process.kill(process.pid, 'SIGKILL');
   };
   await carryOut(step, journal, lockFile);
-  if (killWhen === 'after') process.kill(process.pid, 'SIGKILL');
+  // A step with nothing to journal (e.g. a skipped optional bind) is killed after it instead.
+  if (killWhen === 'after' || (killWhen === 'before' && !journalled)) process.kill(process.pid, 'SIGKILL');
 }
 
 async function carryOut(step: Step, journal: (record: Step) => void, lockFile: string): Promise<void> {
@@ -77,15 +81,16 @@ async function carryOut(step: Step, journal: (record: Step) => void, lockFile: s
       // A read-only bind of the rootfs onto itself: binds added later stay as they are.
       await mount({ source: step.target, target: step.target, flags: ['--bind', '--make-private'], options: ['bind', 'ro'] });
       return;
-    case 'bind': {
-      const sourceStat = statOrUndefined(step.source);
-      if (!sourceStat) {
-        if (step.optional) return;
-        throw userError('E_BAD_MOUNT', `mount source ${step.source} does not exist on this node`, {
-          hint: 'check the path in --container-mounts (it must exist on every node of the job)',
-        });
+    case 'mountpoints':
+      // Nothing to journal: what this creates lives in the job's upper and goes with it.
+      for (const bind of step.binds) {
+        const sourceStat = checkSource(bind);
+        if (sourceStat) resolveInRoot(step.rootfs, bind.target, sourceStat.isDirectory() ? 'dir' : 'file');
       }
-      const target = resolveInRoot(step.rootfs, step.target, sourceStat.isDirectory() ? 'dir' : 'file');
+      return;
+    case 'bind': {
+      if (!checkSource(step)) return;
+      const target = resolveInRoot(step.rootfs, step.target);
       const resolved = { ...step, target };
       journal(resolved);
       // rslave: host mount events still reach the container, but unmounting here never
@@ -113,6 +118,17 @@ function makeUpperDirs(root: string, uid: number, gid: number) {
   mkdirSync(`${root}/u`, { mode: 0o755 });
   chownSync(`${root}/u`, uid, gid);
   mkdirSync(`${root}/w`, { mode: 0o700 });
+}
+
+/** The source's stat, or undefined for a missing optional source; a missing required one fails the job. */
+function checkSource(bind: BindRequest) {
+  const sourceStat = statOrUndefined(bind.source);
+  if (!sourceStat && !bind.optional) {
+    throw userError('E_BAD_MOUNT', `mount source ${bind.source} does not exist on this node`, {
+      hint: 'check the path in --container-mounts (it must exist on every node of the job)',
+    });
+  }
+  return sourceStat;
 }
 
 function statOrUndefined(path: string) {

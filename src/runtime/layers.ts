@@ -1,13 +1,15 @@
 // Shared layer mounts and the job overlay on top of them. Both functions run under the node lock,
 // so outside it a layer is in use exactly when some job overlay in mountinfo lists it.
 
-import { existsSync, mkdirSync, realpathSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { firstLine, nodeError, userError } from '../errors.js';
 import { runTool } from '../host/exec.js';
 import { loopBackingFile } from '../host/loop.js';
 import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
 import { unmount, type UnmountResult } from '../host/mounts.js';
 import type { LayerCachePolicy } from '../config/types.js';
+import type { RuntimePaths } from './paths.js';
 import type { Step } from './plan.js';
 
 type RootfsStep = Extract<Step, { op: 'rootfs' }>;
@@ -59,27 +61,42 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   return { mountedLayers };
 }
 
-/** Unmount the job's overlay, then (policy `release`) every layer of it that no other job uses. */
-export async function unmountRootfs(step: RootfsStep, jobsDir: string, policy: LayerCachePolicy): Promise<UnmountResult> {
+/** Unmount the job's overlay, then release the layers nobody uses any more. */
+export async function unmountRootfs(step: RootfsStep, runtime: RuntimePaths, policy: LayerCachePolicy): Promise<UnmountResult> {
   let result: UnmountResult = 'not-mounted';
-  let table = readMountinfo();
-  if (table.some((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay')) {
+  if (readMountinfo().some((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay')) {
     result = await unmount(step.target, { lazyFallback: true });
-    table = readMountinfo();
   }
-  const inUse = layersInUse(table, jobsDir);
-  for (const layer of step.layers) {
-    if (inUse.has(layer.id)) continue;
-    if (policy === 'release' && isMounted(table, layer.mountPoint)) await unmount(layer.mountPoint, { lazyFallback: true });
-    if (policy === 'release' || !isMounted(table, layer.mountPoint)) {
-      try {
-        rmdirSync(layer.mountPoint);
-      } catch {
-        // Already gone, or mounted under `keep`.
-      }
+  await releaseUnusedLayers(runtime, policy);
+  return result;
+}
+
+/**
+ * Every layer mount that no job overlay lists goes (policy `release`), and so does every empty
+ * layer mount point. Judged from mountinfo alone, so it also cleans up after a lost journal or a
+ * prolog killed between a layer mount and its overlay. Call under the node lock.
+ */
+export async function releaseUnusedLayers(runtime: RuntimePaths, policy: LayerCachePolicy): Promise<void> {
+  const table = readMountinfo();
+  const inUse = layersInUse(table, runtime.jobsDir);
+  let names: string[];
+  try {
+    names = readdirSync(runtime.layerDir);
+  } catch {
+    return;
+  }
+  for (const id of names) {
+    if (inUse.has(id)) continue;
+    const mountPoint = join(runtime.layerDir, id);
+    const mounted = isMounted(table, mountPoint);
+    if (mounted && policy !== 'release') continue;
+    if (mounted) await unmount(mountPoint, { lazyFallback: true });
+    try {
+      rmdirSync(mountPoint);
+    } catch {
+      // Not empty or already gone: left for `strata node gc` to report.
     }
   }
-  return result;
 }
 
 /** Layer ids listed by job overlays currently mounted under the jobs directory. */

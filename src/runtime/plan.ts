@@ -63,6 +63,8 @@ export type Step =
       /** Complete overlay option string (lowerdir relative to layerDir, top layer first). */
       options: string;
     }
+  /** Check every bind source and create every bind target while the rootfs is still writable. */
+  | { op: 'mountpoints'; rootfs: string; binds: BindRequest[] }
   | { op: 'readonly'; target: string }
   | ({ op: 'bind'; rootfs: string } & BindRequest)
   | { op: 'entry'; path: string; entry: EntryConfig };
@@ -110,9 +112,10 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   checkOverlayFits(layers.length, options, image.ref);
   steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
   steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options });
+  const binds = bindList(job, config);
+  steps.push({ op: 'mountpoints', rootfs: paths.rootfs, binds });
   if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });
-
-  for (const bind of bindList(job, config)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
+  for (const bind of binds) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
 
   const imageConfig = image.config.config ?? {};
   steps.push({

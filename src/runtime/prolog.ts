@@ -8,7 +8,7 @@ import { asStrataError, type StrataError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { applyPlan, type ApplyTimings } from './apply.js';
 import { RuntimePaths } from './paths.js';
-import { planJob, type JobRequest } from './plan.js';
+import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
 import { homeOf } from './user.js';
 
@@ -22,11 +22,16 @@ export interface PrologRequest extends Omit<JobRequest, 'home'> {
 export type PrologOutcome =
   | { result: 'no-image' }
   | { result: 'ready'; manifestDigest: string; layers: number; mountedLayers?: number; again?: boolean }
-  | { result: 'user-error'; error: StrataError };
+  | { result: 'user-error'; error: StrataError }
+  | { result: 'dry-run'; plan: Plan };
 
-export async function runProlog(request: PrologRequest, config: Config, timings: ApplyTimings): Promise<PrologOutcome> {
+export async function runProlog(request: PrologRequest, config: Config, timings: ApplyTimings, dryRun = false): Promise<PrologOutcome> {
   if (!request.image && !request.imageDigest) return { result: 'no-image' };
   const job = new RuntimePaths(config.runtimeDir).job(request.jobId);
+  if (dryRun) {
+    const image = await new Store(config.store.path).open(request.image ?? request.imageDigest!, request.imageDigest);
+    return { result: 'dry-run', plan: planJob({ ...request, home: await homeOf(request.uid) }, config, image) };
+  }
   if (existsSync(job.entry)) return { result: 'ready', manifestDigest: '', layers: 0, again: true };
   // A journal without entry.json is a prolog that was killed half-way: undo it, then start over.
   if (existsSync(job.dir)) await teardownJob(request.jobId, config);
@@ -46,7 +51,9 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     const error = asStrataError(thrown);
     // Whatever was half set up goes; the job dir stays only to carry the error to the job.
     await teardownJob(request.jobId, config).catch(() => undefined);
-    if (error.kind !== 'user') throw error;
+    // Only a diagnosed node fault fails the prolog (and drains the node). A bug of ours, like a
+    // user error, fails just this job: a bug that drained every node it met would be far worse.
+    if (error.kind === 'node') throw error;
     mkdirSync(job.dir, { recursive: true, mode: 0o711 });
     writeFileSync(job.error, `strata: ${error.summary}\n`, { mode: 0o644 });
     return { result: 'user-error', error };

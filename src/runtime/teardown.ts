@@ -10,7 +10,7 @@ import { mountsUnder, readMountinfo } from '../host/mountinfo.js';
 import { unmount, type UnmountResult } from '../host/mounts.js';
 import { withNodeLock } from '../host/node-lock.js';
 import { readJournal, type JournalRecord } from './journal.js';
-import { unmountRootfs } from './layers.js';
+import { releaseUnusedLayers, unmountRootfs } from './layers.js';
 import { RuntimePaths } from './paths.js';
 
 export interface TeardownResult {
@@ -45,6 +45,11 @@ export async function teardownJob(jobId: string, config: Config): Promise<Teardo
     throw nodeError('E_TEARDOWN', `job ${jobId}: ${left.length} mounts remain under ${job.dir}`, { detail: left.map((entry) => entry.mountPoint).join('\n') });
   }
   rmSync(job.dir, { recursive: true, force: true });
+  // Without a journal entry for the overlay (journal lost, or the prolog never got that far) a
+  // layer mounted for this job may still be there: sweep what no overlay uses.
+  if (!records.some((record) => record.op === 'rootfs') && existsSync(runtime.layerDir)) {
+    await withNodeLock(runtime.lockFile, () => releaseUnusedLayers(runtime, config.layers.cache));
+  }
   return result;
 }
 
@@ -64,7 +69,7 @@ async function undo(record: JournalRecord, runtime: RuntimePaths, config: Config
       return;
     }
     case 'rootfs':
-      note(record.target, await withNodeLock(runtime.lockFile, () => unmountRootfs(record, runtime.jobsDir, config.layers.cache)));
+      note(record.target, await withNodeLock(runtime.lockFile, () => unmountRootfs(record, runtime, config.layers.cache)));
       return;
     case 'mkdir':
       removeDir(record.path);
@@ -78,6 +83,7 @@ async function undo(record: JournalRecord, runtime: RuntimePaths, config: Config
       if (mountsUnder(readMountinfo(), record.path).length === 0) rmSync(record.path, { recursive: true, force: true });
       return;
     case 'begin':
+    case 'mountpoints':
       return;
   }
 }

@@ -26,5 +26,5 @@ on_host() {
   local host=$1; shift
   local pid; pid=$(holder_pid "$host") || true
   [ -n "$pid" ] && [ -d "/proc/$pid" ] || die "host $host is not running (no holder process)"
-  nsenter -t "$pid" -n -m -u -- /usr/bin/env SLURM_CONF="$C/etc/slurm.conf" "$@"
+  nsenter -t "$pid" -n -m -u -- /usr/bin/env -C "$PWD" SLURM_CONF="$C/etc/slurm.conf" "$@"
 }

@@ -9,7 +9,8 @@
 # Run client commands with test/cluster/on.sh head sbatch ...
 #
 # Environment: STRATA_CLUSTER_DIR, STRATA_CLUSTER_NS, STRATA_CLUSTER_NODES (3), STRATA_CLUSTER_NET,
-#   STRATA_CLUSTER_PROLOG / STRATA_CLUSTER_EPILOG (override the entry points, for development),
+#   STRATA_CLUSTER_PROLOG / STRATA_CLUSTER_EPILOG / STRATA_CLUSTER_CLI (override the entry points,
+#   for development),
 #   STRATA_CLUSTER_KEEP_ON_FAIL=1 (leave a failed cluster up for inspection instead of tearing it down).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +24,7 @@ done
 
 PROLOG=${STRATA_CLUSTER_PROLOG:-$REPO/dist/prolog/slurm.js}
 EPILOG=${STRATA_CLUSTER_EPILOG:-$REPO/dist/epilog/slurm.js}
-CLI=$REPO/dist/bin/strata.js
+CLI=${STRATA_CLUSTER_CLI:-$REPO/dist/bin/strata.js}
 for f in "$PROLOG" "$EPILOG" "$CLI"; do
   [ -x "$f" ] || die "missing or not executable: $f (run: npm run build)"
 done

@@ -2,7 +2,7 @@
 // compiled CLI run against it exactly as an admin or the scheduler would run it.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -44,7 +44,7 @@ export function makeSite(name: string, extraConfig = ''): Site {
     logFile,
     env,
     run: (args, options = {}) => runNode([STRATA, ...args], { ...env, ...options.env }),
-    remove: () => rmSync(root, { recursive: true, force: true }),
+    remove: () => removeSite(root),
   };
 }
 
@@ -73,4 +73,17 @@ export function makeTree(dir: string, files: Record<string, string>, busybox = t
     writeFileSync(join(dir, path), content);
   }
   return dir;
+}
+
+/**
+ * Delete a site, but never through a mount: a recursive delete that crossed a job's bind mount
+ * would delete the host's files. Anything still mounted below is unmounted first; if that fails,
+ * nothing is deleted and the test run fails loudly.
+ */
+function removeSite(root: string) {
+  const mounted = () => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]).filter((target) => target?.startsWith(`${root}/`));
+  for (const target of mounted().sort((a, b) => b.length - a.length)) spawnSync('/usr/bin/umount', ['--recursive', target]);
+  const left = mounted();
+  if (left.length) throw new Error(`not deleting ${root}: still mounted below it:\n${left.join('\n')}`);
+  rmSync(root, { recursive: true, force: true });
 }

@@ -23,6 +23,8 @@ export interface PrologArgs {
   writable?: boolean;
   upperSize?: string;
   timings?: boolean;
+  /** Print the plan (JSON) and change nothing. */
+  dryRun?: boolean;
 }
 
 export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -40,10 +42,14 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
   const log = createLogger(config, { phase: 'prolog', job: args.job });
   try {
     const request = toRequest(args);
-    const outcome = await runProlog(request, config, timings);
+    const outcome = await runProlog(request, config, timings, args.dryRun);
+    if (outcome.result === 'dry-run') {
+      process.stdout.write(`${JSON.stringify(outcome.plan, null, 2)}\n`);
+      return 0;
+    }
     const durationMs = Math.round(performance.now() - started);
     if (outcome.result === 'user-error') {
-      log.warn('job set-up failed (user error)', { result: 'user-error', code: outcome.error.code, error: outcome.error.summary, detail: outcome.error.detail, durationMs });
+      log[outcome.error.kind === 'internal' ? 'error' : 'warn']('job set-up failed', { result: 'user-error', code: outcome.error.code, error: outcome.error.summary, detail: outcome.error.detail, durationMs });
     } else {
       log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs });
     }

@@ -1,0 +1,1 @@
+json.o: json.c json.h

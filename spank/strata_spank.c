@@ -1,0 +1,892 @@
+/*
+ * strata SPANK plugin: `--container-*` options, submit-time pinning, and task entry.
+ *
+ *   local (srun) and allocator (sbatch, salloc) context, slurm_spank_init_post_opt:
+ *     read the options (or their STRATA_CONTAINER_* environment fallbacks), run
+ *     `strata resolve IMAGE` as the submitting user to validate the reference and pin it to a
+ *     manifest digest, and hand everything to the prolog with spank_job_control_setenv
+ *     (STRATA_IMAGE -> SPANK_STRATA_IMAGE in the prolog's environment, and so on). An unknown
+ *     image fails sbatch/srun/salloc with the tool's message, before any job exists.
+ *
+ *   remote context (slurmstepd), in each task before exec:
+ *     slurm_spank_task_init_privileged (root): if the prolog recorded a user error for the job,
+ *       remember it; else chroot into <runtime_dir>/jobs/<jobid>/rootfs and apply the image
+ *       environment. Slurm then drops privileges as usual.
+ *     slurm_spank_task_init (the user, stdio connected): print the remembered error on the task's
+ *       stderr and fail the task, or chdir to the container working directory.
+ *
+ * The plugin never mounts anything: the prolog prepares the rootfs, the epilog removes it.
+ * It defines no slurm_spank_job_prolog/epilog on purpose: with one, slurmd strips SPANK option
+ * variables from the prolog environment (see docs/slurm.md).
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+#include <slurm/spank.h>
+
+#include "json.h"
+
+SPANK_PLUGIN(strata, 1);
+
+#ifndef SLURM_BATCH_SCRIPT
+#define SLURM_BATCH_SCRIPT 0xfffffffb
+#endif
+#ifndef SLURM_EXTERN_CONT
+#define SLURM_EXTERN_CONT 0xfffffffc
+#endif
+
+#define TAG "strata"
+#define MSG_MAX 4096
+
+/* ---------------------------------------------------------------------------------------------
+ * Configuration: plugstack.conf arguments
+ *   required /usr/lib/x86_64-linux-gnu/slurm/strata.so [key=value ...]
+ * --------------------------------------------------------------------------------------------- */
+
+static struct {
+	char prefix[32];          /* option prefix: --<prefix>-image ... */
+	char strata[PATH_MAX];    /* the strata CLI (executable, or a .js run by `node`) */
+	char node[PATH_MAX];      /* interpreter for a .js CLI; "" = run `strata` directly */
+	char runtime_dir[256];     /* short: it is also in overlay mount options */
+	char config[PATH_MAX];    /* STRATA_CONFIG for `strata resolve`; "" = strata's default */
+	int batch_host;           /* site default for the batch step: 0 in the container, 1 on the host */
+	int timeout;              /* seconds allowed for `strata resolve` */
+} conf;
+
+static int parse_bool(const char *s)
+{
+	if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "y"))
+		return 1;
+	if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "n"))
+		return 0;
+	return -1;
+}
+
+/* "container" / "host" for the batch step placement; -1 if neither. */
+static int parse_batch(const char *s)
+{
+	if (!strcmp(s, "container"))
+		return 0;
+	if (!strcmp(s, "host"))
+		return 1;
+	return -1;
+}
+
+static int copy_path(char *dst, size_t len, const char *key, const char *value, int empty_ok)
+{
+	if ((*value == '\0' && !empty_ok) || (*value != '\0' && *value != '/')) {
+		slurm_error(TAG ": plugstack.conf: %s must be an absolute path: \"%s\"", key, value);
+		return -1;
+	}
+	if (strlen(value) >= len) {
+		slurm_error(TAG ": plugstack.conf: %s is too long", key);
+		return -1;
+	}
+	strcpy(dst, value);
+	return 0;
+}
+
+static int config_parse(int ac, char **av)
+{
+	memset(&conf, 0, sizeof(conf));
+	strcpy(conf.prefix, "container");
+	strcpy(conf.strata, "/usr/bin/strata");
+	strcpy(conf.runtime_dir, "/run/strata");
+	conf.timeout = 60;
+
+	for (int i = 0; i < ac; i++) {
+		const char *arg = av[i];
+		const char *eq = strchr(arg, '=');
+		size_t klen = eq ? (size_t)(eq - arg) : strlen(arg);
+		const char *v = eq ? eq + 1 : "";
+		int b;
+
+#define KEY(name) (klen == strlen(name) && !strncmp(arg, name, klen))
+		if (eq == NULL) {
+			slurm_error(TAG ": plugstack.conf: expected key=value, got \"%s\"", arg);
+			return -1;
+		} else if (KEY("prefix")) {
+			size_t n = strlen(v);
+			if (n == 0 || n > 20 || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != n ||
+			    v[0] == '-' || v[n - 1] == '-') {
+				slurm_error(TAG ": plugstack.conf: prefix must be 1-20 of a-z, 0-9 and inner '-': \"%s\"", v);
+				return -1;
+			}
+			strcpy(conf.prefix, v);
+		} else if (KEY("strata")) {
+			if (copy_path(conf.strata, sizeof(conf.strata), "strata", v, 0) < 0)
+				return -1;
+		} else if (KEY("node")) {
+			if (copy_path(conf.node, sizeof(conf.node), "node", v, 1) < 0)
+				return -1;
+		} else if (KEY("runtime_dir")) {
+			if (copy_path(conf.runtime_dir, sizeof(conf.runtime_dir), "runtime_dir", v, 0) < 0)
+				return -1;
+		} else if (KEY("config")) {
+			if (copy_path(conf.config, sizeof(conf.config), "config", v, 1) < 0)
+				return -1;
+		} else if (KEY("batch")) {
+			if ((b = parse_batch(v)) < 0) {
+				slurm_error(TAG ": plugstack.conf: batch must be \"container\" or \"host\": \"%s\"", v);
+				return -1;
+			}
+			conf.batch_host = b;
+		} else if (KEY("timeout")) {
+			char *end;
+			long t = strtol(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || t < 1 || t > 3600) {
+				slurm_error(TAG ": plugstack.conf: timeout must be 1-3600 seconds: \"%s\"", v);
+				return -1;
+			}
+			conf.timeout = (int)t;
+		} else {
+			slurm_error(TAG ": plugstack.conf: unknown option \"%.*s\"", (int)klen, arg);
+			return -1;
+		}
+#undef KEY
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Options: --<prefix>-image and friends, with STRATA_CONTAINER_* environment fallbacks
+ * --------------------------------------------------------------------------------------------- */
+
+enum opt_id { OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH, OPT_COUNT };
+
+static const struct {
+	const char *suffix;  /* option name after "<prefix>-" */
+	const char *env;     /* environment fallback */
+	const char *arginfo; /* NULL for flags */
+	const char *usage;
+} opt_spec[OPT_COUNT] = {
+	[OPT_IMAGE] = { "image", "STRATA_CONTAINER_IMAGE", "NAME[:TAG]|sha256:DIGEST",
+		"[strata] run the job in this image from the site's image store (see `strata images`)" },
+	[OPT_MOUNTS] = { "mounts", "STRATA_CONTAINER_MOUNTS", "SRC[:DST[:ro|rw]][,...]",
+		"[strata] bind mounts into the container, comma-separated" },
+	[OPT_WORKDIR] = { "workdir", "STRATA_CONTAINER_WORKDIR", "PATH",
+		"[strata] working directory inside the container" },
+	[OPT_WRITABLE] = { "writable", "STRATA_CONTAINER_WRITABLE", NULL,
+		"[strata] make the container's root filesystem writable (changes are discarded at the end of the job)" },
+	[OPT_READONLY] = { "readonly", "STRATA_CONTAINER_READONLY", NULL,
+		"[strata] make the container's root filesystem read-only" },
+	[OPT_UPPER_SIZE] = { "upper-size", "STRATA_CONTAINER_UPPER_SIZE", "SIZE",
+		"[strata] size of the writable layer on each node, e.g. 4G" },
+	[OPT_BATCH] = { "batch", "STRATA_CONTAINER_BATCH", "container|host",
+		"[strata] where the batch script runs: in the container (default) or on the host; "
+		"job steps (srun) always run in the container" },
+};
+
+static char opt_names[OPT_COUNT][SPANK_OPTION_MAXLEN + 1];
+
+static struct {
+	char *value[OPT_COUNT]; /* NULL = not given; flags store "1" */
+	int from_env[OPT_COUNT];
+} args;
+
+static int option_cb(int val, const char *optarg, int remote);
+
+static void opt_set(enum opt_id id, const char *value, int from_env)
+{
+	free(args.value[id]);
+	args.value[id] = strdup(value);
+	args.from_env[id] = from_env;
+}
+
+static int option_cb(int val, const char *optarg, int remote)
+{
+	enum opt_id id = (enum opt_id)val;
+	int flag;
+
+	if (val < 0 || id >= OPT_COUNT)
+		return -1;
+	flag = opt_spec[id].arginfo == NULL;
+	if (!flag && (optarg == NULL || *optarg == '\0')) {
+		slurm_error(TAG ": --%s: argument required", opt_names[id]);
+		return -1;
+	}
+	/* Slurm may call us twice with the same value (e.g. srun's two option passes). */
+	if (!flag && args.value[id] && !args.from_env[id] && strcmp(args.value[id], optarg) != 0) {
+		slurm_error(TAG ": --%s given twice with different values", opt_names[id]);
+		return -1;
+	}
+	opt_set(id, flag ? "1" : optarg, 0);
+	return 0;
+}
+
+static int options_register(spank_t sp)
+{
+	for (int i = 0; i < OPT_COUNT; i++) {
+		struct spank_option opt = {
+			.name = opt_names[i],
+			.arginfo = (char *)opt_spec[i].arginfo,
+			.usage = (char *)opt_spec[i].usage,
+			.has_arg = opt_spec[i].arginfo != NULL,
+			.val = i,
+			.cb = option_cb,
+		};
+		snprintf(opt_names[i], sizeof(opt_names[i]), "%s-%s", conf.prefix, opt_spec[i].suffix);
+		if (spank_option_register(sp, &opt) != ESPANK_SUCCESS) {
+			slurm_error(TAG ": could not register option --%s", opt_names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Environment fallbacks, for jobs submitted without options (slurmrestd, wrappers). Options win. */
+static void options_from_env(spank_t sp)
+{
+	char buf[PATH_MAX * 4];
+
+	for (int i = 0; i < OPT_COUNT; i++) {
+		const char *v = NULL;
+
+		if (args.value[i])
+			continue;
+		if (spank_context() == S_CTX_REMOTE) {
+			if (spank_getenv(sp, opt_spec[i].env, buf, (int)sizeof(buf)) == ESPANK_SUCCESS)
+				v = buf;
+		} else {
+			v = getenv(opt_spec[i].env);
+		}
+		if (v == NULL || *v == '\0')
+			continue;
+		if (opt_spec[i].arginfo == NULL) { /* flag: boolean value */
+			if (parse_bool(v) != 1)
+				continue;
+			v = "1";
+		}
+		opt_set((enum opt_id)i, v, 1);
+	}
+}
+
+/* How an option is named in messages: the option, or the environment variable it came from. */
+static const char *opt_label(enum opt_id id)
+{
+	static char label[SPANK_OPTION_MAXLEN + 8];
+
+	if (args.from_env[id])
+		return opt_spec[id].env;
+	snprintf(label, sizeof(label), "--%s", opt_names[id]);
+	return label;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Submit side (srun, sbatch, salloc): validate, resolve, pin, hand over to the prolog
+ * --------------------------------------------------------------------------------------------- */
+
+static int valid_mounts(const char *spec)
+{
+	char *copy = strdup(spec), *rest = copy, *item;
+	int ok = copy != NULL;
+
+	while (ok && (item = strsep(&rest, ",")) != NULL) {
+		char *parts[4] = { 0 };
+		int n = 0;
+		char *p = item, *f;
+
+		while (n < 4 && (f = strsep(&p, ":")) != NULL)
+			parts[n++] = f;
+		if (*item == '\0' && n <= 1) {
+			slurm_error(TAG ": %s: empty entry in \"%s\"", opt_label(OPT_MOUNTS), spec);
+			ok = 0;
+		} else if (n > 3) {
+			slurm_error(TAG ": %s: too many ':' in \"%s\"; use SRC[:DST[:ro|rw]]", opt_label(OPT_MOUNTS), spec);
+			ok = 0;
+		} else if (parts[0][0] != '/' || (n > 1 && parts[1][0] != '/')) {
+			slurm_error(TAG ": %s: mount paths must be absolute in \"%s\"", opt_label(OPT_MOUNTS), spec);
+			ok = 0;
+		} else if (n == 3 && strcmp(parts[2], "ro") && strcmp(parts[2], "rw")) {
+			slurm_error(TAG ": %s: unknown flag \"%s\" (use ro or rw)", opt_label(OPT_MOUNTS), parts[2]);
+			ok = 0;
+		}
+	}
+	free(copy);
+	return ok ? 0 : -1;
+}
+
+static int valid_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno || v == 0 || *s == '-' || *s == '+')
+		return -1;
+	if (*end && strchr("kKmMgGtT", *end))
+		end++;
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	return *end == '\0' ? 0 : -1;
+}
+
+static int args_validate(void)
+{
+	if (!args.value[OPT_IMAGE]) {
+		for (int i = 0; i < OPT_COUNT; i++) {
+			if (args.value[i] && !args.from_env[i]) {
+				slurm_error(TAG ": --%s needs --%s", opt_names[i], opt_names[OPT_IMAGE]);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (args.value[OPT_WRITABLE] && args.value[OPT_READONLY]) {
+		slurm_error(TAG ": %s and %s exclude each other", opt_label(OPT_WRITABLE), opt_label(OPT_READONLY));
+		return -1;
+	}
+	if (args.value[OPT_MOUNTS] && valid_mounts(args.value[OPT_MOUNTS]) < 0)
+		return -1;
+	if (args.value[OPT_WORKDIR] && args.value[OPT_WORKDIR][0] != '/') {
+		slurm_error(TAG ": %s must be an absolute path: \"%s\"", opt_label(OPT_WORKDIR), args.value[OPT_WORKDIR]);
+		return -1;
+	}
+	if (args.value[OPT_UPPER_SIZE] && valid_size(args.value[OPT_UPPER_SIZE]) < 0) {
+		slurm_error(TAG ": %s: \"%s\" is not a size; use e.g. 512M or 4G", opt_label(OPT_UPPER_SIZE),
+			    args.value[OPT_UPPER_SIZE]);
+		return -1;
+	}
+	if (args.value[OPT_BATCH] && parse_batch(args.value[OPT_BATCH]) < 0) {
+		slurm_error(TAG ": %s must be \"container\" or \"host\": \"%s\"", opt_label(OPT_BATCH), args.value[OPT_BATCH]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Print a tool's message, one slurm_error line per line, each prefixed once with "strata: ". */
+static void print_lines(const char *text, const char *fallback)
+{
+	char *copy = strdup(text), *rest = copy, *line;
+	int printed = 0;
+
+	while (copy && (line = strsep(&rest, "\n")) != NULL) {
+		if (*line == '\0')
+			continue;
+		if (!strncmp(line, TAG ": ", strlen(TAG ": ")))
+			slurm_error("%s", line);
+		else
+			slurm_error(TAG ": %s", line);
+		printed = 1;
+	}
+	if (!printed)
+		slurm_error(TAG ": %s", fallback);
+	free(copy);
+}
+
+static void append(char *buf, size_t *len, size_t cap, const char *data, size_t n)
+{
+	if (*len + 1 >= cap)
+		return;
+	if (n > cap - 1 - *len)
+		n = cap - 1 - *len;
+	memcpy(buf + *len, data, n);
+	*len += n;
+	buf[*len] = '\0';
+}
+
+/*
+ * Runs `strata resolve REF` as the calling user. Returns the exit status (0 digest on stdout,
+ * 2 user error, other: failure), or -1 if it could not be run or timed out; `out`/`err` get the
+ * (truncated) output.
+ */
+static int run_resolve(const char *ref, char *out, size_t outcap, char *err, size_t errcap)
+{
+	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
+	size_t olen = 0, elen = 0;
+	pid_t pid;
+	int status = 0, open_fds = 2;
+	const char *argv[5];
+	int ac = 0;
+	struct timespec start, now;
+
+	out[0] = err[0] = '\0';
+	if (conf.node[0])
+		argv[ac++] = conf.node;
+	argv[ac++] = conf.strata;
+	argv[ac++] = "resolve";
+	argv[ac++] = ref;
+	argv[ac] = NULL;
+
+	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
+		snprintf(err, errcap, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errcap, "fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, STDIN_FILENO);
+		dup2(po[1], STDOUT_FILENO);
+		dup2(pe[1], STDERR_FILENO);
+		if (conf.config[0])
+			setenv("STRATA_CONFIG", conf.config, 1);
+		execv(argv[0], (char *const *)argv);
+		dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	po[1] = pe[1] = -1;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (open_fds > 0) {
+		struct pollfd fds[2] = { { po[0], POLLIN, 0 }, { pe[0], POLLIN, 0 } };
+		long left_ms;
+		int n;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ms = (long)conf.timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left_ms <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			snprintf(err, errcap, "`%.512s resolve` did not answer within %d s", conf.strata, conf.timeout);
+			goto fail;
+		}
+		n = poll(fds, 2, (int)left_ms);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		for (int i = 0; i < 2; i++) {
+			char chunk[1024];
+			ssize_t r;
+
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			r = read(fds[i].fd, chunk, sizeof(chunk));
+			if (r > 0) {
+				if (i == 0)
+					append(out, &olen, outcap, chunk, (size_t)r);
+				else
+					append(err, &elen, errcap, chunk, (size_t)r);
+			} else if (r == 0 || errno != EINTR) {
+				close(fds[i].fd);
+				if (i == 0)
+					po[0] = -1;
+				else
+					pe[0] = -1;
+				open_fds--;
+			}
+		}
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (po[0] >= 0)
+		close(po[0]);
+	if (pe[0] >= 0)
+		close(pe[0]);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	snprintf(err + elen, errcap - elen, "%s`%s resolve` was killed by signal %d", elen ? "\n" : "", conf.strata,
+		 WTERMSIG(status));
+	return -1;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (po[i] >= 0)
+			close(po[i]);
+		if (pe[i] >= 0)
+			close(pe[i]);
+	}
+	return -1;
+}
+
+static int valid_digest(const char *s)
+{
+	return !strncmp(s, "sha256:", 7) && strlen(s + 7) == 64 && strspn(s + 7, "0123456789abcdef") == 64;
+}
+
+static int setenv_job(spank_t sp, const char *name, const char *value)
+{
+	if (spank_job_control_setenv(sp, name, value, 1) != ESPANK_SUCCESS) {
+		slurm_error(TAG ": could not pass %s to the job", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int submit_side(spank_t sp)
+{
+	char out[512], err[MSG_MAX];
+	const char *image;
+	int rc;
+
+	options_from_env(sp);
+	if (args_validate() < 0)
+		return -1;
+	image = args.value[OPT_IMAGE];
+	if (image == NULL)
+		return 0;
+
+	/*
+	 * srun inside an existing allocation (a batch script, salloc): the prolog ran at allocation
+	 * time, so a step cannot pick another image. Steps of a container job enter its container
+	 * by themselves; an inherited STRATA_CONTAINER_* variable is not a request.
+	 */
+	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID"))) {
+		if (args.from_env[OPT_IMAGE])
+			return 0;
+		slurm_error(TAG ": --%s on srun inside an existing allocation is not supported: give the image to "
+			    "sbatch or salloc (e.g. #SBATCH --%s=%s); job steps then run in it",
+			    opt_names[OPT_IMAGE], opt_names[OPT_IMAGE], image);
+		return -1;
+	}
+
+	rc = run_resolve(image, out, sizeof(out), err, sizeof(err));
+	out[strcspn(out, "\r\n")] = '\0';
+	if (rc == 2) {
+		print_lines(err, "unknown image");
+		return -1;
+	}
+	if (rc != 0 || !valid_digest(out)) {
+		slurm_error(TAG ": could not check image \"%s\" (%s %s resolve exited %d)", image,
+			    conf.node[0] ? conf.node : "", conf.strata, rc);
+		print_lines(err, rc == 0 ? "no digest in its output" : "no message");
+		return -1;
+	}
+	slurm_verbose(TAG ": %s pinned to %s", image, out);
+
+	if (setenv_job(sp, "STRATA_IMAGE", image) < 0 || setenv_job(sp, "STRATA_IMAGE_DIGEST", out) < 0)
+		return -1;
+	if (args.value[OPT_MOUNTS] && setenv_job(sp, "STRATA_MOUNTS", args.value[OPT_MOUNTS]) < 0)
+		return -1;
+	if (args.value[OPT_WORKDIR] && setenv_job(sp, "STRATA_WORKDIR", args.value[OPT_WORKDIR]) < 0)
+		return -1;
+	if (args.value[OPT_WRITABLE] && setenv_job(sp, "STRATA_WRITABLE", "1") < 0)
+		return -1;
+	if (args.value[OPT_READONLY] && setenv_job(sp, "STRATA_WRITABLE", "0") < 0)
+		return -1;
+	if (args.value[OPT_UPPER_SIZE] && setenv_job(sp, "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE]) < 0)
+		return -1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Task side (slurmstepd): enter the rootfs the prolog prepared, or fail with its message
+ * --------------------------------------------------------------------------------------------- */
+
+static struct {
+	int fail;                 /* fail the task in task_init, printing `message` */
+	char message[MSG_MAX];
+	int entered;              /* chrooted: chdir to `workdir` in task_init */
+	char workdir[PATH_MAX];
+} task;
+
+static void task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void task_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (task.fail)
+		return;
+	task.fail = 1;
+	va_start(ap, fmt);
+	vsnprintf(task.message, sizeof(task.message), fmt, ap);
+	va_end(ap);
+}
+
+/* A file or directory only root can have written: owned by root, no group/other write, no symlink. */
+static int root_owned(const char *path, mode_t type)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -1;
+	if ((st.st_mode & S_IFMT) != type || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads a root-owned regular file (at most cap-1 bytes); returns its length or -1. */
+static ssize_t read_root_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
+		close(fd);
+		errno = EPERM;
+		return -1;
+	}
+	while (len < cap - 1) {
+		ssize_t r = read(fd, buf + len, cap - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* The prolog's one-line message for the user, made printable. */
+static void load_error(const char *path)
+{
+	char msg[MSG_MAX];
+
+	if (read_root_file(path, msg, sizeof(msg)) < 0) {
+		task_fail("container set-up failed on this node (its message could not be read: %s)", strerror(errno));
+		return;
+	}
+	msg[strcspn(msg, "\n")] = '\0';
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = ' ';
+	if (!strncmp(msg, TAG ": ", strlen(TAG ": ")))
+		memmove(msg, msg + strlen(TAG ": "), strlen(msg + strlen(TAG ": ")) + 1);
+	task_fail("%s", msg[0] ? msg : "container set-up failed on this node");
+}
+
+/*
+ * The batch script lives in slurmd's spool directory, which is not inside the container. Open it
+ * while still outside and run it through /proc/self/fd/N (inherited across exec, not close-on-exec);
+ * its #! interpreter is then found inside the container.
+ */
+static int batch_script_through_fd(spank_t sp)
+{
+	int argc = 0, fd;
+	char **argv = NULL;
+	char path[64];
+
+	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1 || argv == NULL || !argv[0]) {
+		task_fail("cannot find the batch script");
+		return -1;
+	}
+	fd = open(argv[0], O_RDONLY | O_NOFOLLOW);
+	if (fd < 0) {
+		task_fail("cannot open the batch script %s: %s", argv[0], strerror(errno));
+		return -1;
+	}
+	if (fd < 10) { /* keep it out of the way of stdio and of low numbers scripts use */
+		int high = fcntl(fd, F_DUPFD, 10);
+		close(fd);
+		fd = high;
+		if (fd < 0) {
+			task_fail("cannot keep the batch script open: %s", strerror(errno));
+			return -1;
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	argv[0] = strdup(path); /* in this task process only; the old string stays owned by slurmstepd */
+	return argv[0] ? 0 : -1;
+}
+
+/*
+ * srun resolves the command against the submit host's PATH (e.g. /usr/bin/cat), which the image
+ * may not have. If the absolute path does not exist inside the container, look its name up in the
+ * container's PATH instead.
+ */
+static void command_in_container(spank_t sp, const char *path_var)
+{
+	int argc = 0;
+	char **argv = NULL;
+	const char *name, *p;
+	char candidate[PATH_MAX];
+
+	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1 || argv == NULL || !argv[0])
+		return;
+	if (argv[0][0] != '/' || access(argv[0], X_OK) == 0)
+		return;
+	name = strrchr(argv[0], '/') + 1;
+	if (*name == '\0')
+		return;
+	for (p = path_var; p && *p;) {
+		size_t n = strcspn(p, ":");
+		if (n > 0 && (size_t)snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)n, p, name) < sizeof(candidate) &&
+		    candidate[0] == '/' && access(candidate, X_OK) == 0) {
+			slurm_debug(TAG ": running %s for %s", candidate, argv[0]);
+			argv[0] = strdup(candidate);
+			return;
+		}
+		p += n + (p[n] == ':');
+	}
+}
+
+static int env_is_slurm(const char *kv)
+{
+	return !strncmp(kv, "SLURM_", 6) || !strncmp(kv, "SLURMD_", 7) || !strncmp(kv, "SPANK_", 6);
+}
+
+static void task_enter(spank_t sp)
+{
+	char dir[512], path[PATH_MAX], why[128];
+	static char text[256 * 1024]; /* entry.json; static: task processes may run on a small stack */
+	uint32_t jobid = 0, stepid = 0;
+	uid_t uid = 0;
+	int batch, batch_host, want;
+	struct entry entry;
+	const char *image_path = NULL;
+
+	if (spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_STEPID, &stepid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS) {
+		task_fail("cannot identify the job");
+		return;
+	}
+	if (stepid == SLURM_EXTERN_CONT)
+		return;
+	batch = stepid == SLURM_BATCH_SCRIPT;
+
+	options_from_env(sp);
+	want = args.value[OPT_IMAGE] != NULL;
+	batch_host = args.value[OPT_BATCH] ? parse_batch(args.value[OPT_BATCH]) == 1 : conf.batch_host;
+
+	snprintf(dir, sizeof(dir), "%s/jobs/%u", conf.runtime_dir, jobid);
+	snprintf(path, sizeof(path), "%s/error", dir);
+	if (access(path, F_OK) == 0) {
+		load_error(path);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/entry.json", dir);
+	if (access(path, F_OK) != 0) {
+		if (want)
+			task_fail("the container of job %u is not set up on this node (%s: %s); was the strata prolog run?",
+				  jobid, path, strerror(errno));
+		return; /* not a container job */
+	}
+	if (batch && batch_host)
+		return;
+
+	if (root_owned(conf.runtime_dir, S_IFDIR) < 0 || root_owned(dir, S_IFDIR) < 0) {
+		task_fail("refusing to use %s: not a root-owned directory", dir);
+		return;
+	}
+	if (read_root_file(path, text, sizeof(text)) < 0) {
+		task_fail("cannot read %s: %s", path, strerror(errno));
+		return;
+	}
+	if (entry_parse(text, strlen(text), &entry, why, sizeof(why)) < 0) {
+		task_fail("%s is damaged: %s", path, why);
+		return;
+	}
+	if (entry.uid >= 0 && (uid_t)entry.uid != uid) {
+		task_fail("%s belongs to uid %lld, not to this job's user (uid %u)", path, entry.uid, (unsigned)uid);
+		goto out;
+	}
+
+	if (batch && batch_script_through_fd(sp) < 0)
+		goto out;
+
+	snprintf(path, sizeof(path), "%s/rootfs", dir);
+	if (root_owned(path, S_IFDIR) < 0) {
+		task_fail("the container root %s is missing or not root-owned", path);
+		goto out;
+	}
+	if (chroot(path) < 0 || chdir("/") < 0) {
+		task_fail("cannot enter the container at %s: %s", path, strerror(errno));
+		goto out;
+	}
+	task.entered = 1;
+	snprintf(task.workdir, sizeof(task.workdir), "%s", entry.workdir && entry.workdir[0] ? entry.workdir : "/");
+
+	/* The image's environment wins over the submit environment, except for Slurm's own variables. */
+	for (size_t i = 0; i < entry.env_len; i++) {
+		char *kv = entry.env[i], *eq = strchr(kv, '=');
+		if (eq == NULL || eq == kv || env_is_slurm(kv))
+			continue;
+		*eq = '\0';
+		if (spank_setenv(sp, kv, eq + 1, 1) != ESPANK_SUCCESS)
+			slurm_error(TAG ": could not set %s in the task environment", kv);
+		if (!strcmp(kv, "PATH"))
+			image_path = eq + 1;
+		*eq = '=';
+	}
+	if (!batch)
+		command_in_container(sp, image_path ? image_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+out:
+	entry_free(&entry);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * SPANK entry points
+ * --------------------------------------------------------------------------------------------- */
+
+int slurm_spank_init(spank_t sp, int ac, char **av)
+{
+	spank_context_t ctx = spank_context();
+
+	if (config_parse(ac, av) < 0)
+		return -1;
+	if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR || ctx == S_CTX_REMOTE)
+		return options_register(sp);
+	return 0;
+}
+
+int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
+{
+	spank_context_t ctx = spank_context();
+
+	if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR)
+		return submit_side(sp);
+	return 0;
+}
+
+int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
+{
+	if (!spank_remote(sp))
+		return 0;
+	task_enter(sp);
+	return 0; /* failures are reported in slurm_spank_task_init, where stderr is the task's */
+}
+
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+	int local_task = 0;
+
+	if (!spank_remote(sp))
+		return 0;
+	if (task.fail) {
+		/* One copy of the message per node is enough: print it from the first local task. */
+		if (spank_get_item(sp, S_TASK_ID, &local_task) != ESPANK_SUCCESS || local_task == 0) {
+			char host[256] = "";
+			gethostname(host, sizeof(host) - 1);
+			fprintf(stderr, TAG ": %s: %s\n", host, task.message);
+			fflush(stderr);
+		}
+		return -1;
+	}
+	if (task.entered && chdir(task.workdir) < 0) {
+		fprintf(stderr, TAG ": cannot change to the working directory %s in the container: %s\n", task.workdir,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int slurm_spank_exit(spank_t sp, int ac, char **av)
+{
+	for (int i = 0; i < OPT_COUNT; i++) {
+		free(args.value[i]);
+		args.value[i] = NULL;
+	}
+	return 0;
+}

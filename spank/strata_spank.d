@@ -1,0 +1,1 @@
+strata_spank.o: strata_spank.c json.h
