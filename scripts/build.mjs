@@ -3,13 +3,14 @@
 // costs more than the whole mount work (see docs/performance.md).
 
 import { build } from 'esbuild';
-import { chmodSync, rmSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync } from 'node:fs';
 
 const entries = { 'bin/strata': 'src/bin-strata.ts', 'prolog/slurm': 'prolog/slurm.ts', 'epilog/slurm': 'epilog/slurm.ts' };
-rmSync('dist', { recursive: true, force: true });
+// Build beside dist/ and swap it in, so that a running prolog or test never sees a half-built tree.
+const staging = `dist.${process.pid}`;
 await build({
   entryPoints: entries,
-  outdir: 'dist',
+  outdir: staging,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -21,5 +22,13 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
-for (const name of Object.keys(entries)) chmodSync(`dist/${name}.js`, 0o755);
+for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o755);
+rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
+try {
+  renameSync('dist', `dist.old.${process.pid}`);
+} catch {
+  // first build
+}
+renameSync(staging, 'dist');
+rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);

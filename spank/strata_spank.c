@@ -220,11 +220,10 @@ static int option_cb(int val, const char *optarg, int remote)
 		slurm_error(TAG ": --%s: argument required", opt_names[id]);
 		return -1;
 	}
-	/* Slurm may call us twice with the same value (e.g. srun's two option passes). */
-	if (!flag && args.value[id] && !args.from_env[id] && strcmp(args.value[id], optarg) != 0) {
-		slurm_error(TAG ": --%s given twice with different values", opt_names[id]);
-		return -1;
-	}
+	/*
+	 * The last value wins: srun inside an allocation first gets the job's options from its
+	 * environment (SLURM_SPANK__SLURM_SPANK_OPTION_*), then the command line's.
+	 */
 	opt_set(id, flag ? "1" : optarg, 0);
 	return 0;
 }
@@ -527,6 +526,29 @@ static int setenv_job(spank_t sp, const char *name, const char *value)
 	return 0;
 }
 
+static int step_in_allocation(const char *image)
+{
+	const char *job_image = getenv("SLURM_SPANK_STRATA_IMAGE");
+	const char *job_digest = getenv("SLURM_SPANK_STRATA_IMAGE_DIGEST");
+	char out[512], err[MSG_MAX];
+
+	if (args.from_env[OPT_IMAGE] || (job_image && !strcmp(job_image, image)))
+		return 0;
+	if (job_image && job_digest && run_resolve(image, out, sizeof(out), err, sizeof(err)) == 0) {
+		out[strcspn(out, "\r\n")] = '\0';
+		if (!strcmp(out, job_digest))
+			return 0;
+	}
+	if (job_image)
+		slurm_error(TAG ": this job runs in image %s; its steps cannot use another image (--%s=%s)", job_image,
+			    opt_names[OPT_IMAGE], image);
+	else
+		slurm_error(TAG ": --%s on srun inside an allocation without an image is not supported: give the image to "
+			    "sbatch or salloc (e.g. #SBATCH --%s=%s); job steps then run in it",
+			    opt_names[OPT_IMAGE], opt_names[OPT_IMAGE], image);
+	return -1;
+}
+
 static int submit_side(spank_t sp)
 {
 	char out[512], err[MSG_MAX];
@@ -542,17 +564,11 @@ static int submit_side(spank_t sp)
 
 	/*
 	 * srun inside an existing allocation (a batch script, salloc): the prolog ran at allocation
-	 * time, so a step cannot pick another image. Steps of a container job enter its container
-	 * by themselves; an inherited STRATA_CONTAINER_* variable is not a request.
+	 * time, and every step of a container job enters its container by itself. So the image may
+	 * only be the job's own (which srun also sees through the job's SLURM_SPANK_* variables).
 	 */
-	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID"))) {
-		if (args.from_env[OPT_IMAGE])
-			return 0;
-		slurm_error(TAG ": --%s on srun inside an existing allocation is not supported: give the image to "
-			    "sbatch or salloc (e.g. #SBATCH --%s=%s); job steps then run in it",
-			    opt_names[OPT_IMAGE], opt_names[OPT_IMAGE], image);
-		return -1;
-	}
+	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID")))
+		return step_in_allocation(image);
 
 	rc = run_resolve(image, out, sizeof(out), err, sizeof(err));
 	out[strcspn(out, "\r\n")] = '\0';
@@ -590,7 +606,8 @@ static int submit_side(spank_t sp)
 static struct {
 	int fail;                 /* fail the task in task_init, printing `message` */
 	char message[MSG_MAX];
-	int entered;              /* chrooted: chdir to `workdir` in task_init */
+	int entered;              /* chrooted */
+	/* chdir here in task_init ("" = stay where Slurm put the task) */
 	char workdir[PATH_MAX];
 } task;
 
@@ -619,6 +636,14 @@ static int root_owned(const char *path, mode_t type)
 		return -1;
 	}
 	return 0;
+}
+
+/* `path` is a real directory (no symlink) with a file system of its own, below `parent`. */
+static int is_mount_point(const char *path, const char *parent)
+{
+	struct stat st, pst;
+
+	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && lstat(parent, &pst) == 0 && st.st_dev != pst.st_dev;
 }
 
 /* Reads a root-owned regular file (at most cap-1 bytes); returns its length or -1. */
@@ -797,16 +822,22 @@ static void task_enter(spank_t sp)
 		goto out;
 
 	snprintf(path, sizeof(path), "%s/rootfs", dir);
-	if (root_owned(path, S_IFDIR) < 0) {
-		task_fail("the container root %s is missing or not root-owned", path);
+	if (!is_mount_point(path, dir)) {
+		task_fail("the container root %s is not mounted", path);
 		goto out;
 	}
 	if (chroot(path) < 0 || chdir("/") < 0) {
 		task_fail("cannot enter the container at %s: %s", path, strerror(errno));
 		goto out;
 	}
+	/*
+	 * Working directory: --container-workdir if given (the prolog puts it in entry.workdir);
+	 * otherwise the job's own working directory, which the prolog binds at the same path and
+	 * Slurm changes to right after this hook.
+	 */
 	task.entered = 1;
-	snprintf(task.workdir, sizeof(task.workdir), "%s", entry.workdir && entry.workdir[0] ? entry.workdir : "/");
+	if (args.value[OPT_WORKDIR])
+		snprintf(task.workdir, sizeof(task.workdir), "%s", entry.workdir && entry.workdir[0] ? entry.workdir : args.value[OPT_WORKDIR]);
 
 	/* The image's environment wins over the submit environment, except for Slurm's own variables. */
 	for (size_t i = 0; i < entry.env_len; i++) {
@@ -874,7 +905,7 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 		}
 		return -1;
 	}
-	if (task.entered && chdir(task.workdir) < 0) {
+	if (task.entered && task.workdir[0] && chdir(task.workdir) < 0) {
 		fprintf(stderr, TAG ": cannot change to the working directory %s in the container: %s\n", task.workdir,
 			strerror(errno));
 		return -1;

@@ -1,10 +1,11 @@
 // `strata import dir:PATH | tar:PATH --tag NAME:TAG [--base NAME:TAG]`: build one squashfs layer,
 // publish it, and publish a manifest whose layers are the base's plus the new one.
 
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { resolve as resolvePath } from 'node:path';
 import type { Compression } from '../config/types.js';
-import { userError } from '../errors.js';
+import { errnoCode, nodeError, userError } from '../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from './image.js';
 import { LAYER_MEDIA_TYPES } from './layout.js';
 import { buildSquashfsLayer } from './layer-build.js';
@@ -50,7 +51,7 @@ export async function importImage(store: Store, request: ImportRequest): Promise
 
   // Everything about the base is read before any work, so a wrong --base fails fast.
   const base = request.base ? await store.open(request.base) : undefined;
-  await store.checkReachable();
+  await createStoreRoot(store.layout.root);
 
   const partial = await newPartialPath(store.layout, 'layer');
   const { diffId } = await buildSquashfsLayer({ source, outputPath: partial, compression: request.compression });
@@ -78,4 +79,19 @@ export async function importImage(store: Store, request: ImportRequest): Promise
   const digest = await publishBlob(store.layout, Buffer.from(JSON.stringify(manifest)));
   await writePointer(store.layout, store.layout.tagPath(target.name, target.tag), digest);
   return { digest, layerDigest: layer.digest, layerSize: layer.size, layers: manifest.layers.length, durationMs: performance.now() - started };
+}
+
+/**
+ * The first import creates the store directory, but only inside an existing parent: if the shared
+ * filesystem is not mounted, a store quietly created on the local disk would hide the problem.
+ */
+async function createStoreRoot(root: string): Promise<void> {
+  try {
+    await mkdir(root, { mode: 0o755 });
+  } catch (error) {
+    if (errnoCode(error) === 'EEXIST') return;
+    throw nodeError('E_STORE_UNREACHABLE', `cannot create the image store ${root}: ${(error as Error).message}`, {
+      hint: errnoCode(error) === 'ENOENT' ? `create ${dirname(root)} first (is the shared filesystem mounted?) or set store.path in strata.yaml` : 'check permissions on the store path',
+    });
+  }
 }
