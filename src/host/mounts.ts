@@ -51,3 +51,10 @@ export async function unmount(target: string, { retries = 20, delayMs = 50, lazy
     await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
 }
+
+/** Unmount several targets with one umount(8) process; if that fails, one by one (with retries). */
+export async function unmountAll(targets: string[]): Promise<void> {
+  if (targets.length === 0) return;
+  if (targets.length > 1 && (await runTool('umount', targets)).exitCode === 0) return;
+  for (const target of targets) await unmount(target, { lazyFallback: true });
+}

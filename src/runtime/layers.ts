@@ -7,7 +7,7 @@ import { firstLine, nodeError, userError } from '../errors.js';
 import { runTool } from '../host/exec.js';
 import { loopBackingFile } from '../host/loop.js';
 import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { unmount, type UnmountResult } from '../host/mounts.js';
+import { unmount, unmountAll, type UnmountResult } from '../host/mounts.js';
 import type { LayerCachePolicy } from '../config/types.js';
 import type { RuntimePaths } from './paths.js';
 import type { Step } from './plan.js';
@@ -85,12 +85,9 @@ export async function releaseUnusedLayers(runtime: RuntimePaths, policy: LayerCa
   } catch {
     return;
   }
-  for (const id of names) {
-    if (inUse.has(id)) continue;
-    const mountPoint = join(runtime.layerDir, id);
-    const mounted = isMounted(table, mountPoint);
-    if (mounted && policy !== 'release') continue;
-    if (mounted) await unmount(mountPoint, { lazyFallback: true });
+  const unused = names.filter((id) => !inUse.has(id)).map((id) => join(runtime.layerDir, id));
+  if (policy === 'release') await unmountAll(unused.filter((mountPoint) => isMounted(table, mountPoint)));
+  for (const mountPoint of unused) {
     try {
       rmdirSync(mountPoint);
     } catch {
