@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -830,6 +831,15 @@ static void task_enter(spank_t sp)
 		task_fail("cannot enter the container at %s: %s", path, strerror(errno));
 		goto out;
 	}
+	/*
+	 * No setuid or file-capability gains inside the container, whatever the image holds and
+	 * however it is mounted (the image mounts are nosuid too; this also covers the binds).
+	 */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		task_fail("cannot set no_new_privs: %s", strerror(errno));
+		goto out;
+	}
+
 	/*
 	 * Working directory: --container-workdir if given (the prolog puts it in entry.workdir);
 	 * otherwise the job's own working directory, which the prolog binds at the same path and

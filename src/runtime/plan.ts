@@ -102,7 +102,10 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
     steps.push({ op: 'upper-dir', path: upperRoot, uid: job.uid, gid: job.gid });
   }
 
-  const layers: LayerMount[] = image.layers.map((layer) => ({
+  // A layer listed twice (identical content imported on top of itself) is kept once, at its
+  // topmost place: the stack is the same, and overlayfs refuses a repeated lower (ELOOP).
+  const unique = image.layers.filter((layer, index) => !image.layers.slice(index + 1).some((above) => above.digest === layer.digest));
+  const layers: LayerMount[] = unique.map((layer) => ({
     id: layerId(layer.digest),
     digest: layer.digest,
     file: layer.path,
@@ -178,6 +181,9 @@ function bindList(job: JobRequest, config: Config): BindRequest[] {
     add({ source: job.jobWorkDir, target: job.jobWorkDir, readonly: false, optional: true, recursive: false });
   }
   for (const user of job.mounts) {
+    // The user's own mount of their home or job directory replaces the automatic one.
+    const automatic = binds.findIndex((existing) => existing.target === user.target && existing.optional && (existing.target === job.home || existing.target === job.jobWorkDir));
+    if (automatic >= 0) binds.splice(automatic, 1);
     if (binds.some((existing) => existing.target === user.target)) {
       throw userError('E_BAD_MOUNT', `mount target ${user.target} is already used by another mount`, { hint: 'pick another destination' });
     }

@@ -7,8 +7,8 @@ export function slurmJob(env: NodeJS.ProcessEnv): PrologArgs {
   const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));
   return {
     job: env.SLURM_JOB_ID ?? env.SLURM_JOBID ?? '',
-    uid: Number(env.SLURM_JOB_UID ?? env.SLURM_UID ?? NaN),
-    gid: Number(env.SLURM_JOB_GID ?? NaN),
+    uid: Number(env.SLURM_JOB_UID || env.SLURM_UID || NaN),
+    gid: Number(env.SLURM_JOB_GID || NaN),
     image: env.SPANK_STRATA_IMAGE || undefined,
     imageDigest: env.SPANK_STRATA_IMAGE_DIGEST || undefined,
     mounts: env.SPANK_STRATA_MOUNTS || undefined,

@@ -59,7 +59,11 @@ export class Store {
     }
     const digest = text.trim();
     if (!DIGEST_RE.test(digest)) {
-      throw nodeError('E_STORE_CORRUPT', `tag file ${tagFile} does not hold a digest`, { hint: 're-tag the image with `strata tag` or re-import it' });
+      // One damaged tag fails the jobs that use it, not every node they land on.
+      throw userError('E_IMAGE_BROKEN', `image ${refText} is damaged in the store (its tag does not hold a digest)`, {
+        hint: 'ask your admin to re-import it',
+        detail: `tag file ${tagFile}`,
+      });
     }
     return digest;
   }
@@ -166,9 +170,10 @@ export class Store {
 
 /** Up to three known names close to `wanted`: same name with another tag, or a small edit distance. */
 export function closeMatches(wanted: string, known: string[]): string[] {
-  const name = wanted.split(':')[0];
+  const nameOf = (ref: string) => ref.slice(0, ref.lastIndexOf(':') > ref.lastIndexOf('/') ? ref.lastIndexOf(':') : ref.length);
+  const name = nameOf(wanted);
   return known
-    .map((candidate) => ({ candidate, distance: candidate.split(':')[0] === name ? 0.5 : editDistance(wanted, candidate) }))
+    .map((candidate) => ({ candidate, distance: nameOf(candidate) === name ? 0.5 : editDistance(wanted, candidate) }))
     .filter(({ distance }) => distance <= Math.max(2, Math.floor(wanted.length / 4)))
     .sort((a, b) => a.distance - b.distance)
     .slice(0, 3)

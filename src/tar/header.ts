@@ -73,8 +73,8 @@ export function readNumber(block: Uint8Array, offset: number, length: number, fi
     let value = 0;
     for (let i = 0; i < length; i++) {
       let byte = block[offset + i];
-      if (i === 0) byte &= 0x7f;
       if (negative) byte = ~byte & 0xff;
+      else if (i === 0) byte &= 0x7f;
       value = value * 256 + byte;
       if (!Number.isSafeInteger(value)) throw new TarFormatError(`${field} field is too large`);
     }

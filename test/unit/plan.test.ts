@@ -421,3 +421,14 @@ describe('planJob: entry', () => {
     expect(entryOf(planJob(job({ writable: true }), config(), image())).writable).toBe(true);
   });
 });
+
+describe('regressions', () => {
+  test('a layer listed twice is stacked once, at its topmost place', () => {
+    const layer = (n: string) => ({ digest: `sha256:${n.repeat(64)}`, size: 1, format: 'squashfs' as const, path: `/store/${n}.sqfs` });
+    const config = defaultConfig();
+    const image = { ref: 'dup:2', manifestDigest: `sha256:${'f'.repeat(64)}`, manifest: {} as never, config: { config: {} } as never, layers: [layer('a'), layer('b'), layer('a')] };
+    const plan = planJob({ jobId: '1', uid: 1, gid: 1, writable: true, mounts: [] }, config, image);
+    const rootfs = plan.steps.find((step) => step.op === 'rootfs');
+    expect(rootfs && rootfs.op === 'rootfs' && rootfs.options).toMatch(/^lowerdir=aaaaaaaaaaaa:bbbbbbbbbbbb,/);
+  });
+});

@@ -1,0 +1,229 @@
+// End to end through real Slurm (22.05): sbatch/srun/salloc with --container-* options on the
+// 3-node cluster of test/cluster (started here if it is not up), with the real prolog, epilog and
+// SPANK plugin. Jobs run as an unprivileged user. After every test, every node must be idle (never
+// drained) and clean: no mounts under /run/strata in its namespace, no job directories, and
+// `losetup -a` and this machine's `findmnt` exactly as before the test.
+//
+// Runs as root, under the mount-test lock (scripts/test holds /tmp/strata-mounttests.lock).
+
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
+import {
+  NODES,
+  STORE,
+  USER,
+  ensureCluster,
+  importImage,
+  jobInfo,
+  nodeLeftovers,
+  on,
+  readOutput,
+  removeImageFromStore,
+  sbatch,
+  stopCluster,
+  waitForJob,
+  waitForQuietCluster,
+  workDir,
+} from './cluster.js';
+
+let startedHere = false;
+let before: NodeState;
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
+  startedHere = await ensureCluster();
+  await waitForQuietCluster();
+  await importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' });
+}, 240_000);
+
+afterAll(async () => {
+  if (startedHere) await stopCluster();
+}, 120_000);
+
+beforeEach(() => {
+  before = nodeState();
+});
+
+afterEach(async () => {
+  const states = await waitForQuietCluster();
+  expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
+  for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
+  expectNodeStateUnchanged(before);
+}, 90_000);
+
+/** Submit, wait for the end (epilogs included), return the job's final record and its output. */
+async function runBatch(name: string, args: string[], script: string, expectState = 'COMPLETED') {
+  const dir = workDir(name);
+  const submitted = await sbatch(dir, ['-o', join(dir, 'out.txt'), ...args, '--wrap', script]);
+  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+  const info = await waitForJob(submitted.jobId!);
+  const output = readOutput(join(dir, 'out.txt'));
+  expect({ state: info.state, output }).toEqual({ state: expectState, output: expect.any(String) });
+  return { dir, jobId: submitted.jobId!, info, output };
+}
+
+const lines = (text: string) => text.split('\n').filter(Boolean);
+
+test('a batch script runs inside the image, as the user, in its working directory', async () => {
+  const { dir, output } = await runBatch('single', ['-N1', '--container-image=e2e:1'], 'cat /etc/strata-marker; id -u; pwd; echo data > result.txt');
+  expect(lines(output)).toEqual(['e2e-image-v1', String(USER.uid), dir]);
+  expect(readFileSync(join(dir, 'result.txt'), 'utf8')).toBe('data\n');
+});
+
+test('a -N3 job: the batch script and srun steps on all three nodes see the image', async () => {
+  // The batch script runs on the host here (the image has no Slurm); its steps enter the container.
+  const { output } = await runBatch(
+    'three-nodes',
+    ['-N3', '--container-image=e2e:1', '--container-batch=host'],
+    'grep -c ^ID=debian /etc/os-release; srun -l sh -c \'echo "$(hostname) $(cat /etc/strata-marker)"\' | sort',
+  );
+  expect(lines(output)).toEqual(['1', '0: n1 e2e-image-v1', '1: n2 e2e-image-v1', '2: n3 e2e-image-v1']);
+});
+
+test('a -N3 batch script itself runs in the container on the first node', async () => {
+  const { output, info } = await runBatch('three-nodes-batch', ['-N3', '--container-image=e2e:1'], 'cat /etc/strata-marker; hostname');
+  expect(lines(output)).toEqual(['e2e-image-v1', info.nodes.replace(/^n\[?(\d).*$/, 'n$1')]);
+});
+
+test('srun --container-image and salloc --container-image', async () => {
+  const dir = workDir('srun-salloc');
+  const srun = await on('head', ['srun', '-N3', '-l', '--container-image=e2e:1', 'cat', '/etc/strata-marker'], { user: true, cwd: dir });
+  expect(srun.code).toBe(0);
+  expect(lines(srun.stdout).sort()).toEqual(['0: e2e-image-v1', '1: e2e-image-v1', '2: e2e-image-v1']);
+  await waitForQuietCluster();
+  // salloc runs its command on the submit host; the steps it starts run in the container.
+  const salloc = await on('head', ['salloc', '-N2', '--container-image=e2e:1', 'srun', '-l', 'cat', '/etc/strata-marker'], { user: true, cwd: dir });
+  expect(salloc.code).toBe(0);
+  expect(lines(salloc.stdout).sort()).toEqual(['0: e2e-image-v1', '1: e2e-image-v1']);
+});
+
+test('an unknown image is rejected by sbatch at once, with close matches, and no job is created', async () => {
+  const dir = workDir('unknown');
+  const queued = (await on('head', ['squeue', '-h'])).stdout;
+  const result = await sbatch(dir, ['--container-image=e2e:2', '--wrap', 'true']);
+  expect(result.code).not.toBe(0);
+  expect(result.jobId).toBeUndefined();
+  expect(result.stderr).toMatch(/sbatch: error: strata: unknown image "e2e:2"/);
+  expect(result.stderr).toMatch(/e2e:1/); // the close match
+  expect((await on('head', ['squeue', '-h'])).stdout).toBe(queued);
+});
+
+test('a job is pinned at submit time: it runs the old image after the tag moves', async () => {
+  const v1 = await importImage('pin:1', { 'etc/strata-marker': 'pin-v1\n' });
+  const dir = workDir('pinned');
+  const submitted = await sbatch(dir, ['-N1', '--hold', '--container-image=pin:1', '-o', join(dir, 'out.txt'), '--wrap', 'cat /etc/strata-marker']);
+  expect(submitted.code).toBe(0);
+  const v2 = await importImage('pin:1', { 'etc/strata-marker': 'pin-v2\n' });
+  expect(v2).not.toBe(v1);
+  await on('head', ['scontrol', 'release', submitted.jobId!]);
+  const info = await waitForJob(submitted.jobId!);
+  expect({ state: info.state, output: readOutput(join(dir, 'out.txt')) }).toEqual({ state: 'COMPLETED', output: 'pin-v1\n' });
+});
+
+test('a user error at prolog time fails the job with a readable message; no node is drained', async () => {
+  const { output, info } = await runBatch(
+    'bad-mount',
+    ['-N2', '--container-image=e2e:1', '--container-mounts=/nonexistent/source:/data'],
+    'echo the script must not run',
+    'FAILED',
+  );
+  expect(output).not.toMatch(/must not run/);
+  expect(output).toMatch(/^strata: n\d: .*\/nonexistent\/source/m);
+  expect(info.exitCode).toBe('1:0');
+  // afterEach checks that every node is idle (not drained) and clean.
+});
+
+test('an image removed between submit and start fails the job with a message; nodes stay idle', async () => {
+  await importImage('doomed:1', { 'etc/strata-marker': `doomed-${Date.now()}\n` });
+  const dir = workDir('removed');
+  const submitted = await sbatch(dir, ['-N2', '--hold', '--container-image=doomed:1', '-o', join(dir, 'out.txt'), '--wrap', 'echo the script must not run']);
+  expect(submitted.code).toBe(0);
+  removeImageFromStore('doomed:1');
+  await on('head', ['scontrol', 'release', submitted.jobId!]);
+  const info = await waitForJob(submitted.jobId!);
+  const output = readOutput(join(dir, 'out.txt'));
+  expect({ state: info.state, message: /^strata: n\d: .+/m.test(output), ran: /must not run/.test(output) }).toEqual({ state: 'FAILED', message: true, ran: false });
+});
+
+test('two jobs share a node and an image: one loop device per layer, both run', async () => {
+  const dirs = [workDir('share-a'), workDir('share-b')];
+  const jobs = [];
+  for (const dir of dirs) {
+    const submitted = await sbatch(dir, ['-w', 'n1', '-n1', '--container-image=e2e:1', '-o', join(dir, 'out.txt'), '--wrap', 'sleep 3; cat /etc/strata-marker']);
+    expect(submitted.code).toBe(0);
+    jobs.push(submitted.jobId!);
+  }
+  for (const job of jobs) await waitForJob(job, ['RUNNING']);
+  const layers = readdirSync(join(STORE, 'layers/sha256'));
+  const attached = lines((await on('n1', ['losetup', '-a'])).stdout).filter((line) => line.includes(`${STORE}/layers/`));
+  expect(attached.length).toBe(new Set(attached.map((line) => /\((.*)\)/.exec(line)?.[1])).size); // no duplicates
+  expect(attached.every((line) => layers.some((layer) => line.includes(layer)))).toBe(true);
+  for (const [i, job] of jobs.entries()) {
+    const info = await waitForJob(job);
+    expect({ state: info.state, output: readOutput(join(dirs[i], 'out.txt')) }).toEqual({ state: 'COMPLETED', output: 'e2e-image-v1\n' });
+  }
+});
+
+test('scancel of a running container job: the epilog cleans every node', async () => {
+  const dir = workDir('cancel');
+  const submitted = await sbatch(dir, ['-N3', '--container-image=e2e:1', '--container-batch=host', '-o', join(dir, 'out.txt'), '--wrap', 'srun sleep 300']);
+  expect(submitted.code).toBe(0);
+  await waitForJob(submitted.jobId!, ['RUNNING']);
+  // wait until the step's tasks are running in the containers
+  for (let i = 0; i < 50 && !(await on('head', ['squeue', '-h', '-s', '-j', submitted.jobId!])).stdout.includes('sleep'); i++) await new Promise((r) => setTimeout(r, 200));
+  const busy = await Promise.all(NODES.map((node) => nodeLeftovers(node)));
+  expect(busy.every((left) => left.length > 0)).toBe(true); // the containers were there
+  await on('head', ['scancel', submitted.jobId!]);
+  expect((await waitForJob(submitted.jobId!)).state).toBe('CANCELLED');
+  // afterEach: every node idle and clean
+});
+
+test('user mounts (read-only honoured) and --container-workdir', async () => {
+  const data = workDir('mounts-data');
+  writeFileSync(join(data, 'input.txt'), 'from the host\n');
+  const { output } = await runBatch(
+    'mounts',
+    ['-N1', '--container-image=e2e:1', `--container-mounts=${data}:/data:ro`, '--container-workdir=/data'],
+    'pwd; cat input.txt; touch /data/new 2>&1 | grep -o "Read-only file system"; true',
+  );
+  expect(lines(output)).toEqual(['/data', 'from the host', 'Read-only file system']);
+  expect(existsSync(join(data, 'new'))).toBe(false);
+});
+
+test('the image stays intact: read-only rootfs, writes discarded, setuid binaries give no privileges', async () => {
+  const layerHashes = () =>
+    readdirSync(join(STORE, 'layers/sha256')).map((file) => createHash('sha256').update(readFileSync(join(STORE, 'layers/sha256', file))).digest('hex'));
+  const hashesBefore = layerHashes();
+
+  // The root seen inside the container (the last mount on "/" in its mountinfo) must be nosuid,nodev.
+  const rootOptions = "awk '$5 == \"/\" { o = $6 } END { print o }' /proc/self/mountinfo | tr , '\\n' | grep -E '^(ro|rw|nosuid|nodev)$' | sort | tr '\\n' ' '; echo";
+  const readonly = await runBatch('readonly', ['-N1', '--container-image=e2e:1', '--container-readonly'], `touch /tmp/probe 2>&1 | grep -o "Read-only file system"; /bin/euid; ${rootOptions}`);
+  expect(lines(readonly.output)).toEqual(['Read-only file system', `euid=${USER.uid}`, 'nodev nosuid ro ']);
+
+  const writable = await runBatch('writable', ['-N1', '-w', 'n1', '--container-image=e2e:1', '--container-writable'], `echo scratch > /tmp/probe && cat /tmp/probe; /bin/euid; ${rootOptions}`);
+  expect(lines(writable.output)).toEqual(['scratch', `euid=${USER.uid}`, 'nodev nosuid rw ']);
+  await waitForQuietCluster();
+  const next = await runBatch('writable-next', ['-N1', '-w', 'n1', '--container-image=e2e:1'], 'ls /tmp/probe 2>&1 | grep -c "No such file"');
+  expect(next.output).toBe('1\n');
+
+  expect(layerHashes()).toEqual(hashesBefore);
+});
+
+test('a job without --container-image is unaffected', async () => {
+  const { output, jobId } = await runBatch('plain', ['-N2'], 'grep -c ^ID=debian /etc/os-release; srun -l hostname | sort');
+  expect(lines(output)).toEqual(['1', '0: n1', '1: n2']);
+  expect((await jobInfo(jobId)).state).toBe('COMPLETED');
+});
+
+test('the job environment: the image env wins, Slurm variables are kept, the pin is visible', async () => {
+  const { output } = await runBatch(
+    'env',
+    ['-N1', '--container-image=e2e:1', '--export=ALL,PATH=/host/only/bin,MY_SETTING=kept'],
+    'echo "PATH=$PATH"; echo "MY_SETTING=$MY_SETTING"; echo "SLURM_JOB_NUM_NODES=$SLURM_JOB_NUM_NODES"; echo "$SLURM_SPANK_STRATA_IMAGE_DIGEST" | grep -c "^sha256:"',
+  );
+  const env = lines(output);
+  expect(env[0]).not.toContain('/host/only/bin');
+  expect(env.slice(1)).toEqual(['MY_SETTING=kept', 'SLURM_JOB_NUM_NODES=1', '1']);
+});
