@@ -1,1 +1,0 @@
-json.o: json.c json.h

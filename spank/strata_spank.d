@@ -1,1 +1,0 @@
-strata_spank.o: strata_spank.c json.h
