@@ -179,7 +179,7 @@ export async function* toOverlayTar(
         continue; // the reader skips any data
       }
 
-      const isDir = entry.typeflag === TYPE.dir || (entry.typeflag === TYPE.oldFile && entry.header.name.endsWith('/'));
+      const isDir = entry.typeflag === TYPE.dir || (entry.typeflag === TYPE.oldFile && entry.path.endsWith('/')); // v7: a trailing slash
       if (isDir) {
         if (files.has(path)) throw badEntry(`layer tar has '${show(path)}' both as a directory and as a file`);
         // Duplicate directory entries: the last one wins (what extracting the tar would give).
