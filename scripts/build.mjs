@@ -3,6 +3,7 @@
 // costs more than the whole mount work (see docs/performance.md).
 
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, renameSync, rmSync } from 'node:fs';
 
 const entries = { 'bin/strata': 'src/bin-strata.ts', 'prolog/slurm': 'prolog/slurm.ts', 'epilog/slurm': 'epilog/slurm.ts' };
@@ -32,3 +33,9 @@ try {
 renameSync(staging, 'dist');
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
+
+// The SPANK plugin, where Slurm's headers are installed.
+if (spawnSync('make', ['-s', '-C', 'spank', 'check-headers']).status === 0) {
+  if (spawnSync('make', ['-s', '-C', 'spank'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+  console.log('built spank/strata.so');
+} else console.log('Slurm headers not found: SPANK plugin not built');

@@ -273,7 +273,7 @@ static int skip_value(struct reader *r, int depth)
 	}
 }
 
-static int read_string_array(struct reader *r, struct entry *e)
+static int read_env_array(struct reader *r, struct entry *e)
 {
 	if (expect(r, '[') < 0)
 		return -1;
@@ -329,7 +329,7 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				goto bad;
 			}
 			if (strcmp(key, "env") == 0) {
-				rc = read_string_array(&r, e);
+				rc = read_env_array(&r, e);
 			} else if (strcmp(key, "workdir") == 0) {
 				free(e->workdir);
 				e->workdir = NULL;

@@ -8,12 +8,13 @@
  *     (STRATA_IMAGE -> SPANK_STRATA_IMAGE in the prolog's environment, and so on). An unknown
  *     image fails sbatch/srun/salloc with the tool's message, before any job exists.
  *
- *   remote context (slurmstepd), in each task before exec:
+ *   remote context (slurmstepd), in each task process before exec:
  *     slurm_spank_task_init_privileged (root): if the prolog recorded a user error for the job,
- *       remember it; else chroot into <runtime_dir>/jobs/<jobid>/rootfs and apply the image
- *       environment. Slurm then drops privileges as usual.
- *     slurm_spank_task_init (the user, stdio connected): print the remembered error on the task's
- *       stderr and fail the task, or chdir to the container working directory.
+ *       remember it; else chroot into <runtime_dir>/jobs/<jobid>/rootfs, set no_new_privs and
+ *       apply the image environment. Slurm then drops privileges as usual.
+ *     slurm_spank_task_init (the user, stdio connected to the task's): print the remembered
+ *       error on the task's stderr and end the task with exit status 1, or chdir to the
+ *       container working directory given with --container-workdir.
  *
  * The plugin never mounts anything: the prolog prepares the rootfs, the epilog removes it.
  * It defines no slurm_spank_job_prolog/epilog on purpose: with one, slurmd strips SPANK option
@@ -279,12 +280,12 @@ static void options_from_env(spank_t sp)
 /* How an option is named in messages: the option, or the environment variable it came from. */
 static const char *opt_label(enum opt_id id)
 {
-	static char label[SPANK_OPTION_MAXLEN + 8];
+	static char labels[OPT_COUNT][SPANK_OPTION_MAXLEN + 8]; /* one per option: a message may name two */
 
 	if (args.from_env[id])
 		return opt_spec[id].env;
-	snprintf(label, sizeof(label), "--%s", opt_names[id]);
-	return label;
+	snprintf(labels[id], sizeof(labels[id]), "--%s", opt_names[id]);
+	return labels[id];
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -321,22 +322,33 @@ static int valid_mounts(const char *spec)
 	return ok ? 0 : -1;
 }
 
+/* A size as strata reads it (SIZE_RE in src/config/validate.ts): 512M, 4G, 1.5GiB, 4096; not 0. */
 static int valid_size(const char *s)
 {
-	char *end;
-	unsigned long long v;
+	const char *p = s;
+	int nonzero = 0;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (end == s || errno || v == 0 || *s == '-' || *s == '+')
+	while (*p >= '0' && *p <= '9')
+		nonzero |= *p++ != '0';
+	if (p == s)
 		return -1;
-	if (*end && strchr("kKmMgGtT", *end))
-		end++;
-	if (*end == 'i' && end[1] == 'B')
-		end += 2;
-	else if (*end == 'B')
-		end++;
-	return *end == '\0' ? 0 : -1;
+	if (*p == '.') {
+		const char *frac = ++p;
+		while (*p >= '0' && *p <= '9')
+			nonzero |= *p++ != '0';
+		if (p == frac)
+			return -1;
+	}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p && strchr("kKmMgGtT", *p)) {
+		p++;
+		if (*p == 'i' || *p == 'I')
+			p++;
+	}
+	if (*p == 'b' || *p == 'B')
+		p++;
+	return nonzero && *p == '\0' ? 0 : -1;
 }
 
 static int args_validate(void)
@@ -492,8 +504,14 @@ static int run_resolve(const char *ref, char *out, size_t outcap, char *err, siz
 			}
 		}
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		if (waitpid(pid, &status, 0) == pid)
+			break;
+		if (errno != EINTR) {
+			snprintf(err + elen, errcap - elen, "%swaitpid: %s", elen ? "\n" : "", strerror(errno));
+			goto fail;
+		}
+	}
 	if (po[0] >= 0)
 		close(po[0]);
 	if (pe[0] >= 0)
@@ -578,25 +596,28 @@ static int submit_side(spank_t sp)
 		return -1;
 	}
 	if (rc != 0 || !valid_digest(out)) {
-		slurm_error(TAG ": could not check image \"%s\" (%s %s resolve exited %d)", image,
-			    conf.node[0] ? conf.node : "", conf.strata, rc);
+		slurm_error(TAG ": could not check image \"%s\": `%s resolve` failed (exit status %d)", image, conf.strata, rc);
 		print_lines(err, rc == 0 ? "no digest in its output" : "no message");
 		return -1;
 	}
 	slurm_verbose(TAG ": %s pinned to %s", image, out);
 
-	if (setenv_job(sp, "STRATA_IMAGE", image) < 0 || setenv_job(sp, "STRATA_IMAGE_DIGEST", out) < 0)
-		return -1;
-	if (args.value[OPT_MOUNTS] && setenv_job(sp, "STRATA_MOUNTS", args.value[OPT_MOUNTS]) < 0)
-		return -1;
-	if (args.value[OPT_WORKDIR] && setenv_job(sp, "STRATA_WORKDIR", args.value[OPT_WORKDIR]) < 0)
-		return -1;
-	if (args.value[OPT_WRITABLE] && setenv_job(sp, "STRATA_WRITABLE", "1") < 0)
-		return -1;
-	if (args.value[OPT_READONLY] && setenv_job(sp, "STRATA_WRITABLE", "0") < 0)
-		return -1;
-	if (args.value[OPT_UPPER_SIZE] && setenv_job(sp, "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE]) < 0)
-		return -1;
+	{
+		/* What the prolog reads, as SPANK_<name>. */
+		const struct { const char *name, *value; } handover[] = {
+			{ "STRATA_IMAGE", image },
+			{ "STRATA_IMAGE_DIGEST", out },
+			{ "STRATA_MOUNTS", args.value[OPT_MOUNTS] },
+			{ "STRATA_WORKDIR", args.value[OPT_WORKDIR] },
+			{ "STRATA_WRITABLE", args.value[OPT_WRITABLE] ? "1" : args.value[OPT_READONLY] ? "0" : NULL },
+			{ "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE] },
+			/* for the task side: in the job environment as SLURM_SPANK_STRATA_BATCH */
+			{ "STRATA_BATCH", args.value[OPT_BATCH] },
+		};
+		for (size_t i = 0; i < sizeof(handover) / sizeof(handover[0]); i++)
+			if (handover[i].value && setenv_job(sp, handover[i].name, handover[i].value) < 0)
+				return -1;
+	}
 	return 0;
 }
 
@@ -762,9 +783,15 @@ static int env_is_slurm(const char *kv)
 	return !strncmp(kv, "SLURM_", 6) || !strncmp(kv, "SLURMD_", 7) || !strncmp(kv, "SPANK_", 6);
 }
 
+/* A variable of the job's environment, into buf; 1 if set and not empty. */
+static int job_env(spank_t sp, const char *name, char *buf, size_t len)
+{
+	return spank_getenv(sp, name, buf, (int)len) == ESPANK_SUCCESS && buf[0] != '\0';
+}
+
 static void task_enter(spank_t sp)
 {
-	char dir[512], path[PATH_MAX], why[128];
+	char dir[512], path[PATH_MAX], why[128], value[PATH_MAX];
 	static char text[256 * 1024]; /* entry.json; static: task processes may run on a small stack */
 	uint32_t jobid = 0, stepid = 0;
 	uid_t uid = 0;
@@ -782,8 +809,21 @@ static void task_enter(spank_t sp)
 		return;
 	batch = stepid == SLURM_BATCH_SCRIPT;
 
+	/*
+	 * A container job (an image option on the command line, or the pin the submit side left in
+	 * the job environment) must find its container set up; any other job runs as usual.
+	 */
+	want = (args.value[OPT_IMAGE] && !args.from_env[OPT_IMAGE]) ||
+	       job_env(sp, "SLURM_SPANK_STRATA_IMAGE_DIGEST", value, sizeof(value));
 	options_from_env(sp);
-	want = args.value[OPT_IMAGE] != NULL;
+	/*
+	 * Options reach slurmstepd through the job environment, which --export=NONE empties; the
+	 * values the submit side handed over (SLURM_SPANK_STRATA_*) are always there.
+	 */
+	if (!args.value[OPT_BATCH] && job_env(sp, "SLURM_SPANK_STRATA_BATCH", value, sizeof(value)))
+		opt_set(OPT_BATCH, value, 1);
+	if (!args.value[OPT_WORKDIR] && job_env(sp, "SLURM_SPANK_STRATA_WORKDIR", value, sizeof(value)))
+		opt_set(OPT_WORKDIR, value, 1);
 	batch_host = args.value[OPT_BATCH] ? parse_batch(args.value[OPT_BATCH]) == 1 : conf.batch_host;
 
 	snprintf(dir, sizeof(dir), "%s/jobs/%u", conf.runtime_dir, jobid);
@@ -886,8 +926,12 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 {
 	spank_context_t ctx = spank_context();
 
-	if (ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR)
-		return submit_side(sp);
+	/*
+	 * A rejected submission ends sbatch/srun/salloc here, with only our message (as Shifter
+	 * does); returning -1 would add Slurm's generic plugin-failure lines to it.
+	 */
+	if ((ctx == S_CTX_LOCAL || ctx == S_CTX_ALLOCATOR) && submit_side(sp) < 0)
+		exit(1);
 	return 0;
 }
 
@@ -911,9 +955,14 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 			char host[256] = "";
 			gethostname(host, sizeof(host) - 1);
 			fprintf(stderr, TAG ": %s: %s\n", host, task.message);
-			fflush(stderr);
 		}
-		return -1;
+		/*
+		 * This is the task's own process, just before exec: end it here, as Slurm would on a
+		 * failed hook (exit 1), without adding "Failed to invoke spank plugin stack" to the
+		 * user's output.
+		 */
+		fflush(NULL);
+		_exit(1);
 	}
 	if (task.entered && task.workdir[0] && chdir(task.workdir) < 0) {
 		fprintf(stderr, TAG ": cannot change to the working directory %s in the container: %s\n", task.workdir,

@@ -48,6 +48,9 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
     .command('epilog', 'remove a job\'s rootfs from this node (run by the scheduler\'s epilog)', (y) =>
       y.option('job', { type: 'string', demandOption: true }).option('timings', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/epilog.js')).epilogCommand({ job: a.job, timings: a.timings })))
+    .command('install-slurm', 'install the Slurm prolog, epilog and SPANK plugin', (y) =>
+      y.option('prefix', { type: 'string', describe: 'default /usr/local' }).option('dry-run', { type: 'boolean', default: false }),
+      (a) => run(async () => (await import('./commands/install-slurm.js')).installSlurm({ dryRun: a.dryRun, prefix: a.prefix })))
     .command('config check', 'validate the configuration and print the effective settings', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/config-check.js')).configCheck({ json: a.json })))
     .demandCommand(1, 'name a command; see strata --help')

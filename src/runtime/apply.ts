@@ -78,8 +78,9 @@ async function carryOut(step: Step, journal: (record: Step) => void, lockFile: s
       return;
     case 'readonly':
       journal(step);
-      // A read-only bind of the rootfs onto itself: binds added later stay as they are.
-      await mount({ source: step.target, target: step.target, flags: ['--bind', '--make-private'], options: ['bind', 'ro'] });
+      // A read-only bind of the rootfs onto itself: binds added later stay as they are. The bind's
+      // remount sets every flag anew, so nosuid,nodev must be restated or they are lost.
+      await mount({ source: step.target, target: step.target, flags: ['--bind', '--make-private'], options: ['bind', 'ro', 'nosuid', 'nodev'] });
       return;
     case 'mountpoints':
       // Nothing to journal: what this creates lives in the job's upper and goes with it.

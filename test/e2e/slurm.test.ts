@@ -7,10 +7,11 @@
 // Runs as root, under the mount-test lock (scripts/test holds /tmp/strata-mounttests.lock).
 
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import {
+  DIR,
   NODES,
   STORE,
   USER,
@@ -174,7 +175,11 @@ test('scancel of a running container job: the epilog cleans every node', async (
   // wait until the step's tasks are running in the containers
   for (let i = 0; i < 50 && !(await on('head', ['squeue', '-h', '-s', '-j', submitted.jobId!])).stdout.includes('sleep'); i++) await new Promise((r) => setTimeout(r, 200));
   const busy = await Promise.all(NODES.map((node) => nodeLeftovers(node)));
-  expect(busy.every((left) => left.length > 0)).toBe(true); // the containers were there
+  expect(busy.every((left) => left.some((item) => item === `mount /run/strata/jobs/${submitted.jobId}/rootfs`))).toBe(true);
+  // ... each in its node's own mount namespace, none on this machine's
+  expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(`/run/strata/jobs/${submitted.jobId}/`);
+  const namespaces = await Promise.all(NODES.map(async (node) => (await on(node, ['readlink', '/proc/self/ns/mnt'])).stdout.trim()));
+  expect(new Set([...namespaces, `${(await on('head', ['readlink', '/proc/self/ns/mnt'])).stdout.trim()}`]).size).toBe(NODES.length + 1);
   await on('head', ['scancel', submitted.jobId!]);
   expect((await waitForJob(submitted.jobId!)).state).toBe('CANCELLED');
   // afterEach: every node idle and clean
@@ -226,4 +231,69 @@ test('the job environment: the image env wins, Slurm variables are kept, the pin
   const env = lines(output);
   expect(env[0]).not.toContain('/host/only/bin');
   expect(env.slice(1)).toEqual(['MY_SETTING=kept', 'SLURM_JOB_NUM_NODES=1', '1']);
+});
+
+test('environment variables work instead of options (e.g. for slurmrestd), options win', async () => {
+  const dir = workDir('env-fallback');
+  const submitted = await on(
+    'head',
+    ['env', 'STRATA_CONTAINER_IMAGE=e2e:1', 'STRATA_CONTAINER_WORKDIR=/etc', 'sbatch', '-N1', '-o', join(dir, 'out.txt'), '--container-workdir=/bin', '--wrap', 'pwd; cat /etc/strata-marker'],
+    { user: true, cwd: dir },
+  );
+  expect(submitted.code).toBe(0);
+  const info = await waitForJob(/Submitted batch job (\d+)/.exec(submitted.stdout)![1]);
+  expect({ state: info.state, output: lines(readOutput(join(dir, 'out.txt'))) }).toEqual({ state: 'COMPLETED', output: ['/bin', 'e2e-image-v1'] });
+
+  const unknown = await on('head', ['env', 'STRATA_CONTAINER_IMAGE=nope:1', 'sbatch', '--wrap', 'true'], { user: true, cwd: dir });
+  expect(unknown.code).not.toBe(0);
+  expect(unknown.stderr).toMatch(/strata: unknown image "nope:1"/);
+});
+
+test('plugstack prefix=strata renames the options (for sites that also run pyxis)', async () => {
+  const alt = join(DIR, 'etc-prefix');
+  mkdirSync(alt, { recursive: true });
+  const plugstack = readFileSync(join(DIR, 'etc/plugstack.conf'), 'utf8').replace(/\n?$/, ' prefix=strata\n');
+  writeFileSync(join(alt, 'plugstack.conf'), plugstack);
+  writeFileSync(join(alt, 'slurm.conf'), readFileSync(join(DIR, 'etc/slurm.conf'), 'utf8').replace(/^PlugStackConfig=.*$/m, `PlugStackConfig=${join(alt, 'plugstack.conf')}`));
+  const help = await on('head', ['env', `SLURM_CONF=${join(alt, 'slurm.conf')}`, 'sbatch', '--help']);
+  expect(help.stdout).toMatch(/--strata-image=/);
+  expect(help.stdout).toMatch(/--strata-mounts=/);
+  expect(help.stdout).not.toMatch(/--container-image/);
+  const bad = await on('head', ['env', `SLURM_CONF=${join(alt, 'slurm.conf')}`, 'sbatch', '--strata-image=nope:1', '--wrap', 'true'], { user: true, cwd: workDir('prefix') });
+  expect(bad.stderr).toMatch(/strata: unknown image "nope:1"/);
+});
+
+test('--container-upper-size caps what a job can write; bad option values are refused at submit', async () => {
+  const { output } = await runBatch(
+    'upper-size',
+    ['-N1', '--container-image=e2e:1', '--container-upper-size=8M'],
+    'dd if=/dev/zero of=/tmp/big bs=1M count=32 2>&1 | grep -o "No space left on device" | head -1',
+  );
+  expect(output).toBe('No space left on device\n');
+
+  const dir = workDir('bad-values');
+  const cases: [string[], RegExp][] = [
+    [['--container-image=e2e:1', '--container-upper-size=lots'], /strata: --container-upper-size: "lots" is not a size/],
+    [['--container-image=e2e:1', '--container-mounts=data:/data'], /strata: --container-mounts: mount paths must be absolute/],
+    [['--container-image=e2e:1', '--container-mounts=/a:/b:rx'], /strata: --container-mounts: unknown flag "rx"/],
+    [['--container-image=e2e:1', '--container-writable', '--container-readonly'], /--container-writable and --container-readonly exclude each other/],
+    [['--container-image=e2e:1', '--container-workdir=rel'], /--container-workdir must be an absolute path/],
+    [['--container-image=e2e:1', '--container-batch=elsewhere'], /--container-batch must be "container" or "host"/],
+    [['--container-mounts=/a:/b'], /strata: --container-mounts needs --container-image/],
+  ];
+  for (const [args, message] of cases) {
+    const result = await sbatch(dir, [...args, '--wrap', 'true']);
+    expect({ args, code: result.code, jobId: result.jobId, stderr: result.stderr }).toEqual({ args, code: 1, jobId: undefined, stderr: expect.stringMatching(message) });
+  }
+});
+
+test('--export=NONE: the job still gets its container, batch placement and working directory', async () => {
+  const hostBatch = await runBatch(
+    'export-none-host',
+    ['-N2', '--export=NONE', '--container-image=e2e:1', '--container-batch=host'],
+    'grep -c ^ID=debian /etc/os-release; srun -l cat /etc/strata-marker | sort',
+  );
+  expect(lines(hostBatch.output)).toEqual(['1', '0: e2e-image-v1', '1: e2e-image-v1']);
+  const inside = await runBatch('export-none-inside', ['-N1', '--export=NONE', '--container-image=e2e:1', '--container-workdir=/etc'], 'pwd; cat strata-marker');
+  expect(lines(inside.output)).toEqual(['/etc', 'e2e-image-v1']);
 });

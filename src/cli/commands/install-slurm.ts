@@ -236,7 +236,11 @@ async function findPackageRoot(): Promise<string> {
     const manifest = await readFile(join(dir, 'package.json'), 'utf8').catch(() => undefined);
     if (manifest && (JSON.parse(manifest) as { name?: string }).name === 'strata') return dir;
     const parent = dirname(dir);
-    if (parent === dir) throw userError('E_NOT_BUILT', 'cannot find the strata package (package.json) to install from');
+    if (parent === dir) {
+      throw userError('E_NOT_BUILT', 'cannot find the strata build to install from (no package.json above this program)', {
+        hint: 'run it from the source tree: node dist/bin/strata.js install-slurm',
+      });
+    }
     dir = parent;
   }
 }

@@ -1,0 +1,95 @@
+// `strata install-slurm` into a throw-away prefix: what it installs, that a second run changes
+// nothing, that --dry-run changes nothing, and which slurm.conf lines it asks for.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { installSlurm, parseSlurmConf } from '../../src/cli/commands/install-slurm.js';
+import { REPO } from './cluster.js';
+
+let root: string;
+let prefix: string;
+let output: string[];
+const options = () => ({
+  packageRoot: REPO,
+  sysconfdir: join(root, 'etc'),
+  runtimeDir: '/run/strata',
+  out: (text: string) => void output.push(text),
+});
+
+beforeAll(() => {
+  execFileSync('make', ['-s', '-C', join(REPO, 'spank')]);
+  if (!existsSync(join(REPO, 'dist/prolog/slurm.js'))) execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO });
+});
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'strata-install-'));
+  prefix = join(root, 'usr');
+  output = [];
+  mkdirSync(join(root, 'etc/slurm'), { recursive: true });
+});
+
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+test('installs the build, the plugin, the CLI link and the plugstack line, then is idempotent', async () => {
+  expect(await installSlurm({ dryRun: false, prefix }, options())).toBe(0);
+  const lib = join(prefix, 'lib/strata');
+  for (const file of ['bin/strata.js', 'prolog/slurm.js', 'epilog/slurm.js']) {
+    expect(lstatSync(join(lib, file)).mode & 0o777).toBe(0o755);
+  }
+  expect(readFileSync(join(lib, 'strata.so')).equals(readFileSync(join(REPO, 'spank/strata.so')))).toBe(true);
+  expect(readlinkSync(join(prefix, 'bin/strata'))).toBe(join(lib, 'bin/strata.js'));
+  expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/strata.conf'), 'utf8')).toContain(
+    `required ${lib}/strata.so strata=${lib}/bin/strata.js runtime_dir=/run/strata`,
+  );
+  const text = output.join('');
+  expect(text).toMatch(new RegExp(`installed ${lib}/prolog/slurm.js \\(new\\)`));
+  expect(text).toContain(`Prolog=${lib}/prolog/slurm.js`);
+  expect(text).toContain('PrologFlags=Alloc');
+
+  // The installed prolog runs from its new place (chunks included): with no image it is a no-op.
+  execFileSync(join(lib, 'prolog/slurm.js'), { env: { SLURM_JOB_ID: '1', SLURM_JOB_UID: '0', SLURM_JOB_GID: '0' } });
+
+  output = [];
+  await installSlurm({ dryRun: false, prefix }, options());
+  expect(output.join('')).toMatch(/is up to date/);
+});
+
+test('--dry-run says what would change and changes nothing', async () => {
+  await installSlurm({ dryRun: true, prefix }, options());
+  expect(output.join('')).toMatch(/would install .*prolog\/slurm\.js/);
+  expect(output.join('')).toMatch(/dry run: nothing changed/);
+  expect(existsSync(prefix)).toBe(false);
+  expect(existsSync(join(root, 'etc/slurm/plugstack.conf.d'))).toBe(false);
+});
+
+test('removes files of an older build and keeps an admin-edited plugstack line', async () => {
+  await installSlurm({ dryRun: false, prefix }, options());
+  const stale = join(prefix, 'lib/strata/chunks/old-build-XXXX.js');
+  writeFileSync(stale, '');
+  const snippet = join(root, 'etc/slurm/plugstack.conf.d/strata.conf');
+  writeFileSync(snippet, 'required /somewhere/strata.so prefix=strata\n');
+  output = [];
+  await installSlurm({ dryRun: false, prefix }, options());
+  expect(existsSync(stale)).toBe(false);
+  expect(output.join('')).toContain(`removed ${stale}`);
+  expect(readFileSync(snippet, 'utf8')).toBe('required /somewhere/strata.so prefix=strata\n');
+  expect(output.join('')).toMatch(/kept .*strata\.conf as it is/);
+});
+
+test('a slurm.conf that is already set up needs nothing more', async () => {
+  const lib = join(prefix, 'lib/strata');
+  writeFileSync(join(root, 'etc/slurm/slurm.conf'), `ClusterName=x\nprolog=${lib}/prolog/slurm.js\nEpilog=${lib}/epilog/slurm.js  # strata\nPrologFlags=Contain,X11\n`);
+  writeFileSync(join(root, 'etc/slurm/plugstack.conf'), `include ${root}/etc/slurm/plugstack.conf.d/*.conf\n`);
+  await installSlurm({ dryRun: false, prefix }, options());
+  expect(output.join('')).toMatch(/Prolog, Epilog and PrologFlags are set for strata/);
+  expect(output.join('')).not.toMatch(/needs the line/);
+});
+
+test('parseSlurmConf: keys are case-insensitive, comments and node lines are ignored', () => {
+  const settings = parseSlurmConf('# c\nPROLOG = /a # x\nNodeName=n1 Prolog=/no\nPrologFlags=Alloc\n');
+  expect(settings.get('prolog')).toBe('/a');
+  expect(settings.get('prologflags')).toBe('Alloc');
+  expect(settings.has('nodename')).toBe(false);
+});
