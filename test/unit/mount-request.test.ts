@@ -1,18 +1,9 @@
 import { StrataError } from '../../src/errors.js';
+import { expectUserError } from '../helpers/errors.js';
 import { normalise, parseMountRequests } from '../../src/runtime/mount-request.js';
 
 function refused(spec: string): StrataError {
-  try {
-    parseMountRequests(spec);
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrataError);
-    const strata = error as StrataError;
-    expect(strata.kind).toBe('user');
-    expect(strata.code).toBe('E_BAD_MOUNT');
-    expect(strata.summary).not.toContain('\n');
-    return strata;
-  }
-  throw new Error(`expected ${JSON.stringify(spec)} to be refused`);
+  return expectUserError(() => parseMountRequests(spec), 'E_BAD_MOUNT');
 }
 
 describe('parseMountRequests: accepted forms', () => {

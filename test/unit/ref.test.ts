@@ -1,21 +1,12 @@
 import { StrataError } from '../../src/errors.js';
+import { expectUserError } from '../helpers/errors.js';
 import { DEFAULT_TAG, formatRef, parseImageRef, parseTagRef } from '../../src/store/ref.js';
 
 const HEX = '0123456789abcdef'.repeat(4);
 const DIGEST = `sha256:${HEX}`;
 
 function badRef(fn: () => unknown): StrataError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrataError);
-    const strata = error as StrataError;
-    expect(strata.kind).toBe('user');
-    expect(strata.code).toBe('E_BAD_REF');
-    expect(strata.summary).not.toContain('\n');
-    return strata;
-  }
-  throw new Error('expected E_BAD_REF');
+  return expectUserError(fn, 'E_BAD_REF');
 }
 
 describe('parseImageRef', () => {

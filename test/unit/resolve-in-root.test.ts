@@ -2,6 +2,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, sy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StrataError } from '../../src/errors.js';
+import { expectUserError } from '../helpers/errors.js';
 import { resolveInRoot } from '../../src/runtime/resolve-in-root.js';
 
 let root: string;
@@ -18,16 +19,7 @@ const link = (path: string, target: string) => symlinkSync(target, join(root, pa
 const file = (path: string, content = '') => writeFileSync(join(root, path), content);
 
 function refused(fn: () => unknown): StrataError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(StrataError);
-    const strata = error as StrataError;
-    expect(strata.kind).toBe('user');
-    expect(strata.code).toBe('E_BAD_MOUNT');
-    return strata;
-  }
-  throw new Error('expected E_BAD_MOUNT');
+  return expectUserError(fn, 'E_BAD_MOUNT');
 }
 
 describe('resolveInRoot: existing paths', () => {
