@@ -4,6 +4,10 @@
 # the holder of those namespaces. Daemons and clients join it with nsenter -t <holder pid>.
 set -euo pipefail
 host=$1 C=$2
+shift 2
+# Paths every host must see at the same path as the machine does: the cluster directory, and the
+# repository (its dist/ holds the prolog, epilog, CLI and plugin), wherever CI cloned it.
+keep_paths=("$C" "$@")
 hostname "$host"
 
 # Drop this namespace's copies of the host's image mounts and namespace handles: a copy here would
@@ -14,19 +18,20 @@ findmnt -rn -o TARGET,FSTYPE,SOURCE | tac | while read -r target fstype source; 
   esac
 done
 
-# Private /run and /tmp: bind the host's own directories over them. If the cluster directory itself
-# lives under one of them, bind it back in first so every host sees it at the same path.
+# Private /run and /tmp: bind the host's own directories over them, after binding back in every
+# kept path that lives under one of them.
 for dir in /run /tmp; do
   own="$C/hosts/$host/${dir#/}"
-  case "$C/" in
-    "$dir"/*)
-      keep="$own/${C#"$dir"/}"
-      mkdir -p "$keep"
-      mount --bind "$C" "$keep"
-      mount --rbind "$own" "$dir"
-      ;;
-    *) mount --bind "$own" "$dir" ;;
-  esac
+  for path in "${keep_paths[@]}"; do
+    case "$path/" in
+      "$dir"/*)
+        keep="$own/${path#"$dir"/}"
+        mkdir -p "$keep"
+        mount --bind "$path" "$keep"
+        ;;
+    esac
+  done
+  mount --rbind "$own" "$dir"
 done
 chmod 1777 /tmp
 mkdir -p /run/lock

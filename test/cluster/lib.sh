@@ -26,5 +26,8 @@ on_host() {
   local host=$1; shift
   local pid; pid=$(holder_pid "$host") || true
   [ -n "$pid" ] && [ -d "/proc/$pid" ] || die "host $host is not running (no holder process)"
-  nsenter -t "$pid" -n -m -u -- /usr/bin/env -C "$PWD" SLURM_CONF="$C/etc/slurm.conf" "$@"
+  # Keep the caller's working directory when the host can see it (sbatch submits from it).
+  local dir=/
+  nsenter -t "$pid" -m -- test -d "$PWD" && dir=$PWD
+  nsenter -t "$pid" -n -m -u -- /usr/bin/env -C "$dir" SLURM_CONF="$C/etc/slurm.conf" "$@"
 }

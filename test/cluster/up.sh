@@ -166,7 +166,7 @@ say "starting hosts: $(host_names | tr '\n' ' ')"
 for h in $(host_names); do
   ns=$(netns_of "$h")
   setsid nsenter --net="/run/netns/$ns" unshare --mount --uts --propagation private -- \
-    /bin/bash "$here/host-init.sh" "$h" "$C" </dev/null >>"$C/log/host-$h.log" 2>&1 &
+    /bin/bash "$here/host-init.sh" "$h" "$C" "$REPO" </dev/null >>"$C/log/host-$h.log" 2>&1 &
 done
 for h in $(host_names); do
   for _ in $(seq 100); do [ -s "$C/hosts/$h/ready" ] && break; sleep 0.05; done
