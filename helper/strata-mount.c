@@ -109,17 +109,10 @@ static int find_bound_loop(const char *file) {
   return found;
 }
 
-/* Bind `file` to a free loop device (read-only, autoclear); returns an open fd of the device. */
-static int attach_loop(const char *file, int direct_io, int *number) {
-  int file_fd = open(file, O_RDONLY | O_CLOEXEC | (direct_io ? O_DIRECT : 0));
-  if (file_fd < 0) return -1;
+/* Bind the open file to a free loop device (read-only, autoclear); returns an open fd of the device. */
+static int attach_loop(int file_fd, const char *file, int direct_io, int *number) {
   int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-  if (control < 0) {
-    int err = errno;
-    close(file_fd);
-    errno = err;
-    return -1;
-  }
+  if (control < 0) return -1;
   int device_fd = -1;
   for (int attempt = 0; attempt < 64 && device_fd < 0; attempt++) {
     int n = ioctl(control, LOOP_CTL_GET_FREE);
@@ -150,26 +143,39 @@ static int attach_loop(const char *file, int direct_io, int *number) {
   }
   int err = errno;
   close(control);
-  close(file_fd);
   errno = err;
   return device_fd;
 }
 
 static int do_loop(char **f) {
-  char file[PATH_MAX];
-  if (!realpath(f[1], file)) {
+  /* One open is the only access to the (shared) filesystem holding the file: its canonical path
+   * comes from /proc, not from a realpath() walk that would stat every component on the store. */
+  int file_fd = open(f[1], O_RDONLY | O_CLOEXEC);
+  if (file_fd < 0) {
     reply_err(errno, f[1]);
     return 0;
   }
+  char link[64], file[PATH_MAX];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", file_fd);
+  ssize_t length = readlink(link, file, sizeof file - 1);
+  if (length < 0) {
+    reply_err(errno, link);
+    close(file_fd);
+    return 0;
+  }
+  file[length] = 0;
   int number = find_bound_loop(file);
   int device_fd = -1;
   if (number < 0) {
-    device_fd = attach_loop(file, strcmp(f[6], "1") == 0, &number);
+    device_fd = attach_loop(file_fd, file, strcmp(f[6], "1") == 0, &number);
     if (device_fd < 0) {
-      reply_err(errno, "loop device");
+      int err = errno;
+      close(file_fd);
+      reply_err(err, "loop device");
       return 0;
     }
   }
+  close(file_fd);
   char device[32];
   snprintf(device, sizeof device, "/dev/loop%d", number);
   int rc = mount(device, f[2], opt(f[3]), strtoul(f[4], NULL, 10), opt(f[5]));
