@@ -79,9 +79,9 @@ export async function withMountLock(work) {
 }
 
 /** A strata configuration with its store and runtime under `root`. */
-export function strataSite(root, extra = '') {
+export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
   const config = join(root, 'strata.yaml');
-  writeFileSync(config, `store:\n  path: ${root}/store\nruntime_dir: ${root}/run\nlog:\n  file: ${root}/strata.log\n  level: warn\n${extra}`);
+  writeFileSync(config, `store:\n  path: ${root}/store\nruntime_dir: ${root}/run\nlog:\n  file: ${root}/strata.log\n  level: ${logLevel}\n${extra}`);
   const env = { STRATA_CONFIG: config };
   const cli = (argv) => execFileSync(process.execPath, [dist('bin/strata.js'), ...argv], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   // Slurm runs the entry points with no PATH and only its own variables.

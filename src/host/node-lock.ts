@@ -68,9 +68,10 @@ async function lockWithFlock(lockFile: string, timeoutMs: number): Promise<NodeL
   };
 }
 
-/** Run `work` while holding the node lock. */
-export async function withNodeLock<T>(lockFile: string, work: () => Promise<T>): Promise<T> {
+/** Run `work` while holding the node lock; `waited` learns how long taking it took (ms). */
+export async function withNodeLock<T>(lockFile: string, work: () => Promise<T>, waited?: (ms: number) => void): Promise<T> {
   const lock = await acquireNodeLock(lockFile);
+  waited?.(lock.waitedMs);
   try {
     return await work();
   } finally {
