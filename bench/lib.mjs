@@ -118,6 +118,7 @@ export function measure(fn, { runs, warmup = 1 }) {
   return stats(samples);
 }
 
+/** ms as text: plain milliseconds below 1 s, seconds (with an s) above. */
 export const fmt = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)}s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${ms.toFixed(0)}`);
 export const cell = (s) => `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`;
 

@@ -69,7 +69,7 @@ async function main() {
     const content = join(root, `content-${size}`);
     const files = makeContent(content, size * GB, { smallFiles: SMALL_FILES[size] });
     const bytes = du(content);
-    console.log(`image ${size} GB: ${files.length} files, ${(bytes / GB).toFixed(2)} GiB (generated in ${fmt(performance.now() - started)} ms)`);
+    console.log(`image ${size} GB: ${files.length} files, ${(bytes / GB).toFixed(2)} GiB (generated in ${fmt(performance.now() - started)})`);
     for (const count of counts) {
       started = performance.now();
       const out = join(root, `tars-${size}-${count}`);
@@ -77,7 +77,7 @@ async function main() {
       const ref = importLayers(site, `s${String(size).replace('.', '')}l${count}`, tars);
       for (const { tar } of tars) rmSync(tar);
       const sqfs = layerFiles(site, ref);
-      console.log(`  ${count} layers: prepared in ${fmt(performance.now() - started)} ms`);
+      console.log(`  ${count} layers: prepared in ${fmt(performance.now() - started)}`);
       // Big images: fewer baseline runs (each unpack writes the whole image).
       const baselineRuns = size >= 4 ? 2 : size >= 1 ? 3 : RUNS;
       const row = await withMountLock(() => {
