@@ -41,7 +41,9 @@ function strataRuns(ref) {
     if (run === 0) continue; // warm-up
     cold.push(c), epilog.push(e), warm.push(w);
   }
-  return { cold: stats(cold), warm: stats(warm), epilog: stats(epilog) };
+  // The floor under both: Node's own start-up, measured alongside.
+  const node = measure(() => timed([process.execPath, '-e', '0']), { runs: RUNS });
+  return { cold: stats(cold), warm: stats(warm), epilog: stats(epilog), node };
 }
 
 // Each baseline as one shell script: the tools' own process costs count, as strata's do.
@@ -113,8 +115,8 @@ async function main() {
   const total = (row) => row.cold.median + row.epilog.median;
   console.log('\nstrata (Slurm entry points, wall time incl. Node start-up), ms, median (min-max):');
   console.log(table(
-    ['image', 'layers', 'prolog cold', 'prolog warm', 'epilog', 'prolog+epilog', 'prolog, caches dropped'],
-    rows.map((row) => [`${row.size} GB`, row.count, cell(row.cold), cell(row.warm), cell(row.epilog), fmt(total(row)), fmt(row.coldCache)]),
+    ['image', 'layers', 'prolog cold', 'prolog warm', 'epilog', 'prolog+epilog', 'prolog, caches dropped', '`node -e 0`'],
+    rows.map((row) => [`${row.size} GB`, row.count, cell(row.cold), cell(row.warm), cell(row.epilog), fmt(total(row)), fmt(row.coldCache), row.node ? cell(row.node) : '-']),
   ));
   console.log('\nbaselines, set-up + teardown of the same image, median (min-max), and ratio to strata prolog(cold)+epilog:');
   console.log(table(
