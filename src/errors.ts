@@ -68,6 +68,7 @@ const NODE_ERRNOS: Record<string, string> = {
 export function nodeFaultOf(error: unknown): StrataError | undefined {
   const code = errnoCode(error);
   if (isStrataError(error) || !code || !(code in NODE_ERRNOS)) return undefined;
-  const path = typeof error === 'object' && error !== null && 'path' in error ? ` (${String((error as { path: unknown }).path)})` : '';
-  return nodeError(`E_${code}`, `${NODE_ERRNOS[code]}${path}`, { hint: 'free space or fix the filesystem on this node; `strata node status` shows what strata holds', cause: error });
+  const { path, syscall } = error as { path?: string; syscall?: string };
+  const where = path ? ` (${path})` : syscall ? ` (${syscall})` : '';
+  return nodeError(`E_${code}`, `${NODE_ERRNOS[code]}${where}`, { hint: 'free space or fix the filesystem on this node; `strata node status` shows what strata holds', cause: error });
 }
