@@ -53,6 +53,17 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       (a) => run(async () => (await import('./commands/install-slurm.js')).installSlurm({ dryRun: a.dryRun, prefix: a.prefix })))
     .command('config check', 'validate the configuration and print the effective settings', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/config-check.js')).configCheck({ json: a.json })))
+    .command('exec [command..]', 'run a command inside your job\'s container on this node (no setuid: user namespace)', (y) =>
+      y.positional('command', { type: 'string', array: true, describe: 'the command, after --' })
+        .option('job', { type: 'string', describe: 'job id (default: $SLURM_JOB_ID or $PBS_JOBID)' })
+        .option('workdir', { type: 'string', describe: 'start in this directory inside the container' })
+        .parserConfiguration({ 'populate--': true }),
+      (a) => run(async () => (await import('./commands/exec.js')).execCommand({
+        job: a.job, workdir: a.workdir, command: [...(a.command ?? []), ...((a['--'] as unknown[] | undefined) ?? [])].map(String),
+      })))
+    .command('install-pbs', 'print (and run) the qmgr commands that install strata\'s PBS hooks', (y) =>
+      y.option('prefix', { type: 'string', describe: 'where strata is installed (default /usr/local)' }).option('dry-run', { type: 'boolean', default: false }),
+      (a) => run(async () => (await import('./commands/install-pbs.js')).installPbs({ dryRun: a.dryRun, prefix: a.prefix })))
     .demandCommand(1, 'name a command; see strata --help')
     .strict()
     .recommendCommands()

@@ -13,6 +13,8 @@ export const TOOLS = {
   zstd: '/usr/bin/zstd',
   xz: '/usr/bin/xz',
   unshare: '/usr/bin/unshare',
+  setpriv: '/usr/bin/setpriv',
+  true: '/usr/bin/true',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
 } as const;

@@ -3,8 +3,10 @@
 
 import type { PrologArgs } from '../cli/commands/prolog.js';
 
+/** A yes/no value from the environment; unset or empty is undefined. (Shared with pbs-env.ts.) */
+export const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));
+
 export function slurmJob(env: NodeJS.ProcessEnv): PrologArgs {
-  const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));
   return {
     job: env.SLURM_JOB_ID ?? env.SLURM_JOBID ?? '',
     uid: Number(env.SLURM_JOB_UID || env.SLURM_UID || NaN),
