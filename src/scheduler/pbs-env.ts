@@ -7,27 +7,24 @@
 //   STRATA_JOB_WORKDIR        the job's working directory on the host (PBS_O_WORKDIR)
 //   STRATA_IMAGE              -l container_image=... or -v STRATA_CONTAINER_IMAGE=...
 //   STRATA_IMAGE_DIGEST       the digest the queuejob hook pinned at qsub time
-//   STRATA_MOUNTS, STRATA_WORKDIR, STRATA_WRITABLE, STRATA_UPPER_SIZE
+//   STRATA_MOUNTS, STRATA_WORKDIR, STRATA_WRITABLE, STRATA_READONLY, STRATA_UPPER_SIZE
 //                             from -v STRATA_CONTAINER_MOUNTS=... and friends
 //
 // Every value comes from the user and is validated downstream like any other input.
 
 import type { PrologArgs } from '../cli/commands/prolog.js';
-import { flag } from './slurm-env.js';
+import { containerOptions, flag } from './slurm-env.js';
 
 export function pbsHookJob(env: NodeJS.ProcessEnv): PrologArgs {
-  const readonly = flag(env.STRATA_READONLY);
+  const options = containerOptions(env, 'STRATA_');
   return {
     job: env.PBS_JOBID ?? '',
     uid: Number(env.STRATA_JOB_UID || NaN),
     gid: Number(env.STRATA_JOB_GID || NaN),
-    image: env.STRATA_IMAGE || undefined,
-    imageDigest: env.STRATA_IMAGE_DIGEST || undefined,
-    mounts: env.STRATA_MOUNTS || undefined,
-    workdir: env.STRATA_WORKDIR || undefined,
     jobWorkdir: env.STRATA_JOB_WORKDIR || undefined,
-    writable: readonly ? false : (flag(env.STRATA_WRITABLE) ?? true),
-    upperSize: env.STRATA_UPPER_SIZE || undefined,
+    ...options,
+    // -v STRATA_CONTAINER_READONLY=1, as the SPANK plugin's --container-readonly.
+    writable: flag(env.STRATA_READONLY) ? false : options.writable,
     timings: false,
   };
 }

@@ -5,15 +5,13 @@
 
 import { join } from 'node:path';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { CONFIG, NODES, REPO, USER, ensureCluster, importImage, nodeLeftovers, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { CONFIG, NODES, REPO, USER, clusterForTests, importImage, nodeLeftovers, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 let startedHere = false;
 let before: NodeState;
 
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
-  startedHere = await ensureCluster();
-  await waitForQuietCluster();
+  startedHere = await clusterForTests();
   await importImage('exec-e2e:1', { 'etc/strata-marker': 'exec-image\n' });
   before = nodeState();
 }, 240_000);
