@@ -125,7 +125,10 @@ def queuejob(event, conf):
     image = from_resource or from_variable
     if not image:
         event.accept()
-    status, out, message = run(conf, ["bin/strata.js", "resolve", image], {})
+    try:
+        status, out, message = run(conf, ["bin/strata.js", "resolve", image], {})
+    except NodeFault as fault:
+        event.reject("%s; the image could not be checked, ask your admin" % fault)
     digest = out.strip()
     if status == 0 and DIGEST.match(digest):
         job.Variable_List["STRATA_IMAGE"] = image

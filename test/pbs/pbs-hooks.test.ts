@@ -72,6 +72,13 @@ test('queuejob: the image is checked and pinned at qsub time; an unknown one is 
 
   const plain = await queue({ id: '5.pbs', Variable_List: { HOME: '/root' } });
   expect(plain).toMatchObject({ outcome: 'accept', job: { Variable_List: { HOME: '/root' } } });
+
+  // strata missing on the server host: the qsub is refused with a message for the admin.
+  const noStrata = pbsDaemon(site.root, 'server2', site.configPath, site.runtime);
+  writeFileSync(noStrata.hookConfig, JSON.stringify({ ...JSON.parse(readFileSync(noStrata.hookConfig, 'utf8')), node: '/nonexistent/node' }));
+  const unchecked = await runHook(noStrata, { type: 'queuejob', hook_name: 'strata_queuejob', job: { id: '6.pbs', Resource_List: { container_image: 'pbsimg:1' }, Variable_List: {} } });
+  expect(unchecked.outcome).toBe('reject');
+  expect(unchecked.message).toMatch(/^strata: cannot run \/nonexistent\/node: .*; the image could not be checked, ask your admin$/);
 });
 
 test('a 3-host job: execjob_begin on every MoM sets the container up, execjob_end removes it everywhere', async () => {
@@ -126,6 +133,14 @@ test('a node fault (store unreachable) fails the hook: fail_action offlines the 
   expect(result.job!.deleted).toBe(false);
   expect(result.vnodes.n9.state).toBe('offline');
   expect((await end(broken, spec)).outcome).toBe('accept');
+});
+
+test('a teardown that fails in execjob_end (no fail_action there): the hook offlines the host itself', async () => {
+  const broken = pbsDaemon(site.root, 'n8', join(site.root, 'missing.yaml'), join(site.root, 'run-n8'));
+  const result = await end(broken, job('16.pbs', pinned()));
+  expect(result.outcome).toBe('accept');
+  expect(result.vnodes.n8.state).toBe('offline');
+  expect(result.vnodes.n8.comment).toMatch(/^strata: epilog: job 16\.pbs: configuration file .*missing\.yaml .* does not exist/);
 });
 
 test('a prolog killed half-way (overlay mounted), then execjob_end: the node is clean', async () => {
