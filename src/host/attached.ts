@@ -11,7 +11,12 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 export function runAttached(argv: string[], options: { env: Record<string, string>; cwd?: string }): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(argv[0], argv.slice(1), { env: options.env, cwd: options.cwd, stdio: 'inherit' });
-    const forward = (signal: NodeJS.Signals) => child.kill(signal);
+    // At a terminal, Ctrl-C and Ctrl-\ already reach the program (same process group): passing
+    // them on again would deliver them twice.
+    const fromTerminal = process.stdin.isTTY ? new Set<NodeJS.Signals>(['SIGINT', 'SIGQUIT']) : new Set<NodeJS.Signals>();
+    const forward = (signal: NodeJS.Signals) => {
+      if (!fromTerminal.has(signal)) child.kill(signal);
+    };
     for (const signal of FORWARDED) process.on(signal, forward);
     const done = () => {
       for (const signal of FORWARDED) process.off(signal, forward);

@@ -76,6 +76,18 @@ test('nobody writes in the job\'s own layer but not into the image\'s files', as
   expect((await execAsNobody(['--job', '501.pbs', '--', 'sh', '-c', 'kill -TERM $$'])).code).toBe(128 + 15);
 });
 
+test('a SIGTERM to strata exec (scancel, qdel) reaches the command, whose status is passed on', async () => {
+  const child = spawn('/usr/bin/setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, STRATA, 'exec', '--job', '501.pbs', '--',
+    'sh', '-c', 'trap "echo got-term; exit 9" TERM; echo ready; while :; do :; done'], { env: { STRATA_CONFIG: site.configPath }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+    if (stdout === 'ready\n') child.kill('SIGTERM');
+  });
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  expect({ code, stdout }).toEqual({ code: 9, stdout: 'ready\ngot-term\n' });
+});
+
 test('refusals: another user\'s job, a job without a container, a recorded set-up error, no job, no command', async () => {
   const other = await execAsNobody(['--job', '502', '--', 'cat', '/etc/motd']);
   expect(other.code).toBe(125);
