@@ -11,7 +11,11 @@ const run = (handler: Handler) => {
   chosen = handler;
 };
 
-export async function main(argv = hideBin(process.argv)): Promise<number> {
+export async function main(args = hideBin(process.argv)): Promise<number> {
+  // `strata exec ... -- CMD...`: CMD goes to the program exactly as given, never through yargs.
+  const dash = args[0] === 'exec' ? args.indexOf('--') : -1;
+  const argv = dash >= 0 ? args.slice(0, dash) : args;
+  const execTail = dash >= 0 ? args.slice(dash + 1) : [];
   const parser = yargs(argv)
     .scriptName('strata')
     .usage('$0 <command> [options]')
@@ -61,6 +65,14 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
             .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking Slurm; "" = none)' }),
           (a) => run(async () => (await import('./commands/node.js')).nodeGcCommand({ dryRun: a.dryRun, liveJobs: a.liveJobs })))
         .demandCommand(1, 'name a node command: status or gc'))
+    .command('exec [command..]', 'run a command inside your job\'s container on this node (no setuid: user namespace)', (y) =>
+      y.positional('command', { type: 'string', array: true, describe: 'the command, after --' })
+        .option('job', { type: 'string', describe: 'job id (default: $SLURM_JOB_ID or $PBS_JOBID)' })
+        .option('workdir', { type: 'string', describe: 'start in this directory inside the container' }),
+      (a) => run(async () => (await import('./commands/exec.js')).execCommand({ job: a.job, workdir: a.workdir, command: [...(a.command ?? []).map(String), ...execTail] })))
+    .command('install-pbs', 'print (and run) the qmgr commands that install strata\'s PBS hooks', (y) =>
+      y.option('prefix', { type: 'string', describe: 'where strata is installed (default /usr/local)' }).option('dry-run', { type: 'boolean', default: false }),
+      (a) => run(async () => (await import('./commands/install-pbs.js')).installPbs({ dryRun: a.dryRun, prefix: a.prefix })))
     .demandCommand(1, 'name a command; see strata --help')
     .strict()
     .recommendCommands()
