@@ -53,6 +53,8 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       (a) => run(async () => (await import('./commands/install-slurm.js')).installSlurm({ dryRun: a.dryRun, prefix: a.prefix })))
     .command('config check', 'validate the configuration and print the effective settings', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/config-check.js')).configCheck({ json: a.json })))
+    .command('doctor', 'check whether this node is fit for container jobs (exit 0 fit, 1 not; a node health check)', (y) => y.option('json', { type: 'boolean', describe: 'print the checks as JSON' }),
+      (a) => run(async () => (await import('./commands/doctor.js')).doctorCommand({ json: a.json })))
     .demandCommand(1, 'name a command; see strata --help')
     .strict()
     .recommendCommands()
