@@ -190,7 +190,7 @@ export function checkScheduler(facts: Facts): Check[] {
     checks.push(
       facts.pbs.strataHooks.length
         ? ok('pbs.hooks', `strata hooks in ${facts.pbs.home}/mom_priv/hooks: ${facts.pbs.strataHooks.join(', ')}`)
-        : fail('pbs.hooks', `no strata hook in ${facts.pbs.home}/mom_priv/hooks`, 'import strata\'s execjob hooks with qmgr (docs/install.md, PBS)'),
+        : fail('pbs.hooks', `no strata hook in ${facts.pbs.home}/mom_priv/hooks`, 'run `strata install-pbs` and the qmgr commands it prints (docs/install.md, PBS)'),
     );
   }
   if (!checks.length) {

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { join } from 'node:path';
 import { firstLine } from '../errors.js';
 import { mountsUnder, readMountinfo } from './mountinfo.js';
-import { runMount, unmount } from './mounts.js';
+import { mount, unmount, type MountArgs } from './mounts.js';
 
 export interface OverlayProbe {
   /** An overlay mounted at all (without `volatile` if that was refused). */
@@ -25,20 +25,31 @@ export async function probeOverlay(parent: string): Promise<OverlayProbe> {
   await removeStaleProbes(parent);
   const dir = mkdtempSync(join(parent, `${PREFIX}${process.pid}-`));
   try {
-    const tmpfs = await runMount(['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'strata-doctor', dir]);
-    if (tmpfs.exitCode !== 0) return { overlay: false, volatile: false, error: `tmpfs: ${firstLine(tmpfs.stderr)}` };
+    const tmpfs = await attempt({ type: 'tmpfs', source: 'strata-doctor', target: dir, options: ['size=1m', 'mode=0700'] });
+    if (tmpfs) return { overlay: false, volatile: false, error: `tmpfs: ${tmpfs}` };
     for (const name of ['l', 'u', 'w', 'm']) mkdirSync(join(dir, name));
-    const options = (volatile: boolean) => `lowerdir=${dir}/l,upperdir=${dir}/u,workdir=${dir}/w${volatile ? ',volatile' : ''}`;
-    const withVolatile = await runMount(['-t', 'overlay', '-o', options(true), 'overlay', join(dir, 'm')]);
-    if (withVolatile.exitCode === 0) return { overlay: true, volatile: true };
+    const overlay = (volatile: boolean) =>
+      attempt({ type: 'overlay', source: 'overlay', target: join(dir, 'm'), options: [`lowerdir=${dir}/l`, `upperdir=${dir}/u`, `workdir=${dir}/w`, ...(volatile ? ['volatile'] : [])] });
+    const withVolatile = await overlay(true);
+    if (!withVolatile) return { overlay: true, volatile: true };
     await unmount(join(dir, 'm'));
     // Start over in a fresh work dir: a failed mount may leave it unusable.
     rmSync(join(dir, 'w'), { recursive: true, force: true });
     mkdirSync(join(dir, 'w'));
-    const plain = await runMount(['-t', 'overlay', '-o', options(false), 'overlay', join(dir, 'm')]);
-    return { overlay: plain.exitCode === 0, volatile: false, error: firstLine(withVolatile.stderr) || firstLine(plain.stderr) };
+    const plain = await overlay(false);
+    return { overlay: !plain, volatile: false, error: withVolatile };
   } finally {
     await removeProbe(dir);
+  }
+}
+
+/** Mount; the failure's one-line reason, or undefined when it mounted. */
+async function attempt(args: MountArgs): Promise<string | undefined> {
+  try {
+    await mount(args);
+    return undefined;
+  } catch (error) {
+    return firstLine(error instanceof Error ? error.message : String(error)).replace(/^\S*mount failed: /, '');
   }
 }
 

@@ -13,7 +13,33 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { errnoCode } from '../errors.js';
-import { addRun, parseSamples, render, type RunSample } from './textfile.js';
+import { addRun, parseSamples, render, type Phase, type RunSample } from './textfile.js';
+
+const LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+/**
+ * Make `log` also record a metrics sample whenever it writes a run's result line (one with
+ * `result` and `durationMs`): the per-job log line and the sample come from the same place and
+ * cannot disagree. `timings.metrics` gets what recording cost (for --timings).
+ */
+export function withMetrics<L extends object>(log: L, config: Pick<Config, 'metrics' | 'runtimeDir'>, phase: Phase, timings?: Record<string, number>): L {
+  if (!config.metrics.textfile) return log;
+  const methods = log as unknown as Record<(typeof LEVELS)[number], (message: string, meta?: Record<string, unknown>) => unknown>;
+  for (const level of LEVELS) {
+    const write = methods[level].bind(log);
+    methods[level] = (message, meta) => {
+      const result = write(message, meta);
+      if (typeof meta?.result === 'string' && typeof meta.durationMs === 'number') {
+        const started = performance.now();
+        const problem = recordRun(config, { phase, result: meta.result, durationMs: meta.durationMs, layers: typeof meta.layers === 'number' && !meta.again ? meta.layers : undefined });
+        if (timings) timings.metrics = performance.now() - started;
+        if (problem) write('metrics not recorded', { error: problem });
+      }
+      return result;
+    };
+  }
+  return log;
+}
 
 /** Longest we wait for another run's update before giving up on this sample (ms). */
 const LOCK_WAIT_MS = 1000;

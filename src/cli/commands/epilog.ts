@@ -6,7 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { asStrataError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
-import { recordRun } from '../../metrics/record.js';
+import { withMetrics } from '../../metrics/record.js';
 import { teardownJob } from '../../runtime/teardown.js';
 import { printTimings } from './timings.js';
 
@@ -19,29 +19,20 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
     process.stderr.write(`strata: epilog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
     return 1;
   }
-  const log = createLogger(config, { phase: 'epilog', job: args.job });
-  // One metrics sample per run, next to its log line; never fails the job.
-  const measure = (result: string, durationMs: number) => {
-    const problem = recordRun(config, { phase: 'epilog', result, durationMs });
-    if (problem) log.warn('metrics not recorded', { error: problem });
-  };
+  const log = withMetrics(createLogger(config, { phase: 'epilog', job: args.job }), config, 'epilog');
   try {
     const result = await teardownJob(args.job, config);
     const durationMs = Math.round(performance.now() - started);
     if (result.lazy.length) {
       log.warn('job torn down; some mounts were busy and lazily detached', { result: 'lazy', lazy: result.lazy, durationMs });
-      measure('lazy', durationMs);
     } else {
       log.info(result.nothing ? 'nothing to tear down' : 'job torn down', { result: 'ok', steps: result.steps, durationMs });
-      measure('ok', durationMs);
     }
     if (args.timings) printTimings('epilog', { teardown: performance.now() - started }, execLog, performance.now() - started);
     return 0;
   } catch (thrown) {
     const error = asStrataError(thrown);
-    const durationMs = Math.round(performance.now() - started);
-    log.error('teardown failed', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
-    measure('node-error', durationMs);
+    log.error('teardown failed', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs: Math.round(performance.now() - started) });
     process.stderr.write(`strata: epilog: job ${args.job}: ${error.summary}\n`);
     return error.kind === 'user' ? 0 : 1;
   }

@@ -7,7 +7,7 @@ import { parseSize } from '../../config/validate.js';
 import { asStrataError, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
-import { recordRun } from '../../metrics/record.js';
+import { withMetrics } from '../../metrics/record.js';
 import { parseMountRequests } from '../../runtime/mount-request.js';
 import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
 import { printTimings } from './timings.js';
@@ -40,14 +40,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     return 1;
   }
   timings.config = performance.now() - started;
-  const log = createLogger(config, { phase: 'prolog', job: args.job });
-  // One metrics sample per run, next to its log line; never fails the job.
-  const measure = (result: string, durationMs: number, layers?: number) => {
-    const started = performance.now();
-    const problem = recordRun(config, { phase: 'prolog', result, durationMs, layers });
-    timings.metrics = performance.now() - started;
-    if (problem) log.warn('metrics not recorded', { error: problem });
-  };
+  const log = withMetrics(createLogger(config, { phase: 'prolog', job: args.job }), config, 'prolog', timings);
   try {
     const request = toRequest(args);
     const outcome = await runProlog(request, config, timings, args.dryRun);
@@ -58,10 +51,8 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     const durationMs = Math.round(performance.now() - started);
     if (outcome.result === 'user-error') {
       log[outcome.error.kind === 'internal' ? 'error' : 'warn']('job set-up failed', { result: 'user-error', code: outcome.error.code, error: outcome.error.summary, detail: outcome.error.detail, durationMs });
-      measure('user-error', durationMs);
     } else {
       log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs });
-      measure(outcome.result, durationMs, outcome.result === 'ready' && !outcome.again ? outcome.layers : undefined);
     }
     if (args.timings) printTimings('prolog', timings, execLog, performance.now() - started);
     return 0;
@@ -71,12 +62,10 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     if (error.kind === 'user') {
       // Bad arguments (job id, sizes, mount syntax) before anything was set up.
       log.warn('job set-up refused (user error)', { result: 'user-error', code: error.code, error: error.summary, durationMs });
-      measure('user-error', durationMs);
       process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
       return 0;
     }
     log.error('node fault', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
-    measure('node-error', durationMs);
     process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
     return 1;
   }
