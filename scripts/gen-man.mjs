@@ -18,18 +18,30 @@ const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'));
 
 const RECORDING_YARGS = `
 const commands = (globalThis.__strataCommands = []);
-function builder(calls) {
-  const b = new Proxy({}, { get: (_, name) => (...args) => { calls.push([name, ...args]); return b; } });
+// A command's builder gets this: options and positionals are recorded; nested commands
+// (\`strata node status\` defined inside \`node\`) become commands of their own.
+function builder(calls, prefix) {
+  const b = new Proxy({}, {
+    get: (_, name) => (...args) => {
+      if (name === 'command') record(\`\${prefix} \${args[0]}\`, args[1], args[2]);
+      else if (name === 'options') for (const [key, spec] of Object.entries(args[0] ?? {})) calls.push(['option', key, spec]);
+      else calls.push([name, ...args]);
+      return b;
+    },
+  });
   return b;
+}
+function record(command, describe, build) {
+  const entry = { command, describe, calls: [] };
+  commands.push(entry);
+  if (typeof build === 'function') build(builder(entry.calls, command.split(' <')[0].split(' [')[0]));
 }
 export default function yargs() {
   const top = new Proxy({}, {
     get(_, name) {
       if (name === 'parseAsync') return async () => ({});
       if (name === 'command') return (command, describe, build) => {
-        const calls = [];
-        if (typeof build === 'function') build(builder(calls));
-        commands.push({ command, describe, calls });
+        record(command, describe, build);
         return top;
       };
       return () => top;
@@ -50,6 +62,8 @@ const fakeYargs = {
   setup(b) {
     b.onResolve({ filter: /^yargs(\/helpers)?$/ }, () => ({ path: 'yargs', namespace: 'recording-yargs' }));
     b.onLoad({ filter: /.*/, namespace: 'recording-yargs' }, () => ({ contents: RECORDING_YARGS, loader: 'js' }));
+    // The commands' code is imported only by handlers, which never run here.
+    b.onResolve({ filter: /^\.\/commands\// }, (args) => ({ path: args.path, external: true }));
   },
 };
 
