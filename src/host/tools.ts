@@ -6,6 +6,7 @@ export const TOOLS = {
   umount: '/usr/bin/umount',
   losetup: '/usr/sbin/losetup',
   flock: '/usr/bin/flock',
+  logger: '/usr/bin/logger',
   tar: '/usr/bin/tar',
   tar2sqfs: '/usr/bin/tar2sqfs',
   unsquashfs: '/usr/bin/unsquashfs',
@@ -15,7 +16,6 @@ export const TOOLS = {
   unshare: '/usr/bin/unshare',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
-  logger: '/usr/bin/logger',
 } as const;
 
 export type Tool = keyof typeof TOOLS;
