@@ -41,6 +41,9 @@ rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
 console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper not built (strata will spawn mount(8))');
 
+// The man pages, from the command definitions and the configuration schema.
+if (spawnSync(process.execPath, ['scripts/gen-man.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
+
 // The SPANK plugin, where Slurm's headers are installed.
 if (spawnSync('make', ['-s', '-C', 'spank', 'check-headers']).status === 0) {
   if (spawnSync('make', ['-s', '-C', 'spank'], { stdio: 'inherit' }).status !== 0) process.exit(1);

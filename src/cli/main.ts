@@ -73,6 +73,8 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
     .command('install-pbs', 'print (and run) the qmgr commands that install strata\'s PBS hooks', (y) =>
       y.option('prefix', { type: 'string', describe: 'where strata is installed (default /usr/local)' }).option('dry-run', { type: 'boolean', default: false }),
       (a) => run(async () => (await import('./commands/install-pbs.js')).installPbs({ dryRun: a.dryRun, prefix: a.prefix })))
+    .command('doctor', 'check whether this node is fit for container jobs (exit 0 fit, 1 not; a node health check)', (y) => y.option('json', { type: 'boolean', describe: 'print the checks as JSON' }),
+      (a) => run(async () => (await import('./commands/doctor.js')).doctorCommand({ json: a.json })))
     .demandCommand(1, 'name a command; see strata --help')
     .strict()
     .recommendCommands()

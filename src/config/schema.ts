@@ -176,6 +176,22 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Least severe level written to the log file.',
   },
   {
+    key: 'log.syslog',
+    type: 'boolean',
+    default: false,
+    description:
+      'Also send every log line to the local syslog socket (`/dev/log`, read by journald or rsyslog), facility daemon, tag `strata`.',
+    why: 'Off by default: the log file alone works everywhere; sites that collect node logs centrally turn it on.',
+  },
+  {
+    key: 'metrics.textfile',
+    type: 'path',
+    default: '',
+    emptyAllowed: true,
+    description:
+      "Prometheus textfile (node exporter's textfile collector, e.g. `/var/lib/prometheus/node-exporter/strata.prom`) updated after every prolog and epilog; `\"\"` disables it.",
+  },
+  {
     key: 'import.compression',
     type: 'enum',
     allowed: COMPRESSIONS,

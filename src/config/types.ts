@@ -44,6 +44,12 @@ export interface Config {
     /** Log file; empty string means no file. */
     file: string;
     level: LogLevel;
+    /** Also log to the local syslog socket (/dev/log: journald, rsyslog). */
+    syslog: boolean;
+  };
+  metrics: {
+    /** Prometheus textfile updated after each prolog/epilog; empty string means none. */
+    textfile: string;
   };
   import: {
     compression: Compression;

@@ -6,6 +6,7 @@ export const TOOLS = {
   umount: '/usr/bin/umount',
   losetup: '/usr/sbin/losetup',
   flock: '/usr/bin/flock',
+  logger: '/usr/bin/logger',
   tar: '/usr/bin/tar',
   tar2sqfs: '/usr/bin/tar2sqfs',
   unsquashfs: '/usr/bin/unsquashfs',
