@@ -15,11 +15,13 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
   const parser = yargs(argv)
     .scriptName('strata')
     .usage('$0 <command> [options]')
-    .command('import <source>', 'import an image into the store from dir:PATH or tar:PATH', (y) =>
-      y.positional('source', { type: 'string', demandOption: true, describe: 'dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)' })
-        .option('tag', { type: 'string', demandOption: true, describe: 'NAME:TAG to publish it as' })
-        .option('base', { type: 'string', describe: 'an image in the store to put the new layer on top of' }),
-      (a) => run(async () => (await import('./commands/images.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base })))
+    .command('import <source>', 'import an image into the store: docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], dir:PATH, tar:PATH', (y) =>
+      y.positional('source', { type: 'string', demandOption: true, describe: 'docker://[REGISTRY/]REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)' })
+        .option('tag', { type: 'string', describe: 'NAME:TAG to publish it as (docker:// and tagged archives default to their own name)' })
+        .option('base', { type: 'string', describe: 'dir:/tar: only: an image in the store to put the new layer on top of' })
+        .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to take from a multi-platform image (default: this machine)' })
+        .option('insecure', { type: 'boolean', describe: 'docker:// over plain HTTP (localhost registries always are)' }),
+      (a) => run(async () => (await import('./commands/images.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base, platform: a.platform, insecure: a.insecure })))
     .command('images', 'list the images in the store', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/images.js')).imagesCommand({ json: a.json })))
     .command('inspect <ref>', 'show an image: layers with digests and sizes, config (JSON)', (y) =>

@@ -85,7 +85,7 @@ export async function importImage(store: Store, request: ImportRequest): Promise
  * The first import creates the store directory, but only inside an existing parent: if the shared
  * filesystem is not mounted, a store quietly created on the local disk would hide the problem.
  */
-async function createStoreRoot(root: string): Promise<void> {
+export async function createStoreRoot(root: string): Promise<void> {
   try {
     await mkdir(root, { mode: 0o755 });
   } catch (error) {

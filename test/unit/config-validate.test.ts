@@ -53,13 +53,13 @@ describe('parseSize / formatSize', () => {
 describe('defaults', () => {
   const expected: Config = {
     origin: 'built-in defaults',
-    store: { path: '/var/lib/strata/store' },
+    store: { path: '/var/lib/strata/store', gcGrace: 7 * 86400 },
     runtimeDir: '/run/strata',
     upper: { backing: 'tmpfs', diskPath: '/var/tmp/strata', defaultSize: 2 ** 30, maxSize: 16 * 2 ** 30 },
     layers: { cache: 'release' },
     mounts: [],
     log: { file: '/var/log/strata/strata.log', level: 'info' },
-    import: { compression: 'zstd' },
+    import: { compression: 'zstd', parallelLayers: 3, flattenAbove: 64 },
   };
 
   test('an empty document gives every default', () => {

@@ -1,10 +1,12 @@
 // `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
 
 import { loadConfig } from '../../config/load.js';
+import { userError } from '../../errors.js';
 import { importImage } from '../../store/import.js';
+import { parseImageSource } from '../../store/sources/open.js';
 import { Store } from '../../store/store.js';
 
-async function openStore() {
+export async function openStore() {
   const config = await loadConfig();
   return { config, store: new Store(config.store.path) };
 }
@@ -47,7 +49,21 @@ export async function inspectCommand(args: { ref: string }): Promise<number> {
   return 0;
 }
 
-export async function importCommand(args: { source: string; tag: string; base?: string }): Promise<number> {
+export interface ImportArgs {
+  source: string;
+  tag?: string;
+  base?: string;
+  platform?: string;
+  insecure?: boolean;
+}
+
+export async function importCommand(args: ImportArgs): Promise<number> {
+  const parsed = parseImageSource(args.source);
+  if (parsed) return (await import('./import-image.js')).importImageCommand(args, parsed);
+  if (args.insecure || args.platform) {
+    throw userError('E_BAD_SOURCE', `--${args.insecure ? 'insecure' : 'platform'} is for image sources (docker://, oci:, archives), not ${args.source.split(':')[0]}:`, { hint: 'drop it' });
+  }
+  if (!args.tag) throw userError('E_BAD_REF', `importing ${args.source} needs --tag NAME:TAG`, { hint: 'name the image, e.g. --tag myimage:1' });
   const { config, store } = await openStore();
   const result = await importImage(store, { source: args.source, tag: args.tag, base: args.base, compression: config.import.compression });
   process.stdout.write(`${result.digest}\n`);
