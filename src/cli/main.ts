@@ -55,6 +55,15 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       (a) => run(async () => (await import('./commands/install-slurm.js')).installSlurm({ dryRun: a.dryRun, prefix: a.prefix })))
     .command('config check', 'validate the configuration and print the effective settings', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/config-check.js')).configCheck({ json: a.json })))
+    .command('tag <source> <target>', 'give an image in the store another NAME:TAG', (y) =>
+      y.positional('source', { type: 'string', demandOption: true, describe: 'NAME:TAG or digest' }).positional('target', { type: 'string', demandOption: true, describe: 'NAME:TAG' }),
+      (a) => run(async () => (await import('./commands/store-admin.js')).tagCommand({ source: a.source!, target: a.target! })))
+    .command('rm <refs..>', 'remove tags (the images\' files go at `strata gc`)', (y) => y.positional('refs', { type: 'string', array: true, demandOption: true }),
+      (a) => run(async () => (await import('./commands/store-admin.js')).rmCommand({ refs: a.refs as string[] })))
+    .command('gc', 'remove store files no tag, recent untagging or job on this node needs', (y) => y.option('dry-run', { type: 'boolean', describe: 'list what would go; remove nothing' }),
+      (a) => run(async () => (await import('./commands/store-admin.js')).gcCommand({ dryRun: a.dryRun })))
+    .command('verify', 're-hash every layer and blob in the store and check every tag (exit 1 on problems)', (y) => y,
+      () => run(async () => (await import('./commands/store-admin.js')).verifyCommand()))
     .demandCommand(1, 'name a command; see strata --help')
     .strict()
     .recommendCommands()

@@ -52,7 +52,10 @@ export function parseChallenges(header: string): Challenge[] {
         }
         i++;
       } else {
-        value = token();
+        // Unquoted: up to the next comma or space (servers put URLs here unquoted).
+        const start = i;
+        while (i < s.length && !/[\s,]/.test(s[i])) i++;
+        value = s.slice(start, i);
       }
       challenge.params[key.toLowerCase()] = value;
       while (i < s.length && /\s/.test(s[i])) i++;

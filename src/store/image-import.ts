@@ -15,6 +15,7 @@ import { sweepPartials } from './partials.js';
 import { mapLimit } from './pool.js';
 import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
 import { parseTagRef } from './ref.js';
+import { setTag, touch } from './tags.js';
 import { configDiffIds } from './sources/manifest.js';
 import type { ImageSource, SourceLayer } from './sources/types.js';
 import { digestMismatch, verifyStream } from './sources/verify.js';
@@ -106,7 +107,7 @@ export async function importFromSource(store: Store, source: ImageSource, reques
       },
     };
     const digest = await publishBlob(store.layout, Buffer.from(JSON.stringify(manifest)));
-    await writePointer(store.layout, store.layout.tagPath(target.name, target.tag), digest);
+    await setTag(store.layout, target.name, target.tag, digest);
     return { digest, tag: `${target.name}:${target.tag}`, layers: stored.length, reusedLayers, bytesRead, durationMs: performance.now() - started };
   } finally {
     await source.close();
@@ -122,8 +123,12 @@ export async function storedLayerFor(store: Store, diffId: string): Promise<{ di
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   }
-  const info = await stat(store.layout.layerPath(digest)).catch(() => undefined);
-  return info?.isFile() ? { digest, size: info.size } : undefined;
+  const path = store.layout.layerPath(digest);
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) return undefined;
+  // Reused from now on: a concurrent gc must not take it before our manifest refers to it.
+  await touch(path);
+  return { digest, size: info.size };
 }
 
 async function storeLayer(

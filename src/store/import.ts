@@ -11,6 +11,7 @@ import { LAYER_MEDIA_TYPES } from './layout.js';
 import { buildSquashfsLayer } from './layer-build.js';
 import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
 import { parseTagRef } from './ref.js';
+import { setTag } from './tags.js';
 import { Store } from './store.js';
 
 export interface ImportRequest {
@@ -77,7 +78,7 @@ export async function importImage(store: Store, request: ImportRequest): Promise
     annotations: { 'org.strata.source': request.source, 'org.opencontainers.image.created': created },
   };
   const digest = await publishBlob(store.layout, Buffer.from(JSON.stringify(manifest)));
-  await writePointer(store.layout, store.layout.tagPath(target.name, target.tag), digest);
+  await setTag(store.layout, target.name, target.tag, digest);
   return { digest, layerDigest: layer.digest, layerSize: layer.size, layers: manifest.layers.length, durationMs: performance.now() - started };
 }
 

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { newPartialPath } from './partials.js';
 import { createReadStream } from 'node:fs';
-import { chmod, link, mkdir, open, rename, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, rename, unlink, utimes } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { errnoCode, nodeError } from '../errors.js';
 import { StoreLayout, type LayerFormat } from './layout.js';
@@ -40,7 +40,10 @@ async function placeImmutable(partial: string, finalPath: string): Promise<void>
     await link(partial, finalPath);
   } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw error;
-    // Same digest, same content: someone published it first.
+    // Same digest, same content: someone published it first. Mark it used now, so that gc's
+    // grace period protects it until whatever we publish next refers to it.
+    const now = new Date();
+    await utimes(finalPath, now, now).catch(() => undefined);
   } finally {
     await unlink(partial).catch(() => undefined);
   }

@@ -5,7 +5,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
@@ -168,4 +168,70 @@ export function busyboxLayer(extra: TarSpec[] = []): Buffer {
   ]);
 }
 
-export const readJson = (path: string) => JSON.parse(readFileSync(path, 'utf8'));
+const LONG = `long/${'d'.repeat(60)}/${'n'.repeat(120)}.txt`;
+/**
+ * The image every import test checks against umoci: three layers (gzip, zstd, uncompressed GNU
+ * tar) with a deletion, an opaque directory, a whiteout in a directory only its layer has, hard
+ * links, symlinks, devices, a fifo, setuid/setgid bits, an xattr, long names, a 3 MB file, and a
+ * config with Env, Entrypoint, Cmd, WorkingDir and Labels.
+ */
+export const richImage = (ref: string): ImageSpec => ({
+  ref,
+  layers: [
+    {
+      compression: 'gzip',
+      tar: busyboxLayer([
+        { name: 'data', type: 'dir' },
+        { name: 'data/old.txt', content: 'old\n' },
+        { name: 'data/keep.txt', content: 'keep\n', xattrs: { 'user.origin': 'layer1' } },
+        { name: 'data/hardlink', type: 'hardlink', linkname: 'data/keep.txt' },
+        { name: 'data/sym', type: 'symlink', linkname: 'keep.txt' },
+        { name: 'data/dangling', type: 'symlink', linkname: '/nowhere/at/all' },
+        { name: 'opq', type: 'dir' },
+        { name: 'opq/a', content: 'a\n' },
+        { name: 'opq/b', content: 'b\n' },
+        { name: 'devs', type: 'dir' },
+        { name: 'devs/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
+        { name: 'devs/loop9', type: 'block', devmajor: 7, devminor: 9, mode: 0o660 },
+        { name: 'devs/fifo', type: 'fifo', mode: 0o600 },
+        { name: 'bin/setuid-tool', content: '#!/bin/sh\n', mode: 0o4755 },
+        { name: 'bin/setgid-dir', type: 'dir', mode: 0o2775 },
+        { name: 'etc/hello', content: 'hello from layer 1\n' },
+        { name: LONG, content: 'long name\n' },
+        { name: 'big.bin', content: '0123456789abcdef', repeat: 200_000 },
+      ]),
+    },
+    {
+      compression: 'zstd',
+      tar: layerTar([
+        { name: 'data/.wh.old.txt' },
+        { name: 'opq', type: 'dir' },
+        { name: 'opq/.wh..wh..opq' },
+        { name: 'opq/new', content: 'new\n' },
+        { name: 'fresh', type: 'dir', mode: 0o750, uid: 1234, gid: 5678 },
+        { name: 'fresh/.wh.ghost' },
+        { name: 'fresh/owned', content: 'mine\n', uid: 1234, gid: 5678, mode: 0o640 },
+      ]),
+    },
+    {
+      compression: 'none',
+      tar: layerTar(
+        [
+          { name: 'etc/hello', content: 'hello from layer 3\n' },
+          { name: 'etc/top-marker', content: 'top\n' },
+          { name: `gnu/${'g'.repeat(150)}`, content: 'gnu long name\n' },
+          { name: `gnu/link-${'l'.repeat(120)}`, type: 'symlink', linkname: `${'t'.repeat(130)}` },
+        ],
+        'gnu',
+      ),
+    },
+  ],
+  config: { Env: ['PATH=/bin', 'FOO=bar'], Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo hi'], WorkingDir: '/data', Labels: { suite: 'strata' } },
+});
+
+/** The same layer tars with gzip instead of zstd (same diff_ids), for tools that do not read zstd (umoci 0.4, docker-archive). */
+export const gzipOnly = (image: ImageSpec, ref: string): ImageSpec => ({
+  ...image,
+  ref,
+  layers: image.layers.map((layer) => ({ ...layer, compression: layer.compression === 'zstd' ? 'gzip' : layer.compression })),
+});

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { busyboxLayer, layerTar, writeLayout, type ImageSpec } from '../helpers/oci.js';
+import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 import { compareTrees } from '../helpers/tree-compare.js';
@@ -13,63 +13,10 @@ import { compareTrees } from '../helpers/tree-compare.js';
 let site: Site;
 let before: NodeState;
 let layout: string;
+const rich = richImage('rich');
 const layersInStore = () => readdirSync(join(site.store, 'layers/sha256')).length;
 const partials = () => (existsSync(join(site.store, 'tmp')) ? readdirSync(join(site.store, 'tmp')) : []);
 
-const LONG = `long/${'d'.repeat(60)}/${'n'.repeat(120)}.txt`;
-const rich: ImageSpec = {
-  ref: 'rich',
-  layers: [
-    {
-      compression: 'gzip',
-      tar: busyboxLayer([
-        { name: 'data', type: 'dir' },
-        { name: 'data/old.txt', content: 'old\n' },
-        { name: 'data/keep.txt', content: 'keep\n', xattrs: { 'user.origin': 'layer1' } },
-        { name: 'data/hardlink', type: 'hardlink', linkname: 'data/keep.txt' },
-        { name: 'data/sym', type: 'symlink', linkname: 'keep.txt' },
-        { name: 'data/dangling', type: 'symlink', linkname: '/nowhere/at/all' },
-        { name: 'opq', type: 'dir' },
-        { name: 'opq/a', content: 'a\n' },
-        { name: 'opq/b', content: 'b\n' },
-        { name: 'devs', type: 'dir' },
-        { name: 'devs/null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 },
-        { name: 'devs/loop9', type: 'block', devmajor: 7, devminor: 9, mode: 0o660 },
-        { name: 'devs/fifo', type: 'fifo', mode: 0o600 },
-        { name: 'bin/setuid-tool', content: '#!/bin/sh\n', mode: 0o4755 },
-        { name: 'bin/setgid-dir', type: 'dir', mode: 0o2775 },
-        { name: 'etc/hello', content: 'hello from layer 1\n' },
-        { name: LONG, content: 'long name\n' },
-        { name: 'big.bin', content: '0123456789abcdef', repeat: 200_000 },
-      ]),
-    },
-    {
-      compression: 'zstd',
-      tar: layerTar([
-        { name: 'data/.wh.old.txt' },
-        { name: 'opq', type: 'dir' },
-        { name: 'opq/.wh..wh..opq' },
-        { name: 'opq/new', content: 'new\n' },
-        { name: 'fresh', type: 'dir', mode: 0o750, uid: 1234, gid: 5678 },
-        { name: 'fresh/.wh.ghost' },
-        { name: 'fresh/owned', content: 'mine\n', uid: 1234, gid: 5678, mode: 0o640 },
-      ]),
-    },
-    {
-      compression: 'none',
-      tar: layerTar(
-        [
-          { name: 'etc/hello', content: 'hello from layer 3\n' },
-          { name: 'etc/top-marker', content: 'top\n' },
-          { name: `gnu/${'g'.repeat(150)}`, content: 'gnu long name\n' },
-          { name: `gnu/link-${'l'.repeat(120)}`, type: 'symlink', linkname: `${'t'.repeat(130)}` },
-        ],
-        'gnu',
-      ),
-    },
-  ],
-  config: { Env: ['PATH=/bin', 'FOO=bar'], Entrypoint: ['/bin/sh', '-c'], Cmd: ['echo hi'], WorkingDir: '/data', Labels: { suite: 'strata' } },
-};
 const small = (architecture: string, marker: string, variant?: string): ImageSpec => ({
   architecture,
   variant,
@@ -80,9 +27,7 @@ beforeAll(() => {
   before = nodeState();
   site = makeSite('import-archives');
   layout = join(site.root, 'layout');
-  // The same layer tars with gzip instead of zstd, for the tools that do not read zstd (umoci 0.4, docker-archive).
-  const richGzip: ImageSpec = { ...rich, ref: 'rich-gzip', layers: rich.layers.map((layer) => ({ ...layer, compression: layer.compression === 'zstd' ? 'gzip' : layer.compression })) };
-  writeLayout(layout, [rich, richGzip], [{ ref: 'multi', images: [small('amd64', 'amd64'), small('arm64', 'arm64', 'v8')] }]);
+  writeLayout(layout, [rich, gzipOnly(rich, 'rich-gzip')], [{ ref: 'multi', images: [small('amd64', 'amd64'), small('arm64', 'arm64', 'v8')] }]);
 });
 
 afterAll(() => {
