@@ -4,13 +4,15 @@
 // the layer file is published only when the blob digest and the diff_id both match. Then the
 // config (verbatim), the manifest and the tag. Layers run in parallel, bounded by config.
 
+import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import type { Compression } from '../config/types.js';
 import { errnoCode, userError } from '../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manifest } from './image.js';
 import { createStoreRoot } from './import.js';
 import { LAYER_MEDIA_TYPES } from './layout.js';
-import { buildSquashfsLayer } from './layer-build.js';
+import { buildSquashfsLayer, uncompressedLayer } from './layer-build.js';
+import { flattenLayers } from './flatten.js';
 import { sweepPartials } from './partials.js';
 import { mapLimit } from './pool.js';
 import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
@@ -37,6 +39,10 @@ export interface SourceImportRequest {
   tag?: string;
   compression: Compression;
   parallelLayers: number;
+  /** One squashfs for the whole image. */
+  flatten?: boolean;
+  /** Flatten automatically above this many layers (0: never). */
+  flattenAbove?: number;
   progress?: ImportProgress;
 }
 
@@ -45,6 +51,8 @@ export interface SourceImportResult {
   tag: string;
   layers: number;
   reusedLayers: number;
+  /** The image was stored as one layer. */
+  flattened: boolean;
   bytesRead: number;
   durationMs: number;
 }
@@ -80,12 +88,16 @@ export async function importFromSource(store: Store, source: ImageSource, reques
       }
       return build;
     };
-    const stored = await mapLimit(image.layers, request.parallelLayers, async (layer, index) => {
-      const result = await layerFor(layer, diffIds[index], index);
-      if (result.reused) reusedLayers++;
-      request.progress?.layerDone?.({ index, reused: result.reused });
-      return result;
-    });
+    const flattened = request.flatten === true || (request.flattenAbove !== undefined && request.flattenAbove > 0 && image.layers.length > request.flattenAbove);
+    const stored = flattened
+      ? [await storeFlattened(store, image.layers, diffIds, source.description, request.compression, onBytes)]
+      : await mapLimit(image.layers, request.parallelLayers, async (layer, index) => {
+          const result = await layerFor(layer, diffIds[index], index);
+          if (result.reused) reusedLayers++;
+          request.progress?.layerDone?.({ index, reused: result.reused });
+          return result;
+        });
+    if (flattened && stored[0].reused) reusedLayers = 1;
 
     const configDigest = await publishBlob(store.layout, image.configBytes);
     if (configDigest !== image.configDigest) throw digestMismatch(`config of ${source.description}`, image.configDigest, configDigest);
@@ -98,7 +110,7 @@ export async function importFromSource(store: Store, source: ImageSource, reques
         mediaType: LAYER_MEDIA_TYPES.squashfs,
         digest: layer.digest,
         size: layer.size,
-        annotations: { [DIFF_ID_ANNOTATION]: diffIds[index] },
+        annotations: (flattened ? { [FLATTENED_ANNOTATION]: diffIds.join(',') } : { [DIFF_ID_ANNOTATION]: diffIds[index] }) as Record<string, string>,
       })),
       annotations: {
         'org.strata.source': request.sourceText,
@@ -108,7 +120,7 @@ export async function importFromSource(store: Store, source: ImageSource, reques
     };
     const digest = await publishBlob(store.layout, Buffer.from(JSON.stringify(manifest)));
     await setTag(store.layout, target.name, target.tag, digest);
-    return { digest, tag: `${target.name}:${target.tag}`, layers: stored.length, reusedLayers, bytesRead, durationMs: performance.now() - started };
+    return { digest, tag: `${target.name}:${target.tag}`, layers: stored.length, reusedLayers, flattened, bytesRead, durationMs: performance.now() - started };
   } finally {
     await source.close();
   }
@@ -129,6 +141,43 @@ export async function storedLayerFor(store: Store, diffId: string): Promise<{ di
   // Reused from now on: a concurrent gc must not take it before our manifest refers to it.
   await touch(path);
   return { digest, size: info.size };
+}
+
+/** The diff_ids a flattened layer was merged from, in manifest order, comma-separated. */
+export const FLATTENED_ANNOTATION = 'org.strata.flattened_from';
+
+/** One layer from all of them (flatten.ts), keyed in diffids/ by a digest of the diff_id list. */
+async function storeFlattened(
+  store: Store,
+  layers: SourceLayer[],
+  diffIds: string[],
+  sourceWhat: string,
+  compression: Compression,
+  onBytes: (n: number) => void,
+): Promise<{ digest: string; size: number; reused: boolean }> {
+  const key = `sha256:${createHash('sha256').update(`strata flatten v1\n${diffIds.join('\n')}`).digest('hex')}`;
+  const existing = await storedLayerFor(store, key);
+  if (existing) return { ...existing, reused: true };
+  const what = `the flattened layers of ${sourceWhat}`;
+  const partial = await newPartialPath(store.layout, 'flat');
+  await buildSquashfsLayer({
+    source: {
+      kind: 'stream',
+      what,
+      open: async () =>
+        flattenLayers(
+          layers.map((layer, index) => {
+            const layerWhat = `layer ${index + 1} (${layer.digest ?? diffIds[index]}) of ${sourceWhat}`;
+            return { diffId: diffIds[index], what: layerWhat, open: async () => uncompressedLayer(verifyStream(await layer.open(), layer.digest, layerWhat, { size: layer.size, onBytes }), layerWhat) };
+          }),
+        ),
+    },
+    outputPath: partial,
+    compression,
+  });
+  const published = await publishLayerFile(store.layout, partial, 'squashfs');
+  await writePointer(store.layout, store.layout.diffIdPath(key), published.digest);
+  return { ...published, reused: false };
 }
 
 async function storeLayer(

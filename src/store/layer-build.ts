@@ -167,6 +167,39 @@ function decompress(compression: TarCompression, stream: AsyncIterable<Uint8Arra
   }
 }
 
+/**
+ * A layer blob (gzip, zstd, xz or plain, by magic bytes) as uncompressed tar bytes, for callers
+ * that merge layers themselves (flatten). The iterator throws the blob's own error first (digest
+ * mismatch, broken download), then the decompressor's.
+ */
+export async function* uncompressedLayer(input: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array, void, undefined> {
+  const { head, stream } = await peek(input, 6);
+  const opened = decompress(compressionOfMagic(head, what), stream);
+  let finished = false;
+  try {
+    try {
+      for await (const chunk of opened.input) yield chunk as Uint8Array;
+    } catch (error) {
+      const feedError = opened.feed ? await opened.feed : undefined;
+      if (isStrataError(feedError)) throw feedError;
+      if (isZlibError(error)) throw userError('E_TAR', `cannot read ${what}: gzip data is corrupt (${(error as Error).message})`, { hint: 'the source is damaged; fetch or export it again' });
+      throw error;
+    }
+    const feedError = opened.feed ? await opened.feed : undefined;
+    if (isStrataError(feedError)) throw feedError;
+    if (opened.child) {
+      const failure = await childFailure(opened.child, what);
+      if (failure) throw failure;
+    }
+    finished = true;
+  } finally {
+    if (!finished && opened.child) {
+      kill(opened.child);
+      await opened.child.exit;
+    }
+  }
+}
+
 /** The source as a stream of uncompressed tar bytes, plus the helper process producing it, if any. */
 async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<Uint8Array>; child?: Child; what: string; feed?: Promise<unknown> }> {
   if (source.kind === 'stream') {

@@ -88,7 +88,7 @@ const badEntry = (message: string, hint = 'the layer tar is malformed or hostile
  * Normalises an entry name: `./a//b/` → `a/b`, the root → ''. Rejects absolute names and `..`.
  * Returns the components.
  */
-function normalize(raw: string, what: string, entryPath: string): string[] {
+export function normalize(raw: string, what: string, entryPath: string): string[] {
   if (raw.startsWith('/')) {
     throw badEntry(`layer tar entry '${displayName(entryPath)}' has an absolute ${what} '${displayName(raw)}'`);
   }

@@ -115,3 +115,26 @@ test('hostile entries (absolute paths, ..) are refused with the entry named', as
   expect([abs.code, dots.code]).toEqual([2, 2]);
   expect(partials()).toEqual([]);
 });
+
+test('--flatten: one layer for the whole image, the same tree; above import.flatten_above it is automatic', async () => {
+  const flat = await site.run(['import', `oci:${layout}:rich`, '--tag', 'rich:flat', '--flatten']);
+  expect(flat.stderr).toMatch(/^imported rich:flat .*: flattened to 1 layer \(0 already stored\)/);
+  expect(flat.code).toBe(0);
+  const inspect = JSON.parse((await site.run(['inspect', 'rich:flat'])).stdout);
+  expect(inspect.layers).toHaveLength(1);
+  const bundle = join(site.root, 'bundle-flat');
+  execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:rich-gzip`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
+  expect((await site.run(['prolog', '--job', 'flat1', '--uid', '0', '--gid', '0', '--image', 'rich:flat'])).stderr).toBe('');
+  try {
+    expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/flat1/rootfs'), { skip: ['proc', 'sys', 'dev', 'root'] })).toBeUndefined();
+  } finally {
+    expect((await site.run(['epilog', '--job', 'flat1'])).code).toBe(0);
+  }
+  // A site that flattens above 2 layers: the 3-layer image is flattened without asking, and the
+  // flattened layer already stored is reused.
+  const config = join(site.root, 'flatten-above.yaml');
+  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}import:\n  flatten_above: 2\n`);
+  const auto = await site.run(['import', `oci:${layout}:rich-gzip`, '--tag', 'rich:auto'], { env: { STRATA_CONFIG: config } });
+  expect(auto.stderr).toMatch(/^imported rich:auto .*: flattened to 1 layer \(1 already stored\)/);
+  expect(JSON.parse((await site.run(['inspect', 'rich:auto'])).stdout).layers).toEqual(inspect.layers);
+}, 120_000);

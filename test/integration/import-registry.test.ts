@@ -7,7 +7,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxLayer, gzipOnly, richImage, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { startFaultyProxy, startRegistry, startTokenServer, push, type FaultyProxy, type Registry, type TokenServer } from '../helpers/registry.js';
+import { freePort, startFaultyProxy, startRegistry, startTokenServer, push, type FaultyProxy, type Registry, type TokenServer } from '../helpers/registry.js';
 import { makeSite, STRATA, type Site } from '../helpers/site.js';
 import { compareTrees } from '../helpers/tree-compare.js';
 
@@ -42,7 +42,7 @@ beforeAll(async () => {
   before = nodeState();
   site = makeSite('import-registry');
   layout = join(site.root, 'layout');
-  writeLayout(layout, [richImage('rich'), gzipOnly(richImage('rich'), 'rich-gzip'), small('fault'), small('killed')], [
+  writeLayout(layout, [richImage('rich'), gzipOnly(richImage('rich'), 'rich-gzip'), small('fault'), small('killed'), small('private')], [
     { ref: 'multi', images: [small('amd64'), small('arm64', 'arm64', 'v8')] },
   ]);
   open = await startRegistry(join(site.root, 'reg-open'));
@@ -54,8 +54,8 @@ beforeAll(async () => {
   await push(`oci:${layout}:multi`, `docker://${open.host}/test/multi:1`, ['--all']);
   await push(`oci:${layout}:fault`, `docker://${open.host}/test/fault:1`);
   await push(`oci:${layout}:killed`, `docker://${open.host}/test/killed:1`);
-  await push(`oci:${layout}:fault`, `docker://${basic.host}/private/img:1`, ['--dest-creds', 'alice:wonderland']);
-  await push(`oci:${layout}:fault`, `docker://${tokenRegistry.host}/private/img:1`, ['--dest-creds', 'alice:wonderland']);
+  await push(`oci:${layout}:private`, `docker://${basic.host}/private/img:1`, ['--dest-creds', 'alice:wonderland']);
+  await push(`oci:${layout}:private`, `docker://${tokenRegistry.host}/private/img:1`, ['--dest-creds', 'alice:wonderland']);
 }, 120_000);
 
 afterAll(async () => {
@@ -99,8 +99,9 @@ test('an unknown repository or tag is a one-line error', async () => {
   const missing = await site.run(['import', `docker://${open.host}/test/rich:nope`]);
   expect(missing.code).toBe(2);
   expect(missing.stderr).toBe(`strata: docker://${open.host}/test/rich:nope: manifest nope not found (404); check the repository name and tag (is it private? then log in)\n`);
-  const unreachable = await site.run(['import', 'docker://127.0.0.1:1/test/rich:1']);
-  expect(unreachable.stderr).toMatch(/^strata: cannot reach registry 127\.0\.0\.1:1: .*ECONNREFUSED.*; check the registry name and the network\n$/);
+  const closed = await freePort();
+  const unreachable = await site.run(['import', `docker://127.0.0.1:${closed}/test/rich:1`]);
+  expect(unreachable.stderr).toBe(`strata: cannot reach registry 127.0.0.1:${closed}: connect ECONNREFUSED 127.0.0.1:${closed}; check the registry name and the network\n`);
 });
 
 test('Basic auth (htpasswd): credentials from REGISTRY_AUTH_FILE; none or wrong ones are clear errors', async () => {

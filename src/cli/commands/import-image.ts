@@ -24,6 +24,8 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
       tag: args.tag,
       compression: config.import.compression,
       parallelLayers: config.import.parallelLayers,
+      flatten: args.flatten,
+      flattenAbove: config.import.flattenAbove,
       progress: display.progress,
     });
   } catch (error) {
@@ -33,7 +35,7 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   }
   display.stop();
   const seconds = (result.durationMs / 1000).toFixed(2);
-  const summary = `imported ${result.tag} (${result.digest}) from ${source.description}: ${result.layers} layers (${result.reusedLayers} already stored), ${humanBytes(result.bytesRead)} read, in ${seconds}s`;
+  const summary = `imported ${result.tag} (${result.digest}) from ${source.description}: ${result.flattened ? 'flattened to 1 layer' : `${result.layers} layers`} (${result.reusedLayers} already stored), ${humanBytes(result.bytesRead)} read, in ${seconds}s`;
   process.stdout.write(`${result.digest}\n`);
   process.stderr.write(`${summary}\n`);
   log.info('image imported', { source: args.source, tag: result.tag, digest: result.digest, layers: result.layers, reused: result.reusedLayers, bytes: result.bytesRead, durationMs: Math.round(result.durationMs) });
