@@ -3,6 +3,7 @@
 // one-component name lives under `library/` and the API is at registry-1.docker.io. Pure.
 
 import { userError } from '../errors.js';
+import { splitTagAndDigest } from '../store/ref.js';
 
 export interface RegistryRef {
   /** Host as written (`docker.io` for Docker Hub), with the port if any: the credentials key. */
@@ -21,30 +22,16 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
 
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const HOST = /^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
-const TAG = /^[\w][\w.-]{0,127}$/;
-const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 export function parseRegistryRef(text: string): RegistryRef {
   const bad = (why: string) =>
     userError('E_BAD_REF', `invalid image reference "docker://${text}": ${why}`, {
       hint: 'use docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], e.g. docker://nvcr.io/nvidia/pytorch:24.05-py3',
     });
-  let rest = text.replace(/^\/\//, '');
-  if (!rest) throw bad('it is empty');
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw bad(`"${digest}" is not a sha256 digest`);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw bad(`"${tag}" is not a valid tag`);
-  }
+  const trimmed = text.replace(/^\/\//, '');
+  if (!trimmed) throw bad('it is empty');
+  const { name: rest, tag: givenTag, digest } = splitTagAndDigest(trimmed, bad);
+  let tag = givenTag;
   const slash = rest.indexOf('/');
   const first = slash < 0 ? '' : rest.slice(0, slash);
   const isHost = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
