@@ -15,7 +15,8 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   const { config, store } = await openStore();
   const platform = args.platform ? parsePlatform(args.platform) : hostPlatform();
   const source = openImageSource(parsed, { platform, insecure: args.insecure });
-  const log = createLogger(config, { phase: 'import' });
+  // No log file configured: the summary line on stderr is the record (no JSON on the terminal).
+  const log = config.log.file ? createLogger(config, { phase: 'import' }) : undefined;
   const display = importProgressDisplay(`importing ${source.description}`);
   let result;
   try {
@@ -30,7 +31,7 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
     });
   } catch (error) {
     display.stop();
-    log.error('import failed', { source: args.source, error: (error as Error).message });
+    log?.error('import failed', { source: args.source, error: (error as Error).message });
     throw error;
   }
   display.stop();
@@ -38,6 +39,6 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   const summary = `imported ${result.tag} (${result.digest}) from ${source.description}: ${result.flattened ? 'flattened to 1 layer' : `${result.layers} layers`} (${result.reusedLayers} already stored), ${humanBytes(result.bytesRead)} read, in ${seconds}s`;
   process.stdout.write(`${result.digest}\n`);
   process.stderr.write(`${summary}\n`);
-  log.info('image imported', { source: args.source, tag: result.tag, digest: result.digest, layers: result.layers, reused: result.reusedLayers, bytes: result.bytesRead, durationMs: Math.round(result.durationMs) });
+  log?.info('image imported', { source: args.source, tag: result.tag, digest: result.digest, layers: result.layers, reused: result.reusedLayers, bytes: result.bytesRead, durationMs: Math.round(result.durationMs) });
   return 0;
 }
