@@ -19,11 +19,21 @@ beforeAll(async () => {
     { ref: 'a', layers: [base, { compression: 'gzip', tar: layerTar([{ name: 'etc/a', content: 'a\n' }]) }] },
     { ref: 'b', layers: [base, { compression: 'zstd', tar: layerTar([{ name: 'etc/b', content: 'b\n' }]) }] },
   ]);
-  for (const ref of ['a', 'b']) expect((await site.run(['import', `oci:${layout}:${ref}`, '--tag', `img:${ref}`])).code).toBe(0);
+  // Two overlapping images imported at the same time: the shared layer is stored once.
+  const results = await Promise.all(['a', 'b'].map((ref) => site.run(['import', `oci:${layout}:${ref}`, '--tag', `img:${ref}`])));
+  expect(results.map((r) => r.code)).toEqual([0, 0]);
+  expect(layers()).toHaveLength(3);
+  expect(readdirSync(join(site.store, 'tmp'))).toEqual([]);
   noGrace = join(site.root, 'no-grace.yaml');
   writeFileSync(noGrace, readFileSync(site.configPath, 'utf8').replace(`path: ${site.store}`, `path: ${site.store}\n  gc_grace: 0`));
 }, 60_000);
 afterAll(() => site.remove());
+
+test('the store verifies after concurrent imports', async () => {
+  const result = await site.run(['verify']);
+  expect(result.stderr).toMatch(/^verify: 3 layers, \d+ blobs .* re-hashed, 2 tags checked: all good\n$/);
+  expect(result.code).toBe(0);
+});
 
 test('tag adds a name; rm removes only the name; gc keeps an untagged image through the grace period', async () => {
   expect((await site.run(['tag', 'img:a', 'img:alias'])).code).toBe(0);
