@@ -203,6 +203,14 @@ export const SETTINGS: readonly Setting[] = [
     why: 'Each conversion runs tar2sqfs with its own compressor threads; a few in parallel hide download latency without oversubscribing a login node.',
   },
   {
+    key: 'import.lustre_stripe_count',
+    type: 'integer',
+    default: '0',
+    min: '-1',
+    description: 'On Lustre (when `lfs` is installed), new layer files are striped over this many OSTs (`lfs setstripe -c`; -1 = all); 0 keeps the directory default. Ignored on other filesystems.',
+    why: 'Layer files are read by every node at job start: wide striping spreads that load, but only a site knows its OST count and file sizes.',
+  },
+  {
     key: 'import.flatten_above',
     type: 'integer',
     default: '64',

@@ -53,6 +53,8 @@ export interface Config {
     parallelLayers: number;
     /** Flatten images with more layers than this; 0 = never automatically. */
     flattenAbove: number;
+    /** `lfs setstripe -c` for new layer files on Lustre; 0 = directory default. */
+    lustreStripeCount: number;
   };
 
 }

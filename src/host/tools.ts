@@ -15,6 +15,7 @@ export const TOOLS = {
   unshare: '/usr/bin/unshare',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
+  lfs: '/usr/bin/lfs',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

@@ -11,6 +11,7 @@ import { errnoCode, userError } from '../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manifest } from './image.js';
 import { createStoreRoot } from './import.js';
 import { LAYER_MEDIA_TYPES } from './layout.js';
+import { stripeNewFile } from '../host/lustre.js';
 import { buildSquashfsLayer, uncompressedLayer } from './layer-build.js';
 import { flattenLayers } from './flatten.js';
 import { sweepPartials } from './partials.js';
@@ -39,6 +40,8 @@ export interface SourceImportRequest {
   tag?: string;
   compression: Compression;
   parallelLayers: number;
+  /** `lfs setstripe -c` for new layer files (0: leave the default). */
+  lustreStripeCount?: number;
   /** One squashfs for the whole image. */
   flatten?: boolean;
   /** Flatten automatically above this many layers (0: never). */
@@ -83,14 +86,14 @@ export async function importFromSource(store: Store, source: ImageSource, reques
     const layerFor = (layer: SourceLayer, diffId: string, index: number) => {
       let build = builds.get(diffId);
       if (!build) {
-        build = storeLayer(store, layer, diffId, index, source.description, request.compression, onBytes);
+        build = storeLayer(store, layer, diffId, index, source.description, request.compression, onBytes, request.lustreStripeCount ?? 0);
         builds.set(diffId, build);
       }
       return build;
     };
     const flattened = request.flatten === true || (request.flattenAbove !== undefined && request.flattenAbove > 0 && image.layers.length > request.flattenAbove);
     const stored = flattened
-      ? [await storeFlattened(store, image.layers, diffIds, source.description, request.compression, onBytes)]
+      ? [await storeFlattened(store, image.layers, diffIds, source.description, request.compression, onBytes, request.lustreStripeCount ?? 0)]
       : await mapLimit(image.layers, request.parallelLayers, async (layer, index) => {
           const result = await layerFor(layer, diffIds[index], index);
           if (result.reused) reusedLayers++;
@@ -154,12 +157,14 @@ async function storeFlattened(
   sourceWhat: string,
   compression: Compression,
   onBytes: (n: number) => void,
+  stripeCount: number,
 ): Promise<{ digest: string; size: number; reused: boolean }> {
   const key = `sha256:${createHash('sha256').update(`strata flatten v1\n${diffIds.join('\n')}`).digest('hex')}`;
   const existing = await storedLayerFor(store, key);
   if (existing) return { ...existing, reused: true };
   const what = `the flattened layers of ${sourceWhat}`;
   const partial = await newPartialPath(store.layout, 'flat');
+  await stripeNewFile(partial, stripeCount);
   await buildSquashfsLayer({
     source: {
       kind: 'stream',
@@ -188,11 +193,13 @@ async function storeLayer(
   sourceWhat: string,
   compression: Compression,
   onBytes: (n: number) => void,
+  stripeCount: number,
 ): Promise<{ digest: string; size: number; reused: boolean }> {
   const existing = await storedLayerFor(store, diffId);
   if (existing) return { ...existing, reused: true };
   const what = `layer ${index + 1} (${layer.digest ?? diffId}) of ${sourceWhat}`;
   const partial = await newPartialPath(store.layout, 'layer');
+  await stripeNewFile(partial, stripeCount);
   const built = await buildSquashfsLayer({
     source: { kind: 'stream', what, open: async () => verifyStream(await layer.open(), layer.digest, what, { size: layer.size, onBytes }) },
     outputPath: partial,

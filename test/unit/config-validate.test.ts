@@ -59,7 +59,7 @@ describe('defaults', () => {
     layers: { cache: 'release' },
     mounts: [],
     log: { file: '/var/log/strata/strata.log', level: 'info' },
-    import: { compression: 'zstd', parallelLayers: 3, flattenAbove: 64 },
+    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64 },
   };
 
   test('an empty document gives every default', () => {

@@ -27,6 +27,7 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
       parallelLayers: config.import.parallelLayers,
       flatten: args.flatten,
       flattenAbove: config.import.flattenAbove,
+      lustreStripeCount: config.import.lustreStripeCount,
       progress: display.progress,
     });
   } catch (error) {
