@@ -33,7 +33,7 @@ export type RegistryAuth =
 
 /** bcrypt, which is all distribution's htpasswd reads (libxcrypt through Debian's Python); the lowest cost, for speed. */
 const bcrypt = (password: string) =>
-  execFileSync('/usr/bin/python3', ['-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))', password], { encoding: 'utf8' }).trim();
+  execFileSync('/usr/bin/python3', ['-W', 'ignore::DeprecationWarning', '-c', 'import crypt,sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))', password], { encoding: 'utf8' }).trim();
 
 export async function startRegistry(dir: string, auth: RegistryAuth = { kind: 'none' }): Promise<Registry> {
   mkdirSync(join(dir, 'storage'), { recursive: true });
