@@ -20,6 +20,7 @@ export const TOOLS = {
   getent: '/usr/bin/getent',
   squeue: '/usr/bin/squeue',
   test: '/usr/bin/test',
+  lfs: '/usr/bin/lfs',
 } as const;
 
 export type Tool = keyof typeof TOOLS;
