@@ -24,7 +24,10 @@ export function importProgressDisplay(label: string, out: NodeJS.WriteStream = p
     bytes: (n) => (bytes += n),
     layerDone: (info) => {
       done++;
-      if (info.reused) reused++;
+      if (info.reused) {
+        reused++;
+        if (total !== undefined && info.size !== undefined) total -= info.size;
+      }
     },
   };
   if (!out.isTTY) return { progress, stop: () => undefined };

@@ -29,8 +29,8 @@ export interface ImportProgress {
   resolved?(info: { layers: number; bytes?: number }): void;
   /** Blob bytes read from the source. */
   bytes?(n: number): void;
-  /** One layer is in the store (`reused`: it was already there). */
-  layerDone?(info: { index: number; reused: boolean }): void;
+  /** One layer is in the store (`reused`: it was already there, and its `size` bytes will not be read). */
+  layerDone?(info: { index: number; reused: boolean; size?: number }): void;
 }
 
 export interface SourceImportRequest {
@@ -97,10 +97,13 @@ export async function importFromSource(store: Store, source: ImageSource, reques
       : await mapLimit(image.layers, request.parallelLayers, async (layer, index) => {
           const result = await layerFor(layer, diffIds[index], index);
           if (result.reused) reusedLayers++;
-          request.progress?.layerDone?.({ index, reused: result.reused });
+          request.progress?.layerDone?.({ index, reused: result.reused, size: layer.size });
           return result;
         });
-    if (flattened && stored[0].reused) reusedLayers = 1;
+    if (flattened) {
+      if (stored[0].reused) reusedLayers = 1;
+      image.layers.forEach((layer, index) => request.progress?.layerDone?.({ index, reused: stored[0].reused, size: layer.size }));
+    }
 
     const configDigest = await publishBlob(store.layout, image.configBytes);
     if (configDigest !== image.configDigest) throw digestMismatch(`config of ${source.description}`, image.configDigest, configDigest);

@@ -34,7 +34,7 @@ export function parseImportSource(text: string): { kind: 'dir' | 'tar'; path: st
   const match = /^(dir|tar):(.+)$/.exec(text);
   if (!match) {
     throw userError('E_BAD_SOURCE', `unsupported import source "${text}"`, {
-      hint: 'use dir:PATH (a root filesystem tree) or tar:PATH (a layer tar, plain, gzip or zstd)',
+      hint: 'use docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)',
     });
   }
   return { kind: match[1] as 'dir' | 'tar', path: resolvePath(match[2]) };
