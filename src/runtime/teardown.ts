@@ -21,7 +21,8 @@ export interface TeardownResult {
   lazy: string[];
 }
 
-export async function teardownJob(jobId: string, config: Config): Promise<TeardownResult> {
+/** `timings`, if given, is filled in with the time (ms) each kind of undo took. */
+export async function teardownJob(jobId: string, config: Config, timings?: Record<string, number>): Promise<TeardownResult> {
   const runtime = new RuntimePaths(config.runtimeDir);
   const job = runtime.job(jobId);
   const records = readJournal(job.journal);
@@ -33,7 +34,9 @@ export async function teardownJob(jobId: string, config: Config): Promise<Teardo
   // Nobody enters a rootfs that is going away.
   removeFile(job.entry);
   for (const record of [...records].reverse()) {
+    const started = performance.now();
     await undo(record, runtime, config, note);
+    if (timings) timings[`undo ${record.op}`] = (timings[`undo ${record.op}`] ?? 0) + (performance.now() - started);
     result.steps++;
   }
 
