@@ -128,6 +128,14 @@ export const SETTINGS: readonly Setting[] = [
     why: 'With `release`, an idle node returns to a clean state: no mounts or loop devices left behind.',
   },
   {
+    key: 'layers.direct_io',
+    type: 'boolean',
+    default: false,
+    description:
+      "Attach layer files to their loop devices with direct I/O (4096-byte sectors), so that a layer's data is cached once (decompressed, by squashfs) instead of twice; needs the mount helper (`npm run build` with a C compiler).",
+    why: 'Measured (docs/performance.md): on local disk, direct I/O made cold start-up no faster and large reads slower; sites whose shared filesystem caches badly twice may turn it on.',
+  },
+  {
     key: 'mounts',
     type: 'list',
     default: [],

@@ -36,7 +36,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     }
     mkdirSync(layer.mountPoint, { recursive: true, mode: 0o755 });
     // A loop device with autoclear, reusing one already bound to this file.
-    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'] });
+    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo });
     if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
     mountedLayers++;
   }
