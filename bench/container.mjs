@@ -44,7 +44,7 @@ for (const compression of ['gzip', 'zstd', 'lz4', 'none']) {
   layerFiles[compression] = file;
   // The store size that compression buys, on the part that compresses (the tree without large.bin).
   const small = join(root, `small-${compression}.sqfs`);
-  execFileSync('mksquashfs', [tree, small, '-noappend', '-quiet', '-no-progress', '-e', 'large.bin', ...comp], { stdio: 'ignore' });
+  execFileSync('mksquashfs', [tree, small, '-noappend', '-quiet', '-no-progress', ...comp, '-e', 'large.bin'], { stdio: 'ignore' });
   storeSizes[compression] = sizeOf(small);
 }
 
