@@ -72,7 +72,7 @@ async function main() {
   for (const { size, layers: counts } of MATRIX) {
     let started = performance.now();
     const content = join(root, `content-${size}`);
-    const files = makeContent(content, size * GB, { smallFiles: SMALL_FILES[size] });
+    const files = makeContent(content, size * GB, { smallFiles: SMALL_FILES[size] ?? 20000 });
     const bytes = du(content);
     console.log(`image ${size} GB: ${files.length} files, ${(bytes / GB).toFixed(2)} GiB (generated in ${fmt(performance.now() - started)})`);
     for (const count of counts) {
