@@ -21,16 +21,21 @@ const traced = (command, env = '') => {
   return readFileSync(trace, 'utf8');
 };
 
-const rows = [];
-for (const count of COUNTS) {
+const images = COUNTS.map((count) => {
   const tars = layerTars(content, files, count, join(root, `tars-${count}`), { gzip: false });
-  const ref = importLayers(site, `m${count}`, tars);
-  const env = Object.entries(site.slurmEnv(1, ref)).map(([key, value]) => `${key}=${value}`).join(' ');
-  const { prolog, epilog } = await withMountLock(() => {
-    const prologOps = storeOperations(traced(dist('prolog/slurm.js'), `env -i ${env}`), site.store);
-    const epilogOps = storeOperations(traced(dist('epilog/slurm.js'), `env -i ${env}`), site.store);
-    return { prolog: prologOps, epilog: epilogOps };
-  });
+  return { count, ref: importLayers(site, `m${count}`, tars) };
+});
+const envOf = (ref) => Object.entries(site.slurmEnv(1, ref)).map(([key, value]) => `${key}=${value}`).join(' ');
+// Traced job starts and ends, under one hold of the mount lock.
+const strata = await withMountLock(() =>
+  images.map(({ ref }) => ({
+    prolog: storeOperations(traced(dist('prolog/slurm.js'), `env -i ${envOf(ref)}`), site.store),
+    epilog: storeOperations(traced(dist('epilog/slurm.js'), `env -i ${envOf(ref)}`), site.store),
+  })),
+);
+const rows = [];
+for (const [index, { count, ref }] of images.entries()) {
+  const { prolog, epilog } = strata[index];
   // The same image as a directory tree on the "shared filesystem" (here: the same disk).
   const tree = join(site.store, `tree-${count}`);
   for (const file of layerFiles(site, ref)) sh(`unsquashfs -q -n -f -d ${tree} ${file} >/dev/null`);

@@ -39,6 +39,8 @@ export interface Config {
   layers: {
     /** On the last job's exit, unmount a layer (`release`) or keep it mounted for the next job (`keep`). */
     cache: LayerCachePolicy;
+    /** Attach layer files with loop direct I/O (4096-byte sectors). */
+    directIo: boolean;
   };
   /** Site bind mounts added to every container. */
   mounts: SiteMount[];

@@ -1,6 +1,6 @@
 // The node-local lock around shared layer mounts. It is a flock(2) held by a child process whose
 // stdin is our pipe: when we exit for any reason, SIGKILL included, the pipe closes, the child
-// exits and the kernel drops the lock; the child is the mount helper when it is built, else flock(1).
+// exits and the kernel drops the lock; the child is the mount executor when it is built, else flock(1).
 // (A mkdir/mtime lock such as proper-lockfile's would block every other prolog on the node until it
 // went stale, >= 5 s, after the 10 ms kill Slurm gives.)
 
@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nodeError } from '../errors.js';
-import { MountHelper, mountHelperPath } from './mount-helper.js';
+import { mountExecutor, type MountHelper } from './mount-helper.js';
 import { TOOLS } from './tools.js';
 
 export interface NodeLock {
@@ -19,22 +19,38 @@ export interface NodeLock {
 
 export async function acquireNodeLock(lockFile: string, timeoutMs = 120_000): Promise<NodeLock> {
   mkdirSync(dirname(lockFile), { recursive: true, mode: 0o755 });
-  const helperPath = mountHelperPath();
-  return helperPath ? lockWithHelper(helperPath, lockFile, timeoutMs) : lockWithFlock(lockFile, timeoutMs);
+  const helper = mountExecutor();
+  return helper ? lockWithHelper(helper, lockFile, timeoutMs) : lockWithFlock(lockFile, timeoutMs);
 }
 
-/** The mount helper holds the lock: one small process instead of flock + sh + cat. */
-async function lockWithHelper(path: string, lockFile: string, timeoutMs: number): Promise<NodeLock> {
-  // A process of its own: the lock must not queue behind (or hold up) this process's mounts.
-  const holder = new MountHelper(path);
-  const reply = await holder.request(['lock', lockFile, timeoutMs]);
+// The executor holds at most one lock: this process's lock takers queue here, so that a second
+// one never waits inside the executor behind mounts that the first one still has to make.
+let turn: Promise<void> = Promise.resolve();
+
+/** The mount executor holds the lock: no process spawned, where flock(1) costs flock + sh + cat. */
+async function lockWithHelper(helper: MountHelper, lockFile: string, timeoutMs: number): Promise<NodeLock> {
+  let endTurn!: () => void;
+  const previous = turn;
+  turn = new Promise((resolve) => (endTurn = resolve));
+  const started = performance.now();
+  await previous;
+  const reply = await helper.request(['lock', lockFile, timeoutMs]).catch((error: Error) => ({ ok: false, value: 'EPIPE', message: error.message }));
   if (!reply.ok) {
-    await holder.close();
+    endTurn();
     throw nodeError('E_LOCK', `cannot take the node lock ${lockFile}${reply.value === 'ETIMEDOUT' ? ` within ${timeoutMs / 1000}s` : ''}: ${reply.message}`, {
       hint: 'another strata process on this node holds it; see `strata node status`',
     });
   }
-  return { waitedMs: Number(reply.value), release: () => holder.close() };
+  return {
+    waitedMs: performance.now() - started,
+    release: async () => {
+      try {
+        await helper.request(['unlock']);
+      } finally {
+        endTurn();
+      }
+    },
+  };
 }
 
 async function lockWithFlock(lockFile: string, timeoutMs: number): Promise<NodeLock> {

@@ -36,7 +36,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
     if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
     // A loop device with autoclear, reusing one already bound to this file.
-    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'] });
+    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo });
     if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
     mountedLayers++;
   }

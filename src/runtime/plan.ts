@@ -62,6 +62,8 @@ export type Step =
       layers: LayerMount[];
       /** Complete overlay option string (lowerdir relative to layerDir, top layer first). */
       options: string;
+      /** Attach the layer files with loop direct I/O (config `layers.direct_io`). */
+      directIo?: boolean;
     }
   /** Check every bind source and create every bind target while the rootfs is still writable. */
   | { op: 'mountpoints'; rootfs: string; binds: BindRequest[] }
@@ -114,7 +116,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   const options = overlayOptions(layers, upperRoot);
   checkOverlayFits(layers.length, options, image.ref);
   steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
-  steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options });
+  steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
   const binds = bindList(job, config);
   steps.push({ op: 'mountpoints', rootfs: paths.rootfs, binds });
   if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });

@@ -22,7 +22,8 @@ export interface TeardownResult {
   lazy: string[];
 }
 
-export async function teardownJob(jobId: string, config: Config): Promise<TeardownResult> {
+/** `timings`, if given, is filled in with the time (ms) each kind of undo took. */
+export async function teardownJob(jobId: string, config: Config, timings?: Record<string, number>): Promise<TeardownResult> {
   const runtime = new RuntimePaths(config.runtimeDir);
   const job = runtime.job(jobId);
   const records = readJournal(job.journal);
@@ -38,7 +39,9 @@ export async function teardownJob(jobId: string, config: Config): Promise<Teardo
   const fault = faultPoint('STRATA_FAULT_KILL_EPILOG');
   for (const [index, record] of [...records].reverse().entries()) {
     killIfFault(fault, index + 1, 'before');
+    const started = performance.now();
     await undo(record, runtime, config, note);
+    if (timings) timings[`undo ${record.op}`] = (timings[`undo ${record.op}`] ?? 0) + (performance.now() - started);
     killIfFault(fault, index + 1, 'after');
     result.steps++;
   }

@@ -56,7 +56,7 @@ describe('defaults', () => {
     store: { path: '/var/lib/strata/store', gcGrace: 7 * 86400 },
     runtimeDir: '/run/strata',
     upper: { backing: 'tmpfs', diskPath: '/var/tmp/strata', defaultSize: 2 ** 30, maxSize: 16 * 2 ** 30 },
-    layers: { cache: 'release' },
+    layers: { cache: 'release', directIo: false },
     mounts: [],
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },

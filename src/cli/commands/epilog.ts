@@ -21,14 +21,15 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
   }
   const log = withMetrics(createLogger(config, { phase: 'epilog', job: args.job }), config, 'epilog');
   try {
-    const result = await teardownJob(args.job, config);
+    const timings: Record<string, number> = { config: performance.now() - started };
+    const result = await teardownJob(args.job, config, timings);
     const durationMs = Math.round(performance.now() - started);
     if (result.lazy.length) {
       log.warn('job torn down; some mounts were busy and lazily detached', { result: 'lazy', lazy: result.lazy, durationMs });
     } else {
       log.info(result.nothing ? 'nothing to tear down' : 'job torn down', { result: 'ok', steps: result.steps, durationMs });
     }
-    if (args.timings) printTimings('epilog', { teardown: performance.now() - started }, execLog, performance.now() - started);
+    if (args.timings) printTimings('epilog', timings, execLog, performance.now() - started);
     return 0;
   } catch (thrown) {
     const error = asStrataError(thrown);
