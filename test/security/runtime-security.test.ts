@@ -23,8 +23,6 @@ const layerFiles = () => readdirSync(join(site.store, 'layers/sha256')).map((nam
 beforeAll(async () => {
   before = nodeState();
   site = makeSite('security');
-  // As /run is: every user may traverse to the runtime dir (what is below decides the rest).
-  chmodSync(site.root, 0o755);
   // An image with a setuid-root program that prints its effective uid.
   const tree = makeTree(join(site.root, 'suid-tree'), { 'tmp/.keep': '' });
   chmodSync(join(tree, 'tmp'), 0o1777);
