@@ -4,10 +4,9 @@
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../errors.js';
-import { runTool } from '../host/exec.js';
 import { listLoopDevices, loopBackingFile } from '../host/loop.js';
 import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { unmount, unmountAll, type UnmountResult } from '../host/mounts.js';
+import { tryMount, tryMountImage, unmount, unmountAll, type UnmountResult } from '../host/mounts.js';
 import type { LayerCachePolicy } from '../config/types.js';
 import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './layer-file.js';
 import type { RuntimePaths } from './paths.js';
@@ -36,15 +35,16 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (!lstatSync(layer.mountPoint).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${layer.mountPoint} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
     const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
     if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
-    // mount(8) sets up the loop device with autoclear, and reuses one already bound to this file.
-    const result = await runTool('mount', ['-t', 'squashfs', '-o', 'loop,ro,nosuid,nodev', layer.file, layer.mountPoint]);
+    // A loop device with autoclear, reusing one already bound to this file.
+    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'] });
     if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
     mountedLayers++;
   }
   table = readMountinfo();
 
   if (!isMounted(table, step.target)) {
-    const result = await runTool('mount', ['--make-private', '-t', 'overlay', '-o', step.options, 'overlay', step.target], { cwd: step.layerDir });
+    const options = step.options.split(/(?<!\\),/);
+    const result = await tryMount({ type: 'overlay', source: 'overlay', target: step.target, options, flags: ['--make-private'], cwd: step.layerDir });
     if (result.exitCode !== 0) {
       throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
     }

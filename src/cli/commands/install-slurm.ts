@@ -142,7 +142,7 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   return { prefix, libDir, actions, unchanged, notes, paths };
 }
 
-export async function applyInstall(plan: InstallPlan): Promise<void> {
+export async function applyInstall(plan: Pick<InstallPlan, 'actions'>): Promise<void> {
   for (const action of plan.actions) {
     if (action.kind === 'remove') {
       await rm(action.target, { force: true });
@@ -187,8 +187,7 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
   const epilog = settings.get('epilog');
   if (prolog !== paths.prolog) missing.push(`  Prolog=${paths.prolog}${prolog ? `   (now: Prolog=${prolog})` : ''}`);
   if (epilog !== paths.epilog) missing.push(`  Epilog=${paths.epilog}${epilog ? `   (now: Epilog=${epilog})` : ''}`);
-  const flags = (settings.get('prologflags') ?? '').split(',').map((flag) => flag.trim().toLowerCase());
-  if (!flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag))) {
+  if (!prologRunsAtAllocation(settings.get('prologflags'))) {
     const now = settings.get('prologflags');
     missing.push(`  PrologFlags=${now ? `${now},Alloc` : 'Alloc'}`);
   }
@@ -202,6 +201,12 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
   });
   if (!includesSnippet) notes.push(`${plugstack} needs the line: include ${dirname(paths.plugstackSnippet)}/*.conf`);
   return notes;
+}
+
+/** Whether PrologFlags makes the prolog run on every node at allocation (Contain and X11 imply Alloc). */
+export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
+  const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
+  return flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag));
 }
 
 /** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */
@@ -230,7 +235,7 @@ async function configuredRuntimeDir(env: NodeJS.ProcessEnv, notes: string[]): Pr
 }
 
 /** The directory holding strata's package.json, walking up from this (bundled or source) file. */
-async function findPackageRoot(): Promise<string> {
+export async function findPackageRoot(): Promise<string> {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const manifest = await readFile(join(dir, 'package.json'), 'utf8').catch(() => undefined);
@@ -246,7 +251,7 @@ async function findPackageRoot(): Promise<string> {
 }
 
 /** Regular files below `dir`, as paths relative to it. */
-async function listFiles(dir: string): Promise<string[]> {
+export async function listFiles(dir: string): Promise<string[]> {
   const files: string[] = [];
   const walk = async (current: string) => {
     for (const entry of await readdir(current, { withFileTypes: true })) {
