@@ -39,14 +39,10 @@ interface Submitted {
   out: string;
 }
 
-/** slurmd resident memory (KiB) summed over the nodes. */
+/** slurmd resident memory (KiB), summed over the nodes' daemons (one pid namespace: seen from any host). */
 async function slurmdRss(): Promise<number> {
-  let total = 0;
-  for (const node of NODES) {
-    const result = await on(node, ['sh', '-c', 'for p in $(pgrep -x slurmd); do grep VmRSS /proc/$p/status; done']);
-    for (const match of result.stdout.matchAll(/VmRSS:\s+(\d+)/g)) total += Number(match[1]);
-  }
-  return total;
+  const result = await on('head', ['sh', '-c', 'for p in $(pgrep -x slurmd); do grep VmRSS /proc/$p/status; done']);
+  return [...result.stdout.matchAll(/VmRSS:\s+(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
 }
 
 /** Median of the values in the first and in the last tenth. */
