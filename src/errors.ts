@@ -72,3 +72,6 @@ export function nodeFaultOf(error: unknown): StrataError | undefined {
   const where = path ? ` (${path})` : syscall ? ` (${syscall})` : '';
   return nodeError(`E_${code}`, `${NODE_ERRNOS[code]}${where}`, { hint: 'free space or fix the filesystem on this node; `strata node status` shows what strata holds', cause: error });
 }
+
+/** User-supplied text for a one-line message: control characters (newlines, NUL, ESC) escaped. */
+export const printable = (text: string) => text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);

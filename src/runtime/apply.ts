@@ -115,8 +115,10 @@ async function carryOut(step: Step, journal: (record: Step) => void, lockFile: s
 function makeUpperDirs(root: string, uid: number, gid: number) {
   // The upper's root becomes the container's /: owned by the job's user, who may create top-level
   // directories in their own ephemeral layer. The work dir stays root's.
+  // 0700: the rootfs is reachable on the host under the runtime dir; no other user may look or
+  // write into it there (the image's /tmp is world-writable).
   chmodSync(root, 0o755);
-  mkdirSync(`${root}/u`, { mode: 0o755 });
+  mkdirSync(`${root}/u`, { mode: 0o700 });
   chownSync(`${root}/u`, uid, gid);
   mkdirSync(`${root}/w`, { mode: 0o700 });
 }

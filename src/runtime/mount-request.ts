@@ -2,7 +2,7 @@
 // FLAGS being `ro` or `rw` (default rw). Pure: existence and permissions are checked at apply time.
 
 import { posix } from 'node:path';
-import { userError } from '../errors.js';
+import { printable, userError } from '../errors.js';
 
 export interface BindRequest {
   /** Host path. */
@@ -26,10 +26,12 @@ export function parseMountRequests(spec: string | undefined): BindRequest[] {
 
 function parseOne(item: string, whole: string): BindRequest {
   const bad = (why: string) =>
-    userError('E_BAD_MOUNT', `invalid mount "${item}" in --container-mounts: ${why}`, {
+    userError('E_BAD_MOUNT', printable(`invalid mount "${item}" in --container-mounts: ${why}`), {
       hint: 'use SRC[:DST[:ro|rw]] with absolute paths, comma-separated, e.g. /lustre/proj:/data:ro',
     });
   if (!item) throw bad(`empty entry in "${whole}"`);
+  // A NUL cannot be passed to mount(8), and a newline would forge lines in logs and mountinfo readers.
+  if (/[\x00-\x1f\x7f]/.test(item)) throw bad('it contains a control character');
   const parts = item.split(':');
   if (parts.length > 3) throw bad('too many ":"');
   const [source, target = parts[0], flags = 'rw'] = parts;

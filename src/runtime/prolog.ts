@@ -11,6 +11,7 @@ import { RuntimePaths } from './paths.js';
 import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
 import { homeOf } from './user.js';
+import { checkSourcesReadable, checkStrataPaths } from './user-mounts.js';
 
 export interface PrologRequest extends Omit<JobRequest, 'home'> {
   /** The image as the user typed it; empty means the job uses no container. */
@@ -42,6 +43,8 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     const image = await new Store(config.store.path).open(request.image ?? request.imageDigest!, request.imageDigest);
     mark('store', started);
     started = performance.now();
+    checkStrataPaths(request.mounts, config);
+    await checkSourcesReadable(request.mounts, request.uid, request.gid);
     const home = await homeOf(request.uid);
     const plan = planJob({ ...request, home }, config, image);
     mark('plan', started);

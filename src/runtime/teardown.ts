@@ -3,7 +3,7 @@
 // with no prolog at all. At the end, mountinfo is the judge: nothing may remain mounted under the
 // job's directories before they are removed.
 
-import { existsSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Config } from '../config/types.js';
 import { errnoCode, nodeError } from '../errors.js';
 import { mountsUnder, readMountinfo } from '../host/mountinfo.js';
@@ -26,6 +26,9 @@ export interface TeardownResult {
 export async function teardownJob(jobId: string, config: Config, timings?: Record<string, number>): Promise<TeardownResult> {
   const runtime = new RuntimePaths(config.runtimeDir);
   const job = runtime.job(jobId);
+  // The journal says what to unmount and delete, as root: never read one through a planted link.
+  refuseLink(job.dir);
+  refuseLink(job.journal);
   const records = readJournal(job.journal);
   const result: TeardownResult = { nothing: records.length === 0 && !existsSync(job.dir), steps: 0, lazy: [] };
   const note = (target: string, outcome: UnmountResult) => {
@@ -110,5 +113,13 @@ function removeDir(path: string) {
     rmdirSync(path);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+}
+
+function refuseLink(path: string) {
+  if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) {
+    throw nodeError('E_RUNTIME_TAMPERED', `${path} is a symbolic link, which strata never creates and does not follow`, {
+      hint: 'something other than strata wrote into the runtime dir: inspect it, remove it by hand, and check the node',
+    });
   }
 }

@@ -1,7 +1,7 @@
 // Image references as users type them: `name[:tag]`, `name@sha256:<hex>`, or a bare `sha256:<hex>`.
 // Pure. Names follow the OCI distribution grammar, with an optional registry host first.
 
-import { userError } from '../errors.js';
+import { printable, userError } from '../errors.js';
 
 export interface ImageRef {
   name?: string;
@@ -20,7 +20,7 @@ export const DEFAULT_TAG = 'latest';
 export function parseImageRef(text: string): ImageRef {
   const input = text.trim();
   const bad = (why: string) =>
-    userError('E_BAD_REF', `invalid image reference "${text}": ${why}`, {
+    userError('E_BAD_REF', printable(`invalid image reference "${text}": ${why}`), {
       hint: 'use NAME:TAG (e.g. pytorch:24.05) or sha256:<digest>; see `strata images`',
     });
   if (!input) throw bad('it is empty');

@@ -2,7 +2,8 @@
 // images. This runs in every prolog, so it touches as few files on the shared filesystem as it can
 // (a pinned digest costs one open for the manifest and one for the config).
 
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, nodeError, userError } from '../errors.js';
 import { DIFF_ID_ANNOTATION, type ImageConfig, type Manifest } from './image.js';
@@ -105,8 +106,13 @@ export class Store {
   private async readJson<T>(digest: string, forRef: string): Promise<T> {
     let text: string;
     try {
-      text = await readFile(this.layout.blobPath(digest), 'utf8');
+      text = await readNoFollow(this.layout.blobPath(digest));
     } catch (error) {
+      if (errnoCode(error) === 'ELOOP') {
+        throw userError('E_IMAGE_UNSAFE', `image ${forRef}: ${digest} in the store is a symbolic link; strata does not follow links in the store`, {
+          hint: 'ask your admin to check the store',
+        });
+      }
       if (errnoCode(error) !== 'ENOENT') throw this.unreachable(error);
       await this.checkReachable();
       throw userError('E_UNKNOWN_IMAGE', `image ${forRef} is not in the store (${digest} is missing)`, {
@@ -201,4 +207,14 @@ export function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length];
+}
+
+/** Read a store file without following a symbolic link in its last component (ELOOP instead). */
+async function readNoFollow(path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
 }

@@ -2,7 +2,7 @@
 // compiled CLI run against it exactly as an admin or the scheduler would run it.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -29,6 +29,9 @@ export interface RunOutput {
 
 export function makeSite(name: string, extraConfig = ''): Site {
   const root = mkdtempSync(join(tmpdir(), `strata-${name}-`));
+  // Like /run and a shared filesystem: other users may traverse it (job users' mount sources are
+  // checked as those users).
+  chmodSync(root, 0o755);
   const store = join(root, 'store');
   const runtime = join(root, 'run');
   const logFile = join(root, 'strata.log');
