@@ -3,8 +3,9 @@
 // Slurm runs this as root with no PATH; values chosen at submit time arrive as SPANK_STRATA_*,
 // set by strata's SPANK plugin with spank_job_control_setenv.
 
-import { prologCommand } from '../src/cli/commands/prolog.js';
 import { slurmJob } from '../src/scheduler/slurm-env.js';
 
 const job = slurmJob(process.env);
-process.exitCode = job.image || job.imageDigest ? await prologCommand(job) : 0;
+// Most jobs have no container: loading the runtime only when there is one keeps their prolog at
+// Node's own start-up time.
+process.exitCode = job.image || job.imageDigest ? await (await import('../src/cli/commands/prolog.js')).prologCommand(job) : 0;

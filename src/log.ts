@@ -1,49 +1,59 @@
 // Structured logging: one JSON line per event, appended synchronously to the configured file so
 // that a line is on disk even if the scheduler SIGKILLs us right after. Nothing goes to stdout.
+// The lines are winston's JSON format ({...meta, level, message, timestamp}), written here
+// directly: loading winston cost the prolog and the epilog ~30 ms of start-up each
+// (docs/performance.md), for one line per run. With log.syslog the same lines also go to the
+// local syslog socket (src/host/syslog.ts). Values of keys that could hold secrets are redacted at
+// any depth, and environments are never logged.
 
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
-import winston from 'winston';
-import Transport from 'winston-transport';
-import type { Config } from './config/types.js';
+import type { Config, LogLevel } from './config/types.js';
+import { SyslogWriter } from './host/syslog.js';
 
-const MESSAGE = Symbol.for('message');
+const SEVERITY: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
-class AppendFileTransport extends Transport {
-  constructor(private readonly file: string, options: Transport.TransportStreamOptions) {
-    super(options);
-  }
-  override log(info: Record<string | symbol, unknown>, next: () => void) {
+export type Logger = Record<LogLevel, (message: string, meta?: Record<string, unknown>) => void>;
+
+export function createLogger(config: Pick<Config, 'log'>, defaults: Record<string, unknown> = {}, syslog?: SyslogWriter): Logger {
+  const file = config.log.file;
+  if (file) {
     try {
-      appendFileSync(this.file, `${String(info[MESSAGE])}\n`, { mode: 0o640 });
-    } catch {
-      // A full or read-only log disk must never fail a job or drain a node.
-    }
-    next();
-  }
-}
-
-export type Logger = winston.Logger;
-
-export function createLogger(config: Pick<Config, 'log'>, defaults: Record<string, unknown> = {}): Logger {
-  const transports: Transport[] = [];
-  if (config.log.file) {
-    try {
-      mkdirSync(dirname(config.log.file), { recursive: true, mode: 0o755 });
+      mkdirSync(dirname(file), { recursive: true, mode: 0o755 });
     } catch {
       // Reported by `strata doctor`; logging is best effort.
     }
-    transports.push(new AppendFileTransport(config.log.file, {}));
-  } else {
-    transports.push(new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] }));
   }
-  return winston.createLogger({
-    level: config.log.level,
-    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    defaultMeta: { node: hostname(), ...defaults },
-    transports,
-  });
+  const toSyslog = config.log.syslog ? syslog ?? new SyslogWriter() : undefined;
+  const write = (level: LogLevel, line: string) => {
+    toSyslog?.write(level, line.trimEnd());
+    try {
+      if (file) appendFileSync(file, line, { mode: 0o640 });
+      else if (!toSyslog) process.stderr.write(line);
+    } catch {
+      // A full or read-only log disk must never fail a job or drain a node.
+    }
+  };
+  const base = { node: hostname(), ...defaults };
+  const at = (level: LogLevel) => (message: string, meta: Record<string, unknown> = {}) => {
+    if (SEVERITY[level] > SEVERITY[config.log.level]) return;
+    write(level, `${JSON.stringify({ ...base, ...redact(meta), level, message, timestamp: new Date().toISOString() })}\n`);
+  };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+/** Keys whose values are never logged (auth tokens, passwords, whole environments). */
+const SECRET_KEY = /token|secret|password|passwd|authorization|cookie|credential|^env$|^environment$/i;
+
+/** `meta` with the values of secret-looking keys replaced, at any depth. */
+export function redact(meta: Record<string, unknown>): Record<string, unknown> {
+  const clean = (value: unknown, depth: number): unknown => {
+    if (depth > 4 || value === null || typeof value !== 'object') return value;
+    if (Array.isArray(value)) return value.map((item) => clean(item, depth + 1));
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, SECRET_KEY.test(key) ? '[redacted]' : clean(inner, depth + 1)]));
+  };
+  return clean(meta, 0) as Record<string, unknown>;
 }
 
 function hostname(): string {

@@ -22,6 +22,8 @@ export interface Config {
   store: {
     /** Shared-filesystem directory holding layers, manifests and tags. */
     path: string;
+    /** Seconds `strata gc` keeps an untagged image. */
+    gcGrace: number;
   };
   /** Node-local directory (tmpfs) for job state, layer mount points and rootfs. */
   runtimeDir: string;
@@ -44,8 +46,21 @@ export interface Config {
     /** Log file; empty string means no file. */
     file: string;
     level: LogLevel;
+    /** Also log to the local syslog socket (/dev/log: journald, rsyslog). */
+    syslog: boolean;
+  };
+  metrics: {
+    /** Prometheus textfile updated after each prolog/epilog; empty string means none. */
+    textfile: string;
   };
   import: {
     compression: Compression;
+    /** Layers downloaded and converted at once. */
+    parallelLayers: number;
+    /** Flatten images with more layers than this; 0 = never automatically. */
+    flattenAbove: number;
+    /** `lfs setstripe -c` for new layer files on Lustre; 0 = directory default. */
+    lustreStripeCount: number;
   };
+
 }

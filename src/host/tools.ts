@@ -6,6 +6,7 @@ export const TOOLS = {
   umount: '/usr/bin/umount',
   losetup: '/usr/sbin/losetup',
   flock: '/usr/bin/flock',
+  logger: '/usr/bin/logger',
   tar: '/usr/bin/tar',
   tar2sqfs: '/usr/bin/tar2sqfs',
   unsquashfs: '/usr/bin/unsquashfs',
@@ -17,6 +18,9 @@ export const TOOLS = {
   true: '/usr/bin/true',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
+  squeue: '/usr/bin/squeue',
+  test: '/usr/bin/test',
+  lfs: '/usr/bin/lfs',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

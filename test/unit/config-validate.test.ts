@@ -53,13 +53,14 @@ describe('parseSize / formatSize', () => {
 describe('defaults', () => {
   const expected: Config = {
     origin: 'built-in defaults',
-    store: { path: '/var/lib/strata/store' },
+    store: { path: '/var/lib/strata/store', gcGrace: 7 * 86400 },
     runtimeDir: '/run/strata',
     upper: { backing: 'tmpfs', diskPath: '/var/tmp/strata', defaultSize: 2 ** 30, maxSize: 16 * 2 ** 30 },
     layers: { cache: 'release' },
     mounts: [],
-    log: { file: '/var/log/strata/strata.log', level: 'info' },
-    import: { compression: 'zstd' },
+    log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
+    metrics: { textfile: '' },
+    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64 },
   };
 
   test('an empty document gives every default', () => {
@@ -73,7 +74,7 @@ describe('defaults', () => {
     const config = ok({ upper: { max_size: '32G' }, log: { level: 'debug' } });
     expect(config.origin).toBe('test.yaml');
     expect(config.upper).toEqual({ ...expected.upper, maxSize: 32 * 2 ** 30 });
-    expect(config.log).toEqual({ file: '/var/log/strata/strata.log', level: 'debug' });
+    expect(config.log).toEqual({ file: '/var/log/strata/strata.log', level: 'debug', syslog: false });
     expect(config.store).toEqual(expected.store);
   });
 
@@ -134,6 +135,12 @@ describe('values', () => {
   });
 });
 
+test('integers and durations', () => {
+  expect(ok({ import: { parallel_layers: '8', flatten_above: 0 }, store: { gc_grace: '36h' } })).toMatchObject({ import: { parallelLayers: 8, flattenAbove: 0 }, store: { gcGrace: 36 * 3600 } });
+  expect(ok({ store: { gc_grace: 90 } }).store.gcGrace).toBe(90);
+  expect(toOnDisk(ok({ store: { gc_grace: '2d' } })).store).toMatchObject({ gc_grace: '2d' });
+});
+
 describe('errors', () => {
   test.each<[string, unknown, string]>([
     ['size', { upper: { max_size: '12X' } }, 'upper.max_size: "12X" is not a size; use a number of bytes or a size like 512M, 4G'],
@@ -143,6 +150,10 @@ describe('errors', () => {
     ['enum', { layers: { cache: 'forever' } }, 'layers.cache: "forever" is not allowed; use one of release, keep'],
     ['enum', { log: { level: 'warning' } }, 'log.level: "warning" is not allowed; use one of error, warn, info, debug'],
     ['enum', { import: { compression: 'bzip2' } }, 'import.compression: "bzip2" is not allowed; use one of zstd, lz4, gzip, xz, none'],
+    ['integer', { import: { parallel_layers: 'many' } }, 'import.parallel_layers: "many" is not a whole number; use a whole number of at least 1'],
+    ['integer too small', { import: { parallel_layers: 0 } }, 'import.parallel_layers: 0 is too small; use a whole number of at least 1'],
+    ['integer fraction', { import: { flatten_above: 2.5 } }, 'import.flatten_above: 2.5 is not a whole number; use a whole number of at least 0'],
+    ['duration', { store: { gc_grace: '3 weeks' } }, 'store.gc_grace: "3 weeks" is not a duration; use a number of seconds or a duration like 90s, 30m, 12h, 7d'],
     ['relative path', { store: { path: 'strata/store' } }, 'store.path: "strata/store" is not an absolute path; use an absolute path'],
     ['relative path', { upper: { disk_path: 'tmp' } }, 'upper.disk_path: "tmp" is not an absolute path; use an absolute path without "," or ":"'],
     ['path type', { runtime_dir: 42 }, 'runtime_dir: expected a path, got 42; use an absolute path without "," or ":"'],
@@ -152,7 +163,7 @@ describe('errors', () => {
     ['boolean', { mounts: [{ source: '/a', readonly: 'maybe' }] }, 'mounts[0].readonly: "maybe" is not a boolean; use true or false (yes/no and 1/0 also work)'],
     ['no value', { upper: { max_size: null } }, 'upper.max_size: has no value; set a value or remove the key to use the default'],
     ['section type', { upper: '4G' }, 'upper: expected a mapping, got "4G"; use the keys backing, disk_path, default_size, max_size'],
-    ['document type', ['a'], '(top level): expected a mapping, got a list; use the keys store, runtime_dir, upper, layers, mounts, log, import'],
+    ['document type', ['a'], '(top level): expected a mapping, got a list; use the keys store, runtime_dir, upper, layers, mounts, log, metrics, import'],
     ['list type', { mounts: '/scratch' }, 'mounts: expected a list, got "/scratch"; use a list of mappings with source, target, readonly, optional'],
     ['list item type', { mounts: ['/scratch'] }, 'mounts[0]: expected a mapping, got "/scratch"; use the keys source, target, readonly, optional'],
     ['missing required', { mounts: [{ target: '/x' }] }, 'mounts[0].source: is required but missing; use an absolute path'],
@@ -163,8 +174,8 @@ describe('errors', () => {
     ['unknown key', { mounts: [{ source: '/a', read_only: true }] }, 'mounts[0].read_only: unknown key; did you mean mounts[0].readonly?'],
     ['key of another section', { max_size: '4G' }, 'max_size: unknown key; did you mean upper.max_size?'],
     ['dotted key', { 'upper.max_size': '4G' }, 'upper.max_size: unknown key; write dotted keys nested: max_size under upper'],
-    ['unknown key, no suggestion', { colour: 'blue' }, 'colour: unknown key; known keys: store, runtime_dir, upper, layers, mounts, log, import'],
-    ['unknown key in a section', { log: { rotate: 1 } }, 'log.rotate: unknown key; known keys in log: file, level'],
+    ['unknown key, no suggestion', { colour: 'blue' }, 'colour: unknown key; known keys: store, runtime_dir, upper, layers, mounts, log, metrics, import'],
+    ['unknown key in a section', { log: { rotate: 1 } }, 'log.rotate: unknown key; known keys in log: file, level, syslog'],
     ['default > max', { upper: { default_size: '32G' } }, 'upper.default_size: 32G is larger than upper.max_size (16G); use a size no larger than upper.max_size'],
     ['reserved target', { mounts: [{ source: '/host/proc', target: '/proc' }] }, 'mounts[0].target: "/proc" is reserved; use a path other than /, /proc, /sys, /dev'],
     ['reserved target from source', { mounts: [{ source: '/dev/' }] }, 'mounts[0].target: "/dev" (from source) is reserved; use a path other than /, /proc, /sys, /dev'],
@@ -192,7 +203,7 @@ describe('errors', () => {
       bogus: true,
     });
     expect(errors).toEqual([
-      'bogus: unknown key; known keys: store, runtime_dir, upper, layers, mounts, log, import',
+      'bogus: unknown key; known keys: store, runtime_dir, upper, layers, mounts, log, metrics, import',
       'store.path: "relative" is not an absolute path; use an absolute path',
       'upper.extra: unknown key; known keys in upper: backing, disk_path, default_size, max_size',
       'upper.backing: "ram" is not allowed; use one of tmpfs, disk',

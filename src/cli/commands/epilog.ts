@@ -6,6 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { asStrataError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
+import { withMetrics } from '../../metrics/record.js';
 import { teardownJob } from '../../runtime/teardown.js';
 import { printTimings } from './timings.js';
 
@@ -18,7 +19,7 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
     process.stderr.write(`strata: epilog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
     return 1;
   }
-  const log = createLogger(config, { phase: 'epilog', job: args.job });
+  const log = withMetrics(createLogger(config, { phase: 'epilog', job: args.job }), config, 'epilog');
   try {
     const result = await teardownJob(args.job, config);
     const durationMs = Math.round(performance.now() - started);

@@ -187,8 +187,7 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
   const epilog = settings.get('epilog');
   if (prolog !== paths.prolog) missing.push(`  Prolog=${paths.prolog}${prolog ? `   (now: Prolog=${prolog})` : ''}`);
   if (epilog !== paths.epilog) missing.push(`  Epilog=${paths.epilog}${epilog ? `   (now: Epilog=${epilog})` : ''}`);
-  const flags = (settings.get('prologflags') ?? '').split(',').map((flag) => flag.trim().toLowerCase());
-  if (!flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag))) {
+  if (!prologRunsAtAllocation(settings.get('prologflags'))) {
     const now = settings.get('prologflags');
     missing.push(`  PrologFlags=${now ? `${now},Alloc` : 'Alloc'}`);
   }
@@ -202,6 +201,12 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
   });
   if (!includesSnippet) notes.push(`${plugstack} needs the line: include ${dirname(paths.plugstackSnippet)}/*.conf`);
   return notes;
+}
+
+/** Whether PrologFlags makes the prolog run on every node at allocation (Contain and X11 imply Alloc). */
+export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
+  const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
+  return flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag));
 }
 
 /** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */

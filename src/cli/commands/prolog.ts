@@ -7,6 +7,7 @@ import { parseSize } from '../../config/validate.js';
 import { asStrataError, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
+import { withMetrics } from '../../metrics/record.js';
 import { parseMountRequests } from '../../runtime/mount-request.js';
 import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
 import { teardownJob } from '../../runtime/teardown.js';
@@ -49,7 +50,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     return 1;
   }
   timings.config = performance.now() - started;
-  const log = createLogger(config, { phase: 'prolog', job: args.job });
+  const log = withMetrics(createLogger(config, { phase: 'prolog', job: args.job }), config, 'prolog', timings);
   try {
     const request = toRequest(args);
     const outcome = await runProlog(request, config, timings, args.dryRun);
@@ -67,7 +68,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
         return exit.userError;
       }
     } else {
-      log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs });
+      log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs, lockWaitMs: timings['lock wait'] });
     }
     if (args.timings) printTimings('prolog', timings, execLog, performance.now() - started);
     return 0;
