@@ -3,12 +3,15 @@
 // prologue/epilogue with pbs_mom's argv and environment and stdin closed.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, type RunOutput } from './site.js';
 
 export const HOOK = join(REPO, 'etc/pbs/strata_hook.py');
 const STANDIN = join(REPO, 'test/pbs/standin');
+// The system's Python 3 (Debian python3, from scripts/setup), as a MoM's hooks get one: not a
+// version manager's shim, which costs a second per start.
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 export interface HookResult {
   outcome: 'accept' | 'reject' | 'hook-error';
@@ -39,14 +42,16 @@ export async function runHook(daemon: PbsDaemon, event: Record<string, unknown>,
   const resultFile = join(dir, 'result.json');
   writeFileSync(eventFile, JSON.stringify({ hook_config: daemon.hookConfig, local_node: daemon.name, vnodes: [daemon.name], fail_action: ['offline_vnodes'], ...event }));
   // pbs_mom's environment (pbs_environment): a PATH and little else.
-  const run = await runProcess('python3', [join(STANDIN, 'run_hook.py'), HOOK, eventFile, resultFile], {
+  const run = await runProcess(PYTHON, [join(STANDIN, 'run_hook.py'), HOOK, eventFile, resultFile], {
     PATH: process.env.PATH,
     PYTHONPATH: STANDIN,
     PYTHONDONTWRITEBYTECODE: '1',
     ...env,
   });
   if (run.code !== 0) throw new Error(`run_hook.py failed: ${run.stderr}`);
-  return JSON.parse(readFileSync(resultFile, 'utf8')) as HookResult;
+  const result = JSON.parse(readFileSync(resultFile, 'utf8')) as HookResult;
+  rmSync(dir, { recursive: true, force: true });
+  return result;
 }
 
 /** Run a program with exactly `env`, stdin closed. */
