@@ -4,7 +4,7 @@
 
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 
 const entries = { 'bin/strata': 'src/bin-strata.ts', 'prolog/slurm': 'prolog/slurm.ts', 'epilog/slurm': 'epilog/slurm.ts' };
 // Build beside dist/ and swap it in, so that a running prolog or test never sees a half-built tree.
@@ -24,6 +24,10 @@ await build({
   legalComments: 'none',
 });
 for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o755);
+// The mount executor (helper/strata-mount.c): without a C compiler strata spawns mount(8) instead.
+mkdirSync(`${staging}/helper`);
+const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c'], { stdio: 'inherit' });
+const helperBuilt = helper.status === 0;
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 try {
   renameSync('dist', `dist.old.${process.pid}`);
@@ -33,6 +37,7 @@ try {
 renameSync(staging, 'dist');
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
+console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper not built (strata will spawn mount(8))');
 
 // The man pages, from the command definitions and the configuration schema.
 if (spawnSync(process.execPath, ['scripts/gen-man.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);

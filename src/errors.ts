@@ -55,3 +55,20 @@ export const firstLine = (text: string) => text.split('\n', 1)[0].trim();
 /** Node's errno code of a failed fs call, if any. */
 export const errnoCode = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null && 'code' in error ? String((error as { code: unknown }).code) : undefined;
+
+const NODE_ERRNOS: Record<string, string> = {
+  ENOSPC: 'no space left on a node-local filesystem',
+  EDQUOT: 'disk quota exceeded on a node-local filesystem',
+  EIO: 'I/O error',
+  EROFS: 'a node-local filesystem is read-only',
+  ENOMEM: 'out of memory',
+};
+
+/** A raw fs failure that is the node's condition, not the job's (disk full, I/O error) as a node fault. */
+export function nodeFaultOf(error: unknown): StrataError | undefined {
+  const code = errnoCode(error);
+  if (isStrataError(error) || !code || !(code in NODE_ERRNOS)) return undefined;
+  const { path, syscall } = error as { path?: string; syscall?: string };
+  const where = path ? ` (${path})` : syscall ? ` (${syscall})` : '';
+  return nodeError(`E_${code}`, `${NODE_ERRNOS[code]}${where}`, { hint: 'free space or fix the filesystem on this node; `strata node status` shows what strata holds', cause: error });
+}

@@ -53,6 +53,14 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
       (a) => run(async () => (await import('./commands/install-slurm.js')).installSlurm({ dryRun: a.dryRun, prefix: a.prefix })))
     .command('config check', 'validate the configuration and print the effective settings', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/config-check.js')).configCheck({ json: a.json })))
+    .command('node', 'this node: `node status` (what strata holds here), `node gc` (remove what finished jobs left)', (y) =>
+      y.command('status', 'show strata\'s state on this node: layer mounts, jobs, anything stale', (z) => z.option('json', { type: 'boolean' }),
+        (a) => run(async () => (await import('./commands/node.js')).nodeStatusCommand({ json: a.json })))
+        .command('gc', 'remove the state of jobs no longer running on this node (asks Slurm, or --live-jobs)', (z) =>
+          z.option('dry-run', { type: 'boolean', describe: 'say what would be removed; change nothing' })
+            .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking Slurm; "" = none)' }),
+          (a) => run(async () => (await import('./commands/node.js')).nodeGcCommand({ dryRun: a.dryRun, liveJobs: a.liveJobs })))
+        .demandCommand(1, 'name a node command: status or gc'))
     .command('doctor', 'check whether this node is fit for container jobs (exit 0 fit, 1 not; a node health check)', (y) => y.option('json', { type: 'boolean', describe: 'print the checks as JSON' }),
       (a) => run(async () => (await import('./commands/doctor.js')).doctorCommand({ json: a.json })))
     .demandCommand(1, 'name a command; see strata --help')

@@ -1,12 +1,14 @@
 // The node-local lock around shared layer mounts. It is a flock(2) held by a child process whose
 // stdin is our pipe: when we exit for any reason, SIGKILL included, the pipe closes, the child
-// exits and the kernel drops the lock. (A mkdir/mtime lock such as proper-lockfile's would block
-// every other prolog on the node until it went stale, >= 5 s, after the 10 ms kill Slurm gives.)
+// exits and the kernel drops the lock; the child is the mount helper when it is built, else flock(1).
+// (A mkdir/mtime lock such as proper-lockfile's would block every other prolog on the node until it
+// went stale, >= 5 s, after the 10 ms kill Slurm gives.)
 
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { nodeError } from '../errors.js';
+import { MountHelper, mountHelperPath } from './mount-helper.js';
 import { TOOLS } from './tools.js';
 
 export interface NodeLock {
@@ -17,6 +19,25 @@ export interface NodeLock {
 
 export async function acquireNodeLock(lockFile: string, timeoutMs = 120_000): Promise<NodeLock> {
   mkdirSync(dirname(lockFile), { recursive: true, mode: 0o755 });
+  const helperPath = mountHelperPath();
+  return helperPath ? lockWithHelper(helperPath, lockFile, timeoutMs) : lockWithFlock(lockFile, timeoutMs);
+}
+
+/** The mount helper holds the lock: one small process instead of flock + sh + cat. */
+async function lockWithHelper(path: string, lockFile: string, timeoutMs: number): Promise<NodeLock> {
+  // A process of its own: the lock must not queue behind (or hold up) this process's mounts.
+  const holder = new MountHelper(path);
+  const reply = await holder.request(['lock', lockFile, timeoutMs]);
+  if (!reply.ok) {
+    await holder.close();
+    throw nodeError('E_LOCK', `cannot take the node lock ${lockFile}${reply.value === 'ETIMEDOUT' ? ` within ${timeoutMs / 1000}s` : ''}: ${reply.message}`, {
+      hint: 'another strata process on this node holds it; see `strata node status`',
+    });
+  }
+  return { waitedMs: Number(reply.value), release: () => holder.close() };
+}
+
+async function lockWithFlock(lockFile: string, timeoutMs: number): Promise<NodeLock> {
   const started = performance.now();
   // flock opens (creating) the file, locks it, then runs `sh`, which announces itself and waits on
   // stdin. `exec 1>&-` is not used: we need the one-byte announcement on stdout.
@@ -47,9 +68,10 @@ export async function acquireNodeLock(lockFile: string, timeoutMs = 120_000): Pr
   };
 }
 
-/** Run `work` while holding the node lock. */
-export async function withNodeLock<T>(lockFile: string, work: () => Promise<T>): Promise<T> {
+/** Run `work` while holding the node lock; `waited` learns how long taking it took (ms). */
+export async function withNodeLock<T>(lockFile: string, work: () => Promise<T>, waited?: (ms: number) => void): Promise<T> {
   const lock = await acquireNodeLock(lockFile);
+  waited?.(lock.waitedMs);
   try {
     return await work();
   } finally {

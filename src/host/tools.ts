@@ -16,6 +16,9 @@ export const TOOLS = {
   unshare: '/usr/bin/unshare',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
+  squeue: '/usr/bin/squeue',
+  setpriv: '/usr/bin/setpriv',
+  test: '/usr/bin/test',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

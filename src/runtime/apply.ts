@@ -35,25 +35,25 @@ export async function applyPlan(plan: Plan, context: ApplyContext): Promise<void
   const fault = faultPoint();
   for (const [index, step] of plan.steps.entries()) {
     const started = performance.now();
-    await applyStep(step, job.journal, runtime.lockFile, fault?.index === index + 1 ? fault.when : undefined);
+    await applyStep(step, job.journal, runtime.lockFile, context.timings, fault?.index === index + 1 ? fault.when : undefined);
     const key = step.op === 'bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
   }
 }
 
-async function applyStep(step: Step, journalPath: string, lockFile: string, killWhen?: 'before' | 'after'): Promise<void> {
+async function applyStep(step: Step, journalPath: string, lockFile: string, timings: ApplyTimings, killWhen?: 'before' | 'after'): Promise<void> {
   let journalled = false;
   const journal = (record: Step) => {
     appendJournal(journalPath, record);
     journalled = true;
     if (killWhen === 'before') process.kill(process.pid, 'SIGKILL');
   };
-  await carryOut(step, journal, lockFile);
+  await carryOut(step, journal, lockFile, timings);
   // A step with nothing to journal (e.g. a skipped optional bind) is killed after it instead.
   if (killWhen === 'after' || (killWhen === 'before' && !journalled)) process.kill(process.pid, 'SIGKILL');
 }
 
-async function carryOut(step: Step, journal: (record: Step) => void, lockFile: string): Promise<void> {
+async function carryOut(step: Step, journal: (record: Step) => void, lockFile: string, timings: ApplyTimings): Promise<void> {
   switch (step.op) {
     case 'upper-tmpfs': {
       journal(step);
@@ -74,7 +74,7 @@ async function carryOut(step: Step, journal: (record: Step) => void, lockFile: s
       return;
     case 'rootfs':
       journal(step);
-      await withNodeLock(lockFile, () => mountRootfs(step));
+      await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
       return;
     case 'readonly':
       journal(step);

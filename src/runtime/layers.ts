@@ -1,14 +1,14 @@
 // Shared layer mounts and the job overlay on top of them. Both functions run under the node lock,
 // so outside it a layer is in use exactly when some job overlay in mountinfo lists it.
 
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../errors.js';
-import { runTool } from '../host/exec.js';
-import { loopBackingFile } from '../host/loop.js';
+import { listLoopDevices, loopBackingFile } from '../host/loop.js';
 import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { unmount, unmountAll, type UnmountResult } from '../host/mounts.js';
+import { tryMount, tryMountImage, unmount, unmountAll, type UnmountResult } from '../host/mounts.js';
 import type { LayerCachePolicy } from '../config/types.js';
+import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './layer-file.js';
 import type { RuntimePaths } from './paths.js';
 import type { Step } from './plan.js';
 
@@ -29,22 +29,22 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
       }
       continue;
     }
-    if (!existsSync(layer.file)) {
-      throw userError('E_IMAGE_BROKEN', `layer ${layer.digest} of this image is missing from the store`, {
-        hint: 'the image is damaged or was removed; ask your admin to re-import it',
-        detail: `missing ${layer.file}`,
-      });
-    }
+    checkLayerFile(layer.file, layer.digest);
     mkdirSync(layer.mountPoint, { recursive: true, mode: 0o755 });
-    // mount(8) sets up the loop device with autoclear, and reuses one already bound to this file.
-    const result = await runTool('mount', ['-t', 'squashfs', '-o', 'loop,ro,nosuid,nodev', layer.file, layer.mountPoint]);
+    // A planted symlink at the mount point would send the mount elsewhere: never follow one.
+    if (!lstatSync(layer.mountPoint).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${layer.mountPoint} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
+    const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
+    if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
+    // A loop device with autoclear, reusing one already bound to this file.
+    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'] });
     if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
     mountedLayers++;
   }
   table = readMountinfo();
 
   if (!isMounted(table, step.target)) {
-    const result = await runTool('mount', ['--make-private', '-t', 'overlay', '-o', step.options, 'overlay', step.target], { cwd: step.layerDir });
+    const options = step.options.split(/(?<!\\),/);
+    const result = await tryMount({ type: 'overlay', source: 'overlay', target: step.target, options, flags: ['--make-private'], cwd: step.layerDir });
     if (result.exitCode !== 0) {
       throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
     }
@@ -114,7 +114,9 @@ function layerMountError(file: string, digest: string, stderr: string) {
       hint: 'raise max_loop (modprobe loop max_loop=N) or check /dev/loop-control; `strata node status` shows who holds them',
     });
   }
-  // A layer file the kernel will not mount is a damaged image, not a broken node.
+  // A layer file the kernel will not mount is a damaged image, not a broken node — unless the
+  // store cannot even be read (I/O errors, filesystem gone): that is the node's problem.
+  probeLayerRead(file);
   return userError('E_IMAGE_BROKEN', `layer ${digest} of this image cannot be mounted`, {
     hint: 'the image is damaged; ask your admin to run `strata verify` and re-import it',
     detail: `mount ${file}: ${stderr}`,

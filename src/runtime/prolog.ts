@@ -4,7 +4,7 @@
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import type { Config } from '../config/types.js';
-import { asStrataError, type StrataError } from '../errors.js';
+import { asStrataError, nodeFaultOf, type StrataError } from '../errors.js';
 import { Store } from '../store/store.js';
 import { applyPlan, type ApplyTimings } from './apply.js';
 import { RuntimePaths } from './paths.js';
@@ -48,7 +48,7 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, timings });
     return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length };
   } catch (thrown) {
-    const error = asStrataError(thrown);
+    const error = nodeFaultOf(thrown) ?? asStrataError(thrown);
     // Whatever was half set up goes; the job dir stays only to carry the error to the job.
     await teardownJob(request.jobId, config).catch(() => undefined);
     // Only a diagnosed node fault fails the prolog (and drains the node). A bug of ours, like a

@@ -9,6 +9,7 @@ import { errnoCode, nodeError } from '../errors.js';
 import { mountsUnder, readMountinfo } from '../host/mountinfo.js';
 import { unmount, type UnmountResult } from '../host/mounts.js';
 import { withNodeLock } from '../host/node-lock.js';
+import { faultPoint, killIfFault } from './fault.js';
 import { readJournal, type JournalRecord } from './journal.js';
 import { releaseUnusedLayers, unmountRootfs } from './layers.js';
 import { RuntimePaths } from './paths.js';
@@ -32,8 +33,13 @@ export async function teardownJob(jobId: string, config: Config): Promise<Teardo
 
   // Nobody enters a rootfs that is going away.
   removeFile(job.entry);
-  for (const record of [...records].reverse()) {
+  // STRATA_FAULT_KILL_EPILOG=N:before|after: the kill tests' SIGKILL around undo step N (1-based,
+  // in teardown order, i.e. the journal read backwards).
+  const fault = faultPoint('STRATA_FAULT_KILL_EPILOG');
+  for (const [index, record] of [...records].reverse().entries()) {
+    killIfFault(fault, index + 1, 'before');
     await undo(record, runtime, config, note);
+    killIfFault(fault, index + 1, 'after');
     result.steps++;
   }
 

@@ -148,6 +148,15 @@ export class Store {
     } catch (error) {
       throw this.unreachable(error);
     }
+    // An empty directory where the store should be is an unmounted shared filesystem (its mount
+    // point), not an image the user got wrong: every job would fail on this node.
+    const layers = await stat(join(this.layout.root, 'layers')).catch((error: unknown) => error);
+    if (layers instanceof Error) {
+      if (errnoCode(layers) !== 'ENOENT') throw this.unreachable(layers);
+      throw nodeError('E_STORE_UNREACHABLE', `image store ${this.layout.root} holds no layers: the shared filesystem is not mounted, or store.path is wrong`, {
+        hint: 'check that the shared filesystem is mounted on this node and store.path in strata.yaml',
+      });
+    }
   }
 
   private unreachable(error: unknown) {

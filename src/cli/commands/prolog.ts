@@ -52,7 +52,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     if (outcome.result === 'user-error') {
       log[outcome.error.kind === 'internal' ? 'error' : 'warn']('job set-up failed', { result: 'user-error', code: outcome.error.code, error: outcome.error.summary, detail: outcome.error.detail, durationMs });
     } else {
-      log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs });
+      log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs, lockWaitMs: timings['lock wait'] });
     }
     if (args.timings) printTimings('prolog', timings, execLog, performance.now() - started);
     return 0;

@@ -1,0 +1,223 @@
+// Shared parts of the benchmarks: options, a scratch root that is always cleaned up (mounts, loop
+// devices, files — also on failure and on SIGINT/SIGTERM), the machine-wide mount lock, the
+// strata CLI, generated image content, and statistics. Root only.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const args = process.argv.slice(2);
+export const flag = (name) => args.includes(name);
+export const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+export const QUICK = flag('--quick');
+export const repo = new URL('..', import.meta.url).pathname;
+export const dist = (path) => join(repo, 'dist', path);
+export const MOUNT_LOCK = '/tmp/strata-mounttests.lock';
+export const PYTHON = '/usr/lib/python3.11';
+
+const roots = [];
+
+/** A scratch directory for one benchmark; everything under it goes at exit, mounts first. */
+export function scratch(name) {
+  const root = mkdtempSync(`/var/tmp/strata-bench-${name}-`);
+  roots.push(root);
+  return root;
+}
+
+/** Unmount everything under `root` (deepest first) and detach loop devices backed by files in it. */
+export function releaseMounts(root) {
+  const mounted = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean).map((line) => line.split(' ')[4].replace(/\\040/g, ' '));
+  for (const target of mounted.filter((path) => path === root || path.startsWith(`${root}/`)).sort((a, b) => b.length - a.length)) {
+    spawnSync('umount', ['-l', target], { stdio: 'ignore' });
+  }
+  for (const name of readdirSync('/sys/block').filter((entry) => entry.startsWith('loop'))) {
+    let backing = '';
+    try {
+      backing = readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    if (backing.startsWith(`${root}/`)) spawnSync('losetup', ['-d', `/dev/${name}`], { stdio: 'ignore' });
+  }
+}
+
+function cleanUp() {
+  for (const root of roots.splice(0)) {
+    releaseMounts(root);
+    const left = readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${root}`);
+    if (left) console.error(`bench: mounts left under ${root}; not deleting it`);
+    else rmSync(root, { recursive: true, force: true });
+  }
+}
+process.on('exit', cleanUp);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    cleanUp();
+    process.exit(130);
+  });
+}
+
+/** Hold the machine-wide mount lock (other test runs use the loop devices too) while `work` runs. */
+export async function withMountLock(work) {
+  const child = spawn('flock', [MOUNT_LOCK, '/bin/sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const started = performance.now();
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', (code) => reject(new Error(`flock ${MOUNT_LOCK} exited ${code}`)));
+  });
+  child.removeAllListeners('exit');
+  const waited = performance.now() - started;
+  if (waited > 1000) console.error(`bench: waited ${(waited / 1000).toFixed(1)} s for ${MOUNT_LOCK}`);
+  try {
+    return await work();
+  } finally {
+    await new Promise((resolve) => {
+      child.once('exit', resolve);
+      child.stdin.end();
+    });
+  }
+}
+
+/** A strata configuration with its store and runtime under `root`. */
+export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
+  const config = join(root, 'strata.yaml');
+  writeFileSync(config, `store:\n  path: ${root}/store\nruntime_dir: ${root}/run\nlog:\n  file: ${root}/strata.log\n  level: ${logLevel}\n${extra}`);
+  const env = { STRATA_CONFIG: config };
+  const cli = (argv) => execFileSync(process.execPath, [dist('bin/strata.js'), ...argv], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // Slurm runs the entry points with no PATH and only its own variables.
+  const slurmEnv = (job, image) => ({ ...env, SLURM_JOB_ID: String(job), SLURM_JOB_UID: '0', SLURM_JOB_GID: '0', SPANK_STRATA_IMAGE: image });
+  const prolog = (job, image) => timed([dist('prolog/slurm.js')], slurmEnv(job, image));
+  const epilog = (job, image) => timed([dist('epilog/slurm.js')], slurmEnv(job, image));
+  return { root, config, env, cli, slurmEnv, prolog, epilog, store: join(root, 'store'), runtime: join(root, 'run') };
+}
+
+/** Wall time (ms) of one command; throws if it fails. */
+export function timed(argv, env = process.env, options = {}) {
+  const started = performance.now();
+  const result = spawnSync(argv[0], argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'], ...options });
+  const ms = performance.now() - started;
+  if (result.status !== 0) throw new Error(`${argv.join(' ')} failed (${result.status ?? result.signal}): ${result.stderr?.toString().trim()}`);
+  return ms;
+}
+
+export const sh = (script, options = {}) => execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', ...options });
+export const dropCaches = () => writeFileSync('/proc/sys/vm/drop_caches', '3');
+
+export function stats(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  return { median, min: sorted[0], max: sorted.at(-1), n: sorted.length };
+}
+
+/** `fn` run `runs` times after `warmup` unmeasured runs; its samples (ms) as stats. */
+export function measure(fn, { runs, warmup = 1 }) {
+  for (let i = 0; i < warmup; i++) fn();
+  const samples = [];
+  for (let i = 0; i < runs; i++) samples.push(fn());
+  return stats(samples);
+}
+
+/** ms as text: plain milliseconds below 1 s, seconds (with an s) above. */
+export const fmt = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)}s` : ms >= 1000 ? `${(ms / 1000).toFixed(2)}s` : `${ms.toFixed(0)}`);
+export const cell = (s) => `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`;
+
+/** A Markdown-ish table: header and rows of strings, columns padded. */
+export function table(header, rows) {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => String(row[column]).length)));
+  const line = (row) => `| ${row.map((value, column) => String(value).padEnd(widths[column])).join(' | ')} |`;
+  return [line(header), `|${widths.map((width) => '-'.repeat(width + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+// A small deterministic generator: content differs per file (squashfs would fold duplicates).
+function pseudoRandom(seed, size) {
+  const buffer = Buffer.allocUnsafe(size);
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i + 4 <= size; i += 4) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    buffer.writeUInt32LE(x, i);
+  }
+  return buffer;
+}
+
+/**
+ * Image content of about `bytes`: the Python standard library (real small files), `smallFiles`
+ * generated text files of 0.5-8 KiB, and large files (incompressible, 1-64 MiB) for the rest.
+ * Returns the list of relative file paths.
+ */
+export function makeContent(dir, bytes, { smallFiles }) {
+  mkdirSync(dir, { recursive: true });
+  const files = [];
+  sh(`cp -a ${PYTHON} ${dir}/python3.11`);
+  for (const path of sh('find python3.11 -type f', { cwd: dir }).split('\n').filter(Boolean)) files.push(path);
+  let total = Number(sh(`du -sb ${dir}`).split('\t')[0]);
+  const words = 'layer overlay squashfs mount loop prolog epilog store journal node job image tensor kernel '.split(' ');
+  for (let i = 0; i < smallFiles; i++) {
+    const path = `small/d${i % 97}/f${i}.txt`;
+    if (i < 97) mkdirSync(join(dir, `small/d${i}`), { recursive: true });
+    const size = 512 + ((i * 7919) % 7680);
+    let text = '';
+    while (text.length < size) text += `${words[(i + text.length) % words.length]} ${i} `;
+    writeFileSync(join(dir, path), text.slice(0, size));
+    files.push(path);
+    total += size;
+  }
+  mkdirSync(join(dir, 'large'), { recursive: true });
+  const chunk = 1 << 20;
+  for (let i = 0; total < bytes; i++) {
+    const size = Math.min(64 * chunk, Math.max(chunk, bytes - total));
+    const path = `large/blob${i}.bin`;
+    const fd = join(dir, path);
+    writeFileSync(fd, pseudoRandom(i + 1, chunk));
+    for (let written = chunk; written < size; written += chunk) writeFileSync(fd, pseudoRandom((i + 1) * 1000 + written / chunk, chunk), { flag: 'a' });
+    files.push(path);
+    total += size;
+  }
+  return files;
+}
+
+/**
+ * Deal `files` round-robin into `count` layer tars (plain, and gzip for the Docker baseline).
+ * Returns the paths of the plain and gzip tars, bottom layer first.
+ */
+export function layerTars(content, files, count, out, { gzip = true } = {}) {
+  mkdirSync(out, { recursive: true });
+  const layers = [];
+  for (let layer = 0; layer < count; layer++) {
+    const list = join(out, `list-${layer}`);
+    writeFileSync(list, files.filter((_, index) => index % count === layer).join('\n'));
+    const tar = join(out, `layer-${layer}.tar`);
+    execFileSync('tar', ['-C', content, '-cf', tar, '-T', list]);
+    layers.push({ tar, gz: gzip ? `${tar}.gz` : undefined });
+  }
+  // gzip -1 two at a time: the baseline needs gzip tars, not the best compression.
+  if (gzip) {
+    for (let i = 0; i < layers.length; i += 2) {
+      const pair = layers.slice(i, i + 2).map(({ tar }) => `gzip -1 -k ${tar}`).join(' & ');
+      sh(`${pair}; wait`);
+    }
+  }
+  return layers;
+}
+
+/** Import layer tars as one image `name` (tags name:0 .. name:N-1); returns the top tag. */
+export function importLayers(site, name, layers) {
+  for (const [index, layer] of layers.entries()) {
+    const base = index ? ['--base', `${name}:${index - 1}`] : [];
+    site.cli(['import', `tar:${layer.tar}`, '--tag', `${name}:${index}`, ...base]);
+  }
+  return `${name}:${layers.length - 1}`;
+}
+
+/** The store's layer files of an image, bottom first. */
+export function layerFiles(site, ref) {
+  const plan = JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', '0', '--gid', '0', '--image', ref, '--dry-run']));
+  return plan.steps.find((step) => step.op === 'rootfs').layers.map((layer) => layer.file);
+}
+
+export const du = (path) => Number(sh(`du -sb ${path}`).split('\t')[0]);
+export const sizeOf = (path) => statSync(path).size;

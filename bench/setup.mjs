@@ -1,0 +1,143 @@
+// Job start and end on a node (issue 8, part 1). For images of several sizes and layer counts:
+// strata's Slurm prolog + epilog (cold: layers not mounted on the node; warm: another job holds
+// them; and once after dropping the page cache), versus the peers' ways of getting the same image
+// ready, measured in the same run:
+//   tar -x of the gzip layer tars into a local directory, then rm   (Docker pull-and-unpack, no network)
+//   unsquashfs of the layer squashfs files into a local directory, then rm   (enroot create)
+//   squashfuse per layer + fuse-overlayfs, then unmount   (podman-hpc, Charliecloud)
+// Prints medians (min-max) and ratios, writes bench/results/setup.json and the plot
+// docs/performance-setup.svg.
+//
+//   node bench/setup.mjs [--quick] [--runs N]
+
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
+import { setupPlot } from './plot.mjs';
+
+const GB = 2 ** 30;
+const RUNS = Number(option('--runs', QUICK ? 3 : 5));
+// Layer sweep at the smallest size; size sweep at 10 layers.
+const MATRIX = QUICK
+  ? [{ size: 0.1, layers: [1, 10] }]
+  : [{ size: 0.1, layers: [1, 5, 10, 20, 40] }, { size: 1, layers: [10] }, { size: 4, layers: [10] }];
+const SMALL_FILES = { 0.1: 5000, 1: 20000, 4: 50000 };
+
+const root = scratch('setup');
+const site = strataSite(root);
+let job = 1000;
+
+function strataRuns(ref) {
+  const cold = [], warm = [], epilog = [];
+  for (let run = 0; run <= RUNS; run++) {
+    const id = job++;
+    const c = site.prolog(id, ref);
+    const e = site.epilog(id, ref);
+    const holder = job++, second = job++;
+    site.prolog(holder, ref);
+    const w = site.prolog(second, ref);
+    site.epilog(second, ref);
+    site.epilog(holder, ref);
+    if (run === 0) continue; // warm-up
+    cold.push(c), epilog.push(e), warm.push(w);
+  }
+  // The floor under both: Node's own start-up, measured alongside.
+  const node = measure(() => timed([process.execPath, '-e', '0']), { runs: RUNS });
+  return { cold: stats(cold), warm: stats(warm), epilog: stats(epilog), node };
+}
+
+// Each baseline as one shell script: the tools' own process costs count, as strata's do.
+const untar = (gzs, target) => ['/bin/sh', '-c', `mkdir ${target} && ${gzs.map((gz) => `tar -C ${target} -xzf ${gz}`).join(' && ')} && rm -rf ${target}`];
+const unsquash = (files, target) => ['/bin/sh', '-c', `${files.map((file) => `unsquashfs -q -n -f -d ${target} ${file} >/dev/null`).join(' && ')} && rm -rf ${target}`];
+function fuse(files, dir) {
+  const mounts = files.map((file, index) => `${dir}/l${index}`);
+  const lower = [...mounts].reverse().join(':');
+  return ['/bin/sh', '-c', [
+    `mkdir -p ${mounts.join(' ')} ${dir}/u ${dir}/w ${dir}/m`,
+    ...files.map((file, index) => `squashfuse ${file} ${mounts[index]}`),
+    `fuse-overlayfs -o lowerdir=${lower},upperdir=${dir}/u,workdir=${dir}/w ${dir}/m`,
+    `ls ${dir}/m >/dev/null`,
+    `umount ${dir}/m`,
+    ...mounts.map((mount) => `umount ${mount}`),
+    `rm -rf ${dir}`,
+  ].join(' && ')];
+}
+
+async function main() {
+  console.log(`setup bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; ms unless marked s\n`);
+  const rows = [];
+  for (const { size, layers: counts } of MATRIX) {
+    let started = performance.now();
+    const content = join(root, `content-${size}`);
+    const files = makeContent(content, size * GB, { smallFiles: SMALL_FILES[size] });
+    const bytes = du(content);
+    console.log(`image ${size} GB: ${files.length} files, ${(bytes / GB).toFixed(2)} GiB (generated in ${fmt(performance.now() - started)})`);
+    for (const count of counts) {
+      started = performance.now();
+      const out = join(root, `tars-${size}-${count}`);
+      const tars = layerTars(content, files, count, out);
+      const ref = importLayers(site, `s${String(size).replace('.', '')}l${count}`, tars);
+      for (const { tar } of tars) rmSync(tar);
+      const sqfs = layerFiles(site, ref);
+      console.log(`  ${count} layers: prepared in ${fmt(performance.now() - started)}`);
+      // Big images: fewer baseline runs (each unpack writes the whole image).
+      const baselineRuns = size >= 4 ? 2 : size >= 1 ? 3 : RUNS;
+      const row = await withMountLock(() => {
+        const strata = strataRuns(ref);
+        const target = join(root, 'unpacked');
+        const tar = measure(() => timed(untar(tars.map(({ gz }) => gz), target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
+        const unsquashfs = measure(() => timed(unsquash(sqfs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
+        const fuseStats = measure(() => timed(fuse(sqfs, join(root, 'fuse'))), { runs: RUNS });
+        // Page cache dropped: one sample each (the unpackers only up to 1 GB: they take long).
+        dropCaches();
+        const id = job++;
+        const coldCache = site.prolog(id, ref);
+        site.epilog(id, ref);
+        dropCaches();
+        const fuseCold = timed(fuse(sqfs, join(root, 'fuse')));
+        let tarCold, unsquashfsCold;
+        if (size <= 1) {
+          dropCaches();
+          tarCold = timed(untar(tars.map(({ gz }) => gz), target));
+          dropCaches();
+          unsquashfsCold = timed(unsquash(sqfs, target));
+        }
+        return { size, count, bytes, files: files.length, ...strata, tar, unsquashfs, fuse: fuseStats, coldCache, fuseCold, tarCold, unsquashfsCold };
+      });
+      rmSync(out, { recursive: true, force: true });
+      rows.push(row);
+      const total = row.cold.median + row.epilog.median;
+      console.log(`    strata cold ${cell(row.cold)} warm ${cell(row.warm)} epilog ${cell(row.epilog)} | tar ${cell(row.tar)} (${(row.tar.median / total).toFixed(0)}x) | unsquashfs ${cell(row.unsquashfs)} (${(row.unsquashfs.median / total).toFixed(0)}x) | fuse ${cell(row.fuse)} (${(row.fuse.median / total).toFixed(1)}x)`);
+    }
+    rmSync(content, { recursive: true, force: true });
+  }
+
+  const total = (row) => row.cold.median + row.epilog.median;
+  console.log('\nstrata (Slurm entry points, wall time incl. Node start-up), ms, median (min-max):');
+  console.log(table(
+    ['image', 'layers', 'prolog cold', 'prolog warm', 'epilog', 'prolog+epilog', 'prolog, caches dropped', '`node -e 0`'],
+    rows.map((row) => [`${row.size} GB`, row.count, cell(row.cold), cell(row.warm), cell(row.epilog), fmt(total(row)), fmt(row.coldCache), row.node ? cell(row.node) : '-']),
+  ));
+  console.log('\nbaselines, set-up + teardown of the same image, median (min-max), and ratio to strata prolog(cold)+epilog:');
+  console.log(table(
+    ['image', 'layers', 'tar -xzf + rm', 'ratio', 'unsquashfs + rm', 'ratio', 'squashfuse+fuse-overlayfs', 'ratio', 'caches dropped: tar / unsquashfs / fuse'],
+    rows.map((row) => [
+      `${row.size} GB`, row.count,
+      cell(row.tar), `${(row.tar.median / total(row)).toFixed(0)}x`,
+      cell(row.unsquashfs), `${(row.unsquashfs.median / total(row)).toFixed(0)}x`,
+      cell(row.fuse), `${(row.fuse.median / total(row)).toFixed(1)}x`,
+      `${row.tarCold ? fmt(row.tarCold) : '-'} / ${row.unsquashfsCold ? fmt(row.unsquashfsCold) : '-'} / ${fmt(row.fuseCold)}`,
+    ]),
+  ));
+  console.log('\ntargets (BRIEF): prolog <= 250 ms cold at 10 layers, <= 120 ms warm, epilog <= 100 ms, 1 GB vs 4 GB within 10%;');
+  console.log('                 >= 50x vs tar, >= 20x vs unsquashfs, >= 2x vs squashfuse+fuse-overlayfs.');
+
+  mkdirSync(join(repo, 'bench/results'), { recursive: true });
+  writeFileSync(join(repo, `bench/results/setup${QUICK ? '-quick' : ''}.json`), `${JSON.stringify(rows, null, 2)}\n`);
+  if (!QUICK) {
+    writeFileSync(join(repo, 'docs/performance-setup.svg'), setupPlot(rows));
+    console.log('plot: docs/performance-setup.svg');
+  }
+}
+
+await main();

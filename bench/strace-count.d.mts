@@ -1,0 +1,1 @@
+export function storeOperations(traceText: string, dir: string): string[];

@@ -1,0 +1,148 @@
+// The client of the mount executor (helper/strata-mount.c, built to dist/helper/strata-mount): one
+// long-lived child per process that performs mount(2)/umount2(2)/loop attach requests, one reply
+// per request, so a job's whole set-up costs one exec instead of one mount(8) per layer and bind.
+// When the helper is not built (no C compiler) or STRATA_MOUNT_HELPER=none, callers fall back to
+// spawning util-linux (mounts.ts decides).
+
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { nodeError } from '../errors.js';
+import { execLog, type RunResult } from './exec.js';
+
+/** mount(2) flags (linux/mount.h) and umount2(2) flags used by strata. */
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  BIND: 4096,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+} as const;
+export const MNT_DETACH = 2;
+
+export interface HelperReply {
+  ok: boolean;
+  /** ok: the reply's value (e.g. the loop device); not ok: the errno name (EBUSY, ...). */
+  value: string;
+  /** not ok: "what: strerror". */
+  message: string;
+}
+
+let location: string | null | undefined;
+
+/** The helper's path, or null when it is not built or disabled (STRATA_MOUNT_HELPER=none). */
+export function mountHelperPath(): string | null {
+  if (location !== undefined) return location;
+  const chosen = process.env.STRATA_MOUNT_HELPER;
+  if (chosen === 'none') return (location = null);
+  // Bundled: dist/chunks/x.js → dist/helper; from the sources (tests): src/host → dist/helper.
+  const candidates = chosen ? [chosen] : ['../helper/strata-mount', '../../dist/helper/strata-mount'].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
+  location = candidates.find((path) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }) ?? null;
+  return location;
+}
+
+/** One helper process and its queue of requests awaiting their reply (answered in order). */
+export class MountHelper {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: { resolve: (reply: HelperReply) => void; reject: (error: Error) => void }[] = [];
+  private buffered = '';
+  /** Set once the helper is gone; later requests fail with it. */
+  exited?: Error;
+
+  constructor(path: string) {
+    // Our own pipes only: the helper never holds the prolog's stdout/stderr (slurmd waits for EOF).
+    this.child = spawn(path, [], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    this.child.stdout.setEncoding('utf8');
+    this.child.stdout.on('data', (chunk: string) => this.receive(chunk));
+    this.child.stderr.resume();
+    const fail = (error: Error) => {
+      this.exited = error;
+      for (const pending of this.waiting.splice(0)) pending.reject(error);
+    };
+    this.child.on('error', (error) => fail(nodeError('E_EXEC', `cannot run the mount helper ${path}: ${error.message}`, { hint: 'rebuild strata (npm run build) or set STRATA_MOUNT_HELPER=none' })));
+    this.child.on('exit', (code, signal) => fail(nodeError('E_EXEC', `the mount helper ${path} exited (${signal ?? code})`)));
+    this.idle();
+  }
+
+  /** Send one request; resolves with its reply. */
+  request(fields: (string | number)[]): Promise<HelperReply> {
+    if (this.exited) return Promise.reject(this.exited);
+    const line = fields.map(String);
+    if (line.some((field) => /[\t\n]/.test(field) || field === '')) {
+      return Promise.reject(nodeError('E_EXEC', `mount helper: a path contains a tab or newline, or is empty: ${JSON.stringify(line)}`));
+    }
+    this.busy();
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin.write(`${line.join('\t')}\n`);
+    });
+  }
+
+  /** Run one request and shape the reply like a tool's RunResult (logged for `--timings`). */
+  async run(fields: (string | number)[]): Promise<RunResult & { reply: HelperReply }> {
+    const started = performance.now();
+    const reply = await this.request(fields);
+    const durationMs = performance.now() - started;
+    const command = `strata-mount ${fields.join(' ')}`;
+    execLog.push({ command, durationMs });
+    return { stdout: reply.ok ? reply.value : '', stderr: reply.ok ? '' : `${reply.message} (${reply.value})`, exitCode: reply.ok ? 0 : 32, durationMs, command, reply };
+  }
+
+  /** Closing stdin ends the helper (and drops a lock it holds). */
+  close(): Promise<void> {
+    if (this.exited || this.child.exitCode !== null) return Promise.resolve();
+    // Keep the event loop alive until it is gone, or the caller's await would never resume.
+    this.busy();
+    return new Promise((resolve) => {
+      this.child.once('exit', () => resolve());
+      this.child.stdin.end();
+    });
+  }
+
+  private receive(chunk: string) {
+    this.buffered += chunk;
+    let newline;
+    while ((newline = this.buffered.indexOf('\n')) >= 0) {
+      const [status, value = '', message = ''] = this.buffered.slice(0, newline).split('\t');
+      this.buffered = this.buffered.slice(newline + 1);
+      this.waiting.shift()?.resolve({ ok: status === 'ok', value, message });
+    }
+    if (this.waiting.length === 0) this.idle();
+  }
+
+  // While idle the helper must not keep Node's event loop alive: the process exits when its work is
+  // done, and the helper then sees EOF and exits too.
+  private idle() {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref(): void }).unref();
+    (this.child.stdin as unknown as { unref(): void }).unref();
+    (this.child.stderr as unknown as { unref(): void }).unref();
+  }
+
+  private busy() {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref(): void }).ref();
+  }
+}
+
+let shared: MountHelper | null | undefined;
+
+/** This process's mount executor, started on first use; null when strata spawns util-linux instead. */
+export function mountExecutor(): MountHelper | null {
+  if (shared === undefined || shared?.exited) {
+    const path = mountHelperPath();
+    shared = path ? new MountHelper(path) : null;
+  }
+  return shared;
+}

@@ -1,0 +1,50 @@
+// A process of the job still holds the rootfs when the epilog runs (its cwd is inside it): the
+// epilog must finish anyway (busy mounts are retried, then lazily detached; the job directory
+// goes), exit 0 so the node is not drained, and `strata node status` must say precisely what is
+// still held: the loop devices of the image, freed by the kernel when that process exits.
+
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, expectCleanNode, expectNextJobWorks, nodeStatus } from '../helpers/faults.js';
+import { importThreeLayerImage } from '../helpers/images.js';
+import { loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
+import { makeSite, type Site } from '../helpers/site.js';
+
+let site: Site;
+let before: NodeState;
+
+beforeAll(async () => {
+  before = nodeState();
+  site = makeSite('busy');
+  await importThreeLayerImage(site);
+}, 120_000);
+
+afterAll(() => site.remove());
+
+test('a process with its cwd in the rootfs: epilog detaches lazily, status reports the held loops, all goes when it exits', async () => {
+  expect((await site.run(['prolog', '--job', '81', '--uid', '1000', '--gid', '1000', '--image', 'three:1'])).code).toBe(0);
+  const rootfs = join(site.runtime, 'jobs/81/rootfs');
+  const holder = spawn('/usr/bin/sleep', ['120'], { cwd: join(rootfs, 'data'), stdio: 'ignore' });
+  try {
+    const epilog = await site.run(['epilog', '--job', '81']);
+    expect({ code: epilog.code, stderr: epilog.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"81".*lazily detached.*"result":"lazy"/);
+    const status = await nodeStatus(site);
+    expect({ jobs: status.jobs, layers: status.layers }).toEqual({ jobs: [], layers: [] });
+    // Exactly the image's three loop devices are reported as still held, and why.
+    const held = status.stale.filter((item) => item.kind === 'loop-held-elsewhere');
+    expect(held).toHaveLength(3);
+    expect(status.stale).toHaveLength(3);
+    expect(held[0].detail).toMatch(/lazily detached mount/);
+    // gc has nothing to do for them (the kernel frees them), and does not fail.
+    const gc = await site.run(['node', 'gc', '--live-jobs', '']);
+    expect(gc.code).toBe(0);
+    expect(loopsFor(site.store)).toHaveLength(3);
+  } finally {
+    holder.kill('SIGKILL');
+  }
+  await eventually(() => loopsFor(site.store).length === 0);
+  await expectCleanNode(site, before);
+  await expectNextJobWorks(site, before, 'three:1');
+}, 60_000);

@@ -1,0 +1,43 @@
+// After an injected fault: the node is as it was (loops, mounts, runtime dir), `strata node status`
+// reports nothing stale, and the next job on it works.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { NodeInventory } from '../../src/runtime/node-state.js';
+import { expectNodeStateUnchanged, type NodeState } from './node-state.js';
+import type { Site } from './site.js';
+
+export async function nodeStatus(site: Site): Promise<NodeInventory> {
+  const result = await site.run(['node', 'status', '--json']);
+  if (result.code !== 0) throw new Error(`strata node status failed: ${result.stderr}`);
+  return JSON.parse(result.stdout) as NodeInventory;
+}
+
+const entries = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+
+export async function expectCleanNode(site: Site, before: NodeState): Promise<void> {
+  expectNodeStateUnchanged(before);
+  expect({ jobs: entries(join(site.runtime, 'jobs')), layers: entries(join(site.runtime, 'l')) }).toEqual({ jobs: [], layers: [] });
+  const status = await nodeStatus(site);
+  expect({ jobs: status.jobs, layers: status.layers, stale: status.stale }).toEqual({ jobs: [], layers: [], stale: [] });
+}
+
+/** A job runs on the node (prolog, a command in its rootfs, epilog), and leaves it clean. */
+export async function expectNextJobWorks(site: Site, before: NodeState, image: string, job = 'next'): Promise<void> {
+  const prolog = await site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', image]);
+  expect({ code: prolog.code, stderr: prolog.stderr }).toEqual({ code: 0, stderr: '' });
+  const rootfs = join(site.runtime, 'jobs', job, 'rootfs');
+  expect(spawnSync('/usr/sbin/chroot', [rootfs, '/bin/sh', '-c', 'echo ok'], { encoding: 'utf8' }).stdout).toBe('ok\n');
+  expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+  await expectCleanNode(site, before);
+}
+
+/** Poll until `check` holds (loop devices are freed asynchronously after a namespace goes). */
+export async function eventually(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
