@@ -6,7 +6,9 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 
-const entries = { 'bin/strata': 'src/bin-strata.ts', 'prolog/slurm': 'prolog/slurm.ts', 'epilog/slurm': 'epilog/slurm.ts' };
+const entries = { 'bin/strata': 'src/bin-strata.ts', 'prolog/slurm': 'prolog/slurm.ts', 'epilog/slurm': 'epilog/slurm.ts',
+  'prolog/pbs': 'prolog/pbs.ts', 'epilog/pbs': 'epilog/pbs.ts',
+  'prolog/torque': 'prolog/torque.ts', 'prolog/torque-parallel': 'prolog/torque-parallel.ts', 'epilog/torque': 'epilog/torque.ts' };
 // Build beside dist/ and swap it in, so that a running prolog or test never sees a half-built tree.
 const staging = `dist.${process.pid}`;
 await build({

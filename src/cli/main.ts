@@ -11,15 +11,22 @@ const run = (handler: Handler) => {
   chosen = handler;
 };
 
-export async function main(argv = hideBin(process.argv)): Promise<number> {
+export async function main(args = hideBin(process.argv)): Promise<number> {
+  // `strata exec ... -- CMD...`: CMD goes to the program exactly as given, never through yargs.
+  const dash = args[0] === 'exec' ? args.indexOf('--') : -1;
+  const argv = dash >= 0 ? args.slice(0, dash) : args;
+  const execTail = dash >= 0 ? args.slice(dash + 1) : [];
   const parser = yargs(argv)
     .scriptName('strata')
     .usage('$0 <command> [options]')
-    .command('import <source>', 'import an image into the store from dir:PATH or tar:PATH', (y) =>
-      y.positional('source', { type: 'string', demandOption: true, describe: 'dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)' })
-        .option('tag', { type: 'string', demandOption: true, describe: 'NAME:TAG to publish it as' })
-        .option('base', { type: 'string', describe: 'an image in the store to put the new layer on top of' }),
-      (a) => run(async () => (await import('./commands/images.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base })))
+    .command('import <source>', 'import an image into the store: docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], dir:PATH, tar:PATH', (y) =>
+      y.positional('source', { type: 'string', demandOption: true, describe: 'docker://[REGISTRY/]REPO[:TAG|@DIGEST], oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE[:NAME:TAG], dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)' })
+        .option('tag', { type: 'string', describe: 'NAME:TAG to publish it as (docker:// and tagged archives default to their own name)' })
+        .option('base', { type: 'string', describe: 'dir:/tar: only: an image in the store to put the new layer on top of' })
+        .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to take from a multi-platform image (default: this machine)' })
+        .option('insecure', { type: 'boolean', describe: 'docker:// over plain HTTP (localhost registries always are)' })
+        .option('flatten', { type: 'boolean', describe: 'store the image as one squashfs layer (automatic above import.flatten_above layers)' }),
+      (a) => run(async () => (await import('./commands/images.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base, platform: a.platform, insecure: a.insecure, flatten: a.flatten })))
     .command('images', 'list the images in the store', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/images.js')).imagesCommand({ json: a.json })))
     .command('inspect <ref>', 'show an image: layers with digests and sizes, config (JSON)', (y) =>
@@ -61,8 +68,25 @@ export async function main(argv = hideBin(process.argv)): Promise<number> {
             .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking Slurm; "" = none)' }),
           (a) => run(async () => (await import('./commands/node.js')).nodeGcCommand({ dryRun: a.dryRun, liveJobs: a.liveJobs })))
         .demandCommand(1, 'name a node command: status or gc'))
+    .command('exec [command..]', 'run a command inside your job\'s container on this node (no setuid: user namespace)', (y) =>
+      y.positional('command', { type: 'string', array: true, describe: 'the command, after --' })
+        .option('job', { type: 'string', describe: 'job id (default: $SLURM_JOB_ID or $PBS_JOBID)' })
+        .option('workdir', { type: 'string', describe: 'start in this directory inside the container' }),
+      (a) => run(async () => (await import('./commands/exec.js')).execCommand({ job: a.job, workdir: a.workdir, command: [...(a.command ?? []).map(String), ...execTail] })))
+    .command('install-pbs', 'print (and run) the qmgr commands that install strata\'s PBS hooks', (y) =>
+      y.option('prefix', { type: 'string', describe: 'where strata is installed (default /usr/local)' }).option('dry-run', { type: 'boolean', default: false }),
+      (a) => run(async () => (await import('./commands/install-pbs.js')).installPbs({ dryRun: a.dryRun, prefix: a.prefix })))
     .command('doctor', 'check whether this node is fit for container jobs (exit 0 fit, 1 not; a node health check)', (y) => y.option('json', { type: 'boolean', describe: 'print the checks as JSON' }),
       (a) => run(async () => (await import('./commands/doctor.js')).doctorCommand({ json: a.json })))
+    .command('tag <source> <target>', 'give an image in the store another NAME:TAG', (y) =>
+      y.positional('source', { type: 'string', demandOption: true, describe: 'NAME:TAG or digest' }).positional('target', { type: 'string', demandOption: true, describe: 'NAME:TAG' }),
+      (a) => run(async () => (await import('./commands/store-admin.js')).tagCommand({ source: a.source!, target: a.target! })))
+    .command('rm <refs..>', 'remove tags (the images\' files go at `strata gc`)', (y) => y.positional('refs', { type: 'string', array: true, demandOption: true }),
+      (a) => run(async () => (await import('./commands/store-admin.js')).rmCommand({ refs: a.refs as string[] })))
+    .command('gc', 'remove store files no tag, recent untagging or job on this node needs', (y) => y.option('dry-run', { type: 'boolean', describe: 'list what would go; remove nothing' }),
+      (a) => run(async () => (await import('./commands/store-admin.js')).gcCommand({ dryRun: a.dryRun })))
+    .command('verify', 're-hash every layer and blob in the store and check every tag (exit 1 on problems)', (y) => y,
+      () => run(async () => (await import('./commands/store-admin.js')).verifyCommand()))
     .demandCommand(1, 'name a command; see strata --help')
     .strict()
     .recommendCommands()

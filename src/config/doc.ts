@@ -81,7 +81,7 @@ export function renderExampleConfig(): string {
       });
       out.push(`${leafName(setting.key)}: []`);
     } else {
-      out.push(`${indent}${leafName(setting.key)}: ${yamlScalar(setting.default as string | boolean)}`);
+      out.push(`${indent}${leafName(setting.key)}: ${setting.type === 'integer' ? String(setting.default) : yamlScalar(setting.default as string | boolean)}`);
     }
   }
   return `${out.join('\n')}\n`;

@@ -19,6 +19,10 @@ export type SettingType =
   | 'enum'
   /** true/false (yes/no, 1/0 also accepted). */
   | 'boolean'
+  /** A whole number, at least `min`. */
+  | 'integer'
+  /** Seconds: a number, or a number with s/m/h/d (`90s`, `12h`, `7d`). */
+  | 'duration'
   /** A list of mappings whose fields are the `KEY[].field` settings. */
   | 'list';
 
@@ -36,7 +40,7 @@ export interface Setting {
   readonly required?: boolean;
   /** Allowed values of an `enum`. */
   readonly allowed?: readonly string[];
-  /** Smallest accepted `size`, on-disk notation. */
+  /** Smallest accepted `size` or `integer`, on-disk notation. */
   readonly min?: string;
   /** A `path` may also be the empty string, meaning "none". */
   readonly emptyAllowed?: boolean;
@@ -79,6 +83,13 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Directory holding the image store (layer files, manifests, tags); every node must see it at the same path.',
     why: 'The default is an embedded node-local store for machines without a shared filesystem; on a cluster, point it at a directory on the shared filesystem.',
+  },
+  {
+    key: 'store.gc_grace',
+    type: 'duration',
+    default: '7d',
+    description: '`strata gc` keeps an image that lost its last tag (and its layers) for this long, so queued jobs pinned to it can still start.',
+    why: 'Jobs are pinned to a manifest digest at submit time and may wait in the queue for days; set it above the longest queue wait plus run time.',
   },
   {
     key: 'runtime_dir',
@@ -199,6 +210,30 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Compression of the squashfs layer files written by `strata import`.',
     why: 'zstd decompresses much faster than gzip, which dominates metadata-heavy start-up (a cold Python start took 2.2x local disk from gzip squashfs, 1.3-1.8x from zstd/lz4).',
   },
+  {
+    key: 'import.parallel_layers',
+    type: 'integer',
+    default: '3',
+    min: '1',
+    description: 'How many layers `strata import` downloads and converts at the same time.',
+    why: 'Each conversion runs tar2sqfs with its own compressor threads; a few in parallel hide download latency without oversubscribing a login node.',
+  },
+  {
+    key: 'import.lustre_stripe_count',
+    type: 'integer',
+    default: '0',
+    min: '-1',
+    description: 'On Lustre (when `lfs` is installed), new layer files are striped over this many OSTs (`lfs setstripe -c`; -1 = all); 0 keeps the directory default. Ignored on other filesystems.',
+    why: 'Layer files are read by every node at job start: wide striping spreads that load, but only a site knows its OST count and file sizes.',
+  },
+  {
+    key: 'import.flatten_above',
+    type: 'integer',
+    default: '64',
+    min: '0',
+    description: 'Images with more layers than this are imported as one squashfs layer (as with `--flatten`); 0 never flattens automatically.',
+    why: 'Every layer costs a loop device and a mount per node; past a few dozen layers a single layer starts jobs faster and loses little sharing.',
+  },
 ];
 
 /** "what is allowed" for a setting: the second half of every error message about it. */
@@ -216,6 +251,10 @@ export function allowedText(setting: Setting): string {
       return `use one of ${(setting.allowed ?? []).join(', ')}`;
     case 'boolean':
       return 'use true or false (yes/no and 1/0 also work)';
+    case 'integer':
+      return `use a whole number${setting.min !== undefined ? ` of at least ${setting.min}` : ''}`;
+    case 'duration':
+      return 'use a number of seconds or a duration like 90s, 30m, 12h, 7d';
     case 'list':
       return `use a list of mappings with ${fieldsOf(setting.key)
         .map((s) => leafName(s.key))

@@ -22,6 +22,8 @@ export interface Config {
   store: {
     /** Shared-filesystem directory holding layers, manifests and tags. */
     path: string;
+    /** Seconds `strata gc` keeps an untagged image. */
+    gcGrace: number;
   };
   /** Node-local directory (tmpfs) for job state, layer mount points and rootfs. */
   runtimeDir: string;
@@ -53,5 +55,12 @@ export interface Config {
   };
   import: {
     compression: Compression;
+    /** Layers downloaded and converted at once. */
+    parallelLayers: number;
+    /** Flatten images with more layers than this; 0 = never automatically. */
+    flattenAbove: number;
+    /** `lfs setstripe -c` for new layer files on Lustre; 0 = directory default. */
+    lustreStripeCount: number;
   };
+
 }

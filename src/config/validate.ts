@@ -51,6 +51,28 @@ export function formatSize(bytes: number): string {
   return String(bytes);
 }
 
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600, d: 86400 };
+const DURATION_RE = /^(\d+)\s*([smhd]?)$/i;
+
+/** Seconds of a duration: a whole number of seconds, or a number with s/m/h/d. Undefined when it is none. */
+export function parseDuration(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isSafeInteger(text) && text >= 0 ? text : undefined;
+  if (typeof text !== 'string') return undefined;
+  const match = DURATION_RE.exec(text.trim());
+  if (!match) return undefined;
+  const seconds = Number(match[1]) * DURATION_UNITS[match[2].toLowerCase()];
+  return Number.isSafeInteger(seconds) ? seconds : undefined;
+}
+
+/** The shortest exact notation of a number of seconds (`7d`, `36h`, `90s`); parseDuration reads it back. */
+export function formatDuration(seconds: number): string {
+  if (!Number.isSafeInteger(seconds) || seconds <= 0) return String(seconds);
+  for (const unit of ['d', 'h', 'm']) {
+    if (seconds % DURATION_UNITS[unit] === 0) return `${seconds / DURATION_UNITS[unit]}${unit}`;
+  }
+  return `${seconds}s`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The schema as a tree of mappings, lists and leaves
 
@@ -197,6 +219,17 @@ class Checker {
         if (bool === undefined) return this.error(path, `${show(value)} is not a boolean`, allowed);
         return bool;
       }
+      case 'integer': {
+        const number = typeof value === 'number' ? value : typeof value === 'string' && /^\s*-?\d+\s*$/.test(value) ? Number(value) : NaN;
+        if (!Number.isSafeInteger(number)) return this.error(path, `${show(value)} is not a whole number`, allowed);
+        if (setting.min !== undefined && number < Number(setting.min)) return this.error(path, `${show(value)} is too small`, allowed);
+        return number;
+      }
+      case 'duration': {
+        const seconds = typeof value === 'string' || typeof value === 'number' ? parseDuration(value) : undefined;
+        if (seconds === undefined) return this.error(path, `${show(value)} is not a duration`, allowed);
+        return seconds;
+      }
       case 'list':
         throw new Error(`schema: list ${setting.key} handled as a leaf`);
     }
@@ -332,7 +365,7 @@ export function toOnDisk(config: Config): Obj {
       const field = value[camelCase(name)];
       if (child.kind === 'map') out[name] = walk(child, field as Obj);
       else if (child.kind === 'list') out[name] = (field as Obj[]).map((item) => walk(child.item, item));
-      else out[name] = child.setting.type === 'size' ? formatSize(field as number) : field;
+      else out[name] = child.setting.type === 'size' ? formatSize(field as number) : child.setting.type === 'duration' ? formatDuration(field as number) : field;
     }
     return out;
   };

@@ -14,11 +14,13 @@ export const TOOLS = {
   zstd: '/usr/bin/zstd',
   xz: '/usr/bin/xz',
   unshare: '/usr/bin/unshare',
+  setpriv: '/usr/bin/setpriv',
+  true: '/usr/bin/true',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
   squeue: '/usr/bin/squeue',
-  setpriv: '/usr/bin/setpriv',
   test: '/usr/bin/test',
+  lfs: '/usr/bin/lfs',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

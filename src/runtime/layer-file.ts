@@ -22,6 +22,14 @@ function lstatOrThrow(path: string) {
   }
 }
 
+// All layers of an image share one store directory: look it up once per process, since every
+// lookup is a metadata operation on the shared filesystem's servers.
+const dirStats = new Map<string, ReturnType<typeof lstatOrThrow>>();
+function storeDirStat(dir: string) {
+  if (!dirStats.has(dir)) dirStats.set(dir, lstatOrThrow(dir));
+  return dirStats.get(dir);
+}
+
 /** Refuse a layer file that is missing, not a regular file, or not the store owner's alone. */
 export function checkLayerFile(file: string, digest: string): void {
   const stat = lstatOrThrow(file);
@@ -38,7 +46,7 @@ export function checkLayerFile(file: string, digest: string): void {
     });
   if (stat.isSymbolicLink()) throw unsafe('it is a symbolic link');
   if (!stat.isFile()) throw unsafe('it is not a regular file');
-  const dir = lstatOrThrow(dirname(file));
+  const dir = storeDirStat(dirname(file));
   if (dir && stat.uid !== dir.uid) throw unsafe(`owned by uid ${stat.uid}, not by the store's owner (uid ${dir.uid})`);
   if (stat.mode & 0o022) throw unsafe(`writable by ${stat.mode & 0o002 ? 'everyone' : 'its group'} (mode ${(stat.mode & 0o7777).toString(8)})`);
 }

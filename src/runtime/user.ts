@@ -27,3 +27,42 @@ function readPasswd(): string {
     return '';
   }
 }
+
+/**
+ * A user's uid and primary gid by name (Torque hands the prologue names, not numbers), from
+ * /etc/passwd first, then getent. Undefined when the name is unknown.
+ */
+export async function lookupUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
+  const find = (passwd: string) => {
+    for (const line of passwd.split('\n')) {
+      const fields = line.split(':');
+      if (fields.length >= 7 && fields[0] === name) return { uid: Number(fields[2]), gid: Number(fields[3]) };
+    }
+    return undefined;
+  };
+  const fromFile = find(readPasswd());
+  if (fromFile) return fromFile;
+  const result = await runTool('getent', ['passwd', name]).catch(() => undefined);
+  return result?.exitCode === 0 ? find(result.stdout) : undefined;
+}
+
+/** A group's gid by name, from /etc/group first, then getent. */
+export async function lookupGroup(name: string): Promise<number | undefined> {
+  const find = (groups: string) => {
+    for (const line of groups.split('\n')) {
+      const fields = line.split(':');
+      if (fields.length >= 3 && fields[0] === name && /^\d+$/.test(fields[2])) return Number(fields[2]);
+    }
+    return undefined;
+  };
+  let text = '';
+  try {
+    text = readFileSync('/etc/group', 'utf8');
+  } catch {
+    // LDAP/SSSD only: getent below
+  }
+  const fromFile = find(text);
+  if (fromFile !== undefined) return fromFile;
+  const result = await runTool('getent', ['group', name]).catch(() => undefined);
+  return result?.exitCode === 0 ? find(result.stdout) : undefined;
+}

@@ -3,19 +3,33 @@
 
 import type { PrologArgs } from '../cli/commands/prolog.js';
 
+/** A yes/no value from the environment; unset or empty is undefined. */
+export const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));
+
+/**
+ * The container options a scheduler adapter passes as `<prefix>IMAGE`, `<prefix>IMAGE_DIGEST`,
+ * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no) and `<prefix>UPPER_SIZE`:
+ * SPANK_STRATA_* for Slurm, STRATA_* from the PBS hook.
+ */
+export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize'> {
+  const value = (name: string) => env[`${prefix}${name}`] || undefined;
+  return {
+    image: value('IMAGE'),
+    imageDigest: value('IMAGE_DIGEST'),
+    mounts: value('MOUNTS'),
+    workdir: value('WORKDIR'),
+    writable: flag(value('WRITABLE')) ?? true,
+    upperSize: value('UPPER_SIZE'),
+  };
+}
+
 export function slurmJob(env: NodeJS.ProcessEnv): PrologArgs {
-  const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));
   return {
     job: env.SLURM_JOB_ID ?? env.SLURM_JOBID ?? '',
     uid: Number(env.SLURM_JOB_UID || env.SLURM_UID || NaN),
     gid: Number(env.SLURM_JOB_GID || NaN),
-    image: env.SPANK_STRATA_IMAGE || undefined,
-    imageDigest: env.SPANK_STRATA_IMAGE_DIGEST || undefined,
-    mounts: env.SPANK_STRATA_MOUNTS || undefined,
-    workdir: env.SPANK_STRATA_WORKDIR || undefined,
     jobWorkdir: env.SLURM_JOB_WORK_DIR || undefined,
-    writable: flag(env.SPANK_STRATA_WRITABLE) ?? true,
-    upperSize: env.SPANK_STRATA_UPPER_SIZE || undefined,
+    ...containerOptions(env, 'SPANK_STRATA_'),
     timings: false,
   };
 }

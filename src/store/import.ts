@@ -11,6 +11,7 @@ import { LAYER_MEDIA_TYPES } from './layout.js';
 import { buildSquashfsLayer } from './layer-build.js';
 import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
 import { parseTagRef } from './ref.js';
+import { setTag } from './tags.js';
 import { Store } from './store.js';
 
 export interface ImportRequest {
@@ -77,7 +78,7 @@ export async function importImage(store: Store, request: ImportRequest): Promise
     annotations: { 'org.strata.source': request.source, 'org.opencontainers.image.created': created },
   };
   const digest = await publishBlob(store.layout, Buffer.from(JSON.stringify(manifest)));
-  await writePointer(store.layout, store.layout.tagPath(target.name, target.tag), digest);
+  await setTag(store.layout, target.name, target.tag, digest);
   return { digest, layerDigest: layer.digest, layerSize: layer.size, layers: manifest.layers.length, durationMs: performance.now() - started };
 }
 
@@ -85,7 +86,7 @@ export async function importImage(store: Store, request: ImportRequest): Promise
  * The first import creates the store directory, but only inside an existing parent: if the shared
  * filesystem is not mounted, a store quietly created on the local disk would hide the problem.
  */
-async function createStoreRoot(root: string): Promise<void> {
+export async function createStoreRoot(root: string): Promise<void> {
   try {
     await mkdir(root, { mode: 0o755 });
   } catch (error) {

@@ -14,11 +14,15 @@ import { StrataError, errnoCode, firstLine, isStrataError, nodeError, userError 
 import { SAFE_PATH, TOOLS } from '../host/tools.js';
 import { toOverlayTar, type OverlayConvertResult } from '../tar/overlay-convert.js';
 
-export interface LayerSource {
-  /** `tar`: a layer tar file (plain, gzip, zstd or xz, detected by magic bytes); `dir`: a root filesystem tree. */
-  kind: 'tar' | 'dir';
-  path: string;
-}
+/**
+ * `tar`: a layer tar file (plain, gzip, zstd or xz, detected by magic bytes); `dir`: a root
+ * filesystem tree; `stream`: layer tar bytes from elsewhere (a registry, an archive member), also
+ * plain, gzip, zstd or xz by magic bytes. A stream's own errors (digest mismatch, broken download)
+ * win over whatever they cause downstream.
+ */
+export type LayerSource =
+  | { kind: 'tar' | 'dir'; path: string }
+  | { kind: 'stream'; open: () => Promise<AsyncIterable<Uint8Array>>; what: string };
 
 export interface BuildSquashfsLayerOptions {
   source: LayerSource;
@@ -88,28 +92,120 @@ const usefulLine = (stderr: string): string | undefined =>
 const toolMissing = (tool: string, pkg: string) =>
   nodeError('E_TOOL_MISSING', `${tool} is not installed`, { hint: `install the ${pkg} package on this host` });
 
+/** The compression of a layer tar from its first bytes (at least 6 unless the data is shorter). */
+function compressionOfMagic(head: Buffer, what: string): TarCompression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') {
+    throw userError('E_TAR', `${what} is bzip2-compressed, which strata does not read`, {
+      hint: 'decompress it first (bunzip2) or recompress it with gzip or zstd',
+    });
+  }
+  return 'plain';
+}
+
 async function detectCompression(path: string): Promise<TarCompression> {
   const handle = await open(path, 'r');
   try {
     const magic = Buffer.alloc(6);
     const { bytesRead } = await handle.read(magic, 0, 6, 0);
-    const head = magic.subarray(0, bytesRead);
-    if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-    if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-    if (head.length >= 6 && head.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-    if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') {
-      throw userError('E_TAR', `layer tar ${path} is bzip2-compressed, which strata does not read`, {
-        hint: 'decompress it first (bunzip2) or recompress it with gzip or zstd',
-      });
-    }
-    return 'plain';
+    return compressionOfMagic(magic.subarray(0, bytesRead), `layer tar ${path}`);
   } finally {
     await handle.close();
   }
 }
 
+/** Reads the first bytes of a stream to see its compression, and gives back the whole stream. */
+async function peek(input: AsyncIterable<Uint8Array>, want: number): Promise<{ head: Buffer; stream: AsyncIterable<Uint8Array> }> {
+  const iterator = input[Symbol.asyncIterator]();
+  const held: Uint8Array[] = [];
+  let have = 0;
+  let done = false;
+  while (have < want) {
+    const next = await iterator.next();
+    if (next.done) {
+      done = true;
+      break;
+    }
+    held.push(next.value);
+    have += next.value.length;
+  }
+  const stream = (async function* () {
+    try {
+      yield* held;
+      if (done) return;
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    } finally {
+      if (!done) await iterator.return?.();
+    }
+  })();
+  return { head: Buffer.concat(held.map((chunk) => Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))), stream };
+}
+
+/** A decompressor (gunzip or a zstd/xz child) fed from `stream`; `feed` settles with the feeding error, if any. */
+function decompress(compression: TarCompression, stream: AsyncIterable<Uint8Array>): { input: AsyncIterable<Uint8Array>; child?: Child; feed?: Promise<unknown> } {
+  const settle = (promise: Promise<void>) => promise.then(() => undefined, (error: unknown) => error);
+  switch (compression) {
+    case 'plain':
+      return { input: stream };
+    case 'gzip': {
+      const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+      // Errors of either stream end up on gunzip, whose iterator then throws them.
+      return { input: gunzip, feed: settle(pipeline(Readable.from(stream, { objectMode: false }), gunzip)) };
+    }
+    case 'zstd':
+    case 'xz': {
+      const child = startChild(TOOLS[compression], ['-dc'], ['pipe', 'pipe', 'pipe']);
+      child.process.stdin?.on('error', () => undefined);
+      return { input: child.process.stdout as Readable, child, feed: settle(pipeline(Readable.from(stream, { objectMode: false }), child.process.stdin as NodeJS.WritableStream)) };
+    }
+  }
+}
+
+/**
+ * A layer blob (gzip, zstd, xz or plain, by magic bytes) as uncompressed tar bytes, for callers
+ * that merge layers themselves (flatten). The iterator throws the blob's own error first (digest
+ * mismatch, broken download), then the decompressor's.
+ */
+export async function* uncompressedLayer(input: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array, void, undefined> {
+  const { head, stream } = await peek(input, 6);
+  const opened = decompress(compressionOfMagic(head, what), stream);
+  let finished = false;
+  try {
+    try {
+      for await (const chunk of opened.input) yield chunk as Uint8Array;
+    } catch (error) {
+      const feedError = opened.feed ? await opened.feed : undefined;
+      if (isStrataError(feedError)) throw feedError;
+      if (isZlibError(error)) throw userError('E_TAR', `cannot read ${what}: gzip data is corrupt (${(error as Error).message})`, { hint: 'the source is damaged; fetch or export it again' });
+      throw error;
+    }
+    const feedError = opened.feed ? await opened.feed : undefined;
+    if (isStrataError(feedError)) throw feedError;
+    if (opened.child) {
+      const failure = await childFailure(opened.child, what);
+      if (failure) throw failure;
+    }
+    finished = true;
+  } finally {
+    if (!finished && opened.child) {
+      kill(opened.child);
+      await opened.child.exit;
+    }
+  }
+}
+
 /** The source as a stream of uncompressed tar bytes, plus the helper process producing it, if any. */
-async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<Uint8Array>; child?: Child; what: string }> {
+async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<Uint8Array>; child?: Child; what: string; feed?: Promise<unknown> }> {
+  if (source.kind === 'stream') {
+    const { head, stream } = await peek(await source.open(), 6);
+    return { ...decompress(compressionOfMagic(head, source.what), stream), what: source.what };
+  }
   const info = await stat(source.path).catch((error: unknown) => {
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') {
       throw userError('E_BAD_SOURCE', `layer source ${source.path} does not exist`, { hint: 'check the path' });
@@ -203,7 +299,7 @@ export async function buildSquashfsLayer(options: BuildSquashfsLayerOptions): Pr
   let streamError: unknown;
   try {
     await pipeline(
-      Readable.from(toOverlayTar(opened.input, { onComplete: (result) => (converted = result) }), { objectMode: false, highWaterMark: READ_CHUNK }),
+      Readable.from(toOverlayTar(opened.input, { markRoot: true, onComplete: (result) => (converted = result) }), { objectMode: false, highWaterMark: READ_CHUNK }),
       packer.process.stdin as NodeJS.WritableStream,
     );
   } catch (error) {
@@ -216,8 +312,11 @@ export async function buildSquashfsLayer(options: BuildSquashfsLayerOptions): Pr
   }
   const packerExit = await packer.exit;
   const sourceError = opened.child ? await waitOrKill(opened.child).then(() => childFailure(opened.child as Child, opened.what)) : undefined;
+  // A stream's own failure (digest mismatch, broken download) is the cause of whatever followed.
+  const feedError = opened.feed ? await opened.feed : undefined;
 
-  let failure: StrataError | undefined = sourceError;
+  let failure: StrataError | undefined = isStrataError(feedError) ? feedError : sourceError;
+  if (!failure && isStrataError(streamError)) failure = streamError;
   if (!failure && isStrataError(streamError)) failure = streamError;
   if (!failure && isZlibError(streamError)) {
     failure = userError('E_TAR', `cannot read ${opened.what}: gzip data is corrupt (${(streamError as Error).message})`, {

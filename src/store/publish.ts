@@ -2,10 +2,11 @@
 // Content-addressed files are never replaced once present (a node may have the old inode loop-
 // mounted), so the final step is link(2), which fails if the name exists, not rename(2).
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { newPartialPath } from './partials.js';
 import { createReadStream } from 'node:fs';
-import { chmod, link, mkdir, open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { chmod, link, mkdir, open, rename, unlink, utimes } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { errnoCode, nodeError } from '../errors.js';
 import { StoreLayout, type LayerFormat } from './layout.js';
 
@@ -21,10 +22,7 @@ export async function sha256OfFile(path: string): Promise<{ digest: string; size
   return { digest: `sha256:${hash.digest('hex')}`, size };
 }
 
-export async function newPartialPath(layout: StoreLayout, hint: string): Promise<string> {
-  await mkdir(layout.tmpDir, { recursive: true, mode: 0o755 });
-  return join(layout.tmpDir, `${hint}-${process.pid}-${randomBytes(6).toString('hex')}.partial`);
-}
+export { newPartialPath } from './partials.js';
 
 async function fsyncPath(path: string) {
   const handle = await open(path, 'r');
@@ -42,7 +40,10 @@ async function placeImmutable(partial: string, finalPath: string): Promise<void>
     await link(partial, finalPath);
   } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw error;
-    // Same digest, same content: someone published it first.
+    // Same digest, same content: someone published it first. Mark it used now, so that gc's
+    // grace period protects it until whatever we publish next refers to it.
+    const now = new Date();
+    await utimes(finalPath, now, now).catch(() => undefined);
   } finally {
     await unlink(partial).catch(() => undefined);
   }

@@ -25,7 +25,14 @@ export function parseImageRef(text: string): ImageRef {
     });
   if (!input) throw bad('it is empty');
   if (DIGEST_RE.test(input)) return { digest: input };
-  let rest = input;
+  const { name: rest, tag, digest } = splitTagAndDigest(input, bad);
+  if (!NAME_RE.test(rest)) throw bad(`"${rest}" is not a valid name (lowercase letters, digits, and . _ - / between them)`);
+  return { name: rest, tag: tag ?? (digest ? undefined : DEFAULT_TAG), digest };
+}
+
+/** `NAME[:TAG][@DIGEST]` → its parts, tag and digest checked (a `:` before the last `/` is a port). */
+export function splitTagAndDigest(text: string, bad: (why: string) => Error): { name: string; tag?: string; digest?: string } {
+  let rest = text;
   let digest: string | undefined;
   const at = rest.indexOf('@');
   if (at >= 0) {
@@ -40,8 +47,7 @@ export function parseImageRef(text: string): ImageRef {
     rest = rest.slice(0, colon);
     if (!TAG_RE.test(tag)) throw bad(`"${tag}" is not a valid tag`);
   }
-  if (!NAME_RE.test(rest)) throw bad(`"${rest}" is not a valid name (lowercase letters, digits, and . _ - / between them)`);
-  return { name: rest, tag: tag ?? (digest ? undefined : DEFAULT_TAG), digest };
+  return { name: rest, tag, digest };
 }
 
 export const formatRef = (ref: ImageRef) =>

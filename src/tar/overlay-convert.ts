@@ -27,6 +27,12 @@ export const WHITEOUT_META_PREFIX = '.wh..wh.';
 export const WHITEOUT_OPAQUE = '.wh..wh..opq';
 export const OVERLAY_OPAQUE_XATTR = 'trusted.overlay.opaque';
 export const OVERLAY_ORIGIN_XATTR = 'trusted.overlay.origin';
+/**
+ * Put on every layer's root directory so the squashfs always has an xattr table: without one the
+ * kernel answers listxattr on every inode with EOPNOTSUPP (getfattr, cp -a, rsync -X fail in the
+ * container). The layer root is never what a job sees as `/` (that is the upper's root).
+ */
+export const LAYER_MARKER_XATTR = 'trusted.strata.layer';
 
 export interface OverlayConvertResult {
   /** sha256 of the input tar bytes (all of them, end padding included): the OCI diff_id. */
@@ -44,6 +50,8 @@ export interface OverlayConvertResult {
 }
 
 export interface OverlayConvertOptions {
+  /** Give the root directory LAYER_MARKER_XATTR (creating a root entry if the tar has none). */
+  markRoot?: boolean;
   /** Called once the whole input was read and the last output chunk was yielded. */
   onComplete?: (result: OverlayConvertResult) => void;
 }
@@ -80,7 +88,7 @@ const badEntry = (message: string, hint = 'the layer tar is malformed or hostile
  * Normalises an entry name: `./a//b/` → `a/b`, the root → ''. Rejects absolute names and `..`.
  * Returns the components.
  */
-function normalize(raw: string, what: string, entryPath: string): string[] {
+export function normalize(raw: string, what: string, entryPath: string): string[] {
   if (raw.startsWith('/')) {
     throw badEntry(`layer tar entry '${displayName(entryPath)}' has an absolute ${what} '${displayName(raw)}'`);
   }
@@ -269,6 +277,7 @@ export async function* toOverlayTar(
       entries++;
     }
 
+    if (options.markRoot && !dirs.has('')) dirs.set('', { records: [], mode: 0o755, uid: 0, gid: 0, mtime: 0, uname: '', gname: '', synthesized: true });
     for (const path of origin) {
       if (!dirs.has(path)) {
         dirs.set(path, { records: [], mode: 0o755, uid: 0, gid: 0, mtime: 0, uname: '', gname: '', synthesized: true });
@@ -283,6 +292,7 @@ export async function* toOverlayTar(
       const xattrs: PaxRecord[] = [];
       if (opaque.has(path)) xattrs.push({ key: XATTR_PREFIX + OVERLAY_OPAQUE_XATTR, value: 'y' });
       if (origin.has(path)) xattrs.push({ key: XATTR_PREFIX + OVERLAY_ORIGIN_XATTR, value: '' });
+      if (path === '' && options.markRoot) xattrs.push({ key: XATTR_PREFIX + LAYER_MARKER_XATTR, value: '1' });
       const name = path === '' ? './' : `${path}/`;
       const fields: HeaderFields = {
         name,

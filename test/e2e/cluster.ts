@@ -60,6 +60,14 @@ export async function ensureCluster(): Promise<boolean> {
   return true;
 }
 
+/** For a test file's beforeAll: root, the cluster up (see ensureCluster) and every node idle. */
+export async function clusterForTests(): Promise<boolean> {
+  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
+  const startedHere = await ensureCluster();
+  await waitForQuietCluster();
+  return startedHere;
+}
+
 export async function stopCluster(): Promise<void> {
   const down = await run(join(CLUSTER, 'down.sh'), []);
   if (down.code !== 0) throw new Error(`cluster did not stop cleanly:\n${down.stderr}`);

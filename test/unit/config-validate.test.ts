@@ -53,14 +53,14 @@ describe('parseSize / formatSize', () => {
 describe('defaults', () => {
   const expected: Config = {
     origin: 'built-in defaults',
-    store: { path: '/var/lib/strata/store' },
+    store: { path: '/var/lib/strata/store', gcGrace: 7 * 86400 },
     runtimeDir: '/run/strata',
     upper: { backing: 'tmpfs', diskPath: '/var/tmp/strata', defaultSize: 2 ** 30, maxSize: 16 * 2 ** 30 },
     layers: { cache: 'release' },
     mounts: [],
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
-    import: { compression: 'zstd' },
+    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64 },
   };
 
   test('an empty document gives every default', () => {
@@ -135,6 +135,12 @@ describe('values', () => {
   });
 });
 
+test('integers and durations', () => {
+  expect(ok({ import: { parallel_layers: '8', flatten_above: 0 }, store: { gc_grace: '36h' } })).toMatchObject({ import: { parallelLayers: 8, flattenAbove: 0 }, store: { gcGrace: 36 * 3600 } });
+  expect(ok({ store: { gc_grace: 90 } }).store.gcGrace).toBe(90);
+  expect(toOnDisk(ok({ store: { gc_grace: '2d' } })).store).toMatchObject({ gc_grace: '2d' });
+});
+
 describe('errors', () => {
   test.each<[string, unknown, string]>([
     ['size', { upper: { max_size: '12X' } }, 'upper.max_size: "12X" is not a size; use a number of bytes or a size like 512M, 4G'],
@@ -144,6 +150,10 @@ describe('errors', () => {
     ['enum', { layers: { cache: 'forever' } }, 'layers.cache: "forever" is not allowed; use one of release, keep'],
     ['enum', { log: { level: 'warning' } }, 'log.level: "warning" is not allowed; use one of error, warn, info, debug'],
     ['enum', { import: { compression: 'bzip2' } }, 'import.compression: "bzip2" is not allowed; use one of zstd, lz4, gzip, xz, none'],
+    ['integer', { import: { parallel_layers: 'many' } }, 'import.parallel_layers: "many" is not a whole number; use a whole number of at least 1'],
+    ['integer too small', { import: { parallel_layers: 0 } }, 'import.parallel_layers: 0 is too small; use a whole number of at least 1'],
+    ['integer fraction', { import: { flatten_above: 2.5 } }, 'import.flatten_above: 2.5 is not a whole number; use a whole number of at least 0'],
+    ['duration', { store: { gc_grace: '3 weeks' } }, 'store.gc_grace: "3 weeks" is not a duration; use a number of seconds or a duration like 90s, 30m, 12h, 7d'],
     ['relative path', { store: { path: 'strata/store' } }, 'store.path: "strata/store" is not an absolute path; use an absolute path'],
     ['relative path', { upper: { disk_path: 'tmp' } }, 'upper.disk_path: "tmp" is not an absolute path; use an absolute path without "," or ":"'],
     ['path type', { runtime_dir: 42 }, 'runtime_dir: expected a path, got 42; use an absolute path without "," or ":"'],

@@ -11,7 +11,8 @@ const LUSTRE = 0x0bd00bd0;
 
 /** A healthy Slurm compute node. */
 function healthy(): Facts {
-  const effective = { ...defaultConfig('/etc/strata/strata.yaml'), store: { path: '/lustre/strata' } };
+  const defaults = defaultConfig('/etc/strata/strata.yaml');
+  const effective = { ...defaults, store: { ...defaults.store, path: '/lustre/strata' } };
   return {
     nodeVersion: '20.18.0',
     root: true,

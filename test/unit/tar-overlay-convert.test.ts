@@ -102,10 +102,10 @@ async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Uint8Array>
   for (let i = 0; i < bytes.length; i += size) yield new Uint8Array(bytes.subarray(i, i + size));
 }
 
-async function convert(bytes: Buffer, chunkSize = 64 * 1024): Promise<{ out: Buffer; result: OverlayConvertResult }> {
+async function convert(bytes: Buffer, chunkSize = 64 * 1024, markRoot = false): Promise<{ out: Buffer; result: OverlayConvertResult }> {
   const parts: Buffer[] = [];
   let result: OverlayConvertResult | undefined;
-  const iterator = toOverlayTar(chunked(bytes, chunkSize), { onComplete: (r) => (result = r) });
+  const iterator = toOverlayTar(chunked(bytes, chunkSize), { markRoot, onComplete: (r) => (result = r) });
   for (;;) {
     const next = await iterator.next();
     if (next.done) {
@@ -132,6 +132,17 @@ async function convertError(bytes: Buffer): Promise<{ code: string; message: str
 const byName = (entries: Listed[]) => new Map(entries.map((e) => [e.name, e]));
 const ORIGIN = 'SCHILY.xattr.trusted.overlay.origin';
 const OPAQUE = 'SCHILY.xattr.trusted.overlay.opaque';
+
+describe('toOverlayTar: layer root marker', () => {
+  it('gives the root an xattr (so the squashfs has an xattr table), creating the root entry if needed', async () => {
+    const noRoot = list((await convert(buildTar({ entries: [{ name: 'f', data: 'x' }] }), 64 * 1024, true)).out);
+    expect(noRoot.map((e) => e.name)).toEqual(['f', '.']);
+    expect(noRoot[1]).toMatchObject({ type: '5', mode: 0o755, uid: 0, pax: { 'SCHILY.xattr.trusted.strata.layer': '1' } });
+    const withRoot = list((await convert(buildTar({ entries: [{ name: './', type: 'dir', mode: 0o700, uid: 3 }] }), 64 * 1024, true)).out);
+    expect(withRoot).toHaveLength(1);
+    expect(withRoot[0]).toMatchObject({ mode: 0o700, uid: 3, pax: { 'SCHILY.xattr.trusted.strata.layer': '1' } });
+  });
+});
 
 describe('toOverlayTar: whiteouts', () => {
   it('turns dir/.wh.NAME into a char 0:0 device with the whiteout owner and time, and marks the dir', async () => {

@@ -1,10 +1,12 @@
 // `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
 
 import { loadConfig } from '../../config/load.js';
+import { userError } from '../../errors.js';
 import { importImage } from '../../store/import.js';
+import { parseImageSource } from '../../store/sources/open.js';
 import { Store } from '../../store/store.js';
 
-async function openStore() {
+export async function openStore() {
   const config = await loadConfig();
   return { config, store: new Store(config.store.path) };
 }
@@ -36,18 +38,41 @@ export async function imagesCommand(args: { json?: boolean }): Promise<number> {
 export async function inspectCommand(args: { ref: string }): Promise<number> {
   const { store } = await openStore();
   const image = await store.open(args.ref);
+  const tags = (await store.listTags()).filter((entry) => entry.digest === image.manifestDigest).map((entry) => `${entry.name}:${entry.tag}`);
+  const annotations = image.manifest.annotations ?? {};
   const output = {
     ref: args.ref,
     digest: image.manifestDigest,
+    tags,
+    source: annotations['org.strata.source'],
+    sourceManifest: annotations['org.strata.source.manifest'],
+    created: annotations['org.opencontainers.image.created'],
+    platform: `${image.config.os ?? 'linux'}/${image.config.architecture ?? '?'}`,
+    size: image.layers.reduce((sum, layer) => sum + layer.size, 0),
     layers: image.layers.map((layer) => ({ digest: layer.digest, size: layer.size, format: layer.format, diffId: layer.diffId, path: layer.path })),
     config: image.config,
-    annotations: image.manifest.annotations ?? {},
+    annotations,
   };
   process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
   return 0;
 }
 
-export async function importCommand(args: { source: string; tag: string; base?: string }): Promise<number> {
+export interface ImportArgs {
+  source: string;
+  tag?: string;
+  base?: string;
+  platform?: string;
+  insecure?: boolean;
+  flatten?: boolean;
+}
+
+export async function importCommand(args: ImportArgs): Promise<number> {
+  const parsed = parseImageSource(args.source);
+  if (parsed) return (await import('./import-image.js')).importImageCommand(args, parsed);
+  if (args.insecure || args.platform || args.flatten) {
+    throw userError('E_BAD_SOURCE', `--${args.insecure ? 'insecure' : args.platform ? 'platform' : 'flatten'} is for image sources (docker://, oci:, archives), not ${args.source.split(':')[0]}:`, { hint: 'drop it' });
+  }
+  if (!args.tag) throw userError('E_BAD_REF', `importing ${args.source} needs --tag NAME:TAG`, { hint: 'name the image, e.g. --tag myimage:1' });
   const { config, store } = await openStore();
   const result = await importImage(store, { source: args.source, tag: args.tag, base: args.base, compression: config.import.compression });
   process.stdout.write(`${result.digest}\n`);

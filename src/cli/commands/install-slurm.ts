@@ -142,7 +142,7 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   return { prefix, libDir, actions, unchanged, notes, paths };
 }
 
-export async function applyInstall(plan: InstallPlan): Promise<void> {
+export async function applyInstall(plan: Pick<InstallPlan, 'actions'>): Promise<void> {
   for (const action of plan.actions) {
     if (action.kind === 'remove') {
       await rm(action.target, { force: true });
@@ -235,7 +235,7 @@ async function configuredRuntimeDir(env: NodeJS.ProcessEnv, notes: string[]): Pr
 }
 
 /** The directory holding strata's package.json, walking up from this (bundled or source) file. */
-async function findPackageRoot(): Promise<string> {
+export async function findPackageRoot(): Promise<string> {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const manifest = await readFile(join(dir, 'package.json'), 'utf8').catch(() => undefined);
@@ -251,7 +251,7 @@ async function findPackageRoot(): Promise<string> {
 }
 
 /** Regular files below `dir`, as paths relative to it. */
-async function listFiles(dir: string): Promise<string[]> {
+export async function listFiles(dir: string): Promise<string[]> {
   const files: string[] = [];
   const walk = async (current: string) => {
     for (const entry of await readdir(current, { withFileTypes: true })) {

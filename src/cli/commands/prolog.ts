@@ -10,6 +10,7 @@ import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
 import { parseMountRequests } from '../../runtime/mount-request.js';
 import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
+import { teardownJob } from '../../runtime/teardown.js';
 import { printTimings } from './timings.js';
 
 export interface PrologArgs {
@@ -28,7 +29,16 @@ export interface PrologArgs {
   dryRun?: boolean;
 }
 
-export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export interface PrologExit {
+  /**
+   * Exit status for a user-caused failure. 0 (Slurm: any other status drains the node; the error
+   * file tells the job). Schedulers that can fail just the job (PBS hooks, Torque's prologue) ask
+   * for their own status, and the message is then also printed on stderr.
+   */
+  userError?: number;
+}
+
+export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env, exit: PrologExit = {}): Promise<number> {
   const started = performance.now();
   const timings: Record<string, number> = {};
   let config;
@@ -51,6 +61,12 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     const durationMs = Math.round(performance.now() - started);
     if (outcome.result === 'user-error') {
       log[outcome.error.kind === 'internal' ? 'error' : 'warn']('job set-up failed', { result: 'user-error', code: outcome.error.code, error: outcome.error.summary, detail: outcome.error.detail, durationMs });
+      if (exit.userError) {
+        // The scheduler fails the job with this message itself: the error file has no reader.
+        await teardownJob(args.job, config).catch(() => undefined);
+        process.stderr.write(`strata: prolog: job ${args.job}: ${outcome.error.summary}\n`);
+        return exit.userError;
+      }
     } else {
       log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs, lockWaitMs: timings['lock wait'] });
     }
@@ -63,7 +79,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
       // Bad arguments (job id, sizes, mount syntax) before anything was set up.
       log.warn('job set-up refused (user error)', { result: 'user-error', code: error.code, error: error.summary, durationMs });
       process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
-      return 0;
+      return exit.userError ?? 0;
     }
     log.error('node fault', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
     process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);

@@ -1,0 +1,59 @@
+// `strata verify`: re-hash every layer file and blob against its name, and check that every tag
+// leads to a manifest whose config and layers are present. Reads only; reports every problem.
+
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode } from '../errors.js';
+import { sha256OfFile } from './publish.js';
+import type { Store } from './store.js';
+
+export interface VerifyReport {
+  checked: { layers: number; blobs: number; tags: number; bytes: number };
+  problems: string[];
+}
+
+async function names(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+export async function verifyStore(store: Store, onFile?: (path: string) => void): Promise<VerifyReport> {
+  const { layout } = store;
+  const report: VerifyReport = { checked: { layers: 0, blobs: 0, tags: 0, bytes: 0 }, problems: [] };
+  const check = async (dir: string, suffix: string, kind: 'layers' | 'blobs') => {
+    for (const name of await names(dir)) {
+      const hex = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+      const path = join(dir, name);
+      if (!/^[0-9a-f]{64}$/.test(hex)) {
+        report.problems.push(`${path}: not a content address (stray file)`);
+        continue;
+      }
+      onFile?.(path);
+      const { digest, size } = await sha256OfFile(path);
+      report.checked[kind]++;
+      report.checked.bytes += size;
+      if (digest !== `sha256:${hex}`) report.problems.push(`${path}: corrupt (its content hashes to ${digest})`);
+    }
+  };
+  await check(join(layout.root, 'layers', 'sha256'), '.sqfs', 'layers');
+  await check(join(layout.root, 'blobs', 'sha256'), '', 'blobs');
+  for (const tag of await store.listTags()) {
+    report.checked.tags++;
+    const ref = `${tag.name}:${tag.tag}`;
+    try {
+      const image = await store.open(ref);
+      const missing: string[] = [];
+      for (const layer of image.layers) {
+        if (!(await stat(layer.path).catch(() => undefined))) missing.push(layer.digest);
+      }
+      for (const digest of missing) report.problems.push(`${ref}: layer ${digest} is missing`);
+    } catch (error) {
+      report.problems.push(`${ref}: ${(error as Error).message}`);
+    }
+  }
+  return report;
+}

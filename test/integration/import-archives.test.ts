@@ -1,0 +1,140 @@
+// Importing whole images from OCI layouts, OCI archives and docker save archives: what a job sees
+// equals `umoci unpack` of the same image; layers already stored are reused; a corrupt blob or a
+// hostile entry publishes nothing.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout, type ImageSpec } from '../helpers/oci.js';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
+import { makeSite, type Site } from '../helpers/site.js';
+import { compareTrees } from '../helpers/tree-compare.js';
+
+let site: Site;
+let before: NodeState;
+let layout: string;
+const rich = richImage('rich');
+const layersInStore = () => readdirSync(join(site.store, 'layers/sha256')).length;
+const partials = () => (existsSync(join(site.store, 'tmp')) ? readdirSync(join(site.store, 'tmp')) : []);
+
+const small = (architecture: string, marker: string, variant?: string): ImageSpec => ({
+  architecture,
+  variant,
+  layers: [{ compression: 'gzip', tar: busyboxLayer([{ name: 'etc/arch', content: `${marker}\n` }]) }],
+});
+
+beforeAll(() => {
+  before = nodeState();
+  site = makeSite('import-archives');
+  layout = join(site.root, 'layout');
+  writeLayout(layout, [rich, gzipOnly(rich, 'rich-gzip')], [{ ref: 'multi', images: [small('amd64', 'amd64'), small('arm64', 'arm64', 'v8')] }]);
+});
+
+afterAll(() => {
+  expectNodeStateUnchanged(before);
+  site.remove();
+});
+
+test('oci: import gives the tree umoci unpacks, with the image config in the job entry', async () => {
+  const result = await site.run(['import', `oci:${layout}:rich`, '--tag', 'rich:1']);
+  expect(result.stderr).toMatch(/^imported rich:1 \(sha256:[0-9a-f]{64}\) from oci:.*: 3 layers \(0 already stored\), .* in [\d.]+s\n$/);
+  expect(result.code).toBe(0);
+  const digest = result.stdout.trim();
+  expect((await site.run(['resolve', 'rich:1'])).stdout.trim()).toBe(digest);
+  expect(layersInStore()).toBe(3);
+  expect(partials()).toEqual([]);
+
+  const bundle = join(site.root, 'bundle');
+  execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:rich-gzip`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const prolog = await site.run(['prolog', '--job', 'ref1', '--uid', '0', '--gid', '0', '--image', 'rich:1']);
+  expect(prolog.stderr).toBe('');
+  try {
+    const rootfs = join(site.runtime, 'jobs/ref1/rootfs');
+    // The job's own mounts (proc, sys, dev, the home directory) cover those directories.
+    expect(compareTrees(join(bundle, 'rootfs'), rootfs, { skip: ['proc', 'sys', 'dev', 'root'] })).toBeUndefined();
+    const entry = JSON.parse(readFileSync(join(site.runtime, 'jobs/ref1/entry.json'), 'utf8'));
+    expect(entry).toMatchObject({ env: ['PATH=/bin', 'FOO=bar'], workdir: '/data', entrypoint: ['/bin/sh', '-c'], cmd: ['echo hi'] });
+  } finally {
+    expect((await site.run(['epilog', '--job', 'ref1'])).code).toBe(0);
+  }
+  const inspect = JSON.parse((await site.run(['inspect', 'rich:1'])).stdout);
+  expect(inspect.config.config.Labels).toEqual({ suite: 'strata' });
+}, 120_000);
+
+test('docker-archive: the same layers from docker save format (other compression, same diff_ids) are reused', async () => {
+  const archive = join(site.root, 'rich-docker.tar');
+  execFileSync('/usr/bin/skopeo', ['copy', '-q', `oci:${layout}:rich-gzip`, `docker-archive:${archive}:rich:2`]);
+  const result = await site.run(['import', `docker-archive:${archive}`]);
+  expect(result.stderr).toMatch(/^imported rich:2 .*: 3 layers \(3 already stored\)/);
+  expect(result.code).toBe(0);
+  expect(layersInStore()).toBe(3);
+  const layersOf = async (tag: string) => JSON.parse((await site.run(['inspect', tag])).stdout).layers.map((l: { digest: string }) => l.digest);
+  expect(await layersOf('rich:2')).toEqual(await layersOf('rich:1'));
+});
+
+test('oci-archive: a multi-platform index picks this machine, --platform another', async () => {
+  const archive = join(site.root, 'layout.tar');
+  execFileSync('/usr/bin/tar', ['-cf', archive, '-C', layout, '.']);
+  expect((await site.run(['import', `oci-archive:${archive}:multi`, '--tag', 'multi:host'])).code).toBe(0);
+  expect((await site.run(['import', `oci-archive:${archive}:multi`, '--tag', 'multi:arm', '--platform', 'linux/arm64'])).code).toBe(0);
+  const arch = async (tag: string) => JSON.parse((await site.run(['inspect', tag])).stdout).config.architecture;
+  expect(await arch('multi:host')).toBe(process.arch === 'arm64' ? 'arm64' : 'amd64');
+  expect(await arch('multi:arm')).toBe('arm64');
+  const none = await site.run(['import', `oci-archive:${archive}:multi`, '--tag', 'multi:s390', '--platform', 'linux/s390x']);
+  expect(none.code).toBe(2);
+  expect(none.stderr).toBe('strata: oci-archive:' + archive + ':multi has no image for linux/s390x (it has linux/amd64, linux/arm64/v8); pick one of those with --platform, or use an image built for this platform\n');
+});
+
+test('a corrupt layer blob is an error naming the digest, and nothing is published', async () => {
+  const bad = join(site.root, 'bad-layout');
+  const built = writeLayout(bad, [{ ref: 'x', layers: [{ compression: 'gzip', tar: busyboxLayer([{ name: 'etc/corrupt-me', content: 'z'.repeat(50_000) }]) }] }]);
+  const blob = join(bad, 'blobs/sha256', built[0].layerDigests[0].slice(7));
+  const bytes = readFileSync(blob);
+  bytes[bytes.length - 12] ^= 0xff; // inside the gzip trailer's CRC neighbourhood: gunzip may even accept it
+  writeFileSync(blob, bytes);
+  const layers = layersInStore();
+  const result = await site.run(['import', `oci:${bad}:x`, '--tag', 'bad:1']);
+  expect(result.code).toBe(2);
+  expect(result.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  expect(result.stderr).toMatch(/strata: (layer 1 .* does not match its digest: expected sha256:|cannot read layer 1 .*gzip)/);
+  expect(layersInStore()).toBe(layers);
+  expect(partials()).toEqual([]);
+  expect((await site.run(['resolve', 'bad:1'])).code).toBe(2);
+});
+
+test('hostile entries (absolute paths, ..) are refused with the entry named', async () => {
+  const evil = join(site.root, 'evil-layout');
+  writeLayout(evil, [
+    { ref: 'abs', layers: [{ compression: 'none', tar: layerTar([{ name: '/etc/passwd', content: 'x' }]) }] },
+    { ref: 'dots', layers: [{ compression: 'gzip', tar: layerTar([{ name: 'a/../../escape', content: 'x' }]) }] },
+  ]);
+  const abs = await site.run(['import', `oci:${evil}:abs`, '--tag', 'evil:abs']);
+  expect(abs.stderr).toMatch(/^strata: layer tar entry '\/etc\/passwd' has an absolute path/);
+  const dots = await site.run(['import', `oci:${evil}:dots`, '--tag', 'evil:dots']);
+  expect(dots.stderr).toMatch(/^strata: layer tar entry 'a\/\.\.\/\.\.\/escape' has a path with a '\.\.' component/);
+  expect([abs.code, dots.code]).toEqual([2, 2]);
+  expect(partials()).toEqual([]);
+});
+
+test('--flatten: one layer for the whole image, the same tree; above import.flatten_above it is automatic', async () => {
+  const flat = await site.run(['import', `oci:${layout}:rich`, '--tag', 'rich:flat', '--flatten']);
+  expect(flat.stderr).toMatch(/^imported rich:flat .*: flattened to 1 layer \(0 already stored\)/);
+  expect(flat.code).toBe(0);
+  const inspect = JSON.parse((await site.run(['inspect', 'rich:flat'])).stdout);
+  expect(inspect.layers).toHaveLength(1);
+  const bundle = join(site.root, 'bundle-flat');
+  execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:rich-gzip`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
+  expect((await site.run(['prolog', '--job', 'flat1', '--uid', '0', '--gid', '0', '--image', 'rich:flat'])).stderr).toBe('');
+  try {
+    expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/flat1/rootfs'), { skip: ['proc', 'sys', 'dev', 'root'] })).toBeUndefined();
+  } finally {
+    expect((await site.run(['epilog', '--job', 'flat1'])).code).toBe(0);
+  }
+  // A site that flattens above 2 layers: the 3-layer image is flattened without asking, and the
+  // flattened layer already stored is reused.
+  const config = join(site.root, 'flatten-above.yaml');
+  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}import:\n  flatten_above: 2\n`);
+  const auto = await site.run(['import', `oci:${layout}:rich-gzip`, '--tag', 'rich:auto'], { env: { STRATA_CONFIG: config } });
+  expect(auto.stderr).toMatch(/^imported rich:auto .*: flattened to 1 layer \(1 already stored\)/);
+  expect(JSON.parse((await site.run(['inspect', 'rich:auto'])).stdout).layers).toEqual(inspect.layers);
+}, 120_000);
