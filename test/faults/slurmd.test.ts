@@ -26,7 +26,11 @@ test('slurmd killed and restarted during a job: the job completes, node gc keeps
   expect(submitted.code).toBe(0);
   // Past the prolog (with PrologFlags=Alloc a job is RUNNING, Reason=Prolog, while it runs; a
   // slurmd killed then never reports the prolog's end, which is Slurm's business, not strata's).
-  for (let i = 0; i < 150 && (await jobInfo(submitted.jobId!)).reason !== 'None'; i++) await new Promise((resolve) => setTimeout(resolve, 200));
+  const pastProlog = async () => {
+    const info = await jobInfo(submitted.jobId!);
+    return info.state === 'RUNNING' && info.reason === 'None';
+  };
+  for (let i = 0; i < 150 && !(await pastProlog()); i++) await new Promise((resolve) => setTimeout(resolve, 200));
   expect((await jobInfo(submitted.jobId!)).state).toBe('RUNNING');
 
   const pid = Number(readFileSync(join(DIR, 'hosts/n1/slurmd.pid'), 'utf8'));
