@@ -19,7 +19,7 @@ export const TOOLS = {
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
   squeue: '/usr/bin/squeue',
-  test: '/usr/bin/test',
+  sh: '/bin/sh',
   lfs: '/usr/bin/lfs',
 } as const;
 

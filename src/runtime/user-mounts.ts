@@ -29,15 +29,20 @@ export function checkStrataPaths(mounts: BindRequest[], config: Pick<Config, 'ru
 /** Refuse user mounts whose source the job's user could not read themselves. */
 export async function checkSourcesReadable(mounts: BindRequest[], uid: number, gid: number): Promise<void> {
   if (uid === 0) return;
-  for (const bind of mounts) {
-    // A missing source is reported by apply (root decides whether it exists: for the user, one
-    // below a directory they cannot search looks missing too).
-    if (!existsSync(bind.source)) continue;
-    // Readable; and a directory must also be searchable.
-    const test = [TOOLS.test, '-r', bind.source, '-a', '(', '!', '-d', bind.source, '-o', '-x', bind.source, ')'];
-    let result = await runTool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', ...test]);
-    // No passwd entry for the uid: check with its primary group only.
-    if (result.exitCode !== 0 && /setpriv:/.test(result.stderr)) result = await runTool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', ...test]);
-    if (result.exitCode !== 0) throw bad(bind, `you (uid ${uid}) cannot read ${bind.source}`);
-  }
+  // A missing source is reported by apply (root decides whether it exists: for the user, one
+  // below a directory they cannot search looks missing too).
+  const sources = mounts.map((bind) => bind.source).filter((source) => existsSync(source));
+  if (!sources.length) return;
+  // One process for all sources (the prolog pays ~3-7 ms per spawn): it prints the first source
+  // that is not readable, or a directory that is not searchable, and fails.
+  const script = 'for p; do test -r "$p" && { test ! -d "$p" || test -x "$p"; } || { printf "%s\\n" "$p"; exit 1; }; done';
+  const check = [TOOLS.sh, '-c', script, 'sh', ...sources];
+  let result = await runTool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', ...check]);
+  // No passwd entry for the uid: check with its primary group only.
+  if (result.exitCode !== 0 && /setpriv:/.test(result.stderr)) result = await runTool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', ...check]);
+  if (result.exitCode === 0) return;
+  const refused = result.stdout.trimEnd().split('\n').pop();
+  const bind = mounts.find((candidate) => candidate.source === refused);
+  if (!bind) throw bad(mounts[0], `cannot check whether you (uid ${uid}) can read the mount sources: ${result.stderr.trim()}`);
+  throw bad(bind, `you (uid ${uid}) cannot read ${bind.source}`);
 }
