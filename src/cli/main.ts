@@ -85,6 +85,9 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
       (a) => run(async () => (await import('./commands/store-admin.js')).rmCommand({ refs: a.refs as string[] })))
     .command('gc', 'remove store files no tag, recent untagging or job on this node needs', (y) => y.option('dry-run', { type: 'boolean', describe: 'list what would go; remove nothing' }),
       (a) => run(async () => (await import('./commands/store-admin.js')).gcCommand({ dryRun: a.dryRun })))
+    // The writing half of a store write for root or a user (started through setpriv/sudo, request on stdin).
+    .command('_store-write', false, (y) => y,
+      () => run(async () => (await import('./commands/store-write.js')).storeWriteCommand()))
     .command('verify', 're-hash every layer and blob in the store and check every tag (exit 1 on problems)', (y) => y,
       () => run(async () => (await import('./commands/store-admin.js')).verifyCommand()))
     .demandCommand(1, 'name a command; see strata --help')

@@ -242,6 +242,15 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Images with more layers than this are imported as one squashfs layer (as with `--flatten`); 0 never flattens automatically.',
     why: 'Every layer costs a loop device and a mount per node; past a few dozen layers a single layer starts jobs faster and loses little sharing.',
   },
+  {
+    key: 'import.user_imports',
+    type: 'boolean',
+    default: false,
+    example: true,
+    description:
+      'Let users who cannot write the store import images into their own namespace of tags (`~USER/NAME:TAG`). The store is still written only by its owner: strata runs the writing half as the owner through sudo (see docs/install.md for the one sudoers line), and reads the source as the user.',
+    why: 'Off by default: it lets every user add data to the shared store, and the store has no per-user quota; a site turns it on after installing the sudoers rule.',
+  },
 ];
 
 /** "what is allowed" for a setting: the second half of every error message about it. */

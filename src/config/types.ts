@@ -63,6 +63,8 @@ export interface Config {
     flattenAbove: number;
     /** `lfs setstripe -c` for new layer files on Lustre; 0 = directory default. */
     lustreStripeCount: number;
+    /** Users without write access import into `~USER/` through sudo to the store owner. */
+    userImports: boolean;
   };
 
 }

@@ -18,6 +18,7 @@ export const TOOLS = {
   true: '/usr/bin/true',
   chroot: '/usr/sbin/chroot',
   getent: '/usr/bin/getent',
+  sudo: '/usr/bin/sudo',
   squeue: '/usr/bin/squeue',
   sh: '/bin/sh',
   lfs: '/usr/bin/lfs',

@@ -10,7 +10,7 @@ import { applyPlan, type ApplyTimings } from './apply.js';
 import { RuntimePaths } from './paths.js';
 import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
-import { homeOf } from './user.js';
+import { homeOf, userNameOf } from './user.js';
 import { checkSourcesReadable, checkStrataPaths } from './user-mounts.js';
 
 export interface PrologRequest extends Omit<JobRequest, 'home'> {
@@ -26,11 +26,17 @@ export type PrologOutcome =
   | { result: 'user-error'; error: StrataError }
   | { result: 'dry-run'; plan: Plan };
 
+/** The job's image from the store; `~/NAME:TAG` is the job user's own namespace. */
+async function openImage(request: PrologRequest, config: Config) {
+  const self = request.image?.trim().startsWith('~/') ? await userNameOf(request.uid) : undefined;
+  return new Store(config.store.path, self).open(request.image ?? request.imageDigest!, request.imageDigest);
+}
+
 export async function runProlog(request: PrologRequest, config: Config, timings: ApplyTimings, dryRun = false): Promise<PrologOutcome> {
   if (!request.image && !request.imageDigest) return { result: 'no-image' };
   const job = new RuntimePaths(config.runtimeDir).job(request.jobId);
   if (dryRun) {
-    const image = await new Store(config.store.path).open(request.image ?? request.imageDigest!, request.imageDigest);
+    const image = await openImage(request, config);
     return { result: 'dry-run', plan: planJob({ ...request, home: await homeOf(request.uid) }, config, image) };
   }
   if (existsSync(job.entry)) return { result: 'ready', manifestDigest: '', layers: 0, again: true };
@@ -40,7 +46,7 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
   const mark = (phase: string, started: number) => (timings[phase] = performance.now() - started);
   try {
     let started = performance.now();
-    const image = await new Store(config.store.path).open(request.image ?? request.imageDigest!, request.imageDigest);
+    const image = await openImage(request, config);
     mark('store', started);
     started = performance.now();
     checkStrataPaths(request.mounts, config);

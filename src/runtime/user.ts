@@ -11,6 +11,15 @@ export async function homeOf(uid: number): Promise<string | undefined> {
   return result?.exitCode === 0 ? findHome(result.stdout, uid) : undefined;
 }
 
+/** The login name of `uid` (whom `~/NAME:TAG` means in a job), or undefined when unknown. */
+export async function userNameOf(uid: number): Promise<string | undefined> {
+  const find = (passwd: string) => passwd.split('\n').map((line) => line.split(':')).find((fields) => fields.length >= 7 && Number(fields[2]) === uid)?.[0];
+  const fromFile = find(readPasswd());
+  if (fromFile) return fromFile;
+  const result = await runTool('getent', ['passwd', String(uid)]).catch(() => undefined);
+  return result?.exitCode === 0 ? find(result.stdout) : undefined;
+}
+
 /** Pure: the home field of the passwd line for `uid`. */
 export function findHome(passwd: string, uid: number): string | undefined {
   for (const line of passwd.split('\n')) {

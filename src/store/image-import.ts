@@ -38,6 +38,8 @@ export interface SourceImportRequest {
   sourceText: string;
   /** NAME:TAG; defaults to what the source suggests. */
   tag?: string;
+  /** Where the tag goes (a user's import: their own namespace); default: as named. */
+  placeTag?: (text: string) => { name: string; tag: string };
   compression: Compression;
   parallelLayers: number;
   /** `lfs setstripe -c` for new layer files (0: leave the default). */
@@ -62,12 +64,13 @@ export interface SourceImportResult {
 
 export async function importFromSource(store: Store, source: ImageSource, request: SourceImportRequest): Promise<SourceImportResult> {
   const started = performance.now();
-  if (request.tag) parseTagRef(request.tag); // a bad --tag fails before any download
+  const place = request.placeTag ?? ((text: string) => parseTagRef(text));
+  if (request.tag) place(request.tag); // a bad --tag fails before any download
   try {
     const image = await source.resolve();
     const tagText = request.tag ?? image.suggestedTag;
     if (!tagText) throw userError('E_BAD_REF', `${source.description} names no tag for the store`, { hint: 'give one with --tag NAME:TAG' });
-    const target = parseTagRef(tagText);
+    const target = place(tagText);
     const diffIds = configDiffIds(image.configBytes, image.layers.length, source.description);
     const knownBytes = image.layers.every((l) => l.size !== undefined) ? image.layers.reduce((sum, l) => sum + (l.size ?? 0), 0) : undefined;
     request.progress?.resolved?.({ layers: image.layers.length, bytes: knownBytes });

@@ -8,15 +8,17 @@ import type { Compression } from '../config/types.js';
 import { errnoCode, nodeError, userError } from '../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from './image.js';
 import { LAYER_MEDIA_TYPES } from './layout.js';
-import { buildSquashfsLayer } from './layer-build.js';
+import { buildSquashfsLayer, type LayerSource } from './layer-build.js';
 import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
 import { parseTagRef } from './ref.js';
 import { setTag } from './tags.js';
 import { Store } from './store.js';
 
 export interface ImportRequest {
-  /** `dir:PATH` or `tar:PATH`. */
+  /** `dir:PATH` or `tar:PATH`, as the user typed it (recorded in the image). */
   source: string;
+  /** The layer's bytes when another process read the source (user imports); else `source` is read here. */
+  layer?: LayerSource;
   tag: string;
   base?: string;
   compression: Compression;
@@ -40,15 +42,21 @@ export function parseImportSource(text: string): { kind: 'dir' | 'tar'; path: st
   return { kind: match[1] as 'dir' | 'tar', path: resolvePath(match[2]) };
 }
 
-export async function importImage(store: Store, request: ImportRequest): Promise<ImportResult> {
-  const started = performance.now();
-  const source = parseImportSource(request.source);
-  const target = parseTagRef(request.tag);
+/** The `dir:`/`tar:` source `text` names, checked as the calling process sees it. */
+export async function localLayerSource(text: string): Promise<{ kind: 'dir' | 'tar'; path: string }> {
+  const source = parseImportSource(text);
   const sourceStat = await stat(source.path).catch(() => undefined);
   if (!sourceStat) throw userError('E_BAD_SOURCE', `import source ${source.path} does not exist`, { hint: 'check the path' });
   if (source.kind === 'dir' && !sourceStat.isDirectory()) {
     throw userError('E_BAD_SOURCE', `${source.path} is not a directory`, { hint: 'use tar:PATH for a tar file' });
   }
+  return source;
+}
+
+export async function importImage(store: Store, request: ImportRequest): Promise<ImportResult> {
+  const started = performance.now();
+  const target = parseTagRef(request.tag);
+  const source = request.layer ?? (await localLayerSource(request.source));
 
   // Everything about the base is read before any work, so a wrong --base fails fast.
   const base = request.base ? await store.open(request.base) : undefined;

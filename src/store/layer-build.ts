@@ -174,7 +174,26 @@ function decompress(compression: TarCompression, stream: AsyncIterable<Uint8Arra
  */
 export async function* uncompressedLayer(input: AsyncIterable<Uint8Array>, what: string): AsyncGenerator<Uint8Array, void, undefined> {
   const { head, stream } = await peek(input, 6);
-  const opened = decompress(compressionOfMagic(head, what), stream);
+  yield* drain(decompress(compressionOfMagic(head, what), stream), what);
+}
+
+/**
+ * A `dir:` or `tar:` layer source's bytes as this process reads them (a tar, compressed or not).
+ * For user imports the caller reads the source with its own permissions and relays the bytes to
+ * the store's writer, which never opens the caller's paths.
+ */
+export async function* layerSourceBytes(source: LayerSource): AsyncGenerator<Uint8Array, void, undefined> {
+  if (source.kind === 'tar') {
+    await checkSourcePath(source); // the same checks and messages as a direct import
+    yield* createReadStream(source.path, { highWaterMark: READ_CHUNK }) as AsyncIterable<Uint8Array>;
+    return;
+  }
+  const opened = await openSource(source);
+  yield* drain(opened, opened.what);
+}
+
+/** The bytes of an opened source; throws the feeding error first, then the helper process's. */
+async function* drain(opened: { input: AsyncIterable<Uint8Array>; child?: Child; feed?: Promise<unknown> }, what: string): AsyncGenerator<Uint8Array, void, undefined> {
   let finished = false;
   try {
     try {
@@ -200,12 +219,8 @@ export async function* uncompressedLayer(input: AsyncIterable<Uint8Array>, what:
   }
 }
 
-/** The source as a stream of uncompressed tar bytes, plus the helper process producing it, if any. */
-async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<Uint8Array>; child?: Child; what: string; feed?: Promise<unknown> }> {
-  if (source.kind === 'stream') {
-    const { head, stream } = await peek(await source.open(), 6);
-    return { ...decompress(compressionOfMagic(head, source.what), stream), what: source.what };
-  }
+/** A `dir:` source must be a directory, a `tar:` source a file, both readable by this process. */
+async function checkSourcePath(source: { kind: 'tar' | 'dir'; path: string }): Promise<void> {
   const info = await stat(source.path).catch((error: unknown) => {
     if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') {
       throw userError('E_BAD_SOURCE', `layer source ${source.path} does not exist`, { hint: 'check the path' });
@@ -214,11 +229,22 @@ async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<U
       hint: 'check the path and its permissions',
     });
   });
+  if (source.kind === 'dir' && !info.isDirectory()) {
+    throw userError('E_BAD_SOURCE', `layer source ${source.path} is not a directory`, { hint: 'use a tar source for a tar file' });
+  }
+  if (source.kind === 'tar' && !info.isFile()) {
+    throw userError('E_BAD_SOURCE', `layer source ${source.path} is not a file`, { hint: 'use a dir source for a directory tree' });
+  }
+}
 
+/** The source as a stream of uncompressed tar bytes, plus the helper process producing it, if any. */
+async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<Uint8Array>; child?: Child; what: string; feed?: Promise<unknown> }> {
+  if (source.kind === 'stream') {
+    const { head, stream } = await peek(await source.open(), 6);
+    return { ...decompress(compressionOfMagic(head, source.what), stream), what: source.what };
+  }
+  await checkSourcePath(source);
   if (source.kind === 'dir') {
-    if (!info.isDirectory()) {
-      throw userError('E_BAD_SOURCE', `layer source ${source.path} is not a directory`, { hint: 'use a tar source for a tar file' });
-    }
     // POSIX format for the xattrs; no atime/ctime records, so the same tree gives the same diff_id.
     const child = startChild(
       TOOLS.tar,
@@ -228,9 +254,6 @@ async function openSource(source: LayerSource): Promise<{ input: AsyncIterable<U
     return { input: child.process.stdout as Readable, child, what: `directory ${source.path}` };
   }
 
-  if (!info.isFile()) {
-    throw userError('E_BAD_SOURCE', `layer source ${source.path} is not a file`, { hint: 'use a dir source for a directory tree' });
-  }
   const compression = await detectCompression(source.path);
   const what = `layer tar ${source.path}`;
   switch (compression) {

@@ -39,13 +39,14 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 export class Store {
   readonly layout: StoreLayout;
 
-  constructor(root: string) {
+  /** `self`: whom `~/NAME:TAG` means (the caller, or the job's user). */
+  constructor(root: string, readonly self?: string) {
     this.layout = new StoreLayout(root);
   }
 
   /** Resolve a reference to a manifest digest (a digest resolves to itself if the manifest exists). */
   async resolve(refText: string): Promise<string> {
-    const ref = parseImageRef(refText);
+    const ref = parseImageRef(refText, this.self);
     if (ref.digest) {
       await this.readManifest(ref.digest, refText);
       return ref.digest;
@@ -174,7 +175,7 @@ export class Store {
 
   private async unknownImage(refText: string) {
     await this.checkReachable();
-    const ref = parseImageRef(refText);
+    const ref = parseImageRef(refText, this.self);
     const wanted = formatRef({ name: ref.name, tag: ref.tag });
     const close = closeMatches(wanted, (await this.listTags()).map((entry) => `${entry.name}:${entry.tag}`));
     return userError('E_UNKNOWN_IMAGE', `unknown image "${refText}"${close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(', ')}?)` : ''}`, {

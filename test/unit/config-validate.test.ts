@@ -60,7 +60,7 @@ describe('defaults', () => {
     mounts: [],
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
-    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64 },
+    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false },
   };
 
   test('an empty document gives every default', () => {

@@ -1,14 +1,25 @@
 // `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
 
+import { userInfo } from 'node:os';
 import { loadConfig } from '../../config/load.js';
 import { userError } from '../../errors.js';
-import { importImage } from '../../store/import.js';
+import { localLayerSource } from '../../store/import.js';
+import { layerSourceBytes } from '../../store/layer-build.js';
 import { parseImageSource } from '../../store/sources/open.js';
 import { Store } from '../../store/store.js';
 
+/** The store as this user sees it: `~/NAME:TAG` is their own namespace. */
 export async function openStore() {
   const config = await loadConfig();
-  return { config, store: new Store(config.store.path) };
+  return { config, store: new Store(config.store.path, loginName()) };
+}
+
+function loginName(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined; // a uid without a passwd entry: `~/` is then an error naming ~USER/
+  }
 }
 
 export async function resolveCommand(args: { ref: string }): Promise<number> {
@@ -74,9 +85,18 @@ export async function importCommand(args: ImportArgs): Promise<number> {
   }
   if (!args.tag) throw userError('E_BAD_REF', `importing ${args.source} needs --tag NAME:TAG`, { hint: 'name the image, e.g. --tag myimage:1' });
   const { config, store } = await openStore();
-  const result = await importImage(store, { source: args.source, tag: args.tag, base: args.base, compression: config.import.compression });
-  process.stdout.write(`${result.digest}\n`);
-  process.stderr.write(`imported ${args.tag}: ${result.layers} layers, new layer ${humanBytes(result.layerSize)}, in ${(result.durationMs / 1000).toFixed(2)}s\n`);
+  const { storeWriteRoute, writeThroughOwner } = await import('./store-write.js');
+  const route = await storeWriteRoute(config);
+  if (route.how === 'direct') {
+    const { importLayer } = await import('./store-requests.js');
+    process.stdout.write(`${await importLayer(config, store, { sourceText: args.source, tag: args.tag, base: args.base })}\n`);
+    return 0;
+  }
+  // Someone else writes the store: the directory or tar is read here, as this user, and relayed.
+  const local = await localLayerSource(args.source);
+  const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: args.source, what: `${local.kind === 'dir' ? 'directory' : 'layer tar'} ${local.path}`, tag: args.tag, base: args.base }, async () => layerSourceBytes(local));
+  if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
+  return outcome.status;
   return 0;
 }
 

@@ -1,13 +1,14 @@
 // `strata import docker://... | oci:... | oci-archive:... | docker-archive:...`: progress on a
-// terminal, the manifest digest on stdout, one summary line on stderr and in the log.
+// terminal, the manifest digest on stdout, one summary line on stderr and in the log. When the
+// caller is not the store's owner, the owner's writer does the writing (cli/commands/store-write.ts).
 
 import { userError } from '../../errors.js';
-import { createLogger } from '../../log.js';
-import { importFromSource } from '../../store/image-import.js';
+import type { WriteRequest } from '../../store/relay/writer.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
 import { openImageSource, type ParsedSource } from '../../store/sources/open.js';
-import { importProgressDisplay } from '../progress.js';
-import { humanBytes, openStore, type ImportArgs } from './images.js';
+import { openStore, type ImportArgs } from './images.js';
+import { importImageSource } from './store-requests.js';
+import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 
 export async function importImageCommand(args: ImportArgs, parsed: ParsedSource): Promise<number> {
   if (args.base !== undefined) throw userError('E_BAD_SOURCE', '--base is for dir: and tar: sources', { hint: 'an image source brings all its layers; drop --base' });
@@ -15,31 +16,32 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   const { config, store } = await openStore();
   const platform = args.platform ? parsePlatform(args.platform) : hostPlatform();
   const source = openImageSource(parsed, { platform, insecure: args.insecure });
-  // No log file configured: the summary line on stderr is the record (no JSON on the terminal).
-  const log = config.log.file ? createLogger(config, { phase: 'import' }) : undefined;
-  const display = importProgressDisplay(`importing ${source.description}`);
-  let result;
-  try {
-    result = await importFromSource(store, source, {
-      sourceText: args.source,
-      tag: args.tag,
-      compression: config.import.compression,
-      parallelLayers: config.import.parallelLayers,
-      flatten: args.flatten,
-      flattenAbove: config.import.flattenAbove,
-      lustreStripeCount: config.import.lustreStripeCount,
-      progress: display.progress,
-    });
-  } catch (error) {
-    display.stop();
-    log?.error('import failed', { source: args.source, error: (error as Error).message });
-    throw error;
+  const route = await storeWriteRoute(config);
+  if (route.how === 'direct') {
+    process.stdout.write(`${await importImageSource(config, store, source, { sourceText: args.source, tag: args.tag, flatten: args.flatten })}\n`);
+    return 0;
   }
-  display.stop();
-  const seconds = (result.durationMs / 1000).toFixed(2);
-  const summary = `imported ${result.tag} (${result.digest}) from ${source.description}: ${result.flattened ? 'flattened to 1 layer' : `${result.layers} layers`} (${result.reusedLayers} already stored), ${humanBytes(result.bytesRead)} read, in ${seconds}s`;
-  process.stdout.write(`${result.digest}\n`);
-  process.stderr.write(`${summary}\n`);
-  log?.info('image imported', { source: args.source, tag: result.tag, digest: result.digest, layers: result.layers, reused: result.reusedLayers, bytes: result.bytesRead, durationMs: Math.round(result.durationMs) });
-  return 0;
+  // Someone else writes the store: the source is read here, as this user, and relayed.
+  try {
+    const image = await source.resolve();
+    const request: WriteRequest = {
+      op: 'import',
+      sourceText: args.source,
+      description: source.description,
+      tag: args.tag,
+      flatten: args.flatten,
+      image: {
+        manifestDigest: image.manifestDigest,
+        config: image.configBytes.toString('base64'),
+        configDigest: image.configDigest,
+        layers: image.layers.map(({ digest, mediaType, size }) => ({ digest, mediaType, size })),
+        suggestedTag: image.suggestedTag,
+      },
+    };
+    const outcome = await writeThroughOwner(route, request, (index) => image.layers[index].open());
+    if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
+    return outcome.status;
+  } finally {
+    await source.close();
+  }
 }

@@ -4,34 +4,37 @@
 import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { runGc } from '../../store/gc.js';
-import { parseImageRef, parseTagRef } from '../../store/ref.js';
-import { removeTag, setTag } from '../../store/tags.js';
 import { verifyStore } from '../../store/verify-store.js';
 import { humanBytes, openStore } from './images.js';
+import { removeTags, tagImage } from './store-requests.js';
+import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 
 export async function tagCommand(args: { source: string; target: string }): Promise<number> {
-  const { store } = await openStore();
-  const digest = await store.resolve(args.source);
-  const target = parseTagRef(args.target);
-  await setTag(store.layout, target.name, target.tag, digest);
-  process.stderr.write(`tagged ${target.name}:${target.tag} → ${digest}\n`);
-  return 0;
+  const { config, store } = await openStore();
+  const route = await storeWriteRoute(config);
+  if (route.how === 'direct') {
+    await tagImage(store, args.source, args.target);
+    return 0;
+  }
+  return (await writeThroughOwner(route, { op: 'tag', source: args.source, target: args.target })).status;
 }
 
 export async function rmCommand(args: { refs: string[] }): Promise<number> {
-  const { store } = await openStore();
-  for (const text of args.refs) {
-    const ref = parseImageRef(text);
-    if (!ref.name || ref.digest) throw userError('E_BAD_REF', `strata rm removes tags; "${text}" is not a NAME:TAG`, { hint: 'name the tag (see `strata images`); unreferenced images go at `strata gc`' });
-    const digest = await removeTag(store.layout, ref.name, ref.tag!);
-    process.stderr.write(`removed tag ${ref.name}:${ref.tag} (was ${digest}; its layers go at gc if nothing else uses them)\n`);
+  const { config, store } = await openStore();
+  const route = await storeWriteRoute(config);
+  if (route.how === 'direct') {
+    await removeTags(store, args.refs);
+    return 0;
   }
-  return 0;
+  return (await writeThroughOwner(route, { op: 'rm', refs: args.refs })).status;
 }
 
 export async function gcCommand(args: { dryRun?: boolean }): Promise<number> {
   const { config, store } = await openStore();
   await store.checkReachable();
+  const route = await storeWriteRoute(config);
+  // Root may sweep a store a service account owns (it only removes files); a user may not.
+  if (route.how === 'relay' && route.user) throw userError('E_STORE_DENIED', `only the store's owner (${route.owner.name}) or root can run strata gc`, { hint: 'ask an admin; remove your own tags with `strata rm ~/NAME:TAG`' });
   const result = await runGc(store, { graceSeconds: config.store.gcGrace, runtimeDir: config.runtimeDir, dryRun: args.dryRun ?? false });
   const verb = args.dryRun ? 'would remove' : 'removed';
   if (args.dryRun) {

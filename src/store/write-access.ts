@@ -1,0 +1,52 @@
+// Who may write the store, and how. The store is written only by its owner (the owner of its root
+// directory): nodes mount a layer file only when it belongs to the owner of its directory
+// (runtime/layer-file.ts), and everything is readable by all and writable by nobody else.
+//   - the owner writes directly;
+//   - root writes through a writer running as the owner (files owned by root would be refused);
+//   - any other user, where the site enables user imports, writes through sudo into `~USER/`.
+// Planning is pure; the writer is started by host/store-writer.ts.
+
+import { userError } from '../errors.js';
+import type { WriterLaunch } from '../host/store-writer.js';
+import { USER_NAME_RE, namespaceOf, parseTagRef } from './ref.js';
+
+export interface Account {
+  uid: number;
+  gid: number;
+  /** For messages; the uid when the name is unknown. */
+  name: string;
+}
+
+export type WriteRoute =
+  | { how: 'direct' }
+  | { how: 'relay'; launch: WriterLaunch; owner: Account; /** tags go under ~user/ */ user?: string };
+
+export function planStoreWrite(options: { caller: Account; owner?: Account; root: string; userImports: boolean }): WriteRoute {
+  const { caller, owner, root } = options;
+  // No store yet: the first import creates it, owned by whoever runs it.
+  if (!owner || caller.uid === owner.uid) return { how: 'direct' };
+  if (caller.uid === 0) return { how: 'relay', launch: { how: 'setpriv', ownerUid: owner.uid, ownerGid: owner.gid }, owner };
+  if (!options.userImports) {
+    throw userError('E_STORE_DENIED', `you (${caller.name}) cannot write the image store ${root}: it belongs to ${owner.name}`, {
+      hint: `ask an admin to import the image; a site can let users import into their own ~USER/ namespace (import.user_imports in strata.yaml)`,
+    });
+  }
+  if (!USER_NAME_RE.test(caller.name)) {
+    throw userError('E_STORE_DENIED', `user imports need a login name of letters, digits, . _ -; yours is "${caller.name}"`, { hint: 'ask your admin to import the image for you' });
+  }
+  return { how: 'relay', launch: { how: 'sudo', ownerUid: owner.uid }, owner, user: caller.name };
+}
+
+/**
+ * The tag a user's write goes to: their own namespace, whatever they typed (`x:1`, `~/x:1` and
+ * `~alice/x:1` are all `~alice/x:1` for alice). Another user's namespace is refused.
+ */
+export function userTag(text: string, user: string): { name: string; tag: string } {
+  const target = parseTagRef(text, user);
+  const namespace = namespaceOf(target.name);
+  if (namespace === undefined) return { name: `~${user}/${target.name}`, tag: target.tag };
+  if (namespace !== user) {
+    throw userError('E_STORE_DENIED', `you (${user}) can only write tags in your own namespace ~${user}/, not in ~${namespace}/`, { hint: `name it ~/NAME:TAG (or just NAME:TAG)` });
+  }
+  return target;
+}
