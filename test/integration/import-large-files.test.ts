@@ -180,26 +180,27 @@ describe('sparse files written by GNU tar in each sparse format', () => {
 
 const HUGE_SIZE = 9 * GIB + 12345; // past 8 GiB - 1 (11 octal digits), and not a whole block
 
+// Measured on the 2-core test machine, per form: making the stream ~5 s, the import ~15 s, the
+// whole test ~22 s. Reading all 9 GiB back through the mount to hash it takes another ~35-40 s
+// (squashfs fills each sparse block on first read), so the content is checked at markers instead:
+// one on each side of every GiB boundary (a size or offset kept in 32 or 33 bits would put them
+// elsewhere or cut them off), zeros next to them, the end of the file, and the file after it.
 describe.each(['pax', 'gnu-base256'] as HugeSizeForm[])('a regular file of 9 GiB with its size as %s', (form) => {
-  const markers: Record<number, string> = {
-    0: `start ${form}`,
-    [4 * GIB + 7]: `at 4 GiB + 7 ${form}`,
-    [8 * GIB - 3]: `across 8 GiB ${form}`, // the offset where a 33-bit size would wrap
-    [HUGE_SIZE - 10]: 'last bytes',
-  };
+  const markers: Record<number, string> = { 0: `start ${form}`, [HUGE_SIZE - 10]: 'last bytes' };
+  for (let gib = 1; gib <= 9; gib++) {
+    markers[gib * GIB - 5] = `<${gib}G`;
+    markers[gib * GIB + 7] = `>${gib}G ${form}`;
+  }
   const after = { name: 'big/after.txt', content: `written after the 9 GiB file (${form})\n` };
 
   test('imports from a zstd tar and a job reads it as written', async () => {
-    const started = performance.now();
     const tar = join(site.root, `huge-${form}.tar.zst`);
-    const sha = await writeHugeTarZst(tar, { name: 'big/huge.bin', size: HUGE_SIZE, markers, after, form });
+    await writeHugeTarZst(tar, { name: 'big/huge.bin', size: HUGE_SIZE, markers, after, form });
     expect(statSync(tar).size).toBeLessThan(16 * MIB);
-    const generated = performance.now();
 
     const result = await site.run(['import', `tar:${tar}`, '--tag', `huge:${form}`]);
     expect(result.stderr).toMatch(new RegExp(`^imported huge:${form}: 1 layers`));
     expect(result.code).toBe(0);
-    const imported = performance.now();
 
     const job = `huge-${form}`;
     const rootfs = await prolog(job, `huge:${form}`);
@@ -207,18 +208,17 @@ describe.each(['pax', 'gnu-base256'] as HugeSizeForm[])('a regular file of 9 GiB
       const path = join(rootfs, 'big/huge.bin');
       expect(statSync(path).size).toBe(HUGE_SIZE);
       for (const [offset, text] of Object.entries(markers)) {
-        expect(bytesAt(path, Number(offset), text.length).toString('latin1')).toBe(text);
-        expect([offset, bytesAt(path, Number(offset) + text.length, 1)[0] ?? 0]).toEqual([offset, 0]);
+        const at = Number(offset);
+        expect([offset, bytesAt(path, at, text.length).toString('latin1')]).toEqual([offset, text]);
+        if (at + text.length < HUGE_SIZE) expect([offset, bytesAt(path, at + text.length, 1)[0]]).toEqual([offset, 0]);
+        if (at > 0) expect([offset, bytesAt(path, at - 1, 1)[0]]).toEqual([offset, 0]);
+        if (at > MIB) expect([offset, bytesAt(path, at - MIB, 1)[0]]).toEqual([offset, 0]);
       }
-      for (const offset of [1000, 8 * GIB + 100, 9 * GIB]) expect([offset, bytesAt(path, offset, 1)[0]]).toEqual([offset, 0]);
+      expect(bytesAt(path, HUGE_SIZE, 1).length).toBe(0);
       // The entry after it: only right if the reader and tar2sqfs took the whole 9 GiB and its padding.
       expect(readFileSync(join(rootfs, after.name), 'utf8')).toBe(after.content);
-      expect(await sha256File(path)).toBe(sha);
     } finally {
       await epilog(job);
     }
-    const checked = performance.now();
-    // Measured on the 2-core test machine; printed so a slow run shows where the time went.
-    console.log(`9 GiB ${form}: generate ${((generated - started) / 1000).toFixed(1)}s, import ${((imported - generated) / 1000).toFixed(1)}s, mount+check ${((checked - imported) / 1000).toFixed(1)}s`);
-  }, 300_000);
+  }, 180_000);
 });
