@@ -190,6 +190,24 @@ describe('sparse files written by GNU tar in each sparse format', () => {
     }, 60_000);
   });
 
+  test('--flatten (one merged tar into the same converter) gives the same files', async () => {
+    const result = await site.run(['import', `oci:${join(site.root, 'sparse-layout')}:sparse`, '--tag', 'sparse:flat', '--flatten']);
+    expect(result.stderr).toMatch(/^imported sparse:flat .*: flattened to 1 layer/);
+    expect(result.code).toBe(0);
+    const flat = await prolog('sparse-flat', 'sparse:flat');
+    try {
+      for (const format of SPARSE_FORMATS) {
+        for (const file of SPARSE_FILES) {
+          const path = join(flat, format.name, file.name);
+          expect([path, statSync(path).size]).toEqual([path, file.size]);
+          for (const { offset, data } of file.regions) expect([path, offset, bytesAt(path, offset, data.length).equals(data)]).toEqual([path, offset, true]);
+        }
+      }
+    } finally {
+      await epilog('sparse-flat');
+    }
+  }, 120_000);
+
 });
 
 // ---- a regular file larger than 8 GiB ---------------------------------------------------------
