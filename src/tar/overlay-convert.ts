@@ -6,7 +6,9 @@
 //   any dir holding a whiteout (either kind) also gets trusted.overlay.origin="" so that overlayfs
 //   hides stray whiteouts in directories that exist only in this layer (kernel b79e05aaa166)
 //
-// Files, symlinks, hard links, devices and fifos pass through byte for byte as they stream.
+// Files, symlinks, hard links, devices and fifos pass through byte for byte as they stream, but for
+// old GNU sparse files with base-256 map numbers (files past 8 GiB), which get the PAX 1.0 sparse
+// form that tar2sqfs reads (gnu-sparse.ts).
 // Directory entries are header-only, so they are held back (parsed) and written at the end, with
 // their xattrs added, parents first, the root (`./`) last: an opaque marker may come after its
 // directory, and tar2sqfs accepts a directory entry after entries inside it. Whiteouts are held
@@ -19,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { userError } from '../errors.js';
 import { TYPE, displayName, type HeaderFields } from './header.js';
 import { XATTR_PREFIX, mergePax, type PaxRecord } from './pax.js';
+import { needsSparseRewrite, sparseAsPax10 } from './gnu-sparse.js';
 import { ByteSource, readTar } from './reader.js';
 import { END_OF_ARCHIVE, encodeEntryHeader } from './writer.js';
 
@@ -214,7 +217,12 @@ export async function* toOverlayTar(
         const target = normalize(entry.linkpath, 'hard link target', entry.path).join('/');
         hardlinks.push({ path, target });
       }
-      for (const buf of entry.meta) yield* emit(buf);
+      if (needsSparseRewrite(entry)) {
+        // tar2sqfs misreads this map (gnu-sparse.ts); same data, map in the PAX 1.0 form.
+        yield* emit(sparseAsPax10(entry, path, entry.pax.filter(keepRecord)));
+      } else {
+        for (const buf of entry.meta) yield* emit(buf);
+      }
       for await (const buf of entry.body()) yield* emit(buf);
       entries++;
     }

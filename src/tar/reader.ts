@@ -119,6 +119,9 @@ export interface TarEntry {
    * the reader for the next entry, or leave it: the reader skips what was not read.
    */
   body(): AsyncGenerator<Buffer, void, undefined>;
+  /** The header block itself (also in `meta`), and old GNU sparse extension blocks after it. */
+  headerBlock: Buffer;
+  sparseExtensions: Buffer[];
 }
 
 const corrupt = (offset: number, what: string) =>
@@ -239,6 +242,8 @@ export async function* readTar(source: ByteSource): AsyncGenerator<TarEntry, voi
           offset,
           meta: [block, data],
           body: async function* () {},
+          headerBlock: block,
+          sparseExtensions: [],
         };
         if (pendingOffset === offset) pendingOffset = -1;
         continue;
@@ -247,12 +252,14 @@ export async function* readTar(source: ByteSource): AsyncGenerator<TarEntry, voi
 
     const meta = pendingMeta;
     meta.push(block);
+    const sparseExtensions: Buffer[] = [];
     if (header.gnuSparseExtended) {
       // Old GNU sparse files: more sparse map blocks follow the header, before the data.
       for (;;) {
         const extension = await source.read(BLOCK);
         if (extension.length < BLOCK) throw truncated(source.offset);
         meta.push(extension);
+        sparseExtensions.push(extension);
         if (!gnuSparseExtensionContinues(extension)) break;
       }
     }
@@ -289,6 +296,8 @@ export async function* readTar(source: ByteSource): AsyncGenerator<TarEntry, voi
           yield slice;
         }
       },
+      headerBlock: block,
+      sparseExtensions,
     };
     pendingPax = null;
     pendingName = null;
