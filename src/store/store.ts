@@ -146,7 +146,9 @@ export class Store {
       }
     };
     await walk(this.layout.tagsDir, []);
-    return entries.sort((a, b) => `${a.name}:${a.tag}`.localeCompare(`${b.name}:${b.tag}`));
+    // The site's names first, then users' ~USER/ namespaces.
+    const key = (entry: TagEntry) => `${entry.name.startsWith('~') ? 1 : 0}${entry.name}:${entry.tag}`;
+    return entries.sort((a, b) => key(a).localeCompare(key(b)));
   }
 
   async checkReachable(): Promise<void> {

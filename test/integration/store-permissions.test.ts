@@ -1,0 +1,261 @@
+// Who may write the store (issue #3 item 7), with real accounts, real sudo and real setpriv:
+// everything in the store is readable by all and written only by its owner (here the service
+// account strata-store, not root); root's writes go through the owner; a user, where the site
+// enables user imports, imports into their own ~USER/ namespace through the site's sudoers rule,
+// with the source read as that user. Nothing a user sends can reach outside their namespace.
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeFrame } from '../../src/store/relay/frames.js';
+import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout } from '../helpers/oci.js';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
+import { makeSite, makeTree, STRATA, type RunOutput, type Site } from '../helpers/site.js';
+import { compareTrees } from '../helpers/tree-compare.js';
+
+const OWNER = 'strata-store';
+const ALICE = 'strata-alice';
+const BOB = 'strata-bob';
+const SUDOERS = '/etc/sudoers.d/strata-test-store-permissions';
+const created: string[] = [];
+
+let site: Site;
+let before: NodeState;
+let archive: string;
+const ids = (name: string) => ({ uid: Number(execFileSync('/usr/bin/id', ['-u', name])), gid: Number(execFileSync('/usr/bin/id', ['-g', name])) });
+
+/** strata as `user` (a login name) via setpriv, with the site's environment. */
+function runAs(user: string, args: string[], options: { env?: NodeJS.ProcessEnv; umask?: string } = {}): Promise<RunOutput> {
+  const { uid, gid } = ids(user);
+  const command = options.umask ? ['/bin/sh', '-c', `umask ${options.umask} && exec "$@"`, 'sh', process.execPath, STRATA, ...args] : [process.execPath, STRATA, ...args];
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', ...command], { cwd: '/', env: { ...site.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** Every path in the store with its owner and mode: what "nothing changed" is compared on. */
+function storeListing(): string[] {
+  const out = execFileSync('/usr/bin/find', [site.store, '-printf', '%u %m %y %P\n']).toString().trim().split('\n');
+  return out.sort();
+}
+
+function ensureUser(name: string, system: boolean) {
+  if (spawnSync('/usr/bin/id', [name]).status === 0) return;
+  execFileSync('/usr/sbin/useradd', [...(system ? ['--system'] : []), '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
+  created.push(name);
+}
+
+beforeAll(() => {
+  before = nodeState();
+  ensureUser(OWNER, true);
+  ensureUser(ALICE, false);
+  ensureUser(BOB, false);
+  site = makeSite('store-perms', 'import:\n  user_imports: true\n');
+  const owner = ids(OWNER);
+  chownSync(site.store, owner.uid, owner.gid);
+  // The writer logs as the store owner: the log must be writable by it (docs/install.md).
+  writeFileSync(site.logFile, '');
+  chownSync(site.logFile, owner.uid, owner.gid);
+  // What a site installs (docs/install.md), plus keeping STRATA_CONFIG so the writer finds this
+  // test's configuration (the writer checks that the file is root's and nobody else's).
+  writeFileSync(SUDOERS, `Defaults env_keep += "STRATA_CONFIG"\nALL ALL=(${OWNER}) NOPASSWD: ${STRATA} _store-write\n`, { mode: 0o440 });
+  expect(spawnSync('/usr/sbin/visudo', ['-c', '-f', SUDOERS]).status).toBe(0);
+
+  // Alice's image, in a file only she can read: the writer (strata-store) could not open it.
+  const layout = join(site.root, 'layout');
+  writeLayout(layout, [richImage('rich'), gzipOnly(richImage('rich'), 'rich-gzip')]);
+  const private_ = join(site.root, 'alice');
+  mkdirSync(private_, { mode: 0o700 });
+  archive = join(private_, 'rich.tar');
+  execFileSync('/usr/bin/tar', ['-cf', archive, '-C', layout, '.']);
+  chmodSync(archive, 0o600);
+  execFileSync('/usr/bin/chown', ['-R', `${ALICE}:`, private_]);
+});
+
+afterAll(() => {
+  rmSync(SUDOERS, { force: true });
+  expectNodeStateUnchanged(before);
+  site.remove();
+  for (const name of created) spawnSync('/usr/sbin/userdel', [name]);
+});
+
+test("root's import into a store a service account owns: every file is the owner's, readable by all, and a job starts from it", async () => {
+  const tree = makeTree(join(site.root, 'base-tree'), { 'etc/site-release': 'site 1\n' });
+  const result = await site.run(['import', `dir:${tree}`, '--tag', 'base:1']);
+  expect(result.stderr).toMatch(/^imported base:1: 1 layers/);
+  expect(result.code).toBe(0);
+  for (const line of storeListing()) {
+    const [user, mode, type, path] = line.split(' ');
+    expect({ path, user }).toEqual({ path, user: OWNER });
+    const bits = parseInt(mode, 8);
+    expect({ path, writableByOthers: (bits & 0o022) !== 0, readableByAll: (bits & 0o004) !== 0 }).toEqual({ path, writableByOthers: false, readableByAll: true });
+    if (type === 'd') expect({ path, searchable: (bits & 0o001) !== 0 }).toEqual({ path, searchable: true });
+  }
+  const prolog = await site.run(['prolog', '--job', 'perm1', '--uid', String(ids(ALICE).uid), '--gid', String(ids(ALICE).gid), '--image', 'base:1']);
+  expect(prolog.stderr).toBe('');
+  try {
+    expect(readFileSync(join(site.runtime, 'jobs/perm1/rootfs/etc/site-release'), 'utf8')).toBe('site 1\n');
+  } finally {
+    expect((await site.run(['epilog', '--job', 'perm1'])).code).toBe(0);
+  }
+});
+
+test("the owner's own import with umask 077 still leaves the store readable by every user", async () => {
+  const tree = makeTree(join(site.root, 'umask-tree'), { 'etc/umask': 'x\n' }, false);
+  chmodSync(site.root, 0o755);
+  execFileSync('/usr/bin/chmod', ['-R', 'a+rX', tree]);
+  const result = await runAs(OWNER, ['import', `dir:${tree}`, '--tag', 'umask:1'], { umask: '077' });
+  expect(result.stderr).toMatch(/^imported umask:1/);
+  const unreadable = storeListing().filter((line) => !(parseInt(line.split(' ')[1], 8) & 0o004));
+  expect(unreadable).toEqual([]);
+  const listed = await runAs(BOB, ['images']);
+  expect(listed.stdout).toMatch(/^umask:1 /m);
+});
+
+test('a user imports a file only they can read into ~USER/, as the store owner, reusing stored layers, and runs a job from ~/NAME:TAG', async () => {
+  const result = await runAs(ALICE, ['import', `oci-archive:${archive}:rich`, '--tag', 'rich:1']);
+  expect(result.stderr).toMatch(new RegExp(`imported ~${ALICE}/rich:1 \\(sha256:[0-9a-f]{64}\\) from oci-archive:.*: 3 layers \\(0 already stored\\)`));
+  expect(result.code).toBe(0);
+  const digest = result.stdout.trim();
+  expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  expect(storeListing().filter((line) => !line.startsWith(`${OWNER} `))).toEqual([]);
+  // The tag is in her namespace only; the site's names are untouched.
+  expect(existsSync(join(site.store, 'tags', 'rich'))).toBe(false);
+  expect((await runAs(ALICE, ['resolve', '~/rich:1'])).stdout.trim()).toBe(digest);
+  expect((await runAs(BOB, ['resolve', `~${ALICE}/rich:1`])).stdout.trim()).toBe(digest);
+  expect((await runAs(BOB, ['resolve', '~/rich:1'])).stderr).toMatch(/unknown image "~\/rich:1"/);
+
+  // Importing the same image again stores nothing new.
+  const again = await runAs(ALICE, ['import', `oci-archive:${archive}:rich`, '--tag', 'rich:2']);
+  expect(again.stderr).toMatch(/3 layers \(3 already stored\)/);
+
+  // A job of hers with ~/rich:1 gets exactly what umoci unpacks.
+  const bundle = join(site.root, 'bundle');
+  execFileSync('/usr/bin/umoci', ['unpack', '--image', `${join(site.root, 'layout')}:rich-gzip`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const alice = ids(ALICE);
+  const prolog = await site.run(['prolog', '--job', 'perm2', '--uid', String(alice.uid), '--gid', String(alice.gid), '--image', '~/rich:1']);
+  expect(prolog.stderr).toBe('');
+  try {
+    expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/perm2/rootfs'), { skip: ['proc', 'sys', 'dev', 'root', 'home', 'tmp'] })).toBeUndefined();
+  } finally {
+    expect((await site.run(['epilog', '--job', 'perm2'])).code).toBe(0);
+  }
+  // Bob's job with ~/rich:1 fails as his own mistake, not as a node fault.
+  const bob = ids(BOB);
+  const bobs = await site.run(['prolog', '--job', 'perm3', '--uid', String(bob.uid), '--gid', String(bob.gid), '--image', '~/rich:1']);
+  expect(bobs.code).toBe(0);
+  expect(readFileSync(join(site.runtime, 'jobs/perm3/error'), 'utf8')).toMatch(/unknown image "~\/rich:1"/);
+  expect((await site.run(['epilog', '--job', 'perm3'])).code).toBe(0);
+});
+
+test("a user's dir: import is read as the user and lands on top of a site image", async () => {
+  const tree = join(site.root, 'alice', 'tree');
+  makeTree(tree, { 'opt/tool': 'alice tool\n' }, false);
+  execFileSync('/usr/bin/chown', ['-R', `${ALICE}:`, tree]);
+  chmodSync(tree, 0o700);
+  const result = await runAs(ALICE, ['import', `dir:${tree}`, '--tag', '~/tool:1', '--base', 'base:1']);
+  expect(result.stderr).toMatch(new RegExp(`^imported ~${ALICE}/tool:1: 2 layers`));
+  const inspect = JSON.parse((await runAs(BOB, ['inspect', `~${ALICE}/tool:1`])).stdout);
+  expect(inspect.layers).toHaveLength(2);
+});
+
+test("a user can write nothing outside their namespace, and the store stays as it was", async () => {
+  const listing = storeListing();
+  const refusals: [string[], RegExp][] = [
+    [['tag', 'base:1', `~${BOB}/stolen:1`], new RegExp(`you \\(${ALICE}\\) can only write tags in your own namespace ~${ALICE}/, not in ~${BOB}/`)],
+    [['rm', `~${BOB}/anything:1`], /can only write tags in your own namespace/],
+    [['rm', 'base:1'], new RegExp(`there is no image ~${ALICE}/base:1`)],
+    [['gc'], new RegExp(`only the store's owner \\(${OWNER}\\) or root can run strata gc`)],
+  ];
+  for (const [args, message] of refusals) {
+    const result = await runAs(ALICE, args);
+    expect({ args, stderr: result.stderr, failed: result.code !== 0 }).toEqual({ args, stderr: expect.stringMatching(message), failed: true });
+  }
+  expect(storeListing()).toEqual(listing);
+  // Her own tags she can move and remove.
+  expect((await runAs(ALICE, ['tag', '~/rich:1', 'rich:latest'])).stderr).toMatch(new RegExp(`tagged ~${ALICE}/rich:latest`));
+  expect((await runAs(ALICE, ['rm', '~/rich:latest', 'rich:2'])).code).toBe(0);
+  expect(existsSync(join(site.store, 'tags', `~${ALICE}`, 'rich', '@2'))).toBe(false);
+});
+
+test('without user imports, a user gets one line saying who owns the store and what to do', async () => {
+  const config = readFileSync(site.configPath, 'utf8');
+  writeFileSync(site.configPath, config.replace('user_imports: true', 'user_imports: false'));
+  try {
+    const listing = storeListing();
+    const result = await runAs(ALICE, ['import', `oci-archive:${archive}:rich`, '--tag', 'rich:3']);
+    expect(result.stderr).toBe(`strata: you (${ALICE}) cannot write the image store ${site.store}: it belongs to ${OWNER}; ask an admin to import the image; a site can let users import into their own ~USER/ namespace (import.user_imports in strata.yaml)\n`);
+    expect(result.code).not.toBe(0);
+    expect(storeListing()).toEqual(listing);
+  } finally {
+    writeFileSync(site.configPath, config);
+  }
+});
+
+test('without the sudoers rule, the error names the rule to install', async () => {
+  rmSync(SUDOERS);
+  try {
+    const result = await runAs(ALICE, ['tag', 'base:1', 'x:1']);
+    expect(result.stderr).toMatch(new RegExp(`sudo did not run strata's store writer as ${OWNER}.*ALL ALL=\\(${OWNER}\\) NOPASSWD: ${STRATA} _store-write`));
+    expect(result.code).not.toBe(0);
+  } finally {
+    writeFileSync(SUDOERS, `Defaults env_keep += "STRATA_CONFIG"\nALL ALL=(${OWNER}) NOPASSWD: ${STRATA} _store-write\n`, { mode: 0o440 });
+  }
+});
+
+/**
+ * Talk to the writer directly through sudo, as a hostile user would: a request of our making,
+ * then, for each stream the writer opens, the bytes `answer` gives.
+ */
+function writerAs(user: string, first: Buffer, answer: (stream: number) => Buffer[] = () => []): Promise<RunOutput> {
+  const { uid, gid } = ids(user);
+  const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', '/usr/bin/sudo', '-n', '-u', OWNER, '--', STRATA, '_store-write'], {
+    cwd: '/', env: site.env, stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdin.on('error', () => undefined);
+  child.stdin.write(first);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk;
+    for (const match of chunk.toString().matchAll(/"stream":(\d+)/g)) for (const frame of answer(Number(match[1]))) child.stdin.write(frame);
+  });
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  return new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+}
+
+test('a hand-made request cannot publish bytes under a diff_id they do not hash to, nor write another namespace', async () => {
+  const listing = storeListing();
+  const request = (body: object) => encodeFrame('R', 0, Buffer.from(JSON.stringify(body)));
+  // A config claiming the busybox layer's diff_id for different bytes: if accepted, every later
+  // import of the real layer would reuse the fake one.
+  const real = busyboxLayer();
+  const fake = layerTar([{ name: 'etc/passwd', content: 'root::0:0::/:/bin/sh\n' }]);
+  const { createHash } = await import('node:crypto');
+  const diffId = `sha256:${createHash('sha256').update(real).digest('hex')}`;
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} }));
+  const configDigest = `sha256:${createHash('sha256').update(config).digest('hex')}`;
+  const poisoned = await writerAs(
+    ALICE,
+    request({ op: 'import', sourceText: 'oci:/x', description: 'hand-made', tag: 'evil:1', image: { config: config.toString('base64'), configDigest, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar' }] } }),
+    (stream) => [encodeFrame('D', stream, fake), encodeFrame('E', stream)],
+  );
+  expect(poisoned.stderr).toMatch(/digest mismatch|does not match/);
+  expect(poisoned.code).not.toBe(0);
+  expect(existsSync(join(site.store, 'diffids/sha256', diffId.slice(7)))).toBe(false);
+
+  const elsewhere = await writerAs(ALICE, request({ op: 'tag', source: 'base:1', target: '~strata-bob/evil:1' }));
+  expect(elsewhere.stderr).toMatch(/can only write tags in your own namespace/);
+  const garbage = await writerAs(ALICE, Buffer.from('this is not a frame at all'));
+  expect(garbage.stderr).toMatch(/the store write was cut off: unknown frame type/);
+
+  const after = storeListing().filter((line) => !line.includes(' tmp'));
+  expect(after).toEqual(listing.filter((line) => !line.includes(' tmp')));
+  expect(readdirSync(join(site.store, 'tmp'))).toEqual([]);
+  expect(statSync(join(site.store, 'tags')).uid).toBe(ids(OWNER).uid);
+});
