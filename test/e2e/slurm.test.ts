@@ -100,6 +100,19 @@ test('srun --container-image and salloc --container-image', async () => {
   expect(lines(salloc.stdout).sort()).toEqual(['0: e2e-image-v1', '1: e2e-image-v1']);
 });
 
+test("~/NAME:TAG is the submitting user's own namespace, resolved and pinned at submit", async () => {
+  await importImage(`~${USER.name}/own:1`, { 'etc/strata-marker': 'own-image\n' });
+  const dir = workDir('own-namespace');
+  const srun = await on('head', ['srun', '-N2', '-l', '--container-image=~/own:1', 'cat', '/etc/strata-marker'], { user: true, cwd: dir });
+  expect({ code: srun.code, stderr: srun.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(lines(srun.stdout).sort()).toEqual(['0: own-image', '1: own-image']);
+  await waitForQuietCluster();
+  // Someone else's ~/ is their own: root has no ~root/own:1.
+  const theirs = await on('head', ['srun', '-N1', '--container-image=~/own:1', 'true'], { cwd: dir });
+  expect(theirs.code).not.toBe(0);
+  expect(theirs.stderr).toMatch(/unknown image "~\/own:1"/);
+});
+
 test('an unknown image is rejected by sbatch at once, with close matches, and no job is created', async () => {
   const dir = workDir('unknown');
   const queued = (await on('head', ['squeue', '-h'])).stdout;
