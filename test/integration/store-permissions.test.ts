@@ -259,3 +259,31 @@ test('a hand-made request cannot publish bytes under a diff_id they do not hash 
   expect(readdirSync(join(site.store, 'tmp'))).toEqual([]);
   expect(statSync(join(site.store, 'tags')).uid).toBe(ids(OWNER).uid);
 });
+
+test("a user's import killed mid-layer: the owner's writer stops too, nothing is published, the next import cleans up", async () => {
+  const big = join(site.root, 'big.bin');
+  execFileSync('/usr/bin/dd', ['if=/dev/urandom', `of=${big}`, 'bs=1M', 'count=160', 'status=none']);
+  const layout = join(site.root, 'big-layout');
+  writeLayout(layout, [{ ref: 'big', layers: [{ compression: 'none', tar: layerTar([{ name: 'data/big.bin', fromFile: big }]) }] }]);
+  rmSync(big);
+  execFileSync('/usr/bin/chown', ['-R', `${ALICE}:`, layout]);
+  const listing = storeListing().filter((line) => !line.includes(' tmp'));
+
+  const { uid, gid } = ids(ALICE);
+  const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', process.execPath, STRATA, 'import', `oci:${layout}:big`, '--tag', 'big:1'], { cwd: '/', env: site.env, stdio: 'ignore' });
+  const tmp = join(site.store, 'tmp');
+  const writing = () => existsSync(tmp) && readdirSync(tmp).some((name) => name.startsWith('layer') && statSync(join(tmp, name)).size > 0);
+  for (let i = 0; i < 200 && !writing(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(writing()).toBe(true);
+  child.kill('SIGKILL');
+  const writers = () => spawnSync('/usr/bin/pgrep', ['-u', OWNER, '-f', '_store-write']).stdout.toString().trim();
+  for (let i = 0; i < 200 && writers(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(writers()).toBe('');
+  expect(storeListing().filter((line) => !line.includes(' tmp'))).toEqual(listing);
+
+  const next = await runAs(ALICE, ['import', `oci-archive:${archive}:rich`, '--tag', 'rich:4']);
+  expect(next.code).toBe(0);
+  expect(readdirSync(tmp)).toEqual([]);
+  const verify = await site.run(['verify']);
+  expect({ code: verify.code, problems: verify.stdout }).toEqual({ code: 0, problems: '' });
+});

@@ -41,7 +41,9 @@ test('frames survive being split at every byte', () => {
 test('three layers of 24 MiB each stream at once, under backpressure, byte for byte', async () => {
   const { channel, writer, done } = pair();
   const layer = (index: number) => Array.from({ length: 24 }, (_, i) => Buffer.alloc(1 << 20, index * 31 + i));
-  const caller = relayWrite(writer, image(3), async (index) => layer(index));
+  const caller = relayWrite(writer, image(3), async (index) => (async function* () {
+    yield* layer(index);
+  })());
   const request = await channel.readRequest();
   expect(request.op).toBe('import');
   const source = relayedImageSource(channel, request as Extract<WriteRequest, { op: 'import' }>);
