@@ -21,7 +21,9 @@ export const TOOLS = {
   sudo: '/usr/bin/sudo',
   squeue: '/usr/bin/squeue',
   sh: '/bin/sh',
-  lfs: '/usr/bin/lfs',
+  // TEST-ONLY override: this machine has no Lustre client, so the tests name a stand-in that follows
+  // lfs-setstripe(1) (test/fixtures/fake-lfs). sudo and the store writer's setpriv drop it.
+  lfs: process.env.STRATA_TEST_LFS ?? '/usr/bin/lfs',
 } as const;
 
 export type Tool = keyof typeof TOOLS;
