@@ -249,7 +249,16 @@ export const SETTINGS: readonly Setting[] = [
     example: true,
     description:
       'Let users who cannot write the store import images into their own namespace of tags (`~USER/NAME:TAG`). The store is still written only by its owner: strata runs the writing half as the owner through sudo (see docs/install.md for the one sudoers line), and reads the source as the user.',
-    why: 'Off by default: it lets every user add data to the shared store, and the store has no per-user quota; a site turns it on after installing the sudoers rule.',
+    why: 'Off by default: it lets every user add data to the shared store; a site turns it on after installing the sudoers rule (and sets import.user_quota).',
+  },
+  {
+    key: 'import.user_quota',
+    type: 'size',
+    default: '0',
+    example: '50G',
+    description:
+      "Most a user's own images (`~USER/`) may take in the store: the layer files they use that no site image uses. An import that would go over it is refused before anything is downloaded (by the source's layer sizes, where it gives them); 0 means no limit.",
+    why: 'Users share the store with the site; a limit per user keeps one user from filling the shared filesystem, and layers shared with site images cost them nothing.',
   },
 ];
 

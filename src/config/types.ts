@@ -65,6 +65,8 @@ export interface Config {
     lustreStripeCount: number;
     /** Users without write access import into `~USER/` through sudo to the store owner. */
     userImports: boolean;
+    /** Bytes a user's own images may use in the store; 0 = no limit. */
+    userQuota: number;
   };
 
 }

@@ -1,9 +1,11 @@
-// `strata verify`: re-hash every layer file and blob against its name, and check that every tag
-// leads to a manifest whose config and layers are present. Reads only; reports every problem.
+// `strata verify`: re-hash every layer file and blob against its name, check that every tag
+// leads to a manifest whose config and layers are present, and that every file belongs to the
+// store's owner and is readable by all (permission-check.ts). Reads only; reports every problem.
 
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
+import { permissionProblems } from './permission-check.js';
 import { sha256OfFile } from './publish.js';
 import type { Store } from './store.js';
 
@@ -39,6 +41,7 @@ export async function verifyStore(store: Store, onFile?: (path: string) => void)
       if (digest !== `sha256:${hex}`) report.problems.push(`${path}: corrupt (its content hashes to ${digest})`);
     }
   };
+  report.problems.push(...(await permissionProblems(layout.root)));
   await check(join(layout.root, 'layers', 'sha256'), '.sqfs', 'layers');
   await check(join(layout.root, 'blobs', 'sha256'), '', 'blobs');
   for (const tag of await store.listTags()) {

@@ -197,6 +197,26 @@ test('without user imports, a user gets one line saying who owns the store and w
   }
 });
 
+test('import.user_quota: an import that would go over is refused before any download; layers of site images are free', async () => {
+  const config = readFileSync(site.configPath, 'utf8');
+  writeFileSync(site.configPath, config.replace('user_imports: true', 'user_imports: true\n  user_quota: 1K'));
+  try {
+    const listing = storeListing();
+    // Alice's rich layers are in the store, but not in any site image: Bob would be charged for them.
+    const over = await runAs(BOB, ['import', `oci:${join(site.root, 'layout')}:rich`, '--tag', 'rich:1']);
+    expect(over.stderr).toMatch(new RegExp(`^strata: your images \\(~${BOB}/\\) would take [\\d.]+[KM]iB of the store, more than your quota of 1\\.0KiB; remove some of yours with \`strata rm ~/NAME:TAG\``));
+    expect(over.code).not.toBe(0);
+    expect(storeListing()).toEqual(listing);
+    // A layer only a site image uses costs nothing: an image on top of base:1 fits while it is small.
+    const tree = join(site.root, 'bob-tree');
+    makeTree(tree, { 'etc/bob': 'b\n' }, false);
+    execFileSync('/usr/bin/chmod', ['-R', 'a+rX', tree]);
+    expect((await runAs(BOB, ['import', `dir:${tree}`, '--tag', 'small:1', '--base', 'base:1'])).code).toBe(0);
+  } finally {
+    writeFileSync(site.configPath, config);
+  }
+});
+
 test('without the sudoers rule, the error names the rule to install', async () => {
   rmSync(SUDOERS);
   try {
@@ -206,6 +226,27 @@ test('without the sudoers rule, the error names the rule to install', async () =
   } finally {
     writeFileSync(SUDOERS, `Defaults env_keep += "STRATA_CONFIG"\nALL ALL=(${OWNER}) NOPASSWD: ${STRATA} _store-write\n`, { mode: 0o440 });
   }
+});
+
+test('strata verify names every file a node or a user would be refused, with the fix', async () => {
+  const blob = join(site.store, 'blobs/sha256', readdirSync(join(site.store, 'blobs/sha256'))[0]);
+  const tag = join(site.store, 'tags/base/@1');
+  const alice = ids(ALICE);
+  const owner = ids(OWNER);
+  chownSync(blob, alice.uid, alice.gid);
+  chmodSync(tag, 0o600);
+  try {
+    const result = await site.run(['verify']);
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n').filter(Boolean).sort()).toEqual([
+      `${blob}: owned by uid ${alice.uid}, not by the store's owner (uid ${owner.uid}); fix: chown ${owner.uid} '${blob}'`,
+      `${tag}: mode 0600 keeps users out; fix: chmod a+r '${tag}'`,
+    ].sort());
+  } finally {
+    chownSync(blob, owner.uid, owner.gid);
+    chmodSync(tag, 0o644);
+  }
+  expect((await site.run(['verify'])).code).toBe(0);
 });
 
 /**

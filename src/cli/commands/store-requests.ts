@@ -5,13 +5,15 @@
 import type { Config } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { importFromSource } from '../../store/image-import.js';
+import { importFromSource, storedLayerFor } from '../../store/image-import.js';
 import { importImage } from '../../store/import.js';
 import type { LayerSource } from '../../store/layer-build.js';
 import { parseImageRef, parseTagRef } from '../../store/ref.js';
 import type { WriterChannel, WriteRequest } from '../../store/relay/writer.js';
 import { relayRequestError, relayedImageSource, relayedLayerSource } from '../../store/relay/writer.js';
-import type { ImageSource } from '../../store/sources/types.js';
+import { configDiffIds } from '../../store/sources/manifest.js';
+import type { ImageSource, SourceImage } from '../../store/sources/types.js';
+import { userUsage } from '../../store/user-usage.js';
 import type { Store } from '../../store/store.js';
 import { removeTag, setTag } from '../../store/tags.js';
 import { userTag } from '../../store/write-access.js';
@@ -78,6 +80,31 @@ export async function removeTags(store: Store, refs: string[], user?: string): P
   }
 }
 
+/**
+ * A user's import must fit in import.user_quota. Checked before anything is downloaded, by the
+ * source's layer sizes (a layer already in the store counts with its stored size, and nothing when
+ * a site image or another of theirs has it); a source without sizes is held to what is used already.
+ */
+async function checkQuota(config: Config, store: Store, user: string | undefined, image?: SourceImage): Promise<void> {
+  const quota = config.import.userQuota;
+  if (!user || quota === 0) return;
+  const usage = await userUsage(store, user);
+  let adding = 0;
+  if (image) {
+    const diffIds = configDiffIds(image.configBytes, image.layers.length, 'the image');
+    for (const [index, layer] of image.layers.entries()) {
+      const stored = await storedLayerFor(store, diffIds[index]);
+      if (!stored) adding += layer.size ?? 0;
+      else if (!usage.site.has(stored.digest) && !usage.charged.has(stored.digest)) adding += stored.size;
+    }
+  }
+  if (usage.bytes >= quota || usage.bytes + adding > quota) {
+    throw userError('E_QUOTA', `your images (~${user}/) would take ${humanBytes(usage.bytes + adding)} of the store, more than your quota of ${humanBytes(quota)}`, {
+      hint: 'remove some of yours with `strata rm ~/NAME:TAG` (`strata images` lists them), or ask an admin for more (import.user_quota)',
+    });
+  }
+}
+
 /** The writer's side of a relayed request. Every field came from the caller: checked before use. */
 export async function runStoreRequest(context: { config: Config; store: Store; user?: string; request: WriteRequest; channel: WriterChannel }): Promise<string | undefined> {
   const { config, store, user, request, channel } = context;
@@ -87,10 +114,14 @@ export async function runStoreRequest(context: { config: Config; store: Store; u
   };
   const optional = (value: unknown, what: string) => (value === undefined ? undefined : text(value, what));
   switch (request?.op) {
-    case 'import':
-      return importImageSource(config, store, relayedImageSource(channel, request), { sourceText: text(request.sourceText, 'source'), tag: optional(request.tag, 'tag'), flatten: request.flatten === true, user });
+    case 'import': {
+      const source = relayedImageSource(channel, request);
+      await checkQuota(config, store, user, await source.resolve());
+      return importImageSource(config, store, source, { sourceText: text(request.sourceText, 'source'), tag: optional(request.tag, 'tag'), flatten: request.flatten === true, user });
+    }
     case 'import-layer':
       if (!/^(dir|tar):/.test(text(request.sourceText, 'source'))) throw relayRequestError('a layer import names a dir: or tar: source');
+      await checkQuota(config, store, user);
       return importLayer(config, store, { sourceText: request.sourceText, tag: text(request.tag, 'tag'), base: optional(request.base, 'base'), layer: relayedLayerSource(channel, request), user });
     case 'tag':
       return tagImage(store, text(request.source, 'source'), text(request.target, 'target'), user);
