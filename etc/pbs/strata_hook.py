@@ -125,6 +125,13 @@ def queuejob(event, conf):
     image = from_resource or from_variable
     if not image:
         event.accept()
+    if image.startswith("~/"):
+        # `~/` is the submitting user's own namespace (user imports). This hook runs as root on the
+        # server, so name the user: event.requestor is who ran qsub (PBS Hooks Guide, pbs.event()).
+        owner = str(event.requestor or "").split("@")[0]
+        if not owner:
+            event.reject("strata: %s names your own images, but PBS did not say who you are; write ~USER/%s" % (image, image[2:]))
+        image = "~%s/%s" % (owner, image[2:])
     try:
         status, out, message = run(conf, ["bin/strata.js", "resolve", image], {})
     except NodeFault as fault:

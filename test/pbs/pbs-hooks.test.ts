@@ -81,6 +81,17 @@ test('queuejob: the image is checked and pinned at qsub time; an unknown one is 
   expect(unchecked.message).toMatch(/^strata: cannot run \/nonexistent\/node: .*; the image could not be checked, ask your admin$/);
 });
 
+test("queuejob: ~/NAME:TAG is the submitting user's own namespace, pinned as ~USER/NAME:TAG", async () => {
+  expect((await site.run(['tag', 'pbsimg:1', '~nobody/mine:1'])).code).toBe(0);
+  const queue = (spec: Record<string, unknown>, requestor?: string) => runHook(server, { type: 'queuejob', hook_name: 'strata_queuejob', requestor, job: spec });
+  const own = await queue({ id: '11.pbs', Resource_List: { container_image: '~/mine:1' }, Variable_List: {} }, 'nobody');
+  expect(own).toMatchObject({ outcome: 'accept', job: { Variable_List: { STRATA_IMAGE: '~nobody/mine:1', STRATA_IMAGE_DIGEST: digest } } });
+  // Root's ~/ is root's: it has no mine:1.
+  const roots = await queue({ id: '12.pbs', Resource_List: { container_image: '~/mine:1' }, Variable_List: {} }, 'root');
+  expect(roots.outcome).toBe('reject');
+  expect(roots.message).toMatch(/^strata: unknown image "~root\/mine:1"/);
+});
+
 test('a 3-host job: execjob_begin on every MoM sets the container up, execjob_end removes it everywhere', async () => {
   const spec = (ms: boolean) => job('10.pbs', pinned(), ms);
   const begun = await Promise.all(moms.map((mom, index) => begin(mom, spec(index === 0))));

@@ -8,11 +8,10 @@ import { errnoCode, userError } from '../../errors.js';
 import { startStoreWriter, strataExecutable, writerCommand } from '../../host/store-writer.js';
 import { userNameOf } from '../../runtime/user.js';
 import { relayWrite, type LayerBytes } from '../../store/relay/caller.js';
-import { WriterChannel, relayRequestError, relayedImageSource, relayedLayerSource, type WriteRequest } from '../../store/relay/writer.js';
+import { WriterChannel, relayRequestError, type WriteRequest } from '../../store/relay/writer.js';
 import { Store } from '../../store/store.js';
-import { planStoreWrite, userTag, type Account, type WriteRoute } from '../../store/write-access.js';
-import { loadConfig } from '../../config/load.js';
-import { configSource } from '../../config/load.js';
+import { planStoreWrite, type Account, type WriteRoute } from '../../store/write-access.js';
+import { configSource, loadConfig } from '../../config/load.js';
 
 /** The owner of the store's root directory, or undefined while there is no store yet. */
 async function storeOwner(root: string): Promise<Account | undefined> {
@@ -108,4 +107,3 @@ async function checkConfigTrusted(): Promise<void> {
   }
 }
 
-export { relayedImageSource, relayedLayerSource, userTag };

@@ -161,22 +161,22 @@ function relayedError(payload: Buffer): StrataError {
   }
 }
 
-const badRequest = (why: string) => userError('E_RELAY', `refusing the store write: ${why}`, { hint: 'use the strata command itself (the request came from something else)' });
+export const relayRequestError = (why: string) => userError('E_RELAY', `refusing the store write: ${why}`, { hint: 'use the strata command itself (the request came from something else)' });
 
 const isString = (value: unknown, max = 4096): value is string => typeof value === 'string' && value.length > 0 && value.length <= max;
 
 /** A request's image as an import source whose layers stream from the caller. Checks its shape. */
 export function relayedImageSource(channel: WriterChannel, request: Extract<WriteRequest, { op: 'import' }>): ImageSource {
   const image = request.image;
-  if (!image || typeof image !== 'object') throw badRequest('no image');
-  if (!isString(image.config, Math.ceil((MAX_PAYLOAD * 4) / 3))) throw badRequest('no image config');
-  if (!DIGEST_RE.test(String(image.configDigest))) throw badRequest('the config digest is not a sha256 digest');
-  if (image.manifestDigest !== undefined && !DIGEST_RE.test(String(image.manifestDigest))) throw badRequest('the manifest digest is not a sha256 digest');
-  if (!Array.isArray(image.layers) || image.layers.length > 10000) throw badRequest('no layer list');
+  if (!image || typeof image !== 'object') throw relayRequestError('no image');
+  if (!isString(image.config, Math.ceil((MAX_PAYLOAD * 4) / 3))) throw relayRequestError('no image config');
+  if (!DIGEST_RE.test(String(image.configDigest))) throw relayRequestError('the config digest is not a sha256 digest');
+  if (image.manifestDigest !== undefined && !DIGEST_RE.test(String(image.manifestDigest))) throw relayRequestError('the manifest digest is not a sha256 digest');
+  if (!Array.isArray(image.layers) || image.layers.length > 10000) throw relayRequestError('no layer list');
   const layers = image.layers.map((layer, index) => {
-    if (!layer || typeof layer !== 'object') throw badRequest(`layer ${index + 1} is not described`);
-    if (layer.digest !== undefined && !DIGEST_RE.test(String(layer.digest))) throw badRequest(`layer ${index + 1} has no valid digest`);
-    if (layer.size !== undefined && !(Number.isSafeInteger(layer.size) && layer.size >= 0)) throw badRequest(`layer ${index + 1} has no valid size`);
+    if (!layer || typeof layer !== 'object') throw relayRequestError(`layer ${index + 1} is not described`);
+    if (layer.digest !== undefined && !DIGEST_RE.test(String(layer.digest))) throw relayRequestError(`layer ${index + 1} has no valid digest`);
+    if (layer.size !== undefined && !(Number.isSafeInteger(layer.size) && layer.size >= 0)) throw relayRequestError(`layer ${index + 1} has no valid size`);
     return { digest: layer.digest, mediaType: String(layer.mediaType ?? '').slice(0, 200), size: layer.size, open: async () => channel.openLayer(index) };
   });
   const resolved: SourceImage = {
@@ -194,4 +194,3 @@ export function relayedLayerSource(channel: WriterChannel, request: Extract<Writ
   return { kind: 'stream', what: isString(request.what, 1000) ? request.what : 'the relayed layer', open: async () => channel.openLayer(0) };
 }
 
-export { badRequest as relayRequestError };

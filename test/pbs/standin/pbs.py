@@ -82,6 +82,8 @@ class Event(object):
         self.hook_name = spec.get("hook_name", "strata")
         self._job = Job(spec["job"]) if "job" in spec else None
         self._job_list = dict((jobid, Job(dict(job, id=jobid))) for jobid, job in spec.get("job_list", {}).items()) if "job_list" in spec else None
+        # Who made the request (queuejob: who ran qsub), as PBS gives it: a user name.
+        self.requestor = spec.get("requestor")
         self.vnode_list = dict((name, Vnode(name)) for name in spec.get("vnodes", []))
         self.outcome = None
         self.message = None
