@@ -12,6 +12,7 @@ import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout } from '../hel
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, makeTree, STRATA, type RunOutput, type Site } from '../helpers/site.js';
 import { compareTrees } from '../helpers/tree-compare.js';
+import { push, startRegistry } from '../helpers/registry.js';
 
 const OWNER = 'strata-store';
 const ALICE = 'strata-alice';
@@ -151,6 +152,24 @@ test('a user imports a file only they can read into ~USER/, as the store owner, 
   expect(bobs.code).toBe(0);
   expect(readFileSync(join(site.runtime, 'jobs/perm3/error'), 'utf8')).toMatch(/unknown image "~\/rich:1"/);
   expect((await site.run(['epilog', '--job', 'perm3'])).code).toBe(0);
+});
+
+test("docker:// with the user's own credentials: read as the user, tagged under their namespace by the registry's name", async () => {
+  const registry = await startRegistry(join(site.root, 'registry'), { kind: 'htpasswd', users: { alice: 'wonderland' } });
+  try {
+    await push(`oci:${join(site.root, 'layout')}:rich`, `docker://${registry.host}/private/img:1`, ['--dest-creds', 'alice:wonderland']);
+    // Her credentials are hers alone: the store owner could not have read them.
+    const auth = join(site.root, 'alice', 'auth.json');
+    writeFileSync(auth, JSON.stringify({ auths: { [registry.host]: { auth: Buffer.from('alice:wonderland').toString('base64') } } }), { mode: 0o600 });
+    execFileSync('/usr/bin/chown', [`${ALICE}:`, auth]);
+    const result = await runAs(ALICE, ['import', `docker://${registry.host}/private/img:1`], { env: { REGISTRY_AUTH_FILE: auth } });
+    expect(result.stderr).toMatch(new RegExp(`imported ~${ALICE}/${registry.host}/private/img:1 \\(sha256:[0-9a-f]{64}\\) from docker://`));
+    expect(result.code).toBe(0);
+    const anonymous = await runAs(BOB, ['import', `docker://${registry.host}/private/img:1`]);
+    expect(anonymous.stderr).toMatch(/401|credentials|authentication/i);
+  } finally {
+    await registry.stop();
+  }
 });
 
 test("a user's dir: import is read as the user and lands on top of a site image", async () => {
