@@ -87,3 +87,23 @@ test('a request with a malformed image is refused before anything is read', asyn
   expect(() => relayedImageSource(channel, bad)).toThrow(/refusing the store write: layer 1 has no valid digest/);
   channel.close();
 });
+
+test('a layer the writer gives up on does not stall the others behind its unread bytes', async () => {
+  const { channel, writer, done } = pair();
+  const big = (index: number) => Array.from({ length: 40 }, (_, i) => Buffer.alloc(1 << 20, index + i));
+  const caller = relayWrite(writer, image(2), async (index) => (async function* () {
+    yield* big(index);
+  })());
+  const source = relayedImageSource(channel, (await channel.readRequest()) as Extract<WriteRequest, { op: 'import' }>);
+  const [first, second] = (await source.resolve()).layers;
+  // Open the first, read one chunk and stop: its other 39 MiB may already be queued.
+  const abandoned = (await first.open())[Symbol.asyncIterator]();
+  await abandoned.next();
+  const reading = collect(await second.open());
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await abandoned.return?.(undefined);
+  expect(hash(await reading)).toBe(hash(big(1)));
+  channel.send({ result: {} });
+  done(0);
+  expect((await caller).status).toBe(0);
+});

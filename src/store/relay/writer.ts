@@ -103,7 +103,10 @@ export class WriterChannel {
         queue.wake = undefined;
       }
     } finally {
+      // A stream given up on must not hold back the others: its unread bytes stop counting.
       this.streams.delete(id);
+      this.buffered -= queue.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+      if (this.buffered < HIGH_WATER / 2) this.input.resume();
     }
   }
 
