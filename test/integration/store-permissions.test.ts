@@ -231,6 +231,10 @@ test('import.user_quota: an import that would go over is refused before any down
     makeTree(tree, { 'etc/bob': 'b\n' }, false);
     execFileSync('/usr/bin/chmod', ['-R', 'a+rX', tree]);
     expect((await runAs(BOB, ['import', `dir:${tree}`, '--tag', 'small:1', '--base', 'base:1'])).code).toBe(0);
+    // What their images take, and of what: shown to them by strata images.
+    const listed = await runAs(BOB, ['images']);
+    expect(listed.stdout).toMatch(new RegExp(`^~${BOB}/small:1 `, 'm'));
+    expect(listed.stderr).toMatch(new RegExp(`^your images \\(~${BOB}/\\) take [\\d.]+KiB of the store of your quota of 1\\.0KiB\n$`));
   } finally {
     writeFileSync(site.configPath, config);
   }

@@ -29,7 +29,7 @@ export async function resolveCommand(args: { ref: string }): Promise<number> {
 }
 
 export async function imagesCommand(args: { json?: boolean }): Promise<number> {
-  const { store } = await openStore();
+  const { config, store } = await openStore();
   const rows = [];
   for (const entry of await store.listTags()) {
     const manifest = await store.readManifest(entry.digest, `${entry.name}:${entry.tag}`).catch(() => undefined);
@@ -43,6 +43,14 @@ export async function imagesCommand(args: { json?: boolean }): Promise<number> {
   const table = [['IMAGE', 'DIGEST', 'LAYERS', 'SIZE', 'CREATED'], ...rows.map((row) => [`${row.name}:${row.tag}`, row.digest.slice(7, 19), String(row.layers), humanBytes(row.size), row.created.slice(0, 19)])];
   const widths = table[0].map((_, column) => Math.max(...table.map((line) => line[column].length)));
   for (const line of table) process.stdout.write(`${line.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()}\n`);
+  // Where users import, each sees what their own images take of their quota (stderr: the table
+  // on stdout stays a table).
+  if (config.import.userImports && store.self && process.getuid?.() !== 0) {
+    const { userUsage } = await import('../../store/user-usage.js');
+    const used = (await userUsage(store, store.self)).bytes;
+    const quota = config.import.userQuota;
+    process.stderr.write(`your images (~${store.self}/) take ${humanBytes(used)} of the store${quota ? ` of your quota of ${humanBytes(quota)}` : ''}\n`);
+  }
   return 0;
 }
 
