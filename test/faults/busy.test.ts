@@ -6,32 +6,22 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, expectCleanNode, expectNextJobWorks, nodeStatus } from '../helpers/faults.js';
-import { importThreeLayerImage } from '../helpers/images.js';
-import { loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { eventually, expectCleanNode, expectNextJobWorks, nodeStatus, useThreeLayerSite } from '../helpers/faults.js';
+import { loopsFor } from '../helpers/node-state.js';
 
-let site: Site;
-let before: NodeState;
+const fx = useThreeLayerSite('busy');
 
-beforeAll(async () => {
-  before = nodeState();
-  site = makeSite('busy');
-  await importThreeLayerImage(site);
-}, 120_000);
-
-afterAll(() => site.remove());
 
 test('a process with its cwd in the rootfs: epilog detaches lazily, status reports the held loops, all goes when it exits', async () => {
-  expect((await site.run(['prolog', '--job', '81', '--uid', '1000', '--gid', '1000', '--image', 'three:1'])).code).toBe(0);
-  const rootfs = join(site.runtime, 'jobs/81/rootfs');
+  expect((await fx.site.run(['prolog', '--job', '81', '--uid', '1000', '--gid', '1000', '--image', 'three:1'])).code).toBe(0);
+  const rootfs = join(fx.site.runtime, 'jobs/81/rootfs');
   const holder = spawn('/usr/bin/sleep', ['120'], { cwd: join(rootfs, 'data'), stdio: 'ignore' });
   try {
-    const epilog = await site.run(['epilog', '--job', '81']);
+    const epilog = await fx.site.run(['epilog', '--job', '81']);
     expect({ code: epilog.code, stderr: epilog.stderr }).toEqual({ code: 0, stderr: '' });
-    const epilogLine = readFileSync(site.logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.job === '81' && line.phase === 'epilog');
+    const epilogLine = readFileSync(fx.site.logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.job === '81' && line.phase === 'epilog');
     expect({ result: epilogLine?.result, message: epilogLine?.message }).toEqual({ result: 'lazy', message: expect.stringContaining('lazily detached') });
-    const status = await nodeStatus(site);
+    const status = await nodeStatus(fx.site);
     expect({ jobs: status.jobs, layers: status.layers }).toEqual({ jobs: [], layers: [] });
     // Exactly the image's three loop devices are reported as still held, and why.
     const held = status.stale.filter((item) => item.kind === 'loop-held-elsewhere');
@@ -39,13 +29,13 @@ test('a process with its cwd in the rootfs: epilog detaches lazily, status repor
     expect(status.stale).toHaveLength(3);
     expect(held[0].detail).toMatch(/lazily detached mount/);
     // gc has nothing to do for them (the kernel frees them), and does not fail.
-    const gc = await site.run(['node', 'gc', '--live-jobs', '']);
+    const gc = await fx.site.run(['node', 'gc', '--live-jobs', '']);
     expect(gc.code).toBe(0);
-    expect(loopsFor(site.store)).toHaveLength(3);
+    expect(loopsFor(fx.site.store)).toHaveLength(3);
   } finally {
     holder.kill('SIGKILL');
   }
-  await eventually(() => loopsFor(site.store).length === 0);
-  await expectCleanNode(site, before);
-  await expectNextJobWorks(site, before, 'three:1');
+  await eventually(() => loopsFor(fx.site.store).length === 0);
+  await expectCleanNode(fx.site, fx.before);
+  await expectNextJobWorks(fx.site, fx.before, 'three:1');
 }, 60_000);

@@ -5,27 +5,15 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectCleanNode, expectNextJobWorks, nodeStatus } from '../helpers/faults.js';
-import { importThreeLayerImage } from '../helpers/images.js';
-import { nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { expectCleanNode, expectNextJobWorks, nodeStatus, useThreeLayerSite } from '../helpers/faults.js';
 
-let site: Site;
-let before: NodeState;
-const prolog = (job: string) => site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', 'three:1', '--mounts', '/tmp:/scratch:ro']);
-
-beforeAll(async () => {
-  before = nodeState();
-  site = makeSite('kill-epilog');
-  await importThreeLayerImage(site);
-}, 120_000);
-
-afterAll(() => site.remove());
+const fx = useThreeLayerSite('kill-epilog');
+const prolog = (job: string) => fx.site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', 'three:1', '--mounts', '/tmp:/scratch:ro']);
 
 test('epilog killed before and after each undo step; a second epilog or node gc finishes the job', async () => {
   expect((await prolog('probe')).code).toBe(0);
-  const steps = readFileSync(join(site.runtime, 'jobs/probe/journal'), 'utf8').split('\n').filter(Boolean).length;
-  expect((await site.run(['epilog', '--job', 'probe'])).code).toBe(0);
+  const steps = readFileSync(join(fx.site.runtime, 'jobs/probe/journal'), 'utf8').split('\n').filter(Boolean).length;
+  expect((await fx.site.run(['epilog', '--job', 'probe'])).code).toBe(0);
   // begin, upper, rootfs dir, rootfs, mount points, /proc, /sys, /dev, /scratch (+ home), entry
   expect(steps).toBeGreaterThanOrEqual(10);
 
@@ -34,17 +22,17 @@ test('epilog killed before and after each undo step; a second epilog or node gc 
     for (const when of ['before', 'after']) {
       const job = `e${step}${when[0]}`;
       expect((await prolog(job)).code).toBe(0);
-      const killed = await site.run(['epilog', '--job', job], { env: { STRATA_FAULT_KILL_EPILOG: `${step}:${when}` } });
+      const killed = await fx.site.run(['epilog', '--job', job], { env: { STRATA_FAULT_KILL_EPILOG: `${step}:${when}` } });
       expect({ job, signal: killed.signal }).toEqual({ job, signal: 'SIGKILL' });
       // Whatever is left is reported: the job is listed, and never as ready (entry.json goes first).
-      const status = await nodeStatus(site);
+      const status = await nodeStatus(fx.site);
       const left = status.jobs.find((candidate) => candidate.id === job);
       if (left) expect({ job, phase: left.phase }).toEqual({ job, phase: 'setting-up' });
       // Alternate the two ways a killed epilog gets finished.
-      const finish = finisher++ % 2 === 0 ? await site.run(['epilog', '--job', job]) : await site.run(['node', 'gc', '--live-jobs', '']);
+      const finish = finisher++ % 2 === 0 ? await fx.site.run(['epilog', '--job', job]) : await fx.site.run(['node', 'gc', '--live-jobs', '']);
       expect({ job, code: finish.code, stderr: finish.stderr }).toEqual({ job, code: 0, stderr: '' });
-      await expectCleanNode(site, before);
+      await expectCleanNode(fx.site, fx.before);
     }
   }
-  await expectNextJobWorks(site, before, 'three:1');
+  await expectNextJobWorks(fx.site, fx.before, 'three:1');
 }, 300_000);

@@ -1,12 +1,29 @@
-// After an injected fault: the node is as it was (loops, mounts, runtime dir), `strata node status`
-// reports nothing stale, and the next job on it works.
+// Fault tests: the site they share the shape of, and after an injected fault: the node is as it
+// was (loops, mounts, runtime dir), `strata node status` reports nothing stale, and the next job
+// on it works.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeInventory } from '../../src/runtime/node-state.js';
-import { expectNodeStateUnchanged, type NodeState } from './node-state.js';
-import type { Site } from './site.js';
+import { importThreeLayerImage } from './images.js';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from './node-state.js';
+import { makeSite, type Site } from './site.js';
+
+/**
+ * A site of the test file's own with the three-layer image (three:1), made before its tests and
+ * removed after them; `before` is the node as it was before any of them.
+ */
+export function useThreeLayerSite(name: string): { site: Site; before: NodeState } {
+  const fixture = {} as { site: Site; before: NodeState };
+  beforeAll(async () => {
+    fixture.before = nodeState();
+    fixture.site = makeSite(name);
+    await importThreeLayerImage(fixture.site);
+  }, 120_000);
+  afterAll(() => fixture.site?.remove());
+  return fixture;
+}
 
 export async function nodeStatus(site: Site): Promise<NodeInventory> {
   const result = await site.run(['node', 'status', '--json']);
