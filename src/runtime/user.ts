@@ -1,30 +1,43 @@
-// The job user's home directory, from the passwd database. /etc/passwd is read first (no process
-// spawned); getent covers LDAP/SSSD sites.
+// The job user's entry in the passwd database (home directory, login name, uid and gid by name).
+// /etc/passwd is read first (no process spawned); getent covers LDAP/SSSD sites.
 
 import { readFileSync } from 'node:fs';
 import { runTool } from '../host/exec.js';
 
 export async function homeOf(uid: number): Promise<string | undefined> {
-  const fromFile = findHome(readPasswd(), uid);
-  if (fromFile) return fromFile;
-  const result = await runTool('getent', ['passwd', String(uid)]).catch(() => undefined);
-  return result?.exitCode === 0 ? findHome(result.stdout, uid) : undefined;
+  return (await passwdEntry(uid, (fields) => fields[5].startsWith('/')))?.[5];
 }
 
 /** The login name of `uid` (whom `~/NAME:TAG` means in a job), or undefined when unknown. */
 export async function userNameOf(uid: number): Promise<string | undefined> {
-  const find = (passwd: string) => passwd.split('\n').map((line) => line.split(':')).find((fields) => fields.length >= 7 && Number(fields[2]) === uid)?.[0];
-  const fromFile = find(readPasswd());
-  if (fromFile) return fromFile;
-  const result = await runTool('getent', ['passwd', String(uid)]).catch(() => undefined);
-  return result?.exitCode === 0 ? find(result.stdout) : undefined;
+  return (await passwdEntry(uid))?.[0];
 }
 
-/** Pure: the home field of the passwd line for `uid`. */
-export function findHome(passwd: string, uid: number): string | undefined {
+/**
+ * A user's uid and primary gid by name (Torque hands the prologue names, not numbers). Undefined
+ * when the name is unknown.
+ */
+export async function lookupUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
+  const fields = await passwdEntry(name);
+  return fields && { uid: Number(fields[2]), gid: Number(fields[3]) };
+}
+
+/**
+ * The fields of the passwd line for a uid or a name that `accept` takes: /etc/passwd first (no
+ * process spawned), then getent (LDAP/SSSD sites).
+ */
+async function passwdEntry(key: number | string, accept: (fields: string[]) => boolean = () => true): Promise<string[] | undefined> {
+  const fromFile = findPasswdLine(readPasswd(), key, accept);
+  if (fromFile) return fromFile;
+  const result = await runTool('getent', ['passwd', String(key)]).catch(() => undefined);
+  return result?.exitCode === 0 ? findPasswdLine(result.stdout, key, accept) : undefined;
+}
+
+/** Pure: the fields of the first passwd line for `key` (a uid or a name) that `accept` takes. */
+function findPasswdLine(passwd: string, key: number | string, accept: (fields: string[]) => boolean = () => true): string[] | undefined {
   for (const line of passwd.split('\n')) {
     const fields = line.split(':');
-    if (fields.length >= 7 && Number(fields[2]) === uid && fields[5].startsWith('/')) return fields[5];
+    if (fields.length >= 7 && (typeof key === 'number' ? Number(fields[2]) === key : fields[0] === key) && accept(fields)) return fields;
   }
   return undefined;
 }
@@ -35,24 +48,6 @@ function readPasswd(): string {
   } catch {
     return '';
   }
-}
-
-/**
- * A user's uid and primary gid by name (Torque hands the prologue names, not numbers), from
- * /etc/passwd first, then getent. Undefined when the name is unknown.
- */
-export async function lookupUser(name: string): Promise<{ uid: number; gid: number } | undefined> {
-  const find = (passwd: string) => {
-    for (const line of passwd.split('\n')) {
-      const fields = line.split(':');
-      if (fields.length >= 7 && fields[0] === name) return { uid: Number(fields[2]), gid: Number(fields[3]) };
-    }
-    return undefined;
-  };
-  const fromFile = find(readPasswd());
-  if (fromFile) return fromFile;
-  const result = await runTool('getent', ['passwd', name]).catch(() => undefined);
-  return result?.exitCode === 0 ? find(result.stdout) : undefined;
 }
 
 /** A group's gid by name, from /etc/group first, then getent. */
