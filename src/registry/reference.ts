@@ -23,7 +23,8 @@ const HUB_ALIASES = new Set(['docker.io', 'index.docker.io', 'registry-1.docker.
 const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const HOST = /^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
 
-export function parseRegistryRef(text: string): RegistryRef {
+/** `registry`: the host given apart (enroot's `REGISTRY#IMAGE`), so the whole of `text` is the repository. */
+export function parseRegistryRef(text: string, given: { registry?: string } = {}): RegistryRef {
   const bad = (why: string) =>
     userError('E_BAD_REF', `invalid image reference "docker://${text}": ${why}`, {
       hint: 'use docker://[REGISTRY/]REPO[:TAG|@sha256:DIGEST], e.g. docker://nvcr.io/nvidia/pytorch:24.05-py3',
@@ -34,8 +35,8 @@ export function parseRegistryRef(text: string): RegistryRef {
   let tag = givenTag;
   const slash = rest.indexOf('/');
   const first = slash < 0 ? '' : rest.slice(0, slash);
-  const isHost = first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
-  let registry = isHost ? first : DOCKER_HUB;
+  const isHost = given.registry === undefined && first !== '' && (first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase());
+  let registry = given.registry ?? (isHost ? first : DOCKER_HUB);
   let repository = isHost ? rest.slice(slash + 1) : rest;
   if (isHost && !HOST.test(registry)) throw bad(`"${registry}" is not a registry host`);
   if (HUB_ALIASES.has(registry)) registry = DOCKER_HUB;

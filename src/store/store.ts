@@ -5,9 +5,10 @@
 import { constants } from 'node:fs';
 import { open, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errnoCode, nodeError, userError } from '../errors.js';
+import { errnoCode, isStrataError, nodeError, userError } from '../errors.js';
 import { DIFF_ID_ANNOTATION, type ImageConfig, type Manifest } from './image.js';
 import { StoreLayout, layerFormatOf, type LayerFormat } from './layout.js';
+import { storeNamesFor } from '../registry/image-arg.js';
 import { formatRef, parseImageRef } from './ref.js';
 
 export interface StoredLayer {
@@ -44,11 +45,31 @@ export class Store {
     this.layout = new StoreLayout(root);
   }
 
-  /** Resolve a reference to a manifest digest (a digest resolves to itself if the manifest exists). */
+  /**
+   * Resolve a reference to a manifest digest (a digest resolves to itself if the manifest exists).
+   * A registry image in Pyxis's syntax (`nvcr.io#nvidia/pytorch:24.05-py3`) is looked up under the
+   * name an import gives it, first among the site's names, then among `self`'s own (where an
+   * import on first use puts it): a site image is never shadowed by a user's.
+   */
   async resolve(refText: string): Promise<string> {
-    const ref = parseImageRef(refText, this.self);
+    const names = storeNamesFor(refText, this.self);
+    for (const name of names) {
+      const digest = await this.resolveName(name, refText);
+      if (digest) return digest;
+    }
+    throw await this.unknownImage(refText, names[0] ?? refText);
+  }
+
+  /** One store name's digest, or undefined when the store has no such image. */
+  private async resolveName(name: string, refText: string): Promise<string | undefined> {
+    const ref = parseImageRef(name, this.self);
     if (ref.digest) {
-      await this.readManifest(ref.digest, refText);
+      try {
+        await this.readManifest(ref.digest, refText);
+      } catch (error) {
+        if (isStrataError(error) && error.code === 'E_UNKNOWN_IMAGE') return undefined;
+        throw error;
+      }
       return ref.digest;
     }
     const tagFile = this.layout.tagPath(ref.name!, ref.tag!);
@@ -56,7 +77,7 @@ export class Store {
     try {
       text = await readFile(tagFile, 'utf8');
     } catch (error) {
-      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') throw await this.unknownImage(refText);
+      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
       throw this.unreachable(error);
     }
     const digest = text.trim();
@@ -175,9 +196,9 @@ export class Store {
     });
   }
 
-  private async unknownImage(refText: string) {
+  private async unknownImage(refText: string, name = refText) {
     await this.checkReachable();
-    const ref = parseImageRef(refText, this.self);
+    const ref = parseImageRef(name, this.self);
     const wanted = formatRef({ name: ref.name, tag: ref.tag });
     const close = closeMatches(wanted, (await this.listTags()).map((entry) => `${entry.name}:${entry.tag}`));
     return userError('E_UNKNOWN_IMAGE', `unknown image "${refText}"${close.length ? ` (did you mean ${close.map((c) => `"${c}"`).join(', ')}?)` : ''}`, {

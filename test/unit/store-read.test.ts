@@ -69,6 +69,33 @@ async function rejection(promise: Promise<unknown>): Promise<StrataError> {
   throw new Error('expected a StrataError');
 }
 
+describe('Store.resolve: registry images in Pyxis syntax', () => {
+  const OTHER = digest('f');
+  test('nvcr.io#nvidia/pytorch:24.05-py3 finds the image `strata import docker://nvcr.io/...` stored', async () => {
+    seedImage('nvcr.io/nvidia/pytorch', '24.05-py3');
+    for (const text of ['nvcr.io#nvidia/pytorch:24.05-py3', 'docker://nvcr.io/nvidia/pytorch:24.05-py3', 'someone@nvcr.io#nvidia/pytorch:24.05-py3']) {
+      await expect(new Store(root, 'alice').resolve(text)).resolves.toBe(MANIFEST);
+    }
+  });
+
+  test("a user's own import is found when the site has none; a site image of the same name wins", async () => {
+    writeBlob(OTHER, manifest());
+    writeTag('~alice/ubuntu', '24.04', OTHER);
+    await expect(new Store(root, 'alice').resolve('docker.io#ubuntu:24.04')).resolves.toBe(OTHER);
+    await expect(new Store(root, 'alice').resolve('ubuntu:24.04')).resolves.toBe(OTHER);
+    // bob does not see alice's
+    expect((await rejection(new Store(root, 'bob').resolve('ubuntu:24.04'))).code).toBe('E_UNKNOWN_IMAGE');
+    seedImage('ubuntu', '24.04');
+    await expect(new Store(root, 'alice').resolve('ubuntu:24.04')).resolves.toBe(MANIFEST);
+  });
+
+  test('an unknown registry image names what the user typed', async () => {
+    const error = await rejection(new Store(root, 'alice').resolve('nvcr.io#nvidia/pytorch:99'));
+    expect(error.code).toBe('E_UNKNOWN_IMAGE');
+    expect(error.message).toContain('unknown image "nvcr.io#nvidia/pytorch:99"');
+  });
+});
+
 describe('Store.resolve', () => {
   test('a tag resolves to the digest in its tag file', async () => {
     seedImage();
