@@ -1,11 +1,14 @@
 // Registry authentication: parsing WWW-Authenticate challenges (RFC 7235, as registries send
-// them) and finding credentials in docker's config (REGISTRY_AUTH_FILE, then
-// ~/.docker/config.json; `auths.<host>.auth` = base64 "user:password"). Parsing is pure.
+// them) and finding credentials: enroot's netrc ($ENROOT_CONFIG_PATH/.credentials, default
+// ~/.config/enroot/.credentials, as Pyxis users have it), then docker's config
+// (REGISTRY_AUTH_FILE, then ~/.docker/config.json; `auths.<host>.auth` = base64 "user:password").
+// Both are read by this process, which runs as the user who asked. Parsing is pure.
 
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { errnoCode, userError } from '../errors.js';
+import { errnoCode, firstLine, userError } from '../errors.js';
 import { DOCKER_HUB } from './reference.js';
 
 export interface Challenge {
@@ -115,15 +118,130 @@ export function credentialsFrom(doc: unknown, registry: string, file: string): C
   return undefined;
 }
 
-export async function findCredentials(registry: string, env: NodeJS.ProcessEnv = process.env): Promise<Credentials | undefined> {
-  for (const file of authFilePaths(env)) {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') continue;
-      throw userError('E_AUTH_CONFIG', `cannot read registry credentials ${file}: ${(error as Error).message}`, { hint: 'check its permissions' });
+/** enroot's credentials file: $ENROOT_CONFIG_PATH/.credentials, else under $XDG_CONFIG_HOME or ~/.config. */
+export function enrootCredentialsPath(env: NodeJS.ProcessEnv = process.env): string {
+  const config = env.ENROOT_CONFIG_PATH || join(env.XDG_CONFIG_HOME || join(env.HOME || homedir(), '.config'), 'enroot');
+  return join(config, '.credentials');
+}
+
+export interface NetrcEntry {
+  machine: string;
+  login: string;
+  password: string;
+  /** enroot's form: a password starting with `$` is shell text (`$(aws ecr get-login-password)`). */
+  evaluate: boolean;
+}
+
+/**
+ * A netrc file as enroot reads it: `machine HOST login USER password PASS`, on one line or
+ * several; a password starting with `$` runs to the end of its line (enroot hands it to the
+ * shell). `default` entries and macros are skipped: enroot never uses them for registries.
+ */
+export function parseNetrc(text: string): NetrcEntry[] {
+  const entries: NetrcEntry[] = [];
+  let current: Partial<NetrcEntry> | undefined;
+  const finish = () => {
+    if (current?.machine && current.login !== undefined && current.password !== undefined) entries.push(current as NetrcEntry);
+    current = undefined;
+  };
+  let inMacro = false;
+  for (const line of text.split('\n')) {
+    if (inMacro) {
+      if (!line.trim()) inMacro = false;
+      continue;
     }
+    if (line.trim().startsWith('#')) continue;
+    const tokens = line.trim().split(/\s+/).filter(Boolean);
+    for (let i = 0; i < tokens.length; i++) {
+      const word = tokens[i];
+      const value = tokens[i + 1];
+      if (word === 'machine' && value !== undefined) {
+        finish();
+        current = { machine: value, evaluate: false };
+        i++;
+      } else if (word === 'default') {
+        finish();
+      } else if (word === 'macdef') {
+        finish();
+        inMacro = true;
+        break;
+      } else if (current && (word === 'login' || word === 'account') && value !== undefined) {
+        if (word === 'login') current.login = value;
+        i++;
+      } else if (current && word === 'password' && value !== undefined) {
+        if (value.startsWith('$')) {
+          current.password = line.trim().split(/\s+/).slice(i + 1).join(' ');
+          current.evaluate = true;
+          break;
+        }
+        current.password = value;
+        i++;
+      }
+    }
+  }
+  finish();
+  return entries;
+}
+
+/** The netrc machine names a registry may be listed under (enroot: the host without its port). */
+function netrcMachines(registry: string): string[] {
+  if (registry === DOCKER_HUB) return ['registry-1.docker.io', 'docker.io', 'index.docker.io'];
+  return [...new Set([registry.replace(/:\d+$/, ''), registry])];
+}
+
+async function enrootCredentials(registry: string, login: string | undefined, env: NodeJS.ProcessEnv): Promise<Credentials | undefined> {
+  const file = enrootCredentialsPath(env);
+  const text = await readCredentialsFile(file);
+  if (text === undefined) return undefined;
+  const machines = netrcMachines(registry);
+  const entry = parseNetrc(text).find((e) => machines.includes(e.machine) && (login === undefined || e.login === login));
+  if (!entry) return undefined;
+  if (!entry.evaluate) return { username: entry.login, password: entry.password };
+  return { username: entry.login, password: await evaluatePassword(entry.password, registry, file) };
+}
+
+/**
+ * enroot runs a `$...` password through the shell (`echo $(gcloud auth print-access-token)`). So
+ * does strata, as the user who runs this (their own file, their own shell), and never as root: a
+ * root process must not run what a user's file says.
+ */
+function evaluatePassword(text: string, registry: string, file: string): Promise<string> {
+  if (process.getuid?.() === 0) {
+    return Promise.reject(userError('E_AUTH_CONFIG', `the password for ${registry} in ${file} is a command, and strata does not run commands from credentials files as root`, {
+      hint: 'run this as the user the credentials belong to, or put the password itself in the file',
+    }));
+  }
+  return new Promise((resolve, reject) => {
+    execFile('/bin/sh', ['-c', `echo ${text}`], { timeout: 60_000, maxBuffer: 1024 * 1024 }, (error, stdout) => {
+      const password = stdout.replace(/\n+$/, '');
+      if (error || !password) {
+        reject(userError('E_AUTH_CONFIG', `the password command for ${registry} in ${file} failed${error ? `: ${firstLine(error.message)}` : ' (it printed nothing)'}`, {
+          hint: 'run it by hand to see why (e.g. log in to the cloud provider again)',
+        }));
+      } else resolve(password);
+    });
+  });
+}
+
+async function readCredentialsFile(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
+    throw userError('E_AUTH_CONFIG', `cannot read registry credentials ${file}: ${(error as Error).message}`, { hint: 'check its permissions' });
+  }
+}
+
+/**
+ * Credentials for `registry`: enroot's file first (what Pyxis users have), then docker's. `login`
+ * (Pyxis's `USER@`) takes only that login's; without a password for it, that is an error.
+ */
+export async function findCredentials(registry: string, env: NodeJS.ProcessEnv = process.env, login?: string): Promise<Credentials | undefined> {
+  const fromEnroot = await enrootCredentials(registry, login, env);
+  if (fromEnroot) return fromEnroot;
+  for (const file of authFilePaths(env)) {
+    const text = await readCredentialsFile(file);
+    if (text === undefined) continue;
     let doc: unknown;
     try {
       doc = JSON.parse(text);
@@ -131,7 +249,12 @@ export async function findCredentials(registry: string, env: NodeJS.ProcessEnv =
       throw userError('E_AUTH_CONFIG', `registry credentials file ${file} is not valid JSON`, { hint: 'fix it or log in again' });
     }
     const found = credentialsFrom(doc, registry, file);
-    if (found) return found;
+    if (found && (login === undefined || found.username === login)) return found;
+  }
+  if (login !== undefined) {
+    throw userError('E_REGISTRY_AUTH', `no password for ${login}@${registry}: neither ${enrootCredentialsPath(env)} nor ~/.docker/config.json has one`, {
+      hint: `add "machine ${netrcMachines(registry)[0]} login ${login} password ..." to ${enrootCredentialsPath(env)} (strata cannot ask for a password at submit time)`,
+    });
   }
   return undefined;
 }

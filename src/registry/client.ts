@@ -11,6 +11,8 @@ export interface RegistryClientOptions {
   insecure?: boolean;
   /** Credentials lookup (tests pass their own environment). */
   env?: NodeJS.ProcessEnv;
+  /** Pyxis's `USER@`: use this login's credentials. */
+  login?: string;
   /** Attempts for a request that failed with a 5xx or a network error before any byte arrived. */
   attempts?: number;
 }
@@ -102,7 +104,7 @@ export class RegistryClient {
   }
 
   private async loadCredentials(): Promise<Credentials | undefined> {
-    if (this.credentials === undefined) this.credentials = (await findCredentials(this.ref.registry, this.options.env)) ?? null;
+    if (this.credentials === undefined) this.credentials = (await findCredentials(this.ref.registry, this.options.env, this.options.login)) ?? null;
     return this.credentials ?? undefined;
   }
 
@@ -159,7 +161,7 @@ export class RegistryClient {
 
   private needsLogin() {
     return userError('E_REGISTRY_AUTH', `${this.what} needs credentials and none were found for ${this.ref.registry}`, {
-      hint: `log in (docker login / skopeo login ${this.ref.registry}) or put auths."${this.ref.registry}".auth in ~/.docker/config.json or $REGISTRY_AUTH_FILE`,
+      hint: `log in (docker login / skopeo login ${this.ref.registry}), or add "machine ${this.ref.registry.replace(/:\d+$/, '')} login USER password ..." to ~/.config/enroot/.credentials`,
     });
   }
 

@@ -43,12 +43,14 @@ export interface OpenSourceOptions {
   platform: Platform;
   insecure?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** docker: Pyxis's `USER@`, the login whose credentials are used. */
+  login?: string;
 }
 
 export function openImageSource(parsed: ParsedSource, options: OpenSourceOptions): ImageSource {
   switch (parsed.kind) {
     case 'docker':
-      return new RegistrySource(parsed.location, options.platform, { insecure: options.insecure, env: options.env });
+      return new RegistrySource(parsed.location, options.platform, { insecure: options.insecure, env: options.env, login: options.login });
     case 'oci':
       return new OciLayoutSource(parsed.location, 'dir', parsed.ref, options.platform);
     case 'oci-archive':
