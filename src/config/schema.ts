@@ -8,7 +8,7 @@
 // `mounts[].source` is the `source` field of each item of the `mounts` list. The matching field of
 // the effective Config (types.ts) is the camelCase form of each segment (`upper.maxSize`).
 
-import type { Compression, LayerCachePolicy, LogLevel, UpperBacking } from './types.js';
+import type { Compression, LayerCachePolicy, LogLevel, RecheckTags, UpperBacking } from './types.js';
 
 export type SettingType =
   /** An absolute path (normalised: no trailing slash, no `.`/`..` segments). */
@@ -64,6 +64,7 @@ export const UPPER_BACKINGS = allOf<UpperBacking>()(['tmpfs', 'disk']);
 export const LAYER_CACHE_POLICIES = allOf<LayerCachePolicy>()(['release', 'keep']);
 export const LOG_LEVELS = allOf<LogLevel>()(['error', 'warn', 'info', 'debug']);
 export const COMPRESSIONS = allOf<Compression>()(['zstd', 'lz4', 'gzip', 'xz', 'none']);
+export const RECHECK_TAGS = allOf<RecheckTags>()(['never', 'always']);
 
 /** Where strata looks for its configuration unless STRATA_CONFIG names another file. */
 export const DEFAULT_CONFIG_PATH = '/etc/strata/strata.yaml';
@@ -259,6 +260,24 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "Most a user's own images (`~USER/`) may take in the store: the layer files they use that no site image uses. An import that would go over it is refused before anything is downloaded (by the source's layer sizes, where it gives them); 0 means no limit.",
     why: 'Users share the store with the site; a limit per user keeps one user from filling the shared filesystem, and layers shared with site images cost them nothing.',
+  },
+  {
+    key: 'import.on_demand',
+    type: 'boolean',
+    default: false,
+    example: true,
+    description:
+      "Import a registry image a job names that is not in the store yet (`--container-image=nvcr.io#nvidia/pytorch:24.05-py3`, Pyxis's syntax) at submit time, as the submitting user, into their own `~USER/` namespace (within import.user_quota), then pin it by digest. Needs import.user_imports. Off: such a job is refused, with a message saying how to ask for the image.",
+    why: 'Off by default, like import.user_imports which it builds on: it lets any job add data to the shared store. A site replacing Pyxis turns it on so that job scripts keep working unchanged.',
+  },
+  {
+    key: 'import.recheck_tags',
+    type: 'enum',
+    allowed: RECHECK_TAGS,
+    default: 'never',
+    description:
+      "Whether submitting a job asks the registry again about a registry image's tag that is already in the store: `never` uses the stored image (a user asks for a fresh look with STRATA_IMPORT_RECHECK=1 at submit); `always` compares the registry's manifest digest at every submit and imports again when the tag has moved (only with import.on_demand).",
+    why: 'never: a submit then needs no registry (no rate limits for job arrays, no failure when the registry is down), and every job of a series runs the same image until someone asks; see docs/decisions.md.',
   },
 ];
 

@@ -5,6 +5,7 @@ export type UpperBacking = 'tmpfs' | 'disk';
 export type LayerCachePolicy = 'release' | 'keep';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type Compression = 'zstd' | 'lz4' | 'gzip' | 'xz' | 'none';
+export type RecheckTags = 'never' | 'always';
 
 export interface SiteMount {
   /** Host path. */
@@ -67,6 +68,10 @@ export interface Config {
     userImports: boolean;
     /** Bytes a user's own images may use in the store; 0 = no limit. */
     userQuota: number;
+    /** Registry images missing from the store are imported at submit, as the user, into `~USER/`. */
+    onDemand: boolean;
+    /** Ask the registry again about a tag already in the store at submit. */
+    recheckTags: RecheckTags;
   };
 
 }

@@ -310,6 +310,10 @@ function crossCheck(out: Obj, raw: unknown, check: Checker) {
       'use a size no larger than upper.max_size',
     );
   }
+  const { onDemand, userImports } = (out.import ?? {}) as { onDemand?: boolean; userImports?: boolean };
+  if (onDemand === true && userImports === false) {
+    check.error('import.on_demand', 'needs import.user_imports: true (an import on first use is a user import)', 'set import.user_imports: true (and the sudoers rule of docs/install.md), or turn import.on_demand off');
+  }
   const runtimeDir = out.runtimeDir as string | undefined;
   const rawMounts = isMapping(raw) && Array.isArray(raw.mounts) ? raw.mounts : [];
   const seen = new Map<string, number>();

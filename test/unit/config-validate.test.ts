@@ -60,7 +60,7 @@ describe('defaults', () => {
     mounts: [],
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
-    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0 },
+    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0, onDemand: false, recheckTags: 'never' },
   };
 
   test('an empty document gives every default', () => {
@@ -217,4 +217,12 @@ describe('errors', () => {
     ]);
     for (const error of errors) expect(error).toMatch(/^[a-z_.[\]0-9]+: .+; .+/);
   });
+});
+
+test('import.on_demand needs import.user_imports (an import on first use is a user import)', () => {
+  expect(validateConfig({ import: { on_demand: true } }, 'f').errors).toEqual([
+    'import.on_demand: needs import.user_imports: true (an import on first use is a user import); set import.user_imports: true (and the sudoers rule of docs/install.md), or turn import.on_demand off',
+  ]);
+  expect(validateConfig({ import: { on_demand: true, user_imports: true, recheck_tags: 'always' } }, 'f').config?.import).toMatchObject({ onDemand: true, recheckTags: 'always' });
+  expect(validateConfig({ import: { recheck_tags: 'sometimes' } }, 'f').errors[0]).toMatch(/^import\.recheck_tags: .*use one of never, always$/);
 });
