@@ -22,12 +22,6 @@ function loginName(): string | undefined {
   }
 }
 
-export async function resolveCommand(args: { ref: string }): Promise<number> {
-  const { store } = await openStore();
-  process.stdout.write(`${await store.resolve(args.ref)}\n`);
-  return 0;
-}
-
 export async function imagesCommand(args: { json?: boolean }): Promise<number> {
   const { config, store } = await openStore();
   const rows = [];

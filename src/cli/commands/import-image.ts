@@ -3,7 +3,10 @@
 // caller is not the store's owner, the owner's writer does the writing (cli/commands/store-write.ts).
 
 import { userError } from '../../errors.js';
+import type { LayerBytes } from '../../store/relay/caller.js';
 import type { WriteRequest } from '../../store/relay/writer.js';
+import type { ImageSource, SourceImage } from '../../store/sources/types.js';
+import type { WriteRoute } from '../../store/write-access.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
 import { openImageSource, type ParsedSource } from '../../store/sources/open.js';
 import { openStore, type ImportArgs } from './images.js';
@@ -23,25 +26,38 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   }
   // Someone else writes the store: the source is read here, as this user, and relayed.
   try {
-    const image = await source.resolve();
-    const request: WriteRequest = {
-      op: 'import',
-      sourceText: args.source,
-      description: source.description,
-      tag: args.tag,
-      flatten: args.flatten,
-      image: {
-        manifestDigest: image.manifestDigest,
-        config: image.configBytes.toString('base64'),
-        configDigest: image.configDigest,
-        layers: image.layers.map(({ digest, mediaType, size }) => ({ digest, mediaType, size })),
-        suggestedTag: image.suggestedTag,
-      },
-    };
-    const outcome = await writeThroughOwner(route, request, (index) => image.layers[index].open());
+    const outcome = await relayImageImport(route, source, await source.resolve(), { sourceText: args.source, tag: args.tag, flatten: args.flatten });
     if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
     return outcome.status;
   } finally {
     await source.close();
   }
+}
+
+/**
+ * Hands a resolved image to the store owner's writer; the layers are read here, as this user.
+ * `layerBytes` may wrap the source's streams (progress).
+ */
+export async function relayImageImport(
+  route: Extract<WriteRoute, { how: 'relay' }>,
+  source: ImageSource,
+  image: SourceImage,
+  fields: { sourceText: string; tag?: string; flatten?: boolean },
+  layerBytes: LayerBytes = (index) => image.layers[index].open(),
+) {
+  const request: WriteRequest = {
+    op: 'import',
+    sourceText: fields.sourceText,
+    description: source.description,
+    tag: fields.tag,
+    flatten: fields.flatten,
+    image: {
+      manifestDigest: image.manifestDigest,
+      config: image.configBytes.toString('base64'),
+      configDigest: image.configDigest,
+      layers: image.layers.map(({ digest, mediaType, size }) => ({ digest, mediaType, size })),
+      suggestedTag: image.suggestedTag,
+    },
+  };
+  return writeThroughOwner(route, request, layerBytes);
 }

@@ -1,0 +1,175 @@
+// `strata resolve REF`: the manifest digest a job will run, as the SPANK plugin and the PBS hook ask
+// for it at submit time. A registry image in Pyxis's syntax that the store does not have yet is
+// imported on first use, where the site allows it (import.on_demand): as the submitting user, into
+// their own ~USER/ namespace, through the store owner's writer like any user import (within
+// import.user_quota). Concurrent resolves of the same image by the same user on this node take a
+// lock on node-local storage: the first imports, the others wait and then find it in the store.
+
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { isatty, WriteStream } from 'node:tty';
+import type { Config } from '../../config/types.js';
+import { errnoCode, isStrataError, userError } from '../../errors.js';
+import { acquireNodeLock } from '../../host/node-lock.js';
+import { parseImageArgument, type ImageArgument } from '../../registry/image-arg.js';
+import { RegistrySource } from '../../registry/source.js';
+import { hostPlatform } from '../../store/sources/manifest.js';
+import type { SourceImage } from '../../store/sources/types.js';
+import type { Store } from '../../store/store.js';
+import { importProgressDisplay } from '../progress.js';
+import { openStore } from './images.js';
+import { relayImageImport } from './import-image.js';
+import { storeWriteRoute } from './store-write.js';
+
+/** How long a resolve waits for another one's import of the same image (an import's own limit). */
+const IMPORT_WAIT_MS = 3 * 3600 * 1000;
+
+export async function resolveCommand(args: { ref: string; recheck?: boolean }): Promise<number> {
+  const { config, store } = await openStore();
+  const recheck = args.recheck === true || isTrue(process.env.STRATA_IMPORT_RECHECK);
+  process.stdout.write(`${await resolveOrImport(config, store, args.ref, { recheck })}\n`);
+  return 0;
+}
+
+const isTrue = (value: string | undefined) => value !== undefined && /^(1|true|yes|y)$/i.test(value.trim());
+
+export async function resolveOrImport(config: Config, store: Store, text: string, options: { recheck: boolean }): Promise<string> {
+  const arg = parseImageArgument(text);
+  if (arg.kind === 'file') throw fileNotSupported(arg.path);
+  if (arg.kind === 'store') return store.resolve(text);
+  const stored = await storedDigest(store, text);
+  const recheck = options.recheck || config.import.recheckTags === 'always';
+  if (stored && (!recheck || !config.import.onDemand)) return stored;
+  if (!config.import.onDemand) throw notOnDemand(config, arg, text);
+  if (process.getuid?.() === 0) {
+    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store, and strata does not import on first use as root (it would become a site image)`, {
+      hint: `an admin imports it with \`strata import ${arg.source} --tag ${arg.storeName}\`; a user can run \`strata resolve ${text}\` once to import it into their own namespace`,
+    });
+  }
+  const route = await storeWriteRoute(config);
+  if (route.how !== 'relay' || !route.user) {
+    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store; as the store's owner, import it with \`strata import ${arg.source} --tag ${arg.storeName}\``, {
+      hint: 'imports on first use are for users (they go into ~USER/)',
+    });
+  }
+  const progress = progressStream();
+  say(progress, `importing ${text} (${arg.source}) into ~${route.user}/${arg.storeName}`);
+  const lock = await acquireNodeLock(lockFile(arg), IMPORT_WAIT_MS);
+  try {
+    // Someone else may have imported it while we waited: then there is nothing left to do.
+    const now = await storedDigest(store, text);
+    if (now && (!recheck || now !== stored)) return now;
+    const source = new RegistrySource(arg.source.slice('docker://'.length), hostPlatform(), { login: arg.login });
+    try {
+      const image = await source.resolve();
+      if (now && (await sourceManifestOf(store, now)) === image.manifestDigest) return now;
+      const counted = countingLayers(image, progress, source.description);
+      const outcome = await relayImageImport(route, source, image, { sourceText: arg.source, tag: `~/${arg.storeName}` }, counted?.layerBytes).finally(() => counted?.stop());
+      if (outcome.status !== 0 || !outcome.digest) {
+        // The writer said why on stderr (ours); this line is for the exit status.
+        throw userError('E_IMPORT_FAILED', `the import of ${text} on first use failed`, { hint: 'see the message above' });
+      }
+      say(progress, `imported ${text} as ~${route.user}/${arg.storeName} (${outcome.digest})`);
+      return outcome.digest;
+    } finally {
+      await source.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+async function storedDigest(store: Store, text: string): Promise<string | undefined> {
+  try {
+    return await store.resolve(text);
+  } catch (error) {
+    if (isStrataError(error) && error.code === 'E_UNKNOWN_IMAGE') return undefined;
+    throw error;
+  }
+}
+
+/** The registry manifest a stored image was imported from (recorded by the import). */
+async function sourceManifestOf(store: Store, digest: string): Promise<string | undefined> {
+  return (await store.readManifest(digest)).annotations?.['org.strata.source.manifest'];
+}
+
+function notOnDemand(config: Config, arg: Extract<ImageArgument, { kind: 'registry' }>, text: string) {
+  const yourself = config.import.userImports ? ` or import it yourself: strata import ${arg.source} --tag ~/${arg.storeName}` : '';
+  return userError('E_UNKNOWN_IMAGE', `image ${text} is not in the store, and this site does not import images on first use`, {
+    hint: `ask your admin to import it (strata import ${arg.source} --tag ${arg.storeName})${yourself}`,
+  });
+}
+
+function fileNotSupported(path: string) {
+  return userError('E_BAD_REF', `a squashfs file (${path}) cannot be used as an image here`, {
+    hint: `import its contents into your namespace first (e.g. unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG), then use ~/NAME:TAG`,
+  });
+}
+
+/**
+ * The lock of one image's import by this user on this node: in their own runtime directory
+ * ($XDG_RUNTIME_DIR, a per-user tmpfs), else in a directory of their own under /tmp that must be
+ * theirs alone (another user could otherwise hold the lock, or plant a link where it is created).
+ */
+function lockFile(arg: Extract<ImageArgument, { kind: 'registry' }>): string {
+  const uid = process.getuid!();
+  const runtime = process.env.XDG_RUNTIME_DIR;
+  const base = runtime && ownedPrivateDir(runtime, uid, false) ? join(runtime, 'strata') : `/tmp/strata-${uid}`;
+  try {
+    mkdirSync(base, { mode: 0o700 });
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw error;
+  }
+  if (!ownedPrivateDir(base, uid, true)) {
+    throw userError('E_IMPORT_LOCK', `${base} is not a directory of yours that only you can use, so strata cannot lock the import there`, {
+      hint: `remove it (or ask your admin to) and submit again`,
+    });
+  }
+  const key = createHash('sha256').update(arg.storeName).digest('hex').slice(0, 32);
+  return join(base, `import-${key}.lock`);
+}
+
+function ownedPrivateDir(path: string, uid: number, strict: boolean): boolean {
+  try {
+    const info = lstatSync(path);
+    return info.isDirectory() && info.uid === uid && (!strict || (info.mode & 0o077) === 0);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where progress goes: the terminal the SPANK plugin hands over as STRATA_PROGRESS_FD (our stderr
+ * is its pipe then), else nowhere: run from a terminal by hand, the writer draws progress itself on
+ * the stderr we share; in a pipe or a log, nothing but the one summary line.
+ */
+function progressStream(): WriteStream | undefined {
+  const fd = Number(process.env.STRATA_PROGRESS_FD);
+  if (!Number.isInteger(fd) || fd < 3 || !isatty(fd)) return undefined;
+  return new WriteStream(fd);
+}
+
+function say(out: WriteStream | undefined, line: string): void {
+  // To stderr as well: the SPANK plugin allows an import more time once it reads "strata: importing".
+  if (line.startsWith('importing')) process.stderr.write(`strata: ${line}\n`);
+  out?.write(`strata: ${line}\n`);
+}
+
+/** The layers' bytes as the writer asks for them, counted for the progress line. */
+function countingLayers(image: SourceImage, out: WriteStream | undefined, label: string) {
+  if (!out) return undefined;
+  const display = importProgressDisplay(`importing ${label}`, out);
+  display.progress.resolved?.({ layers: image.layers.length, bytes: image.layers.reduce((sum, layer) => sum + (layer.size ?? 0), 0) || undefined });
+  const layerBytes = async (index: number) => {
+    const stream = await image.layers[index].open();
+    return (async function* () {
+      for await (const chunk of stream) {
+        display.progress.bytes?.(chunk.length);
+        yield chunk;
+      }
+      display.progress.layerDone?.({ index, reused: false });
+    })();
+  };
+  return { layerBytes, stop: () => display.stop() };
+}
