@@ -34,8 +34,9 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
       (a) => run(async () => (await import('./commands/images.js')).inspectCommand({ ref: a.ref! })))
     .command('resolve <ref>', 'print the manifest digest an image reference stands for (a registry image in Pyxis syntax is imported on first use where the site allows it)', (y) =>
       y.positional('ref', { type: 'string', demandOption: true, describe: 'NAME:TAG, ~/NAME:TAG, sha256:DIGEST, or [USER@][REGISTRY#]IMAGE[:TAG] / docker://...' })
-        .option('recheck', { type: 'boolean', describe: 'ask the registry whether the tag moved since it was imported (also STRATA_IMPORT_RECHECK=1)' }),
-      (a) => run(async () => (await import('./commands/resolve.js')).resolveCommand({ ref: a.ref!, recheck: a.recheck })))
+        .option('recheck', { type: 'boolean', describe: 'ask the registry whether the tag moved since it was imported (also STRATA_IMPORT_RECHECK=1)' })
+        .option('mounts', { type: 'string', describe: 'also check a --container-mounts list (relative sources from the current directory), before anything is imported' }),
+      (a) => run(async () => (await import('./commands/resolve.js')).resolveCommand({ ref: a.ref!, recheck: a.recheck, mounts: a.mounts })))
     .command('prolog', 'set a job\'s rootfs up on this node (run by the scheduler\'s prolog)', (y) =>
       y.option('job', { type: 'string', demandOption: true })
         .option('uid', { type: 'number', demandOption: true })

@@ -56,7 +56,7 @@ describe('parseMountRequests: refused forms', () => {
   test.each([
     ['relative source', 'data', '"data" is not an absolute path'],
     ['relative target', '/lustre/x:data', '"data" is not an absolute path'],
-    ['relative with ./', './x:/data', 'not an absolute path'],
+    ['relative with ./ and no working directory to start from', './x:/data', 'is relative, and there is no job working directory'],
     ['".." in the source', '/lustre/../etc/shadow:/x', 'contains ".."'],
     ['".." in the target', '/lustre/x:/data/../etc', 'contains ".."'],
     ['trailing ".."', '/lustre/x:/data/..', 'contains ".."'],
@@ -70,7 +70,7 @@ describe('parseMountRequests: refused forms', () => {
     expect(error.message).toContain(`"${spec}"`);
     expect(error.message).toContain(why);
     expect(error.message).toContain('--container-mounts');
-    expect(error.hint).toContain('SRC[:DST[:ro|rw]]');
+    expect(error.hint).toMatch(/SRC\[:DST\[:ro\|rw\]\]|absolute path|flags strata accepts/);
   });
 
   test.each(['/a,,/b', '/a,', ',/a', ', ,/a'])('an empty entry in %j is refused', (spec) => {
@@ -101,6 +101,48 @@ describe('parseMountRequests: refused forms', () => {
 
   test('one bad entry refuses the whole list', () => {
     expect(() => parseMountRequests('/a:/x,/b:/etc')).toThrow(StrataError);
+  });
+});
+
+describe("Pyxis's mount syntax (ported from Pyxis's tests/mounts.bats and invalid_args.bats)", () => {
+  test('relative sources start from the job\'s working directory (./file, ./, ../x)', () => {
+    const at = { relativeTo: '/home/alice/run' };
+    expect(parseMountRequests('./tests/mounts.bats:/script.bats', at)[0]).toMatchObject({ source: '/home/alice/run/tests/mounts.bats', target: '/script.bats' });
+    expect(parseMountRequests('./:/test-mnt', at)[0]).toMatchObject({ source: '/home/alice/run', target: '/test-mnt' });
+    expect(parseMountRequests('../data:/data:ro', at)[0]).toMatchObject({ source: '/home/alice/data', target: '/data', readonly: true });
+    expect(parseMountRequests('./:/test-mnt,/dev/null:/null,/home:/host/home', at).map((m) => m.source)).toEqual(['/home/alice/run', '/dev/null', '/home']);
+  });
+
+  test.each([
+    ['ro+rprivate', true],
+    ['rprivate+ro', true],
+    ['rw+rslave+nosuid+nodev', false],
+    ['x-create=auto+ro', true],
+    ['bind', false],
+  ])('flags %s are accepted (what strata binds are anyway)', (flags, readonly) => {
+    expect(parseMountRequests(`/tmp:/mnt:${flags}`)[0]).toMatchObject({ source: '/tmp', target: '/mnt', readonly, recursive: false });
+  });
+
+  test.each([
+    ['/tmp:/mnt:unbindable+ro', 'strata does not support the mount flag "unbindable"'],
+    ['/tmp:/mnt:ro+rbind', 'strata does not support the mount flag "rbind"'],
+    ['/tmp:/mnt:ro+noexec', 'strata does not support the mount flag "noexec"'],
+    ['/tmp:/mnt:rshared', 'strata does not support the mount flag "rshared"'],
+    ['/tmp:/mnt:x-detach', 'unknown flag "x-detach"'],
+    ['/tmp:/mnt:ro+rw', 'both ro and rw'],
+    ['tmpfs:/mytmpfs', '"tmpfs" mounts are not supported by strata'],
+    ['tmpfs:/mytmpfs:huge=within_size', '"tmpfs" mounts are not supported by strata'],
+    ['umount:/mnt', '"umount" mounts are not supported by strata'],
+    ['devpts:/mydevpts:ro', '"devpts" is not an absolute path'],
+    ['/tmp:mnt:ro', '"mnt" is not an absolute path'],
+    ['/home:../home', '"../home" is not an absolute path'],
+    [':', '"" is not an absolute path'],
+    ['/tmp:', '"" is not an absolute path'],
+  ])('%s is refused: %s', (spec, why) => {
+    const error = expectUserError(() => parseMountRequests(spec, { relativeTo: '/w' }), 'E_BAD_MOUNT');
+    expect(error.message).toContain(why);
+    expect(error.hint).toBeTruthy();
+    expect(error.summary).not.toContain('\n');
   });
 });
 

@@ -104,7 +104,7 @@ function toRequest(args: PrologArgs): PrologRequest {
     gid: args.gid,
     image: args.image || undefined,
     imageDigest: args.imageDigest || undefined,
-    mounts: parseMountRequests(args.mounts),
+    mounts: parseMountRequests(args.mounts, { relativeTo: args.jobWorkdir }),
     workdir: args.workdir || undefined,
     jobWorkDir: args.jobWorkdir || undefined,
     writable: args.writable ?? true,

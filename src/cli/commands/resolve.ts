@@ -14,6 +14,7 @@ import { errnoCode, isStrataError, userError } from '../../errors.js';
 import { acquireNodeLock } from '../../host/node-lock.js';
 import { parseImageArgument, type ImageArgument } from '../../registry/image-arg.js';
 import { RegistrySource } from '../../registry/source.js';
+import { parseMountRequests } from '../../runtime/mount-request.js';
 import { hostPlatform } from '../../store/sources/manifest.js';
 import type { SourceImage } from '../../store/sources/types.js';
 import type { Store } from '../../store/store.js';
@@ -25,7 +26,9 @@ import { storeWriteRoute } from './store-write.js';
 /** How long a resolve waits for another one's import of the same image (an import's own limit). */
 const IMPORT_WAIT_MS = 3 * 3600 * 1000;
 
-export async function resolveCommand(args: { ref: string; recheck?: boolean }): Promise<number> {
+export async function resolveCommand(args: { ref: string; recheck?: boolean; mounts?: string }): Promise<number> {
+  // The SPANK plugin hands the mount list over at submit: a bad one fails sbatch, not the job.
+  if (args.mounts !== undefined) parseMountRequests(args.mounts, { relativeTo: process.cwd() });
   const { config, store } = await openStore();
   const recheck = args.recheck === true || isTrue(process.env.STRATA_IMPORT_RECHECK);
   process.stdout.write(`${await resolveOrImport(config, store, args.ref, { recheck })}\n`);
