@@ -68,6 +68,7 @@ static struct {
 	char config[PATH_MAX];    /* STRATA_CONFIG for `strata resolve`; "" = strata's default */
 	int batch_host;           /* site default for the batch step: 0 in the container, 1 on the host */
 	int timeout;              /* seconds allowed for `strata resolve` */
+	int import_timeout;       /* seconds once it says it imports the image on first use */
 } conf;
 
 static int parse_bool(const char *s)
@@ -110,6 +111,7 @@ static int config_parse(int ac, char **av)
 	strcpy(conf.strata, "/usr/bin/strata");
 	strcpy(conf.runtime_dir, "/run/strata");
 	conf.timeout = 60;
+	conf.import_timeout = 3600;
 
 	for (int i = 0; i < ac; i++) {
 		const char *arg = av[i];
@@ -148,14 +150,19 @@ static int config_parse(int ac, char **av)
 				return -1;
 			}
 			conf.batch_host = b;
-		} else if (KEY("timeout")) {
+		} else if (KEY("timeout") || KEY("import_timeout")) {
 			char *end;
 			long t = strtol(v, &end, 10);
-			if (*v == '\0' || *end != '\0' || t < 1 || t > 3600) {
-				slurm_error(TAG ": plugstack.conf: timeout must be 1-3600 seconds: \"%s\"", v);
+			int import = KEY("import_timeout");
+			if (*v == '\0' || *end != '\0' || t < 1 || t > (import ? 86400 : 3600)) {
+				slurm_error(TAG ": plugstack.conf: %s must be 1-%d seconds: \"%s\"", import ? "import_timeout" : "timeout",
+					    import ? 86400 : 3600, v);
 				return -1;
 			}
-			conf.timeout = (int)t;
+			if (import)
+				conf.import_timeout = (int)t;
+			else
+				conf.timeout = (int)t;
 		} else {
 			slurm_error(TAG ": plugstack.conf: unknown option \"%.*s\"", (int)klen, arg);
 			return -1;
@@ -169,29 +176,75 @@ static int config_parse(int ac, char **av)
  * Options: --<prefix>-image and friends, with STRATA_CONTAINER_* environment fallbacks
  * --------------------------------------------------------------------------------------------- */
 
-enum opt_id { OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH, OPT_COUNT };
+enum opt_id {
+	OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH,
+	/* Pyxis's other options: accepted where strata does what Pyxis means, else refused (`refused`) */
+	OPT_NAME, OPT_SAVE, OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT,
+	OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, OPT_ENTRYPOINT_LOG, OPT_ENV, OPT_UNSHARE,
+	OPT_COUNT
+};
+
+#define NO_OPT OPT_COUNT
 
 static const struct {
-	const char *suffix;  /* option name after "<prefix>-" */
+	const char *suffix;  /* option name after "<prefix>-" (after "no-<prefix>-" when `negated`) */
+	int negated;
 	const char *env;     /* environment fallback */
+	const char *pyxis_env; /* Pyxis's fallback, read after `env` (a boolean sets this flag or `opposite`) */
+	enum opt_id opposite; /* the other half of a flag pair; NO_OPT if none */
 	const char *arginfo; /* NULL for flags */
 	const char *usage;
+	const char *refused; /* NULL: supported; else why not and what to do instead */
 } opt_spec[OPT_COUNT] = {
-	[OPT_IMAGE] = { "image", "STRATA_CONTAINER_IMAGE", "NAME[:TAG]|sha256:DIGEST",
-		"[strata] run the job in this image from the site's image store (see `strata images`)" },
-	[OPT_MOUNTS] = { "mounts", "STRATA_CONTAINER_MOUNTS", "SRC[:DST[:ro|rw]][,...]",
-		"[strata] bind mounts into the container, comma-separated" },
-	[OPT_WORKDIR] = { "workdir", "STRATA_CONTAINER_WORKDIR", "PATH",
-		"[strata] working directory inside the container" },
-	[OPT_WRITABLE] = { "writable", "STRATA_CONTAINER_WRITABLE", NULL,
-		"[strata] make the container's root filesystem writable (changes are discarded at the end of the job)" },
-	[OPT_READONLY] = { "readonly", "STRATA_CONTAINER_READONLY", NULL,
-		"[strata] make the container's root filesystem read-only" },
-	[OPT_UPPER_SIZE] = { "upper-size", "STRATA_CONTAINER_UPPER_SIZE", "SIZE",
-		"[strata] size of the writable layer on each node, e.g. 4G" },
-	[OPT_BATCH] = { "batch", "STRATA_CONTAINER_BATCH", "container|host",
+	[OPT_IMAGE] = { "image", 0, "STRATA_CONTAINER_IMAGE", "PYXIS_CONTAINER_IMAGE", NO_OPT,
+		"NAME[:TAG]|[USER@][REGISTRY#]IMAGE[:TAG]",
+		"[strata] run the job in this image: a name from the site's image store (see `strata images`), "
+		"~/NAME:TAG for your own, or a registry image as Pyxis takes it (imported on first use where the site allows it)", NULL },
+	[OPT_MOUNTS] = { "mounts", 0, "STRATA_CONTAINER_MOUNTS", "PYXIS_CONTAINER_MOUNTS", NO_OPT, "SRC[:DST[:FLAGS]][,...]",
+		"[strata] bind mounts into the container, comma-separated; FLAGS ro or rw, joined with + as in Pyxis; "
+		"a ./relative SRC starts from the job's working directory", NULL },
+	[OPT_WORKDIR] = { "workdir", 0, "STRATA_CONTAINER_WORKDIR", "PYXIS_CONTAINER_WORKDIR", NO_OPT, "PATH",
+		"[strata] working directory inside the container", NULL },
+	[OPT_WRITABLE] = { "writable", 0, "STRATA_CONTAINER_WRITABLE", "PYXIS_CONTAINER_WRITABLE", OPT_READONLY, NULL,
+		"[strata] make the container's root filesystem writable (changes are discarded at the end of the job)", NULL },
+	[OPT_READONLY] = { "readonly", 0, "STRATA_CONTAINER_READONLY", "PYXIS_CONTAINER_READONLY", OPT_WRITABLE, NULL,
+		"[strata] make the container's root filesystem read-only", NULL },
+	[OPT_UPPER_SIZE] = { "upper-size", 0, "STRATA_CONTAINER_UPPER_SIZE", NULL, NO_OPT, "SIZE",
+		"[strata] size of the writable layer on each node, e.g. 4G", NULL },
+	[OPT_BATCH] = { "batch", 0, "STRATA_CONTAINER_BATCH", NULL, NO_OPT, "container|host",
 		"[strata] where the batch script runs: in the container (default) or on the host; "
-		"job steps (srun) always run in the container" },
+		"job steps (srun) always run in the container", NULL },
+	[OPT_NAME] = { "name", 0, NULL, "PYXIS_CONTAINER_NAME", NO_OPT, "NAME",
+		"[strata] not supported (Pyxis's named containers)",
+		"strata keeps no container after its job; within a job, every step on a node already runs in the job's "
+		"container and sees what earlier steps wrote, so drop it (to keep software, build an image: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
+	[OPT_SAVE] = { "save", 0, NULL, "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH",
+		"[strata] not supported yet (Pyxis: save the container as a squashfs file)",
+		"to keep what a job installed, copy it out in the job and build an image from it: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG" },
+	[OPT_MOUNT_HOME] = { "mount-home", 0, NULL, "PYXIS_CONTAINER_MOUNT_HOME", OPT_NO_MOUNT_HOME, NULL,
+		"[strata] bind mount your home directory (strata always does)", NULL },
+	[OPT_NO_MOUNT_HOME] = { "mount-home", 1, NULL, NULL, OPT_MOUNT_HOME, NULL,
+		"[strata] not supported: strata always mounts your home directory",
+		"strata always mounts your home directory; to hide it, mount an empty directory over it "
+		"(--container-mounts=/path/to/empty:$HOME)" },
+	[OPT_REMAP_ROOT] = { "remap-root", 0, NULL, "PYXIS_CONTAINER_REMAP_ROOT", OPT_NO_REMAP_ROOT, NULL,
+		"[strata] not supported yet (Pyxis: run as root in a user namespace)",
+		"tasks run as you; install software into an image instead (strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
+	[OPT_NO_REMAP_ROOT] = { "remap-root", 1, NULL, NULL, OPT_REMAP_ROOT, NULL,
+		"[strata] run as yourself in the container (always so)", NULL },
+	[OPT_ENTRYPOINT] = { "entrypoint", 0, NULL, "PYXIS_CONTAINER_ENTRYPOINT", OPT_NO_ENTRYPOINT, NULL,
+		"[strata] not supported yet (Pyxis: run the image's entrypoint first)",
+		"run the entrypoint yourself as the command (e.g. srun --container-image=IMAGE /entrypoint.sh CMD...)" },
+	[OPT_NO_ENTRYPOINT] = { "entrypoint", 1, NULL, NULL, OPT_ENTRYPOINT, NULL,
+		"[strata] do not run the image's entrypoint (always so)", NULL },
+	[OPT_ENTRYPOINT_LOG] = { "entrypoint-log", 0, NULL, "PYXIS_CONTAINER_ENTRYPOINT_LOG", NO_OPT, NULL,
+		"[strata] accepted for Pyxis scripts; no effect (strata runs no entrypoint)", NULL },
+	[OPT_ENV] = { "env", 0, NULL, "PYXIS_CONTAINER_ENV", NO_OPT, "NAME[,NAME...]",
+		"[strata] not supported yet (Pyxis: host values that override the image's)",
+		"set the variables in the job itself (export them in the batch script, or srun ... env NAME=VALUE CMD)" },
+	[OPT_UNSHARE] = { "unshare", 0, NULL, "PYXIS_CONTAINER_UNSHARE", NO_OPT, "NS[,NS...]",
+		"[strata] not supported (Pyxis: new net, ipc or uts namespaces)",
+		"strata containers share the node's network, IPC and host name, as Pyxis's do by default; drop it" },
 };
 
 static char opt_names[OPT_COUNT][SPANK_OPTION_MAXLEN + 1];
@@ -199,12 +252,14 @@ static char opt_names[OPT_COUNT][SPANK_OPTION_MAXLEN + 1];
 static struct {
 	char *value[OPT_COUNT]; /* NULL = not given; flags store "1" */
 	int from_env[OPT_COUNT];
+	const char *env_name[OPT_COUNT]; /* the variable it came from, for messages */
 } args;
 
 static int option_cb(int val, const char *optarg, int remote);
 
 static void opt_set(enum opt_id id, const char *value, int from_env)
 {
+	args.env_name[id] = NULL;
 	free(args.value[id]);
 	args.value[id] = strdup(value);
 	args.from_env[id] = from_env;
@@ -241,7 +296,8 @@ static int options_register(spank_t sp)
 			.val = i,
 			.cb = option_cb,
 		};
-		snprintf(opt_names[i], sizeof(opt_names[i]), "%s-%s", conf.prefix, opt_spec[i].suffix);
+		snprintf(opt_names[i], sizeof(opt_names[i]), "%s%s-%s", opt_spec[i].negated ? "no-" : "", conf.prefix,
+			 opt_spec[i].suffix);
 		if (spank_option_register(sp, &opt) != ESPANK_SUCCESS) {
 			slurm_error(TAG ": could not register option --%s", opt_names[i]);
 			return -1;
@@ -250,77 +306,73 @@ static int options_register(spank_t sp)
 	return 0;
 }
 
-/* Environment fallbacks, for jobs submitted without options (slurmrestd, wrappers). Options win. */
+/* A variable of the caller's environment (the job's, in slurmstepd); NULL if unset or empty. */
+static const char *env_value(spank_t sp, const char *name, char *buf, size_t len)
+{
+	const char *v = NULL;
+
+	if (name == NULL)
+		return NULL;
+	if (spank_context() == S_CTX_REMOTE) {
+		if (spank_getenv(sp, name, buf, (int)len) == ESPANK_SUCCESS)
+			v = buf;
+	} else {
+		v = getenv(name);
+	}
+	return v && *v ? v : NULL;
+}
+
+/*
+ * Environment fallbacks, for jobs submitted without options (slurmrestd, wrappers, scripts written
+ * for Pyxis). Options win, then STRATA_CONTAINER_*, then Pyxis's PYXIS_CONTAINER_*. A flag's
+ * boolean variable sets the flag (true) or the other half of its pair (false), as in Pyxis.
+ */
 static void options_from_env(spank_t sp)
 {
-	char buf[PATH_MAX * 4];
+	static char bufs[2][PATH_MAX * 4];
 
 	for (int i = 0; i < OPT_COUNT; i++) {
-		const char *v = NULL;
+		const char *names[2] = { opt_spec[i].env, opt_spec[i].pyxis_env };
+		enum opt_id other = opt_spec[i].opposite;
 
-		if (args.value[i])
-			continue;
-		if (spank_context() == S_CTX_REMOTE) {
-			if (spank_getenv(sp, opt_spec[i].env, buf, (int)sizeof(buf)) == ESPANK_SUCCESS)
-				v = buf;
-		} else {
-			v = getenv(opt_spec[i].env);
-		}
-		if (v == NULL || *v == '\0')
-			continue;
-		if (opt_spec[i].arginfo == NULL) { /* flag: boolean value */
-			if (parse_bool(v) != 1)
+		for (int k = 0; k < 2; k++) {
+			const char *v;
+			enum opt_id target = (enum opt_id)i;
+
+			if (args.value[i] || (other != NO_OPT && args.value[other]))
+				break;
+			if ((v = env_value(sp, names[k], bufs[k], sizeof(bufs[k]))) == NULL)
 				continue;
-			v = "1";
+			if (opt_spec[i].arginfo == NULL) { /* flag: boolean value */
+				int b = parse_bool(v);
+				if (b < 0 || (b == 0 && (k == 0 || other == NO_OPT)))
+					continue;
+				if (b == 0)
+					target = other;
+				v = "1";
+			}
+			opt_set(target, v, 1);
+			args.env_name[target] = names[k];
 		}
-		opt_set((enum opt_id)i, v, 1);
 	}
 }
 
 /* How an option is named in messages: the option, or the environment variable it came from. */
 static const char *opt_label(enum opt_id id)
 {
-	static char labels[OPT_COUNT][SPANK_OPTION_MAXLEN + 8]; /* one per option: a message may name two */
+	static char labels[OPT_COUNT][SPANK_OPTION_MAXLEN + 48]; /* one per option: a message may name two */
 
 	if (args.from_env[id])
-		return opt_spec[id].env;
-	snprintf(labels[id], sizeof(labels[id]), "--%s", opt_names[id]);
+		snprintf(labels[id], sizeof(labels[id]), "%s (--%s)", args.env_name[id] ? args.env_name[id] : opt_spec[id].env,
+			 opt_names[id]);
+	else
+		snprintf(labels[id], sizeof(labels[id]), "--%s", opt_names[id]);
 	return labels[id];
 }
 
 /* ---------------------------------------------------------------------------------------------
  * Submit side (srun, sbatch, salloc): validate, resolve, pin, hand over to the prolog
  * --------------------------------------------------------------------------------------------- */
-
-static int valid_mounts(const char *spec)
-{
-	char *copy = strdup(spec), *rest = copy, *item;
-	int ok = copy != NULL;
-
-	while (ok && (item = strsep(&rest, ",")) != NULL) {
-		char *parts[4] = { 0 };
-		int n = 0;
-		char *p = item, *f;
-
-		while (n < 4 && (f = strsep(&p, ":")) != NULL)
-			parts[n++] = f;
-		if (*item == '\0' && n <= 1) {
-			slurm_error(TAG ": %s: empty entry in \"%s\"", opt_label(OPT_MOUNTS), spec);
-			ok = 0;
-		} else if (n > 3) {
-			slurm_error(TAG ": %s: too many ':' in \"%s\"; use SRC[:DST[:ro|rw]]", opt_label(OPT_MOUNTS), spec);
-			ok = 0;
-		} else if (parts[0][0] != '/' || (n > 1 && parts[1][0] != '/')) {
-			slurm_error(TAG ": %s: mount paths must be absolute in \"%s\"", opt_label(OPT_MOUNTS), spec);
-			ok = 0;
-		} else if (n == 3 && strcmp(parts[2], "ro") && strcmp(parts[2], "rw")) {
-			slurm_error(TAG ": %s: unknown flag \"%s\" (use ro or rw)", opt_label(OPT_MOUNTS), parts[2]);
-			ok = 0;
-		}
-	}
-	free(copy);
-	return ok ? 0 : -1;
-}
 
 /* A size as strata reads it (SIZE_RE in src/config/validate.ts): 512M, 4G, 1.5GiB, 4096; not 0. */
 static int valid_size(const char *s)
@@ -362,12 +414,21 @@ static int args_validate(void)
 		}
 		return 0;
 	}
-	if (args.value[OPT_WRITABLE] && args.value[OPT_READONLY]) {
-		slurm_error(TAG ": %s and %s exclude each other", opt_label(OPT_WRITABLE), opt_label(OPT_READONLY));
-		return -1;
+	for (int i = 0; i < OPT_COUNT; i++) {
+		enum opt_id other = opt_spec[i].opposite;
+		if (other != NO_OPT && (int)other > i && args.value[i] && args.value[other]) {
+			slurm_error(TAG ": %s and %s exclude each other", opt_label((enum opt_id)i), opt_label(other));
+			return -1;
+		}
 	}
-	if (args.value[OPT_MOUNTS] && valid_mounts(args.value[OPT_MOUNTS]) < 0)
-		return -1;
+	/* Pyxis's options that strata cannot honour: one line each, naming it and what to do instead. */
+	for (int i = 0; i < OPT_COUNT; i++) {
+		if (args.value[i] && opt_spec[i].refused) {
+			slurm_error(TAG ": %s is not supported by strata: %s", opt_label((enum opt_id)i), opt_spec[i].refused);
+			return -1;
+		}
+	}
+	/* The mount list is checked by `strata resolve --mounts` (one parser, the prolog's). */
 	if (args.value[OPT_WORKDIR] && args.value[OPT_WORKDIR][0] != '/') {
 		slurm_error(TAG ": %s must be an absolute path: \"%s\"", opt_label(OPT_WORKDIR), args.value[OPT_WORKDIR]);
 		return -1;
@@ -415,18 +476,23 @@ static void append(char *buf, size_t *len, size_t cap, const char *data, size_t 
 	buf[*len] = '\0';
 }
 
+/* What `strata resolve` writes on stderr when it imports the image on first use (src/cli/commands/resolve.ts). */
+#define IMPORT_MARK TAG ": importing "
+
 /*
- * Runs `strata resolve REF` as the calling user. Returns the exit status (0 digest on stdout,
- * 2 user error, other: failure), or -1 if it could not be run or timed out; `out`/`err` get the
- * (truncated) output.
+ * Runs `strata resolve REF [--mounts MOUNTS]` as the calling user. Returns the exit status (0
+ * digest on stdout, 2 user error, other: failure), or -1 if it could not be run or timed out;
+ * `out`/`err` get the (truncated) output. It may import the image on first use: then it says so
+ * on stderr and gets import_timeout instead of timeout, and, when our stderr is a terminal, draws
+ * its progress there (fd 3, STRATA_PROGRESS_FD), while its messages still come to us.
  */
-static int run_resolve(const char *ref, char *out, size_t outcap, char *err, size_t errcap)
+static int run_resolve(const char *ref, const char *mounts, char *out, size_t outcap, char *err, size_t errcap)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 };
 	size_t olen = 0, elen = 0;
 	pid_t pid;
-	int status = 0, open_fds = 2;
-	const char *argv[5];
+	int status = 0, open_fds = 2, importing = 0;
+	const char *argv[7];
 	int ac = 0;
 	struct timespec start, now;
 
@@ -436,6 +502,10 @@ static int run_resolve(const char *ref, char *out, size_t outcap, char *err, siz
 	argv[ac++] = conf.strata;
 	argv[ac++] = "resolve";
 	argv[ac++] = ref;
+	if (mounts) {
+		argv[ac++] = "--mounts";
+		argv[ac++] = mounts;
+	}
 	argv[ac] = NULL;
 
 	if (pipe2(po, O_CLOEXEC) < 0 || pipe2(pe, O_CLOEXEC) < 0) {
@@ -449,10 +519,17 @@ static int run_resolve(const char *ref, char *out, size_t outcap, char *err, siz
 	}
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
+		int tty = isatty(STDERR_FILENO) ? dup(STDERR_FILENO) : -1;
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
 		dup2(po[1], STDOUT_FILENO);
 		dup2(pe[1], STDERR_FILENO);
+		/* after the pipes: fd 3 may have been one of them */
+		if (tty >= 0 && dup2(tty, 3) == 3) {
+			setenv("STRATA_PROGRESS_FD", "3", 1);
+			if (tty != 3)
+				close(tty);
+		}
 		if (conf.config[0])
 			setenv("STRATA_CONFIG", conf.config, 1);
 		execv(argv[0], (char *const *)argv);
@@ -470,11 +547,14 @@ static int run_resolve(const char *ref, char *out, size_t outcap, char *err, siz
 		int n;
 
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left_ms = (long)conf.timeout * 1000 - ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+		left_ms = (long)(importing ? conf.import_timeout : conf.timeout) * 1000 -
+			  ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
 		if (left_ms <= 0) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			snprintf(err, errcap, "`%.512s resolve` did not answer within %d s", conf.strata, conf.timeout);
+			snprintf(err, errcap, "`%.512s resolve` did not answer within %d s%s", conf.strata,
+				 importing ? conf.import_timeout : conf.timeout,
+				 importing ? " (import_timeout in plugstack.conf)" : "");
 			goto fail;
 		}
 		n = poll(fds, 2, (int)left_ms);
@@ -494,6 +574,8 @@ static int run_resolve(const char *ref, char *out, size_t outcap, char *err, siz
 					append(out, &olen, outcap, chunk, (size_t)r);
 				else
 					append(err, &elen, errcap, chunk, (size_t)r);
+				if (!importing && (!strncmp(err, IMPORT_MARK, strlen(IMPORT_MARK)) || strstr(err, "\n" IMPORT_MARK)))
+					importing = 1;
 			} else if (r == 0 || errno != EINTR) {
 				close(fds[i].fd);
 				if (i == 0)
@@ -553,7 +635,7 @@ static int step_in_allocation(const char *image)
 
 	if (args.from_env[OPT_IMAGE] || (job_image && !strcmp(job_image, image)))
 		return 0;
-	if (job_image && job_digest && run_resolve(image, out, sizeof(out), err, sizeof(err)) == 0) {
+	if (job_image && job_digest && run_resolve(image, NULL, out, sizeof(out), err, sizeof(err)) == 0) {
 		out[strcspn(out, "\r\n")] = '\0';
 		if (!strcmp(out, job_digest))
 			return 0;
@@ -589,7 +671,7 @@ static int submit_side(spank_t sp)
 	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID")))
 		return step_in_allocation(image);
 
-	rc = run_resolve(image, out, sizeof(out), err, sizeof(err));
+	rc = run_resolve(image, args.value[OPT_MOUNTS], out, sizeof(out), err, sizeof(err));
 	out[strcspn(out, "\r\n")] = '\0';
 	if (rc == 2) {
 		print_lines(err, "unknown image");

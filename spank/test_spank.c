@@ -62,21 +62,14 @@ static void test_config(void)
 	CHECK(parse("prefix=-x") < 0);
 	CHECK(parse("batch=elsewhere") < 0);
 	CHECK(parse("timeout=0") < 0 && parse("timeout=abc") < 0);
+	CHECK(parse("import_timeout=7200") == 0 && conf.import_timeout == 7200 && conf.timeout == 60);
+	CHECK(parse("import_timeout=0") < 0 && strstr(last_error, "import_timeout must be 1-86400 seconds"));
 	CHECK(parse("node=") == 0 && conf.node[0] == '\0');
 }
 
 static void test_values(void)
 {
 	parse("");
-	snprintf(opt_names[OPT_MOUNTS], sizeof(opt_names[OPT_MOUNTS]), "container-mounts");
-	CHECK(valid_mounts("/a") == 0);
-	CHECK(valid_mounts("/a:/b,/c:/d:ro,/e:/f:rw") == 0);
-	CHECK(valid_mounts("a:/b") < 0);
-	CHECK(valid_mounts("/a:b") < 0);
-	CHECK(valid_mounts("/a:/b:rx") < 0 && strstr(last_error, "unknown flag \"rx\""));
-	CHECK(valid_mounts("/a:/b:ro:x") < 0 && strstr(last_error, "too many"));
-	CHECK(valid_mounts("/a,,/b") < 0 && strstr(last_error, "empty entry"));
-	CHECK(valid_mounts("/a::ro") < 0);
 
 	const char *good[] = { "1", "4096", "512M", "4G", "4g", "1.5G", "2GiB", "3T", "10 M", "7MB" };
 	const char *bad[] = { "", "0", "0G", "G", "-1G", "+1G", "1.G", ".5G", "1X", "1GiBs", "lots", "1 2" };
@@ -121,10 +114,124 @@ static void test_entry(void)
 	CHECK(entry_parse(deep, sizeof(deep), &e, err, sizeof(err)) < 0);
 }
 
+static void args_reset(void)
+{
+	for (int i = 0; i < OPT_COUNT; i++) {
+		free(args.value[i]);
+		args.value[i] = NULL;
+		args.from_env[i] = 0;
+		args.env_name[i] = NULL;
+	}
+	last_error[0] = '\0';
+}
+
+static const char *const PYXIS_VARS[] = { "PYXIS_CONTAINER_IMAGE", "PYXIS_CONTAINER_MOUNTS", "PYXIS_CONTAINER_READONLY",
+					  "PYXIS_CONTAINER_WRITABLE", "PYXIS_CONTAINER_REMAP_ROOT", "PYXIS_CONTAINER_NAME",
+					  "PYXIS_CONTAINER_MOUNT_HOME", "STRATA_CONTAINER_IMAGE", NULL };
+
+/* Pyxis's options and PYXIS_* variables (Pyxis's args.c and tests/invalid_args.bats, env_vars.bats). */
+static void test_pyxis_options(void)
+{
+	parse("");
+	CHECK(options_register(NULL) == 0);
+	CHECK(!strcmp(opt_names[OPT_NO_MOUNT_HOME], "no-container-mount-home") && !strcmp(opt_names[OPT_ENTRYPOINT_LOG], "container-entrypoint-log"));
+	for (int i = 0; PYXIS_VARS[i]; i++)
+		unsetenv(PYXIS_VARS[i]);
+
+	/* PYXIS_* are read when nothing else says; STRATA_CONTAINER_* and options win */
+	args_reset();
+	setenv("PYXIS_CONTAINER_IMAGE", "nvcr.io#nvidia/pytorch:24.05-py3", 1);
+	setenv("PYXIS_CONTAINER_MOUNTS", "./data:/data:ro+rprivate", 1);
+	options_from_env(NULL);
+	CHECK(args.value[OPT_IMAGE] && !strcmp(args.value[OPT_IMAGE], "nvcr.io#nvidia/pytorch:24.05-py3"));
+	CHECK(args.value[OPT_MOUNTS] && !strcmp(args.value[OPT_MOUNTS], "./data:/data:ro+rprivate"));
+	CHECK(args_validate() == 0);
+	args_reset();
+	setenv("STRATA_CONTAINER_IMAGE", "pytorch:24.05", 1);
+	options_from_env(NULL);
+	CHECK(!strcmp(args.value[OPT_IMAGE], "pytorch:24.05"));
+	args_reset();
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+	options_from_env(NULL);
+	CHECK(!strcmp(args.value[OPT_IMAGE], "ubuntu:24.04"));
+	unsetenv("STRATA_CONTAINER_IMAGE");
+
+	/* a boolean variable sets its flag, or (false) the other half of the pair */
+	args_reset();
+	setenv("PYXIS_CONTAINER_READONLY", "0", 1);
+	options_from_env(NULL);
+	CHECK(args.value[OPT_WRITABLE] && !args.value[OPT_READONLY]);
+	CHECK(args_validate() == 0);
+	args_reset();
+	setenv("PYXIS_CONTAINER_READONLY", "yes", 1);
+	options_from_env(NULL);
+	CHECK(args.value[OPT_READONLY] && !args.value[OPT_WRITABLE]);
+	args_reset();
+	setenv("PYXIS_CONTAINER_READONLY", "maybe", 1); /* not a boolean: ignored, as by Pyxis */
+	options_from_env(NULL);
+	CHECK(!args.value[OPT_READONLY] && !args.value[OPT_WRITABLE]);
+	unsetenv("PYXIS_CONTAINER_READONLY");
+	args_reset();
+	setenv("PYXIS_CONTAINER_MOUNT_HOME", "0", 1);
+	options_from_env(NULL);
+	CHECK(args_validate() < 0 && strstr(last_error, "PYXIS_CONTAINER_MOUNT_HOME (--no-container-mount-home) is not supported by strata: strata always mounts your home directory"));
+	unsetenv("PYXIS_CONTAINER_MOUNT_HOME");
+
+	/* refused options: one line naming the option (or the variable) and what to do instead */
+	const struct { enum opt_id id; const char *arg, *says; } refused[] = {
+		{ OPT_NAME, "args-test", "--container-name is not supported by strata: strata keeps no container after its job" },
+		{ OPT_SAVE, "/tmp/x.sqsh", "--container-save is not supported by strata: to keep what a job installed" },
+		{ OPT_REMAP_ROOT, NULL, "--container-remap-root is not supported by strata: tasks run as you" },
+		{ OPT_ENTRYPOINT, NULL, "--container-entrypoint is not supported by strata: run the entrypoint yourself" },
+		{ OPT_ENV, "FOO", "--container-env is not supported by strata: set the variables in the job itself" },
+		{ OPT_UNSHARE, "net", "--container-unshare is not supported by strata: strata containers share the node's network" },
+		{ OPT_NO_MOUNT_HOME, NULL, "--no-container-mount-home is not supported by strata" },
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+		args_reset();
+		option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+		option_cb((int)refused[i].id, refused[i].arg, 0);
+		CHECK((args_validate() < 0 && strstr(last_error, refused[i].says)) || !fprintf(stderr, "  refused %s: %s\n", refused[i].says, last_error));
+		CHECK(!strchr(last_error, '\n'));
+	}
+	args_reset();
+	setenv("PYXIS_CONTAINER_REMAP_ROOT", "1", 1);
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+	options_from_env(NULL);
+	CHECK(args_validate() < 0 && strstr(last_error, "PYXIS_CONTAINER_REMAP_ROOT (--container-remap-root) is not supported by strata"));
+	unsetenv("PYXIS_CONTAINER_REMAP_ROOT");
+
+	/* accepted: what strata does anyway */
+	args_reset();
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+	option_cb(OPT_MOUNT_HOME, NULL, 0);
+	option_cb(OPT_NO_REMAP_ROOT, NULL, 0);
+	option_cb(OPT_NO_ENTRYPOINT, NULL, 0);
+	option_cb(OPT_ENTRYPOINT_LOG, NULL, 0);
+	CHECK(args_validate() == 0);
+	/* both halves of a pair */
+	option_cb(OPT_ENTRYPOINT, NULL, 0);
+	CHECK(args_validate() < 0 && strstr(last_error, "--container-entrypoint and --no-container-entrypoint exclude each other"));
+	args_reset();
+	option_cb(OPT_READONLY, NULL, 0);
+	option_cb(OPT_WRITABLE, NULL, 0);
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+	CHECK(args_validate() < 0 && strstr(last_error, "--container-writable and --container-readonly exclude each other"));
+	/* Pyxis's options without an image, on the command line: refused as strata's are */
+	args_reset();
+	option_cb(OPT_NAME, "args-test", 0);
+	CHECK(args_validate() < 0 && strstr(last_error, "--container-name needs --container-image"));
+	/* an argument is required */
+	args_reset();
+	CHECK(option_cb(OPT_ENV, "", 0) < 0 && strstr(last_error, "--container-env: argument required"));
+	args_reset();
+}
+
 int main(void)
 {
 	test_config();
 	test_values();
+	test_pyxis_options();
 	test_entry();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
