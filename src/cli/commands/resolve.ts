@@ -52,7 +52,7 @@ export async function resolveOrImport(config: Config, store: Store, text: string
   }
   const route = await storeWriteRoute(config);
   if (route.how !== 'relay' || !route.user) {
-    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store; as the store's owner, import it with \`strata import ${arg.source} --tag ${arg.storeName}\``, {
+    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store; as the store's owner, import it with: strata import ${arg.source} --tag ${arg.storeName}`, {
       hint: 'imports on first use are for users (they go into ~USER/)',
     });
   }
