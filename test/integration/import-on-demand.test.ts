@@ -4,7 +4,7 @@
 // imported once when two submits race, and is refused with a clear line where the site says no.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxLayer, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
@@ -177,3 +177,25 @@ test('a moved tag is used as stored until the user asks for a recheck (STRATA_IM
   expect(same.stdout.trim()).toBe(rechecked.stdout.trim());
   expect(importsIn(same)).toBe(0);
 }, 120_000);
+
+test("progress goes to the submitter's terminal (the fd the SPANK plugin hands over), its messages to the plugin's pipe", async () => {
+  const { uid, gid } = ids(ALICE);
+  const err = join(home(ALICE), 'stderr.txt');
+  // As the plugin runs it: stderr a pipe (here a file), the terminal on fd 3 (here script(1)'s pty).
+  // Asynchronously: the token server runs in this process.
+  const command = `exec 3>&2; STRATA_PROGRESS_FD=3 exec ${process.execPath} ${STRATA} resolve '${reg}#team/big:1' 2>${err}`;
+  const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', '/usr/bin/script', '-qefc', command, '/dev/null'], {
+    env: { ...site.env, HOME: home(ALICE) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let terminal = '';
+  child.stdout.on('data', (chunk) => (terminal += chunk));
+  expect(await new Promise((resolve) => child.on('close', resolve))).toBe(0);
+  const lines = terminal.split(/\r?\n|\r/).map((line) => line.replace(/\x1b\[K/g, '')).filter(Boolean);
+  expect(lines).toContainEqual(`strata: importing ${reg}#team/big:1 (docker://${reg}/team/big:1) into ~${ALICE}/${reg}/team/big:1`);
+  expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^strata: imported ${reg.replace(/\./g, '\\.')}#team/big:1 as ~${ALICE}/.*\\(sha256:[0-9a-f]{64}\\)$`)));
+  expect(lines).toContainEqual(expect.stringMatching(/^sha256:[0-9a-f]{64}$/)); // stdout is the terminal here
+  const messages = readFileSync(err, 'utf8');
+  expect(messages).toMatch(/^strata: importing /);
+  expect(messages).not.toMatch(/\x1b|\r/); // no progress drawing in the pipe
+});

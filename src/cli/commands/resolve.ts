@@ -150,7 +150,10 @@ function ownedPrivateDir(path: string, uid: number, strict: boolean): boolean {
 function progressStream(): WriteStream | undefined {
   const fd = Number(process.env.STRATA_PROGRESS_FD);
   if (!Number.isInteger(fd) || fd < 3 || !isatty(fd)) return undefined;
-  return new WriteStream(fd);
+  const stream = new WriteStream(fd);
+  // Writes to a terminal are synchronous: nothing is lost, and the open stream must not keep us running.
+  stream.unref();
+  return stream;
 }
 
 function say(out: WriteStream | undefined, line: string): void {
