@@ -633,7 +633,12 @@ static int step_in_allocation(const char *image)
 	const char *job_digest = getenv("SLURM_SPANK_STRATA_IMAGE_DIGEST");
 	char out[512], err[MSG_MAX];
 
-	if (args.from_env[OPT_IMAGE] || (job_image && !strcmp(job_image, image)))
+	/*
+	 * An image from the environment inside a container job: the job's own, inherited by its steps
+	 * (the job's pinned image wins). Inside a job without one, it would run the step on the bare
+	 * host without a word (a script exporting PYXIS_CONTAINER_IMAGE for its sruns): refused below.
+	 */
+	if ((args.from_env[OPT_IMAGE] && job_image) || (job_image && !strcmp(job_image, image)))
 		return 0;
 	if (job_image && job_digest && run_resolve(image, NULL, out, sizeof(out), err, sizeof(err)) == 0) {
 		out[strcspn(out, "\r\n")] = '\0';
@@ -644,9 +649,9 @@ static int step_in_allocation(const char *image)
 		slurm_error(TAG ": this job runs in image %s; its steps cannot use another image (--%s=%s)", job_image,
 			    opt_names[OPT_IMAGE], image);
 	else
-		slurm_error(TAG ": --%s on srun inside an allocation without an image is not supported: give the image to "
+		slurm_error(TAG ": %s on srun inside an allocation without an image is not supported: give the image to "
 			    "sbatch or salloc (e.g. #SBATCH --%s=%s); job steps then run in it",
-			    opt_names[OPT_IMAGE], opt_names[OPT_IMAGE], image);
+			    opt_label(OPT_IMAGE), opt_names[OPT_IMAGE], image);
 	return -1;
 }
 

@@ -221,6 +221,18 @@ static void test_pyxis_options(void)
 	args_reset();
 	option_cb(OPT_NAME, "args-test", 0);
 	CHECK(args_validate() < 0 && strstr(last_error, "--container-name needs --container-image"));
+	/* srun in an allocation without an image, the image from PYXIS_*: refused, never the bare host */
+	args_reset();
+	unsetenv("SLURM_SPANK_STRATA_IMAGE");
+	setenv("PYXIS_CONTAINER_IMAGE", "ubuntu:24.04", 1);
+	options_from_env(NULL);
+	CHECK(step_in_allocation(args.value[OPT_IMAGE]) < 0 &&
+	      strstr(last_error, "PYXIS_CONTAINER_IMAGE (--container-image) on srun inside an allocation without an image is not supported"));
+	/* in a container job, the job's own image (inherited through the environment) is the step's */
+	setenv("SLURM_SPANK_STRATA_IMAGE", "ubuntu:24.04", 1);
+	CHECK(step_in_allocation(args.value[OPT_IMAGE]) == 0);
+	unsetenv("SLURM_SPANK_STRATA_IMAGE");
+	unsetenv("PYXIS_CONTAINER_IMAGE");
 	/* an argument is required */
 	args_reset();
 	CHECK(option_cb(OPT_ENV, "", 0) < 0 && strstr(last_error, "--container-env: argument required"));
