@@ -26,9 +26,13 @@ export type PrologOutcome =
   | { result: 'user-error'; error: StrataError }
   | { result: 'dry-run'; plan: Plan };
 
-/** The job's image from the store; `~/NAME:TAG` is the job user's own namespace. */
+/**
+ * The job's image from the store; `~/NAME:TAG` is the job user's own namespace, and so is the
+ * fallback of a registry reference in Pyxis's syntax (where an import on first use put it). A
+ * pinned digest needs no name lookup.
+ */
 async function openImage(request: PrologRequest, config: Config) {
-  const self = request.image?.trim().startsWith('~/') ? await userNameOf(request.uid) : undefined;
+  const self = request.image && !request.imageDigest ? await userNameOf(request.uid) : undefined;
   return new Store(config.store.path, self).open(request.image ?? request.imageDigest!, request.imageDigest);
 }
 

@@ -120,6 +120,11 @@ test("first use imports into the user's own namespace, with their enroot credent
   expect(existsSync(tagFile(`~${ALICE}/${reg}/team/first`, '1'))).toBe(true);
   expect(existsSync(tagFile(`${reg}/team/first`, '1'))).toBe(false);
 
+  // The prolog takes the same reference (without a pin): the job's user's own import, nothing fetched.
+  const plan = await site.run(['prolog', '--job', 'pyx1', '--uid', String(ids(ALICE).uid), '--gid', String(ids(ALICE).gid), '--image', ref, '--dry-run']);
+  expect({ code: plan.code, stderr: plan.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(plan.stdout).toContain(digest);
+
   tokens.requests.length = 0;
   const again = await resolveAs(ALICE, `docker://${reg}/team/first:1`);
   expect({ code: again.code, stdout: again.stdout.trim(), stderr: again.stderr }).toEqual({ code: 0, stdout: digest, stderr: '' });
