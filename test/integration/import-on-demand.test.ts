@@ -29,11 +29,11 @@ const ids = (name: string) => ({ uid: Number(execFileSync('/usr/bin/id', ['-u', 
 const home = (user: string) => join(site.root, `home-${user}`);
 
 /** `strata resolve` as `user`, as the SPANK plugin runs it: the user's HOME, stdin /dev/null, output to pipes. */
-function resolveAs(user: string, ref: string, options: { site?: Site; env?: NodeJS.ProcessEnv } = {}): Promise<RunOutput> {
+function resolveAs(user: string, ref: string, options: { site?: Site; env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<RunOutput> {
   const { uid, gid } = ids(user);
   const env = { ...(options.site ?? site).env, HOME: home(user), ...options.env };
   return new Promise((resolve) => {
-    const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', process.execPath, STRATA, 'resolve', ref], { cwd: '/', env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--', process.execPath, STRATA, 'resolve', ref], { cwd: options.cwd ?? '/', env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -204,3 +204,28 @@ test("progress goes to the submitter's terminal (the fd the SPANK plugin hands o
   expect(messages).toMatch(/^strata: importing /);
   expect(messages).not.toMatch(/\x1b|\r/); // no progress drawing in the pipe
 });
+
+test("a squashfs file (Pyxis's PATH form) is imported once into ~USER/sqsh/, read as the user; anything else is refused", async () => {
+  const dir = home(ALICE);
+  const tree = makeTree(join(site.root, 'sqsh-tree'), { 'etc/from-sqsh': 'yes\n' }, false);
+  execFileSync('/usr/bin/mksquashfs', [tree, join(dir, 'img.sqsh'), '-noappend', '-quiet', '-all-root']);
+  writeFileSync(join(dir, 'not.sqsh'), 'hello');
+  execFileSync('/usr/bin/chown', [`${ALICE}:`, join(dir, 'img.sqsh'), join(dir, 'not.sqsh')]);
+  execFileSync('/usr/bin/chmod', ['0600', join(dir, 'img.sqsh')]); // only she can read it
+  const first = await resolveAs(ALICE, './img.sqsh', { cwd: dir });
+  expect(first.stderr).toMatch(new RegExp(`^strata: importing ./img.sqsh into ~${ALICE}/sqsh/[0-9a-f]{16}:[0-9a-f]{16}\nimported ~${ALICE}/sqsh/`));
+  expect(first.code).toBe(0);
+  const digest = first.stdout.trim();
+  expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  expect(await resolveAs(ALICE, join(dir, 'img.sqsh'))).toMatchObject({ code: 0, stdout: `${digest}\n`, stderr: '' });
+  const plan = await site.run(['prolog', '--job', 'sqsh1', '--uid', String(ids(ALICE).uid), '--gid', String(ids(ALICE).gid), '--image', './img.sqsh', '--image-digest', digest, '--dry-run']);
+  expect(plan.code).toBe(0);
+  const notSquashfs = await resolveAs(ALICE, './not.sqsh', { cwd: dir });
+  expect({ code: notSquashfs.code, stderr: notSquashfs.stderr }).toEqual({ code: 2, stderr: `strata: ${dir}/not.sqsh is not a squashfs file; give a squashfs image (as enroot import or mksquashfs make), or a NAME:TAG from \`strata images\`\n` });
+  const missing = await resolveAs(ALICE, './nope.sqsh', { cwd: dir });
+  expect(missing.stderr).toBe(`strata: squashfs file ${dir}/nope.sqsh cannot be read: it does not exist; check the path (a relative one starts from the directory you submit from)\n`);
+  // bob cannot read her file: refused as unreadable, nothing imported for him
+  const bob = await resolveAs(BOB, join(dir, 'img.sqsh'));
+  expect(bob.code).toBe(2);
+  expect(bob.stderr).toMatch(/cannot be read: EACCES/);
+}, 120_000);

@@ -6,11 +6,13 @@
 // lock on node-local storage: the first imports, the others wait and then find it in the store.
 
 import { createHash } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { open, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import { isatty, WriteStream } from 'node:tty';
 import type { Config } from '../../config/types.js';
-import { errnoCode, isStrataError, userError } from '../../errors.js';
+import { errnoCode, firstLine, isStrataError, userError } from '../../errors.js';
 import { acquireNodeLock } from '../../host/node-lock.js';
 import { parseImageArgument, type ImageArgument } from '../../registry/image-arg.js';
 import { RegistrySource } from '../../registry/source.js';
@@ -21,7 +23,10 @@ import type { Store } from '../../store/store.js';
 import { importProgressDisplay } from '../progress.js';
 import { openStore } from './images.js';
 import { relayImageImport } from './import-image.js';
-import { storeWriteRoute } from './store-write.js';
+import { storeWriteRoute, writeThroughOwner } from './store-write.js';
+
+/** squashfs-tools-ng, installed with tar2sqfs (the import's own converter). */
+const SQFS2TAR = '/usr/bin/sqfs2tar';
 
 /** How long a resolve waits for another one's import of the same image (an import's own limit). */
 const IMPORT_WAIT_MS = 3 * 3600 * 1000;
@@ -39,26 +44,16 @@ const isTrue = (value: string | undefined) => value !== undefined && /^(1|true|y
 
 export async function resolveOrImport(config: Config, store: Store, text: string, options: { recheck: boolean }): Promise<string> {
   const arg = parseImageArgument(text);
-  if (arg.kind === 'file') throw fileNotSupported(arg.path);
+  if (arg.kind === 'file') return resolveFile(config, store, arg.path, text);
   if (arg.kind === 'store') return store.resolve(text);
   const stored = await storedDigest(store, text);
   const recheck = options.recheck || config.import.recheckTags === 'always';
   if (stored && (!recheck || !config.import.onDemand)) return stored;
   if (!config.import.onDemand) throw notOnDemand(config, arg, text);
-  if (process.getuid?.() === 0) {
-    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store, and strata does not import on first use as root (it would become a site image)`, {
-      hint: `an admin imports it with \`strata import ${arg.source} --tag ${arg.storeName}\`; a user can run \`strata resolve ${text}\` once to import it into their own namespace`,
-    });
-  }
-  const route = await storeWriteRoute(config);
-  if (route.how !== 'relay' || !route.user) {
-    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store; as the store's owner, import it with: strata import ${arg.source} --tag ${arg.storeName}`, {
-      hint: 'imports on first use are for users (they go into ~USER/)',
-    });
-  }
+  const route = await userImportRoute(config, text, `strata import ${arg.source} --tag ${arg.storeName}`);
   const progress = progressStream();
   say(progress, `importing ${text} (${arg.source}) into ~${route.user}/${arg.storeName}`);
-  const lock = await acquireNodeLock(lockFile(arg), IMPORT_WAIT_MS);
+  const lock = await acquireNodeLock(lockFile(arg.storeName), IMPORT_WAIT_MS);
   try {
     // Someone else may have imported it while we waited: then there is nothing left to do.
     const now = await storedDigest(store, text);
@@ -104,10 +99,97 @@ function notOnDemand(config: Config, arg: Extract<ImageArgument, { kind: 'regist
   });
 }
 
-function fileNotSupported(path: string) {
-  return userError('E_BAD_REF', `a squashfs file (${path}) cannot be used as an image here`, {
-    hint: `import its contents into your namespace first (e.g. unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG), then use ~/NAME:TAG`,
+/**
+ * The route of an import on first use: a user's, through the store owner's writer into ~USER/.
+ * Root's would become a site image (the PBS queuejob hook runs as root), and the owner imports
+ * site images with `strata import` (`adminImport`).
+ */
+async function userImportRoute(config: Config, text: string, adminImport: string) {
+  if (process.getuid?.() === 0) {
+    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store, and strata does not import on first use as root (it would become a site image)`, {
+      hint: `an admin imports it with \`${adminImport}\`; a user can run \`strata resolve ${text}\` once to import it into their own namespace`,
+    });
+  }
+  const route = await storeWriteRoute(config);
+  if (route.how !== 'relay' || !route.user) {
+    throw userError('E_IMPORT_DENIED', `image ${text} is not in the store; as the store's owner, import it with: ${adminImport}`, {
+      hint: 'imports on first use are for users (they go into ~USER/)',
+    });
+  }
+  return { ...route, user: route.user };
+}
+
+/**
+ * A squashfs file (Pyxis's PATH form), e.g. one `enroot import` made: read here as the user,
+ * turned into a layer tar by sqfs2tar (in user space: the kernel never parses a user's squashfs)
+ * and imported on first use as one layer under ~USER/sqsh/. Its store name comes from the path
+ * and the file's identity (device, inode, size, modification time): the same unchanged file is
+ * imported once, a rewritten one again.
+ */
+async function resolveFile(config: Config, store: Store, pathText: string, text: string): Promise<string> {
+  const path = resolvePath(pathText);
+  const info = await stat(path).catch((error: unknown) => {
+    throw userError('E_BAD_REF', `squashfs file ${path} cannot be read: ${errnoCode(error) === 'ENOENT' ? 'it does not exist' : (error as Error).message}`, {
+      hint: 'check the path (a relative one starts from the directory you submit from)',
+    });
   });
+  if (!info.isFile() || !(await hasSquashfsMagic(path))) {
+    throw userError('E_BAD_REF', `${path} is not a squashfs file`, { hint: 'give a squashfs image (as enroot import or mksquashfs make), or a NAME:TAG from `strata images`' });
+  }
+  const hash = (value: string) => createHash('sha256').update(value).digest('hex').slice(0, 16);
+  const name = `sqsh/${hash(path)}:${hash(`${info.dev}:${info.ino}:${info.size}:${info.mtimeMs}`)}`;
+  const stored = await storedDigest(store, `~/${name}`);
+  if (stored) return stored;
+  if (!config.import.onDemand) {
+    throw userError('E_UNKNOWN_IMAGE', `squashfs file ${path} is not in the store, and this site does not import images on first use`, {
+      hint: `import its contents yourself (unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG) and use ~/NAME:TAG`,
+    });
+  }
+  const route = await userImportRoute(config, text, `strata import dir:DIR --tag NAME:TAG (from unsquashfs -d DIR ${path})`);
+  const progress = progressStream();
+  say(progress, `importing ${text} into ~${route.user}/${name}`);
+  const lock = await acquireNodeLock(lockFile(name), IMPORT_WAIT_MS);
+  try {
+    const now = await storedDigest(store, `~/${name}`);
+    if (now) return now;
+    const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: `tar:${path}`, what: `squashfs file ${path}`, tag: `~/${name}` }, async () => squashfsAsTar(path));
+    if (outcome.status !== 0 || !outcome.digest) throw userError('E_IMPORT_FAILED', `the import of ${text} on first use failed`, { hint: 'see the message above' });
+    say(progress, `imported ${text} as ~${route.user}/${name} (${outcome.digest})`);
+    return outcome.digest;
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * The file as a tar stream, from a sqfs2tar of its own for each time the writer asks (it may read
+ * a layer more than once); a sqfs2tar that fails ends the stream with its message.
+ */
+async function* squashfsAsTar(path: string): AsyncGenerator<Buffer> {
+  const reader = spawn(SQFS2TAR, ['--no-skip', path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let errors = '';
+  reader.stderr.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-2000)));
+  const exited = new Promise<number>((resolve) => reader.on('close', (code) => resolve(code ?? 1)));
+  try {
+    for await (const chunk of reader.stdout) yield chunk as Buffer;
+  } finally {
+    // A writer that gave up (quota, a bad entry) reads no more: sqfs2tar must not wait on the pipe.
+    if (reader.exitCode === null) reader.stdout.destroy();
+  }
+  const status = await exited;
+  if (status !== 0) {
+    throw userError('E_BAD_REF', `cannot read squashfs file ${path}: ${firstLine(errors) || `sqfs2tar exit status ${status}`}`, { hint: 'check the file (unsquashfs -l lists it)' });
+  }
+}
+
+async function hasSquashfsMagic(path: string): Promise<boolean> {
+  const handle = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await handle.read(Buffer.alloc(4), 0, 4, 0);
+    return bytesRead === 4 && buffer.toString('latin1') === 'hsqs';
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
@@ -115,7 +197,7 @@ function fileNotSupported(path: string) {
  * ($XDG_RUNTIME_DIR, a per-user tmpfs), else in a directory of their own under /tmp that must be
  * theirs alone (another user could otherwise hold the lock, or plant a link where it is created).
  */
-function lockFile(arg: Extract<ImageArgument, { kind: 'registry' }>): string {
+function lockFile(storeName: string): string {
   const uid = process.getuid!();
   const runtime = process.env.XDG_RUNTIME_DIR;
   const base = runtime && ownedPrivateDir(runtime, uid, false) ? join(runtime, 'strata') : `/tmp/strata-${uid}`;
@@ -129,7 +211,7 @@ function lockFile(arg: Extract<ImageArgument, { kind: 'registry' }>): string {
       hint: `remove it (or ask your admin to) and submit again`,
     });
   }
-  const key = createHash('sha256').update(arg.storeName).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(storeName).digest('hex').slice(0, 32);
   return join(base, `import-${key}.lock`);
 }
 
