@@ -197,9 +197,9 @@ static const struct {
 	const char *refused; /* NULL: supported; else why not and what to do instead */
 } opt_spec[OPT_COUNT] = {
 	[OPT_IMAGE] = { "image", 0, "STRATA_CONTAINER_IMAGE", "PYXIS_CONTAINER_IMAGE", NO_OPT,
-		"NAME[:TAG]|[USER@][REGISTRY#]IMAGE[:TAG]",
+		"NAME[:TAG]|[USER@][REGISTRY#]IMAGE[:TAG]|PATH",
 		"[strata] run the job in this image: a name from the site's image store (see `strata images`), "
-		"~/NAME:TAG for your own, or a registry image as Pyxis takes it (imported on first use where the site allows it)", NULL },
+		"~/NAME:TAG for your own, or, as Pyxis takes them, a registry image or a squashfs file (imported on first use where the site allows it)", NULL },
 	[OPT_MOUNTS] = { "mounts", 0, "STRATA_CONTAINER_MOUNTS", "PYXIS_CONTAINER_MOUNTS", NO_OPT, "SRC[:DST[:FLAGS]][,...]",
 		"[strata] bind mounts into the container, comma-separated; FLAGS ro or rw, joined with + as in Pyxis; "
 		"a ./relative SRC starts from the job's working directory", NULL },
