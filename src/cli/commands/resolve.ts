@@ -50,9 +50,17 @@ export async function resolveOrImport(config: Config, store: Store, text: string
   const recheck = options.recheck || config.import.recheckTags === 'always';
   if (stored && (!recheck || !config.import.onDemand)) return stored;
   if (!config.import.onDemand) throw notOnDemand(config, arg, text);
-  const route = await userImportRoute(config, text, `strata import ${arg.source} --tag ${arg.storeName}`);
+  let route;
+  try {
+    route = await userImportRoute(config, text, `strata import ${arg.source} --tag ${arg.storeName}`);
+  } catch (error) {
+    if (stored) return stored; // root (the PBS hook) or the owner: a recheck cannot import, the stored image stands
+    throw error;
+  }
   const progress = progressStream();
-  say(progress, `importing ${text} (${arg.source}) into ~${route.user}/${arg.storeName}`);
+  const announce = () => say(progress, `importing ${text} (${arg.source}) into ~${route.user}/${arg.storeName}`);
+  // Before waiting for another resolve's import: the SPANK plugin then allows import_timeout.
+  if (!stored) announce();
   const lock = await acquireNodeLock(lockFile(arg.storeName), IMPORT_WAIT_MS);
   try {
     // Someone else may have imported it while we waited: then there is nothing left to do.
@@ -62,6 +70,7 @@ export async function resolveOrImport(config: Config, store: Store, text: string
     try {
       const image = await source.resolve();
       if (now && (await sourceManifestOf(store, now)) === image.manifestDigest) return now;
+      if (stored) announce(); // a recheck found the tag moved
       const counted = countingLayers(image, progress, source.description);
       const outcome = await relayImageImport(route, source, image, { sourceText: arg.source, tag: `~/${arg.storeName}` }, counted?.layerBytes).finally(() => counted?.stop());
       if (outcome.status !== 0 || !outcome.digest) {
