@@ -26,9 +26,10 @@ await build({
   legalComments: 'none',
 });
 for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o755);
-// The mount executor (helper/strata-mount.c): without a C compiler strata spawns mount(8) instead.
+// The mount executor (helper/*.c). Without it (no C compiler) jobs cannot get a container: binds
+// into a rootfs are made only through it (src/host/job-mounts.ts).
 mkdirSync(`${staging}/helper`);
-const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c'], { stdio: 'inherit' });
+const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0;
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 try {
@@ -39,7 +40,7 @@ try {
 renameSync(staging, 'dist');
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
-console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper not built (strata will spawn mount(8))');
+console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper NOT built: this node cannot set up containers (install a C compiler and rebuild)');
 
 // The man pages, from the command definitions and the configuration schema.
 if (spawnSync(process.execPath, ['scripts/gen-man.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);

@@ -1,18 +1,20 @@
 // The applier: the only code that changes a node while setting a job up. For each planned step it
-// appends the step to the job journal, then carries it out. Layer mounts and the overlay happen
+// appends the step to the job journal, then carries it out through the node operations (`NodeOps`,
+// the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
 // under the node lock, so that no other job's teardown can release a layer in between.
 
-import { chmodSync, chownSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.js';
-import { errnoCode, nodeError, userError } from '../errors.js';
 import { mount } from '../host/mounts.js';
+import { bindIntoRootfs, makeMountReadonly } from '../host/job-mounts.js';
 import { withNodeLock } from '../host/node-lock.js';
-import { appendJournal } from './journal.js';
+import { nodeError } from '../errors.js';
+import { bindError } from './bind-errors.js';
+import { faultPoint, killIfFault } from './fault.js';
 import { mountRootfs } from './layers.js';
 import { RuntimePaths } from './paths.js';
-import type { BindRequest } from './mount-request.js';
-import type { Plan, Step } from './plan.js';
-import { resolveInRoot } from './resolve-in-root.js';
+import type { EntryConfig, Plan, Step } from './plan.js';
+import { appendJournal, JOURNAL_VERSION, writeEntry, type JournalRecord } from './records.js';
 
 export interface ApplyTimings {
   [phase: string]: number;
@@ -22,95 +24,109 @@ export interface ApplyContext {
   config: Config;
   image: string;
   uid: number;
+  gid: number;
   /** Filled in with per-step durations (ms). */
   timings: ApplyTimings;
 }
 
-export async function applyPlan(plan: Plan, context: ApplyContext): Promise<void> {
+type StepOf<Op extends Step['op']> = Extract<Step, { op: Op }>;
+
+/** Every side effect of setting a job up. */
+export interface NodeOps {
+  makeJobDir(runtime: RuntimePaths, jobDir: string): void;
+  journal(path: string, record: JournalRecord): void;
+  mountUpperTmpfs(step: StepOf<'upper-tmpfs'>): Promise<void>;
+  makeUpperDir(step: StepOf<'upper-dir'>): void;
+  makeDir(step: StepOf<'mkdir'>): void;
+  mountRootfs(step: StepOf<'rootfs'>, lockFile: string, timings: ApplyTimings): Promise<void>;
+  /** Throws the job's or the node's error; a missing optional source is no error. */
+  bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string): Promise<void>;
+  makeReadonly(step: StepOf<'readonly'>): Promise<void>;
+  writeEntry(path: string, entry: EntryConfig): void;
+}
+
+export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps = hostOps): Promise<void> {
   const runtime = new RuntimePaths(context.config.runtimeDir);
   const job = runtime.job(plan.jobId);
-  mkdirSync(runtime.jobsDir, { recursive: true, mode: 0o711 });
-  mkdirSync(job.dir, { mode: 0o711 });
-  appendJournal(job.journal, { op: 'begin', jobId: plan.jobId, uid: context.uid, image: context.image, at: new Date().toISOString() });
-  const fault = faultPoint();
+  ops.makeJobDir(runtime, job.dir);
+  ops.journal(job.journal, { op: 'begin', v: JOURNAL_VERSION, jobId: plan.jobId, uid: context.uid, image: context.image, at: new Date().toISOString() });
+  // STRATA_FAULT_KILL=N:before|after: the kill tests' SIGKILL right after journalling step N
+  // (1-based), or right after carrying it out.
+  const fault = faultPoint('STRATA_FAULT_KILL');
   for (const [index, step] of plan.steps.entries()) {
     const started = performance.now();
-    await applyStep(step, job.journal, runtime.lockFile, context.timings, fault?.index === index + 1 ? fault.when : undefined);
+    ops.journal(job.journal, step);
+    killIfFault(fault, index + 1, 'before');
+    await carryOut(step, ops, context, runtime);
+    killIfFault(fault, index + 1, 'after');
     const key = step.op === 'bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
   }
 }
 
-async function applyStep(step: Step, journalPath: string, lockFile: string, timings: ApplyTimings, killWhen?: 'before' | 'after'): Promise<void> {
-  let journalled = false;
-  const journal = (record: Step) => {
-    appendJournal(journalPath, record);
-    journalled = true;
-    if (killWhen === 'before') process.kill(process.pid, 'SIGKILL');
-  };
-  await carryOut(step, journal, lockFile, timings);
-  // A step with nothing to journal (e.g. a skipped optional bind) is killed after it instead.
-  if (killWhen === 'after' || (killWhen === 'before' && !journalled)) process.kill(process.pid, 'SIGKILL');
-}
-
-async function carryOut(step: Step, journal: (record: Step) => void, lockFile: string, timings: ApplyTimings): Promise<void> {
+function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths): Promise<void> | void {
   switch (step.op) {
-    case 'upper-tmpfs': {
-      journal(step);
-      mkdirSync(step.target, { mode: 0o700 });
-      await mount({ type: 'tmpfs', source: 'strata-upper', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=0700', 'nosuid', 'nodev'] });
-      makeUpperDirs(step.target, step.uid, step.gid);
-      return;
-    }
-    case 'upper-dir': {
-      journal(step);
-      mkdirSync(step.path, { recursive: true, mode: 0o700 });
-      makeUpperDirs(step.path, step.uid, step.gid);
-      return;
-    }
+    case 'upper-tmpfs':
+      return ops.mountUpperTmpfs(step);
+    case 'upper-dir':
+      return ops.makeUpperDir(step);
     case 'mkdir':
-      journal(step);
-      mkdirSync(step.path, { mode: step.mode });
-      return;
+      return ops.makeDir(step);
     case 'rootfs':
-      journal(step);
-      await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
-      return;
+      return ops.mountRootfs(step, runtime.lockFile, context.timings);
+    case 'bind':
+      return ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
     case 'readonly':
-      journal(step);
-      // A read-only bind of the rootfs onto itself: binds added later stay as they are. The bind's
-      // remount sets every flag anew, so nosuid,nodev must be restated or they are lost.
-      await mount({ source: step.target, target: step.target, flags: ['--bind', '--make-private'], options: ['bind', 'ro', 'nosuid', 'nodev'] });
-      return;
-    case 'mountpoints':
-      // Nothing to journal: what this creates lives in the job's upper and goes with it.
-      for (const bind of step.binds) {
-        const sourceStat = checkSource(bind);
-        if (sourceStat) resolveInRoot(step.rootfs, bind.target, sourceStat.isDirectory() ? 'dir' : 'file');
-      }
-      return;
-    case 'bind': {
-      if (!checkSource(step)) return;
-      const target = resolveInRoot(step.rootfs, step.target);
-      const resolved = { ...step, target };
-      journal(resolved);
-      // rslave: host mount events still reach the container, but unmounting here never
-      // propagates back to the host's own mounts.
-      // util-linux applies options given with --bind by a remount of the new bind mount.
-      const options = [...(step.readonly ? ['ro'] : []), 'nosuid', ...(step.target === '/dev' ? [] : ['nodev'])];
-      await mount({ source: step.source, target, flags: [step.recursive ? '--rbind' : '--bind', '--make-rslave'], options });
-      return;
-    }
-    case 'entry': {
-      journal(step);
-      // Written last and atomically: its presence means "ready to enter".
-      const temp = `${step.path}.tmp`;
-      writeFileSync(temp, `${JSON.stringify(step.entry, null, 2)}\n`, { mode: 0o644 });
-      renameSync(temp, step.path);
-      return;
-    }
+      return ops.makeReadonly(step);
+    case 'entry':
+      return ops.writeEntry(step.path, step.entry);
   }
 }
+
+/** The real host. */
+export const hostOps: NodeOps = {
+  makeJobDir(runtime, jobDir) {
+    mkdirSync(runtime.jobsDir, { recursive: true, mode: 0o711 });
+    mkdirSync(jobDir, { mode: 0o711 });
+  },
+  journal: appendJournal,
+  async mountUpperTmpfs(step) {
+    mkdirSync(step.target, { mode: 0o700 });
+    await mount({ type: 'tmpfs', source: 'strata-upper', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=0700', 'nosuid', 'nodev'] });
+    makeUpperDirs(step.target, step.uid, step.gid);
+  },
+  makeUpperDir(step) {
+    mkdirSync(step.path, { recursive: true, mode: 0o700 });
+    makeUpperDirs(step.path, step.uid, step.gid);
+  },
+  makeDir(step) {
+    mkdirSync(step.path, { mode: step.mode });
+  },
+  async mountRootfs(step, lockFile, timings) {
+    await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
+  },
+  async bind(step, uid, gid, deny) {
+    const reply = await bindIntoRootfs({
+      source: step.source,
+      rootfs: step.rootfs,
+      target: step.target,
+      uid,
+      gid,
+      readonly: step.readonly,
+      recursive: step.recursive,
+      keepDev: step.target === '/dev',
+      optional: step.optional,
+      create: true,
+      deny,
+    });
+    if (!reply.ok) throw bindError(step, reply, uid);
+  },
+  async makeReadonly(step) {
+    const reply = await makeMountReadonly(step.target);
+    if (!reply.ok) throw nodeError('E_READONLY', `cannot make ${step.target} read-only: ${reply.message}`, { detail: reply.value });
+  },
+  writeEntry,
+};
 
 function makeUpperDirs(root: string, uid: number, gid: number) {
   // The upper's root becomes the container's /: owned by the job's user, who may create top-level
@@ -121,34 +137,4 @@ function makeUpperDirs(root: string, uid: number, gid: number) {
   mkdirSync(`${root}/u`, { mode: 0o700 });
   chownSync(`${root}/u`, uid, gid);
   mkdirSync(`${root}/w`, { mode: 0o700 });
-}
-
-/** The source's stat, or undefined for a missing optional source; a missing required one fails the job. */
-function checkSource(bind: BindRequest) {
-  const sourceStat = statOrUndefined(bind.source);
-  if (!sourceStat && !bind.optional) {
-    throw userError('E_BAD_MOUNT', `mount source ${bind.source} does not exist on this node`, {
-      hint: 'check the path in --container-mounts (it must exist on every node of the job)',
-    });
-  }
-  return sourceStat;
-}
-
-function statOrUndefined(path: string) {
-  try {
-    return statSync(path);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
-    throw nodeError('E_STAT', `cannot check mount source ${path}: ${(error as Error).message}`);
-  }
-}
-
-/**
- * Fault injection for the kill tests: STRATA_FAULT_KILL=N:before|after SIGKILLs this process right
- * after journalling step N (1-based), or right after carrying it out — the two instants at which
- * a scheduler's kill leaves different state behind.
- */
-function faultPoint(): { index: number; when: 'before' | 'after' } | undefined {
-  const match = /^(\d+):(before|after)$/.exec(process.env.STRATA_FAULT_KILL ?? '');
-  return match ? { index: Number(match[1]), when: match[2] as 'before' | 'after' } : undefined;
 }

@@ -6,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../errors.js';
 import { listLoopDevices, loopBackingFile } from '../host/loop.js';
 import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { tryMount, tryMountImage, unmount, unmountAll, type UnmountResult } from '../host/mounts.js';
+import { tryMount, tryMountImage, unmountAll, type UnmountResult } from '../host/mounts.js';
+import { unmountJobMount } from './job-unmount.js';
 import type { LayerCachePolicy } from '../config/types.js';
 import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './layer-file.js';
 import type { RuntimePaths } from './paths.js';
@@ -61,11 +62,12 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   return { mountedLayers };
 }
 
-/** Unmount the job's overlay, then release the layers nobody uses any more. */
-export async function unmountRootfs(step: RootfsStep, runtime: RuntimePaths, policy: LayerCachePolicy): Promise<UnmountResult> {
+/** Unmount the job's overlay (verified by mount id, below `jobDir`), then release the layers nobody uses any more. */
+export async function unmountRootfs(step: RootfsStep, jobDir: string, runtime: RuntimePaths, policy: LayerCachePolicy): Promise<UnmountResult> {
   let result: UnmountResult = 'not-mounted';
-  if (readMountinfo().some((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay')) {
-    result = await unmount(step.target, { lazyFallback: true });
+  for (const entry of readMountinfo().filter((mounted) => mounted.mountPoint === step.target && mounted.fsType === 'overlay').reverse()) {
+    const outcome = await unmountJobMount(jobDir, entry);
+    if (outcome !== 'unreachable' && outcome !== 'not-mounted') result = outcome;
   }
   await releaseUnusedLayers(runtime, policy);
   return result;

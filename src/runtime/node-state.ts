@@ -27,7 +27,7 @@ import type { Config, LayerCachePolicy } from '../config/types.js';
 import { errnoCode } from '../errors.js';
 import { listLoopDevices, type LoopDevice } from '../host/loop.js';
 import { mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { readJournal, type BeginRecord, type JournalRecord } from './journal.js';
+import { readJournal, type BeginRecord, type JournalRecord } from './records.js';
 import { RuntimePaths, checkJobId } from './paths.js';
 
 export interface UpperUsage {

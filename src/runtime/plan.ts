@@ -65,10 +65,13 @@ export type Step =
       /** Attach the layer files with loop direct I/O (config `layers.direct_io`). */
       directIo?: boolean;
     }
-  /** Check every bind source and create every bind target while the rootfs is still writable. */
-  | { op: 'mountpoints'; rootfs: string; binds: BindRequest[] }
-  | { op: 'readonly'; target: string }
+  /**
+   * One bind into the rootfs: the source opened as the job's user, the target resolved (and made,
+   * while the rootfs is still writable) inside the rootfs; see host/job-mounts.ts.
+   */
   | ({ op: 'bind'; rootfs: string } & BindRequest)
+  /** The overlay mount itself becomes read-only, after the binds (which keep their own flags). */
+  | { op: 'readonly'; target: string }
   | { op: 'entry'; path: string; entry: EntryConfig };
 
 export interface Plan {
@@ -82,6 +85,8 @@ export interface Plan {
 export const MOUNT_OPTIONS_MAX = 4095;
 /** overlayfs: OVL_MAX_STACK. */
 export const MAX_LOWER_LAYERS = 500;
+/** The smallest writable layer: tmpfs reads size=0 as "unlimited", and a few pages hold nothing. */
+export const MIN_UPPER_SIZE = 1024 * 1024;
 
 export function planJob(job: JobRequest, config: Config, image: ResolvedImage): Plan {
   const runtime = new RuntimePaths(config.runtimeDir);
@@ -90,6 +95,12 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   if (upperSize > config.upper.maxSize) {
     throw userError('E_UPPER_SIZE', `requested writable space ${formatSize(upperSize)} is more than this site allows (${formatSize(config.upper.maxSize)})`, {
       hint: `ask for at most ${formatSize(config.upper.maxSize)} with --container-upper-size`,
+    });
+  }
+
+  if (upperSize < MIN_UPPER_SIZE) {
+    throw userError('E_UPPER_SIZE', `requested writable space ${formatSize(upperSize)} is less than the smallest strata makes (${formatSize(MIN_UPPER_SIZE)})`, {
+      hint: `ask for at least ${formatSize(MIN_UPPER_SIZE)} with --container-upper-size, e.g. 512M`,
     });
   }
 
@@ -117,10 +128,9 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   checkOverlayFits(layers.length, options, image.ref);
   steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
   steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
-  const binds = bindList(job, config);
-  steps.push({ op: 'mountpoints', rootfs: paths.rootfs, binds });
+  // Binds first: their mount points are made in the (still writable) job layer.
+  for (const bind of bindList(job, config)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
   if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });
-  for (const bind of binds) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
 
   const imageConfig = image.config.config ?? {};
   steps.push({
@@ -165,10 +175,11 @@ function checkOverlayFits(count: number, options: string, ref: string) {
 
 /** System, home, job and site binds, then the user's; parents before children. */
 function bindList(job: JobRequest, config: Config): BindRequest[] {
+  // /sys read-only, as in every container runtime: a job has no business reconfiguring the node.
   const system: BindRequest[] = ['/proc', '/sys', '/dev'].map((path) => ({
     source: path,
     target: path,
-    readonly: false,
+    readonly: path === '/sys',
     optional: false,
     recursive: true,
   }));

@@ -11,7 +11,7 @@ import { RuntimePaths } from './paths.js';
 import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
 import { homeOf, userNameOf } from './user.js';
-import { checkSourcesReadable, checkStrataPaths } from './user-mounts.js';
+import { checkStrataPaths } from './user-mounts.js';
 
 export interface PrologRequest extends Omit<JobRequest, 'home'> {
   /** The image as the user typed it; empty means the job uses no container. */
@@ -49,12 +49,12 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     const image = await openImage(request, config);
     mark('store', started);
     started = performance.now();
+    // Whether the user may read each source is decided when the helper opens it as the user.
     checkStrataPaths(request.mounts, config);
-    await checkSourcesReadable(request.mounts, request.uid, request.gid);
     const home = await homeOf(request.uid);
     const plan = planJob({ ...request, home }, config, image);
     mark('plan', started);
-    await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, timings });
+    await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, gid: request.gid, timings });
     return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length };
   } catch (thrown) {
     const error = nodeFaultOf(thrown) ?? asStrataError(thrown);

@@ -1,18 +1,20 @@
 // Teardown: replay a job's journal backwards and undo each step. Every undo treats "already gone"
 // as success, so teardown can be run any number of times, after a prolog killed at any point, or
 // with no prolog at all. At the end, mountinfo is the judge: nothing may remain mounted under the
-// job's directories before they are removed.
+// job's directory before it is removed. Every unmount is verified by mount id (job-unmount.ts):
+// the mount points below the rootfs are in a tree the job's user controls.
 
 import { existsSync, lstatSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Config } from '../config/types.js';
 import { errnoCode, nodeError } from '../errors.js';
 import { mountsUnder, readMountinfo } from '../host/mountinfo.js';
-import { unmount, type UnmountResult } from '../host/mounts.js';
+import type { UnmountResult } from '../host/mounts.js';
 import { withNodeLock } from '../host/node-lock.js';
 import { faultPoint, killIfFault } from './fault.js';
-import { readJournal, type JournalRecord } from './journal.js';
+import { unmountJobMount, unmountJobMounts } from './job-unmount.js';
 import { releaseUnusedLayers, unmountRootfs } from './layers.js';
 import { RuntimePaths } from './paths.js';
+import { readJournal, type JournalRecord } from './records.js';
 
 export interface TeardownResult {
   /** Nothing was there to tear down. */
@@ -21,6 +23,8 @@ export interface TeardownResult {
   /** Mounts that were busy and lazily detached (their loop devices go when the last user exits). */
   lazy: string[];
 }
+
+type Note = (target: string, outcome: UnmountResult) => void;
 
 /** `timings`, if given, is filled in with the time (ms) each kind of undo took. */
 export async function teardownJob(jobId: string, config: Config, timings?: Record<string, number>): Promise<TeardownResult> {
@@ -31,7 +35,7 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   refuseLink(job.journal);
   const records = readJournal(job.journal);
   const result: TeardownResult = { nothing: records.length === 0 && !existsSync(job.dir), steps: 0, lazy: [] };
-  const note = (target: string, outcome: UnmountResult) => {
+  const note: Note = (target, outcome) => {
     if (outcome === 'lazy') result.lazy.push(target);
   };
 
@@ -43,15 +47,16 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   for (const [index, record] of [...records].reverse().entries()) {
     killIfFault(fault, index + 1, 'before');
     const started = performance.now();
-    await undo(record, runtime, config, note);
+    await undo(record, job, runtime, config, note);
     if (timings) timings[`undo ${record.op}`] = (timings[`undo ${record.op}`] ?? 0) + (performance.now() - started);
     killIfFault(fault, index + 1, 'after');
     result.steps++;
   }
 
-  // Anything still mounted below the job dir (a step the journal never recorded, e.g. a bind made
-  // by hand) goes too, deepest first.
-  for (const entry of mountsUnder(readMountinfo(), job.dir)) note(entry.mountPoint, await unmount(entry.mountPoint, { lazyFallback: true }));
+  // Anything still mounted below the job dir (a step the journal never recorded, a journal from
+  // another strata version) goes too, deepest first.
+  const unreachable = await unmountJobMounts(job.dir, job.dir, true, note);
+  if (unreachable.length) await detachRootfs(job.dir, job.rootfs, note);
   const left = mountsUnder(readMountinfo(), job.dir);
   if (left.length) {
     throw nodeError('E_TEARDOWN', `job ${jobId}: ${left.length} mounts remain under ${job.dir}`, { detail: left.map((entry) => entry.mountPoint).join('\n') });
@@ -65,29 +70,26 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   return result;
 }
 
-async function undo(record: JournalRecord, runtime: RuntimePaths, config: Config, note: (target: string, outcome: UnmountResult) => void) {
+type JobPaths = ReturnType<RuntimePaths['job']>;
+
+async function undo(record: JournalRecord, job: JobPaths, runtime: RuntimePaths, config: Config, note: Note) {
   switch (record.op) {
     case 'entry':
       removeFile(record.path);
       return;
-    case 'bind':
-      // An rbind brought submounts along; they go with it.
-      if (mountsUnder(readMountinfo(), record.target).length) note(record.target, await unmount(record.target, { lazyFallback: true, recursive: true }));
-      return;
-    case 'readonly': {
-      // The rootfs is mounted twice here (overlay, then the read-only bind on top).
-      const stacked = readMountinfo().filter((entry) => entry.mountPoint === record.target);
-      if (stacked.length >= 2) note(record.target, await unmount(record.target, { lazyFallback: true }));
-      return;
-    }
     case 'rootfs':
-      note(record.target, await withNodeLock(runtime.lockFile, () => unmountRootfs(record, runtime, config.layers.cache)));
+      // Whatever is mounted on or in the rootfs goes first, then the overlay, then unused layers.
+      await unmountBelowRootfs(job, note);
+      note(record.target, await withNodeLock(runtime.lockFile, () => unmountRootfs(record, job.dir, runtime, config.layers.cache)));
       return;
     case 'mkdir':
       removeDir(record.path);
       return;
     case 'upper-tmpfs':
-      note(record.target, await unmount(record.target, { lazyFallback: true }));
+      for (const entry of readMountinfo().filter((mounted) => mounted.mountPoint === record.target).reverse()) {
+        const outcome = await unmountJobMount(job.dir, entry);
+        if (outcome !== 'unreachable') note(record.target, outcome);
+      }
       removeDir(record.target);
       return;
     case 'upper-dir':
@@ -95,9 +97,28 @@ async function undo(record: JournalRecord, runtime: RuntimePaths, config: Config
       if (mountsUnder(readMountinfo(), record.path).length === 0) rmSync(record.path, { recursive: true, force: true });
       return;
     case 'begin':
-    case 'mountpoints':
+      return;
+    default:
+      // bind, readonly, a version-1 `mountpoints`, or an op of a newer strata: whatever it
+      // mounted is in or on the rootfs.
+      await unmountBelowRootfs(job, note);
       return;
   }
+}
+
+/** Every mount in the rootfs and stacked on it; the overlay itself stays (its layers need the lock). */
+async function unmountBelowRootfs(job: JobPaths, note: Note) {
+  const unreachable = await unmountJobMounts(job.dir, job.rootfs, false, note);
+  if (unreachable.length) await detachRootfs(job.dir, job.rootfs, note);
+}
+
+/** Last resort for mounts a user made unreachable by path: detach the rootfs with all below it. */
+async function detachRootfs(jobDir: string, rootfs: string, note: Note) {
+  const table = readMountinfo();
+  const overlay = table.find((entry) => entry.mountPoint === rootfs && !table.some((parent) => parent.id === entry.parentId && parent.mountPoint === rootfs));
+  if (!overlay) return;
+  const outcome = await unmountJobMount(jobDir, overlay, { retries: -1 });
+  if (outcome !== 'unreachable') note(rootfs, outcome);
 }
 
 function removeFile(path: string) {

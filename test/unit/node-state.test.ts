@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMountinfo } from '../../src/host/mountinfo.js';
-import type { JournalRecord } from '../../src/runtime/journal.js';
+import type { JournalRecord } from '../../src/runtime/records.js';
 import { inventoryNode, type JobSnapshot, type NodeSnapshot } from '../../src/runtime/node-state.js';
 import { planReconcile } from '../../src/runtime/reconcile.js';
 import { parseLiveJobs } from '../../src/scheduler/live-jobs.js';
