@@ -39,7 +39,8 @@ export function bindFlags(bind: Pick<RootfsBind, keyof typeof BIND_FLAGS>): numb
   return flags;
 }
 
-function requireHelper(): MountHelper {
+/** The mount helper, or the node fault that says how to get it. */
+export function requireHelper(): MountHelper {
   const helper = mountExecutor();
   if (!helper) {
     throw nodeError('E_NO_HELPER', 'the mount helper (dist/helper/strata-mount) is needed to mount into a job\'s rootfs safely, and it is not built or is disabled', {

@@ -6,7 +6,7 @@
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
 import type { Config } from '../config/types.js';
 import { mount } from '../host/mounts.js';
-import { bindIntoRootfs, makeMountReadonly } from '../host/job-mounts.js';
+import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../host/job-mounts.js';
 import { withNodeLock } from '../host/node-lock.js';
 import { nodeError } from '../errors.js';
 import { bindError } from './bind-errors.js';
@@ -33,6 +33,8 @@ type StepOf<Op extends Step['op']> = Extract<Step, { op: Op }>;
 
 /** Every side effect of setting a job up. */
 export interface NodeOps {
+  /** Throws the node fault that would stop set-up half-way, before anything is done. */
+  checkReady(): void;
   makeJobDir(runtime: RuntimePaths, jobDir: string): void;
   journal(path: string, record: JournalRecord): void;
   mountUpperTmpfs(step: StepOf<'upper-tmpfs'>): Promise<void>;
@@ -48,6 +50,7 @@ export interface NodeOps {
 export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps = hostOps): Promise<void> {
   const runtime = new RuntimePaths(context.config.runtimeDir);
   const job = runtime.job(plan.jobId);
+  ops.checkReady();
   ops.makeJobDir(runtime, job.dir);
   ops.journal(job.journal, { op: 'begin', v: JOURNAL_VERSION, jobId: plan.jobId, uid: context.uid, image: context.image, at: new Date().toISOString() });
   // STRATA_FAULT_KILL=N:before|after: the kill tests' SIGKILL right after journalling step N
@@ -85,6 +88,9 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
 
 /** The real host. */
 export const hostOps: NodeOps = {
+  checkReady() {
+    requireHelper();
+  },
   makeJobDir(runtime, jobDir) {
     mkdirSync(runtime.jobsDir, { recursive: true, mode: 0o711 });
     mkdirSync(jobDir, { mode: 0o711 });

@@ -248,7 +248,7 @@ export function readNodeSnapshot(config: Pick<Config, 'runtimeDir' | 'store' | '
     // The journal and error files are read only if they are plain files: a planted symlink is not followed.
     const records = isPlainFile(join(dir, 'journal')) ? readJournal(join(dir, 'journal')) : [];
     const error = isPlainFile(join(dir, 'error')) ? readFileSync(join(dir, 'error'), 'utf8').split('\n', 1)[0] : undefined;
-    const snap: JobSnapshot = { id: name, records, hasEntry: isPlainFile(join(dir, 'entry.json')), error };
+    const snap: JobSnapshot = { id: name, records, hasEntry: isPlainFile(runtime.job(name).entry), error };
     snap.upperUsage = upperUsage(records, mounts);
     jobs.push(snap);
   }

@@ -12,6 +12,8 @@ import type { StoreLayout } from './layout.js';
 import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
+import { RuntimePaths } from '../runtime/paths.js';
+import { parseEntry } from '../runtime/records.js';
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 
@@ -101,13 +103,23 @@ async function listDigests(dir: string, suffix = ''): Promise<StoredFile[]> {
   return out;
 }
 
+/** A job directory's entry file, or undefined for a name that is no job id. */
+function jobEntryPath(runtime: RuntimePaths, name: string): string | undefined {
+  try {
+    return runtime.job(name).entry;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Manifests pinned by jobs set up on this node (`<runtime>/jobs/*\/entry.json`). */
 async function pinnedOnThisNode(runtimeDir: string): Promise<string[]> {
-  const jobs = join(runtimeDir, 'jobs');
-  const names = await readdir(jobs).catch(() => [] as string[]);
+  const runtime = new RuntimePaths(runtimeDir);
+  const names = await readdir(runtime.jobsDir).catch(() => [] as string[]);
   const pins: string[] = [];
   for (const name of names) {
-    const entry = await readFile(join(jobs, name, 'entry.json'), 'utf8').then((t) => JSON.parse(t) as { manifestDigest?: string }, () => undefined);
+    const path = jobEntryPath(runtime, name);
+    const entry = path ? await readFile(path, 'utf8').then((text) => parseEntry(text, path), () => undefined) : undefined;
     if (entry?.manifestDigest) pins.push(entry.manifestDigest);
   }
   return pins;
