@@ -4,7 +4,7 @@
 
 import { loadConfig } from '../../config/load.js';
 import { parseSize } from '../../config/validate.js';
-import { asStrataError, userError } from '../../errors.js';
+import { asStrataError, printable, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
@@ -89,7 +89,13 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
 
 function toRequest(args: PrologArgs): PrologRequest {
   for (const [name, value] of [['uid', args.uid], ['gid', args.gid]] as const) {
-    if (!Number.isInteger(value) || value < 0) throw userError('E_BAD_JOB', `job ${args.job}: missing or invalid ${name}`, { hint: 'the scheduler must pass the job\'s numeric uid and gid' });
+    // 4294967295 is (uid_t)-1, "no id" to the kernel.
+    if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32 - 1) {
+      throw userError('E_BAD_JOB', `job ${args.job}: missing or invalid ${name} ${JSON.stringify(value)}`, { hint: 'the scheduler must pass the job\'s numeric uid and gid (0 to 4294967294)' });
+    }
+  }
+  if (args.workdir && (!args.workdir.startsWith('/') || /[\x00-\x1f\x7f]/.test(args.workdir))) {
+    throw userError('E_BAD_WORKDIR', printable(`--container-workdir "${args.workdir}" is not an absolute path`), { hint: 'give the working directory inside the container as an absolute path, e.g. /work' });
   }
   let upperSize: number | undefined;
   if (args.upperSize) {
