@@ -149,6 +149,10 @@ def queuejob(event, conf):
                      % (from_resource, from_variable))
     image = from_resource or from_variable
     if not image:
+        # The MoM trusts these as pinned here; a job may not bring its own.
+        for name in ("STRATA_IMAGE", "STRATA_IMAGE_DIGEST"):
+            if attribute(job.Variable_List, name):
+                event.reject("strata: %s is set by strata at qsub, not by jobs; ask for an image with -l container_image=NAME:TAG" % name)
         event.accept()
     if image.startswith("~/"):
         # `~/` is the submitting user's own namespace (user imports). This hook runs as root on the

@@ -95,6 +95,10 @@ test('queuejob: the image is checked and pinned at qsub time; an unknown one is 
   const plain = await queue({ id: '5.pbs', Variable_List: { HOME: '/root' } });
   expect(plain).toMatchObject({ outcome: 'accept', job: { Variable_List: { HOME: '/root' } } });
 
+  // The MoMs believe STRATA_IMAGE/_DIGEST were pinned here: a job cannot bring its own.
+  const forged = await queue({ id: '7.pbs', Variable_List: { STRATA_IMAGE_DIGEST: digest } });
+  expect(forged).toMatchObject({ outcome: 'reject', message: 'strata: STRATA_IMAGE_DIGEST is set by strata at qsub, not by jobs; ask for an image with -l container_image=NAME:TAG' });
+
   // strata missing on the server host: the qsub is refused with a message for the admin.
   const noStrata = pbsDaemon(site.root, 'server2', site.configPath, site.runtime);
   writeFileSync(noStrata.hookConfig, JSON.stringify({ ...JSON.parse(readFileSync(noStrata.hookConfig, 'utf8')), node: '/nonexistent/node' }));
