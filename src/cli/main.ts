@@ -63,9 +63,9 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
     .command('node', 'this node: `node status` (what strata holds here), `node gc` (remove what finished jobs left)', (y) =>
       y.command('status', 'show strata\'s state on this node: layer mounts, jobs, anything stale', (z) => z.option('json', { type: 'boolean' }),
         (a) => run(async () => (await import('./commands/node.js')).nodeStatusCommand({ json: a.json })))
-        .command('gc', 'remove the state of jobs no longer running on this node (asks Slurm, or --live-jobs)', (z) =>
+        .command('gc', 'remove the state of jobs no longer running on this node (asks the PBS MoM or Slurm, or --live-jobs)', (z) =>
           z.option('dry-run', { type: 'boolean', describe: 'say what would be removed; change nothing' })
-            .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking Slurm; "" = none)' }),
+            .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking the scheduler; "" = none)' }),
           (a) => run(async () => (await import('./commands/node.js')).nodeGcCommand({ dryRun: a.dryRun, liveJobs: a.liveJobs })))
         .demandCommand(1, 'name a node command: status or gc'))
     .command('exec [command..]', 'run a command inside your job\'s container on this node (no setuid: user namespace)', (y) =>

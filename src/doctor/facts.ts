@@ -4,6 +4,7 @@
 import type { Config } from '../config/types.js';
 import type { OverlayProbe } from '../host/kernel-probe.js';
 import type { ElfInfo } from './elf.js';
+import type { PbsHook } from '../scheduler/pbs-mom.js';
 
 export interface FileFacts {
   path: string;
@@ -58,8 +59,10 @@ export interface SlurmFacts {
 
 export interface PbsFacts {
   home: string;
-  /** Hook files under PBS_HOME/mom_priv/hooks whose name contains "strata". */
-  strataHooks: string[];
+  /** The MoM hooks PBS installed here whose name contains "strata" (mom_priv/hooks/*.HK). */
+  hooks: PbsHook[];
+  /** container_image's flags in the MoM's resourcedef; undefined when it is not defined. */
+  resourceFlags?: string;
 }
 
 export interface Facts {

@@ -11,6 +11,8 @@ import { readConfig } from '../config/load.js';
 import { defaultConfig } from '../config/validate.js';
 import { asStrataError } from '../errors.js';
 import { probeOverlay } from '../host/kernel-probe.js';
+import { findPbsMom, resourceFlags, strataMomHooks } from '../scheduler/pbs-mom.js';
+import { RESOURCE } from '../cli/commands/install-pbs.js';
 import { listLoopDevices } from '../host/loop.js';
 import { readElf } from './elf.js';
 import type { Facts, FileFacts, FsFacts, PbsFacts, PlugstackEntry, SlurmFacts } from './facts.js';
@@ -148,11 +150,9 @@ function expandInclude(pattern: string): string[] {
 // ---- PBS ------------------------------------------------------------------------------------------
 
 function pbsFacts(env: NodeJS.ProcessEnv): PbsFacts | undefined {
-  const conf = readOptional(env.PBS_CONF_FILE ?? '/etc/pbs.conf');
-  if (conf === undefined) return undefined;
-  const home = env.PBS_HOME ?? /^PBS_HOME=(.*)$/m.exec(conf)?.[1]?.trim() ?? '/var/spool/pbs';
-  const hooks = join(home, 'mom_priv', 'hooks');
-  return { home, strataHooks: listDir(hooks).filter((name) => name.toLowerCase().includes('strata')) };
+  const mom = findPbsMom(env);
+  if (!mom) return undefined;
+  return { home: mom.home, hooks: safe(() => strataMomHooks(mom), []), resourceFlags: resourceFlags(mom, RESOURCE.name) };
 }
 
 // ---- helpers --------------------------------------------------------------------------------------

@@ -63,8 +63,14 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     // Only a diagnosed node fault fails the prolog (and drains the node). A bug of ours, like a
     // user error, fails just this job: a bug that drained every node it met would be far worse.
     if (error.kind === 'node') throw error;
-    mkdirSync(job.dir, { recursive: true, mode: 0o711 });
-    writeFileSync(job.error, `strata: ${error.summary}\n`, { mode: 0o644 });
+    recordJobError(request.jobId, error.summary, config);
     return { result: 'user-error', error };
   }
+}
+
+/** Leave a user error where the job finds it (`strata exec`, the PBS hook's execjob_launch). */
+export function recordJobError(jobId: string, summary: string, config: Config): void {
+  const job = new RuntimePaths(config.runtimeDir).job(jobId);
+  mkdirSync(job.dir, { recursive: true, mode: 0o711 });
+  writeFileSync(job.error, `strata: ${summary}\n`, { mode: 0o644 });
 }

@@ -110,13 +110,31 @@ test.each(cases)('%s', (_, breakIt, name, status, text, also = []) => {
   expect(checks.filter((c) => c.status !== 'ok').map((c) => c.name)).toEqual([name, ...also]);
 });
 
-test('PBS without strata hooks fails; with them it passes; no scheduler at all is a warning', () => {
+test('PBS: a MoM without the strata hook, or with it disabled, unimported or without execjob_end, fails; partial set-ups warn; no scheduler at all is a warning', () => {
   const facts = healthy();
   delete facts.slurm;
-  facts.pbs = { home: '/var/spool/pbs', strataHooks: [] };
+  const hook = { name: 'strata_mom', enabled: true, events: ['execjob_begin', 'execjob_launch', 'execjob_end', 'exechost_startup', 'exechost_periodic'], failAction: 'offline_vnodes', hasScript: true };
+  facts.pbs = { home: '/var/spool/pbs', hooks: [], resourceFlags: 'm' };
+  const pbs = facts.pbs;
   expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', message: expect.stringContaining('/var/spool/pbs/mom_priv/hooks') });
-  facts.pbs.strataHooks = ['strata_begin.HK', 'strata_begin.PY'];
+  pbs.hooks = [hook];
   expect(check(facts, 'pbs.hooks').status).toBe('ok');
+  expect(check(facts, 'pbs.resource').status).toBe('ok');
+  pbs.hooks = [{ ...hook, enabled: false }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', fix: "qmgr -c 'set hook strata_mom enabled = true'" });
+  pbs.hooks = [{ ...hook, hasScript: false }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', message: expect.stringContaining('never imported') });
+  pbs.hooks = [{ ...hook, events: ['execjob_begin'] }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', message: expect.stringContaining('execjob_end') });
+  // The events of the first strata release: set-up works, but users would not see set-up errors.
+  pbs.hooks = [{ ...hook, events: ['execjob_begin', 'execjob_end', 'exechost_startup', 'exechost_periodic'] }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'warn', message: expect.stringContaining('execjob_launch: a job whose container could not be set up would not be told why') });
+  pbs.hooks = [{ ...hook, failAction: 'none' }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'warn', fix: "qmgr -c 'set hook strata_mom fail_action = offline_vnodes'" });
+  pbs.resourceFlags = '';
+  expect(check(facts, 'pbs.resource')).toMatchObject({ status: 'warn', fix: "qmgr -c 'set resource container_image flag = m'" });
+  delete pbs.resourceFlags;
+  expect(check(facts, 'pbs.resource')).toMatchObject({ status: 'warn', fix: "qmgr -c 'create resource container_image type=string, flag=m'" });
   delete facts.pbs;
   expect(check(facts, 'scheduler').status).toBe('warn');
 });

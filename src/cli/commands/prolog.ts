@@ -9,7 +9,7 @@ import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
 import { parseMountRequests } from '../../runtime/mount-request.js';
-import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
+import { recordJobError, runProlog, type PrologRequest } from '../../runtime/prolog.js';
 import { teardownJob } from '../../runtime/teardown.js';
 import { printTimings } from './timings.js';
 
@@ -79,7 +79,10 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
       // Bad arguments (job id, sizes, mount syntax) before anything was set up.
       log.warn('job set-up refused (user error)', { result: 'user-error', code: error.code, error: error.summary, durationMs });
       process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
-      return exit.userError ?? 0;
+      if (exit.userError) return exit.userError;
+      // Recorded like a set-up failure, so that the job fails with it rather than runs without its container.
+      if (error.code !== 'E_BAD_JOB') recordJobError(args.job, error.summary, config);
+      return 0;
     }
     log.error('node fault', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
     process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
