@@ -61,6 +61,7 @@ describe('defaults', () => {
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
     import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0 },
+    devices: { specDirs: ['/etc/cdi', '/var/run/cdi'], defaultRequests: [], autoAll: false, allowUnknownHooks: false },
   };
 
   test('an empty document gives every default', () => {

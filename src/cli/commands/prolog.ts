@@ -8,6 +8,8 @@ import { asStrataError, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
+import type { QualifiedName } from '../../runtime/devices/names.js';
+import { parseDeviceRequests } from '../../runtime/devices/requests.js';
 import { parseMountRequests } from '../../runtime/mount-request.js';
 import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
 import { teardownJob } from '../../runtime/teardown.js';
@@ -24,6 +26,8 @@ export interface PrologArgs {
   jobWorkdir?: string;
   writable?: boolean;
   upperSize?: string;
+  /** `--container-devices`: CDI devices, `vendor.com/class=name[,...]`. */
+  devices?: string;
   timings?: boolean;
   /** Print the plan (JSON) and change nothing. */
   dryRun?: boolean;
@@ -87,7 +91,14 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
   }
 }
 
-function toRequest(args: PrologArgs): PrologRequest {
+/**
+ * The prolog's request plus the job's explicit CDI device requests. Checked here, so a malformed
+ * `--devices` fails the job before anything is set up; applying them (src/runtime/devices/) is
+ * not wired into the runtime yet (docs/gpus.md).
+ */
+export type PrologRequestWithDevices = PrologRequest & { devices: QualifiedName[] };
+
+export function toRequest(args: PrologArgs): PrologRequestWithDevices {
   for (const [name, value] of [['uid', args.uid], ['gid', args.gid]] as const) {
     if (!Number.isInteger(value) || value < 0) throw userError('E_BAD_JOB', `job ${args.job}: missing or invalid ${name}`, { hint: 'the scheduler must pass the job\'s numeric uid and gid' });
   }
@@ -109,5 +120,6 @@ function toRequest(args: PrologArgs): PrologRequest {
     jobWorkDir: args.jobWorkdir || undefined,
     writable: args.writable ?? true,
     upperSize,
+    devices: parseDeviceRequests(args.devices),
   };
 }
