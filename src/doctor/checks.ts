@@ -5,6 +5,7 @@
 import { prologRunsAtAllocation } from '../cli/commands/install-slurm.js';
 import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
+import { checkDevices } from './cdi-checks.js';
 import type { Facts, FileFacts, FsFacts } from './facts.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -60,6 +61,7 @@ export function runChecks(facts: Facts): Check[] {
     checkRuntimeDir(facts),
     checkUpper(facts),
     ...checkScheduler(facts),
+    ...checkDevices(facts.devices),
   ];
 }
 

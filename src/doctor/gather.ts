@@ -12,6 +12,7 @@ import { defaultConfig } from '../config/validate.js';
 import { asStrataError } from '../errors.js';
 import { probeOverlay } from '../host/kernel-probe.js';
 import { listLoopDevices } from '../host/loop.js';
+import { gatherDeviceFacts } from './cdi-facts.js';
 import { readElf } from './elf.js';
 import type { Facts, FileFacts, FsFacts, PbsFacts, PlugstackEntry, SlurmFacts } from './facts.js';
 
@@ -57,6 +58,7 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
     }
   }
 
+  const slurm = await slurmFacts(env, timeoutMs);
   return {
     nodeVersion: process.versions.node,
     root,
@@ -82,8 +84,9 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
       fs: effective.upper.backing === 'disk' ? fsFacts(nearestExisting(effective.upper.diskPath)) : undefined,
       memAvailableBytes: memAvailable(),
     },
-    slurm: await slurmFacts(env, timeoutMs),
+    slurm,
     pbs: pbsFacts(env),
+    devices: safe(() => gatherDeviceFacts(effective, { slurmConf: slurm?.readable ? slurm.confPath : undefined }), undefined),
   };
 }
 

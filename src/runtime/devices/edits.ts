@@ -66,7 +66,7 @@ export interface ContainerEdits {
   env: string[];
   /** Groups to add to the job's processes (0 dropped), ascending. */
   additionalGids: number[];
-  /** In spec order; native actions first are not implied, the applier runs them in this order. */
+  /** In the order the specs list them (each distinct action once); the applier runs them in this order. */
   hooks: HookEdit[];
 }
 
