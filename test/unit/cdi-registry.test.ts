@@ -1,7 +1,7 @@
 // Which devices a node offers (spec directories, clashes) and how a request resolves to them; the
 // error kind decides whether the job fails (user) or the node is drained (node).
 
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { StrataError } from '../../src/errors.js';
 import { loadSpecDirs } from '../../src/runtime/devices/load.js';
