@@ -25,7 +25,7 @@ function specCheck({ offered, problems, specDirs, gpuNodes }: DeviceFacts): Chec
       name,
       status: 'fail',
       message: `CDI spec ${problems[0].path} cannot be used: ${problems[0].message}${more}`,
-      fix: 'fix or remove the file (nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml rewrites NVIDIA\'s); `strata doctor --json` lists every problem',
+      fix: 'fix or remove the file (nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml rewrites NVIDIA\'s)',
     };
   }
   const hasGpuSpec = offered.some((device) => device.name.startsWith('nvidia.com/gpu='));

@@ -66,6 +66,7 @@ describe('broken specs are refused with where the problem is', () => {
     ['a version newer than strata knows', minimal('1.2.0'), /not a CDI version strata knows \(0\.1\.0 to 1\.1\.0\)/],
     ['an unknown top-level field', minimal('0.5.0', { device: [] }), /spec\.device: unknown field/],
     ['no devices', minimal('0.5.0', { devices: [] }), /at least one device/],
+    ['a device whose edits are null (YAML `containerEdits:` left empty)', minimal('0.5.0', { devices: [{ name: 'x', containerEdits: null }] }), /devices\[0\]\.containerEdits: is required/],
     ['a device with nothing to edit', minimal('0.5.0', { devices: [{ name: 'x', containerEdits: {} }] }), /must edit something/],
     ['a device name with a slash', minimal('0.5.0', { devices: [{ name: 'a/b', containerEdits: { env: ['A=1'] } }] }), /devices\[0\]\.name: "a\/b"/],
     ['a device defined twice', minimal('0.5.0', { devices: [{ name: 'x', containerEdits: { env: ['A=1'] } }, { name: 'x', containerEdits: { env: ['A=1'] } }] }), /device "x" is defined twice/],

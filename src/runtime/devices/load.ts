@@ -31,7 +31,8 @@ export function parseSpecText(text: string, path: string, priority: number): Loa
   try {
     raw = extname(path) === '.json' ? JSON.parse(text) : load(text, { filename: path, schema: CORE_SCHEMA });
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n', 1)[0] : String(error);
+    // One line for doctor and the log; parsers quote the offending text, newlines included.
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, ' ').slice(0, 200);
     return { path, message: `not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${message}` };
   }
   const result = validateSpec(raw);

@@ -27,7 +27,7 @@ class Checker {
   object(value: unknown, at: string, fields: Record<string, Field>, required: string[] = []): value is Obj {
     if (!isObj(value)) return this.error(at, 'expected a mapping'), false;
     for (const key of Object.keys(value)) if (!(key in fields)) this.error(`${at}.${key}`, 'unknown field');
-    for (const key of required) if (value[key] === undefined) this.error(`${at}.${key}`, 'is required');
+    for (const key of required) if (value[key] === undefined || value[key] === null) this.error(`${at}.${key}`, 'is required');
     for (const [key, check] of Object.entries(fields)) if (value[key] !== undefined && value[key] !== null) check(value[key], `${at}.${key}`);
     return true;
   }
