@@ -6,6 +6,7 @@ import { prologRunsAtAllocation } from '../cli/commands/install-slurm.js';
 import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
 import { MOM_EVENTS, RESOURCE } from '../cli/commands/install-pbs.js';
+import { checkDevices } from './cdi-checks.js';
 import type { Facts, FileFacts, FsFacts, PbsFacts } from './facts.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -61,6 +62,7 @@ export function runChecks(facts: Facts): Check[] {
     checkRuntimeDir(facts),
     checkUpper(facts),
     ...checkScheduler(facts),
+    ...checkDevices(facts.devices),
   ];
 }
 

@@ -3,6 +3,7 @@
 
 import type { Config } from '../config/types.js';
 import type { OverlayProbe } from '../host/kernel-probe.js';
+import type { DeviceFacts } from './cdi-facts.js';
 import type { ElfInfo } from './elf.js';
 import type { PbsHook } from '../scheduler/pbs-mom.js';
 
@@ -91,4 +92,6 @@ export interface Facts {
   upper: { fs?: FsFacts; memAvailableBytes?: number };
   slurm?: SlurmFacts;
   pbs?: PbsFacts;
+  /** CDI devices and GPUs (absent: not looked at). */
+  devices?: DeviceFacts;
 }

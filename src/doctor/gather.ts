@@ -14,6 +14,7 @@ import { probeOverlay } from '../host/kernel-probe.js';
 import { findPbsMom, resourceFlags, strataMomHooks } from '../scheduler/pbs-mom.js';
 import { RESOURCE } from '../cli/commands/install-pbs.js';
 import { listLoopDevices } from '../host/loop.js';
+import { gatherDeviceFacts } from './cdi-facts.js';
 import { readElf } from './elf.js';
 import type { Facts, FileFacts, FsFacts, PbsFacts, PlugstackEntry, SlurmFacts } from './facts.js';
 
@@ -59,6 +60,7 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
     }
   }
 
+  const slurm = await slurmFacts(env, timeoutMs);
   return {
     nodeVersion: process.versions.node,
     root,
@@ -84,8 +86,9 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
       fs: effective.upper.backing === 'disk' ? fsFacts(nearestExisting(effective.upper.diskPath)) : undefined,
       memAvailableBytes: memAvailable(),
     },
-    slurm: await slurmFacts(env, timeoutMs),
+    slurm,
     pbs: pbsFacts(env),
+    devices: safe(() => gatherDeviceFacts(effective, { slurmConf: slurm?.readable ? slurm.confPath : undefined }), undefined),
   };
 }
 

@@ -8,6 +8,8 @@ import { asStrataError, printable, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
+import type { QualifiedName } from '../../runtime/devices/names.js';
+import { parseDeviceRequests } from '../../runtime/devices/requests.js';
 import { parseMountRequests } from '../../runtime/mount-request.js';
 import { recordJobError, runProlog, type PrologRequest } from '../../runtime/prolog.js';
 import { teardownJob } from '../../runtime/teardown.js';
@@ -24,6 +26,8 @@ export interface PrologArgs {
   jobWorkdir?: string;
   writable?: boolean;
   upperSize?: string;
+  /** `--container-devices`: CDI devices, `vendor.com/class=name[,...]`. */
+  devices?: string;
   timings?: boolean;
   /** Print the plan (JSON) and change nothing. */
   dryRun?: boolean;
@@ -90,7 +94,14 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
   }
 }
 
-function toRequest(args: PrologArgs): PrologRequest {
+/**
+ * The prolog's request plus the job's explicit CDI device requests. Checked here, so a malformed
+ * `--devices` fails the job before anything is set up; applying them (src/runtime/devices/) is
+ * not wired into the runtime yet (docs/gpus.md).
+ */
+export type PrologRequestWithDevices = PrologRequest & { devices: QualifiedName[] };
+
+export function toRequest(args: PrologArgs): PrologRequestWithDevices {
   for (const [name, value] of [['uid', args.uid], ['gid', args.gid]] as const) {
     // 4294967295 is (uid_t)-1, "no id" to the kernel.
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32 - 1) {
@@ -118,5 +129,6 @@ function toRequest(args: PrologArgs): PrologRequest {
     jobWorkDir: args.jobWorkdir || undefined,
     writable: args.writable ?? true,
     upperSize,
+    devices: parseDeviceRequests(args.devices),
   };
 }
