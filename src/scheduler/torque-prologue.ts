@@ -8,7 +8,7 @@
 // as a system error, which would requeue the job over and over. A node fault requeues the job.
 
 import { prologCommand } from '../cli/commands/prolog.js';
-import { lookupGroup, lookupUser } from '../runtime/user.js';
+import { lookupGroup, lookupUser } from '../host/passwd.js';
 import { TORQUE_EXIT, torquePrologArgs, torquePrologue } from './torque-args.js';
 
 /** prologCommand's status for a user error when asked for one (the CLI's "2 = your input"). */

@@ -13,7 +13,7 @@ import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
 import { RuntimePaths } from '../runtime/paths.js';
-import { parseEntry } from '../runtime/records.js';
+import { parseEntry } from '../runtime/job/records.js';
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 

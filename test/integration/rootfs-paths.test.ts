@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bindFlags } from '../../src/host/job-mounts.js';
 import { MountHelper, type HelperReply } from '../../src/host/mount-helper.js';
-import { bindError } from '../../src/runtime/bind-errors.js';
+import { bindError } from '../../src/runtime/job/bind-errors.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { REPO } from '../helpers/site.js';
 

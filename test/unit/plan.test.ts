@@ -4,8 +4,8 @@ import { StrataError } from '../../src/errors.js';
 import { DEFAULT_PATH_ENV, type ImageConfig } from '../../src/store/image.js';
 import { LAYER_MEDIA_TYPES } from '../../src/store/layout.js';
 import type { ResolvedImage, StoredLayer } from '../../src/store/store.js';
-import type { BindRequest } from '../../src/runtime/mount-request.js';
-import { MIN_UPPER_SIZE, MOUNT_OPTIONS_MAX, planJob, type JobRequest, type Plan, type Step } from '../../src/runtime/plan.js';
+import type { BindRequest } from '../../src/runtime/job/request.js';
+import { MIN_UPPER_SIZE, MOUNT_OPTIONS_MAX, planJob, type JobRequest, type Plan, type Step } from '../../src/runtime/job/plan.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

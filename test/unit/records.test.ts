@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendJournal, readJournal, type JournalRecord } from '../../src/runtime/records.js';
+import { appendJournal, readJournal, type JournalRecord } from '../../src/runtime/job/records.js';
 
 let dir: string;
 let path: string;

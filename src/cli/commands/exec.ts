@@ -12,9 +12,9 @@ import { loadConfig } from '../../config/load.js';
 import { errnoCode, nodeError, userError } from '../../errors.js';
 import { runAttached } from '../../host/attached.js';
 import { probeUserNamespace, readSysctl, userNamespaceSwitchedOff } from '../../host/userns.js';
-import { entryArgv, entryEnvironment, entryWorkdir } from '../../runtime/enter.js';
+import { entryArgv, entryEnvironment, entryWorkdir } from '../../runtime/job/enter.js';
 import { RuntimePaths } from '../../runtime/paths.js';
-import { readEntry } from '../../runtime/records.js';
+import { readEntry } from '../../runtime/job/records.js';
 import { renderError } from '../render-error.js';
 
 /** strata's own failure, as docker/podman run report it: distinct from any status of CMD. */

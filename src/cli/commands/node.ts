@@ -3,8 +3,8 @@
 
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../log.js';
-import { inventoryNode, readNodeSnapshot, type NodeInventory } from '../../runtime/node-state.js';
-import { applyReconcile, describeAction, planReconcile } from '../../runtime/reconcile.js';
+import { inventoryNode, readNodeSnapshot, type NodeInventory } from '../../runtime/node/state.js';
+import { applyReconcile, describeAction, planReconcile } from '../../runtime/node/reconcile.js';
 import { parseLiveJobs, schedulerLiveJobs, type LiveJobs } from '../../scheduler/live-jobs.js';
 import { humanBytes } from './images.js';
 

@@ -10,9 +10,9 @@ import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
 import type { QualifiedName } from '../../runtime/devices/names.js';
 import { parseDeviceRequests } from '../../runtime/devices/requests.js';
-import { parseMountRequests } from '../../runtime/mount-request.js';
-import { recordJobError, runProlog, type PrologRequest } from '../../runtime/prolog.js';
-import { teardownJob } from '../../runtime/teardown.js';
+import { parseMountRequests } from '../../runtime/job/request.js';
+import { recordJobError, runProlog, type PrologRequest } from '../../runtime/job/prolog.js';
+import { teardownJob } from '../../runtime/job/teardown.js';
 import { printTimings } from './timings.js';
 
 export interface PrologArgs {

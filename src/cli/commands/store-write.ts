@@ -6,7 +6,7 @@ import { lstat } from 'node:fs/promises';
 import type { Config } from '../../config/types.js';
 import { errnoCode, userError } from '../../errors.js';
 import { startStoreWriter, strataExecutable, writerCommand } from '../../host/store-writer.js';
-import { userNameOf } from '../../runtime/user.js';
+import { userNameOf } from '../../host/passwd.js';
 import { relayWrite, type LayerBytes } from '../../store/relay/caller.js';
 import { WriterChannel, relayRequestError, type WriteRequest } from '../../store/relay/writer.js';
 import { Store } from '../../store/store.js';

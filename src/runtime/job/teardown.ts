@@ -5,15 +5,15 @@
 // the mount points below the rootfs are in a tree the job's user controls.
 
 import { existsSync, lstatSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
-import type { Config } from '../config/types.js';
-import { errnoCode, nodeError } from '../errors.js';
-import { mountsUnder, readMountinfo } from '../host/mountinfo.js';
-import type { UnmountResult } from '../host/mounts.js';
-import { withNodeLock } from '../host/node-lock.js';
+import type { Config } from '../../config/types.js';
+import { errnoCode, nodeError } from '../../errors.js';
+import { mountsUnder, readMountinfo } from '../../host/mountinfo.js';
+import type { UnmountResult } from '../../host/mounts.js';
+import { withNodeLock } from '../../host/node-lock.js';
 import { faultPoint, killIfFault } from './fault.js';
-import { unmountJobMount, unmountJobMounts } from './job-unmount.js';
-import { releaseUnusedLayers, unmountRootfs } from './layers.js';
-import { RuntimePaths } from './paths.js';
+import { unmountJobMount, unmountJobMounts } from './unmount.js';
+import { releaseUnusedLayers, unmountRootfs } from '../layers/stack.js';
+import { RuntimePaths } from '../paths.js';
 import { readJournal, type JournalRecord } from './records.js';
 
 export interface TeardownResult {

@@ -3,9 +3,9 @@
 // to change; only the node's own conditions (memory, I/O, a kernel without the mount API) fail the
 // node. A bug here must err towards the job: a user's typo may never drain a node.
 
-import type { HelperReply } from '../host/mount-helper.js';
-import { nodeError, printable, userError, type StrataError } from '../errors.js';
-import type { BindRequest } from './mount-request.js';
+import type { HelperReply } from '../../host/mount-helper.js';
+import { nodeError, printable, userError, type StrataError } from '../../errors.js';
+import type { BindRequest } from './request.js';
 
 /** errnos that are the node's condition whatever the user asked for. */
 const NODE_ERRNOS = new Set(['EIO', 'ENOMEM', 'ENFILE', 'EMFILE', 'ENOSPC', 'ENOSYS', 'EPROTO', 'ECHILD']);

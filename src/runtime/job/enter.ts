@@ -8,7 +8,7 @@
 // the chroot needs no privilege and grants none: the process keeps the caller's uid, and
 // no_new_privs (as the SPANK plugin sets it) makes setuid files in the image worthless.
 
-import { TOOLS } from '../host/tools.js';
+import { TOOLS } from '../../host/tools.js';
 import type { EntryConfig } from './plan.js';
 
 /** Variables that describe the job to the scheduler's tools: the image never overrides them. */

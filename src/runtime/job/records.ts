@@ -22,7 +22,7 @@
 // The journal is not fsynced: on tmpfs it only has to survive the process.
 
 import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { errnoCode, nodeError } from '../errors.js';
+import { errnoCode, nodeError } from '../../errors.js';
 import type { EntryConfig, Step } from './plan.js';
 
 export const JOURNAL_VERSION = 2;

@@ -5,7 +5,7 @@
 
 import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { errnoCode, nodeError, userError } from '../errors.js';
+import { errnoCode, nodeError, userError } from '../../errors.js';
 
 const storeIoError = (file: string, error: unknown) =>
   nodeError('E_STORE_IO', `cannot read layer file ${file} from the image store: ${errnoCode(error) ?? (error as Error).message}`, {

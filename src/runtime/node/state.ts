@@ -23,12 +23,12 @@
 
 import { lstatSync, readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Config, LayerCachePolicy } from '../config/types.js';
-import { errnoCode } from '../errors.js';
-import { listLoopDevices, type LoopDevice } from '../host/loop.js';
-import { mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { readJournal, type BeginRecord, type JournalRecord } from './records.js';
-import { RuntimePaths, checkJobId } from './paths.js';
+import type { Config, LayerCachePolicy } from '../../config/types.js';
+import { errnoCode } from '../../errors.js';
+import { listLoopDevices, type LoopDevice } from '../../host/loop.js';
+import { mountsUnder, optionValue, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
+import { readJournal, type BeginRecord, type JournalRecord } from '../job/records.js';
+import { RuntimePaths, checkJobId } from '../paths.js';
 
 export interface UpperUsage {
   usedBytes: number;

@@ -3,15 +3,15 @@
 
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { firstLine, nodeError, userError } from '../errors.js';
-import { listLoopDevices, loopBackingFile } from '../host/loop.js';
-import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import { tryMount, tryMountImage, unmountAll, type UnmountResult } from '../host/mounts.js';
-import { unmountJobMount } from './job-unmount.js';
-import type { LayerCachePolicy } from '../config/types.js';
-import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './layer-file.js';
-import type { RuntimePaths } from './paths.js';
-import type { Step } from './plan.js';
+import { firstLine, nodeError, userError } from '../../errors.js';
+import { listLoopDevices, loopBackingFile } from '../../host/loop.js';
+import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
+import { tryMount, tryMountImage, unmountAll, type UnmountResult } from '../../host/mounts.js';
+import { unmountJobMount } from '../job/unmount.js';
+import type { LayerCachePolicy } from '../../config/types.js';
+import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './file.js';
+import type { RuntimePaths } from '../paths.js';
+import type { Step } from '../job/plan.js';
 
 type RootfsStep = Extract<Step, { op: 'rootfs' }>;
 

@@ -5,10 +5,10 @@
 // reached any more by its path (a user renamed or swapped something) goes with a lazy detach of
 // the rootfs overlay, whose path strata owns.
 
-import { nodeError } from '../errors.js';
-import { unmountVerified } from '../host/job-mounts.js';
-import { mountsUnder, readMountinfo, type MountEntry } from '../host/mountinfo.js';
-import type { UnmountResult } from '../host/mounts.js';
+import { nodeError } from '../../errors.js';
+import { unmountVerified } from '../../host/job-mounts.js';
+import { mountsUnder, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
+import type { UnmountResult } from '../../host/mounts.js';
 
 /** unreachable: the path no longer leads to this mount (see unmountJobMounts). */
 export type JobUnmountResult = UnmountResult | 'unreachable';

@@ -4,15 +4,15 @@
 // under the node lock, so that no other job's teardown can release a layer in between.
 
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
-import type { Config } from '../config/types.js';
-import { mount } from '../host/mounts.js';
-import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../host/job-mounts.js';
-import { withNodeLock } from '../host/node-lock.js';
-import { nodeError } from '../errors.js';
+import type { Config } from '../../config/types.js';
+import { mount } from '../../host/mounts.js';
+import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job-mounts.js';
+import { withNodeLock } from '../../host/node-lock.js';
+import { nodeError } from '../../errors.js';
 import { bindError } from './bind-errors.js';
 import { faultPoint, killIfFault } from './fault.js';
-import { mountRootfs } from './layers.js';
-import { RuntimePaths } from './paths.js';
+import { mountRootfs } from '../layers/stack.js';
+import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
 import { appendJournal, JOURNAL_VERSION, writeEntry, type JournalRecord } from './records.js';
 

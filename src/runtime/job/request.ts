@@ -2,7 +2,7 @@
 // FLAGS being `ro` or `rw` (default rw). Pure: existence and permissions are checked at apply time.
 
 import { posix } from 'node:path';
-import { printable, userError } from '../errors.js';
+import { printable, userError } from '../../errors.js';
 
 export interface BindRequest {
   /** Host path. */

@@ -9,16 +9,16 @@
 // scheduler no longer lists afterwards has really ended.
 
 import { rmSync } from 'node:fs';
-import type { Config } from '../config/types.js';
-import { asStrataError } from '../errors.js';
-import { mustRun } from '../host/exec.js';
-import { listLoopDevices } from '../host/loop.js';
-import { mountsUnder, readMountinfo } from '../host/mountinfo.js';
-import { withNodeLock } from '../host/node-lock.js';
-import { releaseUnusedLayers } from './layers.js';
-import type { NodeInventory } from './node-state.js';
-import { RuntimePaths } from './paths.js';
-import { teardownJob } from './teardown.js';
+import type { Config } from '../../config/types.js';
+import { asStrataError } from '../../errors.js';
+import { mustRun } from '../../host/exec.js';
+import { listLoopDevices } from '../../host/loop.js';
+import { mountsUnder, readMountinfo } from '../../host/mountinfo.js';
+import { withNodeLock } from '../../host/node-lock.js';
+import { releaseUnusedLayers } from '../layers/stack.js';
+import type { NodeInventory } from './state.js';
+import { RuntimePaths } from '../paths.js';
+import { teardownJob } from '../job/teardown.js';
 
 export type ReconcileAction =
   | { kind: 'teardown-job'; job: string; reason: string }

@@ -2,7 +2,7 @@
 // /etc/passwd is read first (no process spawned); getent covers LDAP/SSSD sites.
 
 import { readFileSync } from 'node:fs';
-import { runTool } from '../host/exec.js';
+import { runTool } from './exec.js';
 
 export async function homeOf(uid: number): Promise<string | undefined> {
   return (await passwdEntry(uid, (fields) => fields[5].startsWith('/')))?.[5];

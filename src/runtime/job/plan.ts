@@ -2,13 +2,13 @@
 // Pure: no I/O. The applier carries the steps out (and journals them); the teardown undoes them.
 
 import { posix } from 'node:path';
-import type { Config } from '../config/types.js';
-import { formatSize } from '../config/validate.js';
-import { userError } from '../errors.js';
-import { DEFAULT_PATH_ENV } from '../store/image.js';
-import type { ResolvedImage } from '../store/store.js';
-import { normalise, type BindRequest } from './mount-request.js';
-import { RuntimePaths, layerId } from './paths.js';
+import type { Config } from '../../config/types.js';
+import { formatSize } from '../../config/validate.js';
+import { userError } from '../../errors.js';
+import { DEFAULT_PATH_ENV } from '../../store/image.js';
+import type { ResolvedImage } from '../../store/store.js';
+import { normalise, type BindRequest } from './request.js';
+import { RuntimePaths, layerId } from '../paths.js';
 
 export interface JobRequest {
   jobId: string;

@@ -3,9 +3,9 @@
 // source is decided by the mount helper, which opens it as the user (host/job-mounts.ts); it also
 // refuses a source that only resolves into the runtime dir through links.
 
-import type { Config } from '../config/types.js';
-import { userError } from '../errors.js';
-import type { BindRequest } from './mount-request.js';
+import type { Config } from '../../config/types.js';
+import { userError } from '../../errors.js';
+import type { BindRequest } from './request.js';
 
 const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 

@@ -3,15 +3,15 @@
 // (a failed prolog drains the node); only node faults fail it.
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import type { Config } from '../config/types.js';
-import { asStrataError, nodeFaultOf, type StrataError } from '../errors.js';
-import { Store } from '../store/store.js';
+import type { Config } from '../../config/types.js';
+import { asStrataError, nodeFaultOf, type StrataError } from '../../errors.js';
+import { Store } from '../../store/store.js';
 import { applyPlan, type ApplyTimings } from './apply.js';
-import { RuntimePaths } from './paths.js';
+import { RuntimePaths } from '../paths.js';
 import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
-import { homeOf, userNameOf } from './user.js';
-import { checkStrataPaths } from './user-mounts.js';
+import { homeOf, userNameOf } from '../../host/passwd.js';
+import { checkStrataPaths } from './strata-paths.js';
 
 export interface PrologRequest extends Omit<JobRequest, 'home'> {
   /** The image as the user typed it; empty means the job uses no container. */
