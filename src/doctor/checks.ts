@@ -238,6 +238,13 @@ export function checkSpankPlugin(facts: Facts): Check {
   if (runtimeDir !== facts.config.effective.runtimeDir) {
     return fail(name, `${where}: the plugin looks in runtime_dir=${runtimeDir}, strata uses ${facts.config.effective.runtimeDir}`, `set runtime_dir=${facts.config.effective.runtimeDir} on the plugstack line`);
   }
+  // strata enters the image (chroot) in task_init_privileged, as root: a plugin loaded after it
+  // would run its own privileged task hook inside the image, where the image's files are the
+  // libraries and configuration it finds.
+  const after = slurm.pluginsAfter ?? [];
+  if (after.length) {
+    return fail(name, `${after.map((plugin) => `${plugin.plugin} (${plugin.file}:${plugin.line})`).join(', ')} load after strata's plugin and would run as root inside container images`, 'list strata\'s line last in plugstack.conf (e.g. include its file after the others: name it zz-strata.conf)');
+  }
   if (!entry.required) return warn(name, `${where} loads ${entry.plugin} as optional: if it fails to load, container jobs run on the host`, 'write `required` instead of `optional`');
   return ok(name, `${entry.plugin} (${where}) exports slurm_spank_init`);
 }

@@ -54,6 +54,8 @@ export interface SlurmFacts {
   plugstackReadable: boolean;
   /** The plugstack line loading strata's plugin, if any (includes followed). */
   plugin?: PlugstackEntry;
+  /** Plugin lines loaded after strata's (includes followed). */
+  pluginsAfter?: PlugstackEntry[];
   pluginFile?: FileFacts;
   pluginElf?: ElfInfo | { error: string };
 }

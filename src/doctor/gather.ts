@@ -111,6 +111,7 @@ async function slurmFacts(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Sl
   const stack = readOptional(facts.plugstackPath);
   facts.plugstackReadable = stack !== undefined;
   facts.plugin = stack === undefined ? undefined : findStrataPlugin(facts.plugstackPath, stack);
+  facts.pluginsAfter = stack === undefined ? [] : pluginsAfterStrata(facts.plugstackPath, stack);
   if (facts.plugin) {
     facts.pluginFile = await fileFacts(facts.plugin.plugin, timeoutMs);
     if (facts.pluginFile.exists && !facts.pluginFile.error) {
@@ -120,27 +121,37 @@ async function slurmFacts(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Sl
   return facts;
 }
 
-/** The plugstack line that loads strata's plugin, following `include` lines (one glob level). */
-export function findStrataPlugin(file: string, text: string, depth = 0): PlugstackEntry | undefined {
+/** Every plugin line of a plugstack file in the order Slurm loads them, following `include` lines. */
+export function plugstackEntries(file: string, text: string, depth = 0): PlugstackEntry[] {
+  const entries: PlugstackEntry[] = [];
   const lines = text.split('\n');
   for (let index = 0; index < lines.length; index++) {
     const words = lines[index].replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (!words.length) continue;
     if (words[0] === 'include' && words[1] && depth < 4) {
-      for (const included of expandInclude(words[1])) {
-        const found = findStrataPlugin(included, readText(included), depth + 1);
-        if (found) return found;
-      }
+      for (const included of expandInclude(words[1])) entries.push(...plugstackEntries(included, readText(included), depth + 1));
       continue;
     }
     if ((words[0] === 'required' || words[0] === 'optional') && words[1]) {
       const args = Object.fromEntries(words.slice(2).map((word) => [word.split('=', 1)[0], word.slice(word.indexOf('=') + 1)]));
-      if (/strata[^/]*\.so$/.test(basename(words[1])) || 'strata' in args) {
-        return { file, line: index + 1, required: words[0] === 'required', plugin: words[1], args };
-      }
+      entries.push({ file, line: index + 1, required: words[0] === 'required', plugin: words[1], args });
     }
   }
-  return undefined;
+  return entries;
+}
+
+const isStrataPlugin = (entry: PlugstackEntry) => /strata[^/]*\.so$/.test(basename(entry.plugin)) || 'strata' in entry.args;
+
+/** The plugstack line that loads strata's plugin, following `include` lines. */
+export function findStrataPlugin(file: string, text: string): PlugstackEntry | undefined {
+  return plugstackEntries(file, text).find(isStrataPlugin);
+}
+
+/** Plugins Slurm loads after strata's: their task hooks would run as root inside the image. */
+export function pluginsAfterStrata(file: string, text: string): PlugstackEntry[] {
+  const entries = plugstackEntries(file, text);
+  const strata = entries.findIndex(isStrataPlugin);
+  return strata < 0 ? [] : entries.slice(strata + 1);
 }
 
 function expandInclude(pattern: string): string[] {

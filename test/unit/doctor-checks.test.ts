@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pluginsAfterStrata } from '../../src/doctor/gather.js';
 // The verdicts of `strata doctor`, from hand-written facts: each broken fact gives a failing or
 // warning line that names the problem and its fix, and only failures make the node unfit.
 import { runChecks, isFit, fsName, type Check } from '../../src/doctor/checks.js';
@@ -95,6 +99,7 @@ const cases: Case[] = [
   ['plugin without slurm_spank_init', (f) => (f.slurm!.pluginElf = { bits: 64, type: 3, machine: 62, exports: ['x'] }), 'slurm.plugin', 'fail', /slurm_spank_init/],
   ['plugin runtime_dir differs', (f) => (f.slurm!.plugin!.args.runtime_dir = '/run/other'), 'slurm.plugin', 'fail', /runtime_dir=\/run\/strata on the plugstack line/],
   ['optional plugin', (f) => (f.slurm!.plugin!.required = false), 'slurm.plugin', 'warn', /run on the host/],
+  ['a plugin loads after strata (it would run as root in the image)', (f) => (f.slurm!.pluginsAfter = [{ file: '/etc/slurm/plugstack.conf.d/z.conf', line: 1, required: true, plugin: '/usr/lib/slurm/other.so', args: {} }]), 'slurm.plugin', 'fail', /other\.so.*as root inside container images.*last/],
 ];
 
 test.each(cases)('%s', (_, breakIt, name, status, text, also = []) => {
@@ -152,4 +157,18 @@ test('the human form has one line per check, problems with their fix, and the ve
 test('filesystem names from statfs types', () => {
   expect(fsName(TMPFS)).toBe('tmpfs');
   expect(fsName(0x1234)).toBe('0x1234');
+});
+
+test('plugins after strata in plugstack.conf are found in load order, includes followed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-plugstack-'));
+  try {
+    writeFileSync(join(dir, 'a.conf'), 'required /usr/lib/slurm/a.so\n');
+    writeFileSync(join(dir, 'strata.conf'), 'required /usr/local/lib/strata/strata.so runtime_dir=/run/strata\n');
+    writeFileSync(join(dir, 'z.conf'), '# later\noptional /usr/lib/slurm/z.so\n');
+    const stack = `include ${dir}/*.conf\nrequired /usr/lib/slurm/last.so\n`;
+    expect(pluginsAfterStrata('/etc/slurm/plugstack.conf', stack).map((entry) => entry.plugin)).toEqual(['/usr/lib/slurm/z.so', '/usr/lib/slurm/last.so']);
+    expect(pluginsAfterStrata('/etc/slurm/plugstack.conf', `required /usr/lib/slurm/first.so\ninclude ${dir}/strata.conf\n`)).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
