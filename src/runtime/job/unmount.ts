@@ -10,7 +10,7 @@ import { unmountVerified } from '../../host/job-mounts.js';
 import { mountsUnder, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
 import type { UnmountResult } from '../../host/mounts.js';
 
-/** unreachable: the path no longer leads to this mount (see unmountJobMounts). */
+/** unreachable: the path no longer leads to this mount (teardown then detaches the rootfs). */
 export type JobUnmountResult = UnmountResult | 'unreachable';
 
 export interface UnmountOptions {
@@ -43,18 +43,4 @@ export async function unmountJobMount(base: string, entry: MountEntry, { retries
     }
     await new Promise((resolve) => setTimeout(resolve, delayMs));
   }
-}
-
-/**
- * Unmount every mount below `path` (and the mount at `path` itself with `includeSelf`). A mount
- * that cannot be reached by its path any more is left to `detachAll` (the caller's fallback).
- */
-export async function unmountJobMounts(base: string, path: string, includeSelf: boolean, note: (target: string, outcome: UnmountResult) => void): Promise<MountEntry[]> {
-  const unreachable: MountEntry[] = [];
-  for (const entry of unmountOrder(readMountinfo(), path, includeSelf)) {
-    const outcome = await unmountJobMount(base, entry);
-    if (outcome === 'unreachable') unreachable.push(entry);
-    else note(entry.mountPoint, outcome);
-  }
-  return unreachable;
 }

@@ -6,8 +6,7 @@ import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../../errors.js';
 import { listLoopDevices, loopBackingFile } from '../../host/loop.js';
 import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
-import { tryMount, tryMountImage, unmountAll, type UnmountResult } from '../../host/mounts.js';
-import { unmountJobMount } from '../job/unmount.js';
+import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
 import type { LayerCachePolicy } from '../../config/types.js';
 import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './file.js';
 import type { RuntimePaths } from '../paths.js';
@@ -60,17 +59,6 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     });
   }
   return { mountedLayers };
-}
-
-/** Unmount the job's overlay (verified by mount id, below `jobDir`), then release the layers nobody uses any more. */
-export async function unmountRootfs(step: RootfsStep, jobDir: string, runtime: RuntimePaths, policy: LayerCachePolicy): Promise<UnmountResult> {
-  let result: UnmountResult = 'not-mounted';
-  for (const entry of readMountinfo().filter((mounted) => mounted.mountPoint === step.target && mounted.fsType === 'overlay').reverse()) {
-    const outcome = await unmountJobMount(jobDir, entry);
-    if (outcome !== 'unreachable' && outcome !== 'not-mounted') result = outcome;
-  }
-  await releaseUnusedLayers(runtime, policy);
-  return result;
 }
 
 /**
