@@ -20,7 +20,7 @@ await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunks/[name]-[hash]',
-  // winston and friends are CommonJS and call require() for Node built-ins.
+  // A CommonJS dependency that calls require() for Node built-ins would need it; cheap insurance.
   banner: { js: "import { createRequire as __strataRequire } from 'node:module'; const require = __strataRequire(import.meta.url);" },
   logLevel: 'warning',
   legalComments: 'none',

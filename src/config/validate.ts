@@ -14,6 +14,7 @@ import {
   leafName,
   type Setting,
 } from './schema.js';
+import { isWithin } from '../path-within.js';
 
 export interface ValidationResult {
   /** Present exactly when `errors` is empty. */
@@ -284,7 +285,6 @@ function normalizePath(path: string): string {
   return normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
 }
 
-const isWithin = (path: string, dir: string) => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 
 /** Optimal-string-alignment distance (a swap of neighbours counts 1). */
 function editDistance(a: string, b: string): number {

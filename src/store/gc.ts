@@ -12,6 +12,7 @@ import type { StoreLayout } from './layout.js';
 import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
+import { listLoopDevices } from '../host/loop.js';
 import { RuntimePaths } from '../runtime/paths.js';
 import { parseEntry } from '../runtime/job/records.js';
 
@@ -126,15 +127,13 @@ async function pinnedOnThisNode(runtimeDir: string): Promise<string[]> {
 }
 
 /** Layer files of this store that a loop device on this node is attached to. */
-async function mountedLayers(layout: StoreLayout): Promise<string[]> {
+function mountedLayers(layout: StoreLayout): string[] {
   const prefix = join(layout.root, 'layers', 'sha256') + '/';
-  const loops = await readdir('/sys/block').catch(() => [] as string[]);
-  const out: string[] = [];
-  for (const loop of loops.filter((name) => name.startsWith('loop'))) {
-    const backing = (await readFile(join('/sys/block', loop, 'loop', 'backing_file'), 'utf8').catch(() => '')).trim();
-    if (backing.startsWith(prefix)) out.push(`sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
-  }
-  return out;
+  // A layer file replaced while attached (" (deleted)") still pins its digest.
+  return listLoopDevices()
+    .map((loop) => loop.backingFile)
+    .filter((backing) => backing.startsWith(prefix))
+    .map((backing) => `sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
 }
 
 export async function gcInventory(store: Store, graceSeconds: number, runtimeDir: string): Promise<GcInventory> {
@@ -161,7 +160,7 @@ export async function gcInventory(store: Store, graceSeconds: number, runtimeDir
     graceMs: graceSeconds * 1000,
     tagged: (await store.listTags()).map((t) => t.digest),
     pinnedManifests: await pinnedOnThisNode(runtimeDir),
-    mountedLayers: await mountedLayers(layout),
+    mountedLayers: mountedLayers(layout),
     blobs,
     layers,
     diffIds,

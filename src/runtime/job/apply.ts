@@ -10,7 +10,7 @@ import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job
 import { withNodeLock } from '../../host/node-lock.js';
 import { nodeError } from '../../errors.js';
 import { bindError } from './bind-errors.js';
-import { faultPoint, killIfFault } from './fault.js';
+import { faultPoint, killIfFault } from '../../test-switches.js';
 import { mountRootfs } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';

@@ -9,6 +9,7 @@ import { DEFAULT_PATH_ENV } from '../../store/image.js';
 import type { ResolvedImage } from '../../store/store.js';
 import { normalise, type BindRequest } from './request.js';
 import { RuntimePaths, layerId } from '../paths.js';
+import { isWithin } from '../../path-within.js';
 
 export interface JobRequest {
   jobId: string;
@@ -206,4 +207,3 @@ function bindList(job: JobRequest, config: Config): BindRequest[] {
   return binds.map((bind, index) => ({ bind, index })).sort((a, b) => depth(a.bind.target) - depth(b.bind.target) || a.index - b.index).map(({ bind }) => bind);
 }
 
-const isWithin = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);

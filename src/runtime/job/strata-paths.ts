@@ -6,8 +6,8 @@
 import type { Config } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import type { BindRequest } from './request.js';
+import { isWithin } from '../../path-within.js';
 
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 
 const bad = (bind: BindRequest, why: string) =>
   userError('E_BAD_MOUNT', `mount ${bind.source}:${bind.target} refused: ${why}`, { hint: 'mount a path of your own, e.g. in your home or project directory' });
@@ -15,9 +15,9 @@ const bad = (bind: BindRequest, why: string) =>
 /** Refuse user mounts of strata's own paths (pure). */
 export function checkStrataPaths(mounts: BindRequest[], config: Pick<Config, 'runtimeDir' | 'store'>): void {
   for (const bind of mounts) {
-    if (within(bind.source, config.runtimeDir)) throw bad(bind, `${bind.source} is inside strata's runtime dir (other jobs' state)`);
+    if (isWithin(bind.source, config.runtimeDir)) throw bad(bind, `${bind.source} is inside strata's runtime dir (other jobs' state)`);
     for (const [dir, name] of [[config.runtimeDir, 'runtime dir'], [config.store.path, 'image store']]) {
-      if (within(bind.target, dir) || within(dir, bind.target)) throw bad(bind, `${bind.target} would cover strata's ${name} ${dir}`);
+      if (isWithin(bind.target, dir) || isWithin(dir, bind.target)) throw bad(bind, `${bind.target} would cover strata's ${name} ${dir}`);
     }
   }
 }

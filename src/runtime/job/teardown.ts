@@ -12,7 +12,7 @@ import { mountsUnder, readMountinfo, type MountEntry } from '../../host/mountinf
 import { withNodeLock } from '../../host/node-lock.js';
 import { releaseUnusedLayers } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
-import { faultPoint, killIfFault } from './fault.js';
+import { faultPoint, killIfFault } from '../../test-switches.js';
 import { readJournal, type JournalRecord } from './records.js';
 import { unmountJobMount, unmountOrder, type JobUnmountResult, type UnmountOptions } from './unmount.js';
 

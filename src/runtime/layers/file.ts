@@ -63,15 +63,3 @@ export function probeLayerRead(file: string): void {
     if (fd !== undefined) closeSync(fd);
   }
 }
-
-/**
- * TEST-ONLY knob: STRATA_TEST_MAX_LOOPS=N makes a layer mount fail, exactly as util-linux reports
- * running out of loop devices, once N loop devices are bound to files in the layer's store
- * directory. The fault tests use it to run out of loop devices without exhausting the machine's
- * real ones (which other users share). Never set it in production.
- */
-export function simulatedLoopShortage(file: string, target: string, boundInDir: () => number): string | undefined {
-  const max = process.env.STRATA_TEST_MAX_LOOPS;
-  if (max === undefined || !/^\d+$/.test(max) || boundInDir() < Number(max)) return undefined;
-  return `mount: ${target}: failed to setup loop device for ${file}.\n`;
-}

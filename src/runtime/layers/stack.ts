@@ -5,10 +5,11 @@ import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node
 import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../../errors.js';
 import { listLoopDevices, loopBackingFile } from '../../host/loop.js';
-import { isMounted, mountsUnder, optionValue, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
+import { isMounted, mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
 import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
 import type { LayerCachePolicy } from '../../config/types.js';
-import { checkLayerFile, probeLayerRead, simulatedLoopShortage } from './file.js';
+import { simulatedLoopShortage } from '../../test-switches.js';
+import { checkLayerFile, probeLayerRead } from './file.js';
 import type { RuntimePaths } from '../paths.js';
 import type { Step } from '../job/plan.js';
 
@@ -95,7 +96,6 @@ export function layersInUse(table: MountEntry[], jobsDir: string): Set<string> {
   return ids;
 }
 
-const lowerIdsOf = (entry: MountEntry) => (optionValue(entry.superOptions, 'lowerdir') ?? '').split(/(?<!\\):/).filter(Boolean);
 
 function layerMountError(file: string, digest: string, stderr: string) {
   const why = firstLine(stderr);

@@ -26,9 +26,10 @@ import { join } from 'node:path';
 import type { Config, LayerCachePolicy } from '../../config/types.js';
 import { errnoCode } from '../../errors.js';
 import { listLoopDevices, type LoopDevice } from '../../host/loop.js';
-import { mountsUnder, optionValue, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
+import { mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
 import { readJournal, type BeginRecord, type JournalRecord } from '../job/records.js';
 import { RuntimePaths, checkJobId } from '../paths.js';
+import { isWithin } from '../../path-within.js';
 
 export interface UpperUsage {
   usedBytes: number;
@@ -125,8 +126,6 @@ export interface NodeInventory {
   stale: StaleItem[];
 }
 
-const within = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
-const lowerIds = (entry: MountEntry) => (optionValue(entry.superOptions, 'lowerdir') ?? '').split(/(?<!\\):/).filter(Boolean);
 
 /** Judge a snapshot of the node. Pure. */
 export function inventoryNode(snapshot: NodeSnapshot): NodeInventory {
@@ -157,7 +156,7 @@ export function inventoryNode(snapshot: NodeSnapshot): NodeInventory {
       journalSteps: snap.records.filter((record) => record.op !== 'begin').length,
       rootfs: { path: rootfsPath, mounted: overlay !== undefined },
       upper: upperOf(snap, mounts),
-      layers: overlay ? lowerIds(overlay) : [],
+      layers: overlay ? lowerIdsOf(overlay) : [],
       mounts: jobMounts,
       error: snap.error,
     };
@@ -196,7 +195,7 @@ export function inventoryNode(snapshot: NodeSnapshot): NodeInventory {
 
   // Loop devices on store files (or backing a layer mount), and who mounts them here.
   const loops: LoopState[] = snapshot.loops
-    .filter((device) => within(device.backingFile, snapshot.storePath) || layers.some((layer) => layer.device === device.name))
+    .filter((device) => isWithin(device.backingFile, snapshot.storePath) || layers.some((layer) => layer.device === device.name))
     .map((device) => ({
       device: device.name,
       file: device.backingFile,
