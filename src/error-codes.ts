@@ -72,8 +72,6 @@ export const ERROR_CODES = [
   'E_UNMOUNT',
   'E_UPPER_SIZE',
   'E_USAGE',
-  'E_COMMAND',
-  'E_SOURCE',
 ] as const;
 
 /** Node faults named after the errno that caused them (errors.ts nodeFaultOf). */
