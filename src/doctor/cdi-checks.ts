@@ -3,7 +3,7 @@
 // without Slurm's device confinement are warnings (jobs run, but without GPUs, or able to open
 // every GPU of the node).
 
-import type { Check } from './checks.js';
+import type { Check } from './check.js';
 import type { DeviceFacts } from './cdi-facts.js';
 
 /** Most device names a doctor line lists. */

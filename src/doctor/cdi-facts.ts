@@ -4,7 +4,7 @@
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseSlurmConf } from '../cli/commands/install-slurm.js';
+import { parseSlurmConf } from '../scheduler/slurm-conf.js';
 import type { Config } from '../config/types.js';
 import { loadRegistry } from '../runtime/devices/index.js';
 import { qualified } from '../runtime/devices/names.js';

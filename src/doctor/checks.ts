@@ -2,26 +2,15 @@
 // `fail` means a job on this node would fail or the node would drain; a `warn` means something an
 // admin should look at that does not stop jobs. Every non-ok check says what to do about it.
 
-import { prologRunsAtAllocation } from '../cli/commands/install-slurm.js';
+import { prologRunsAtAllocation } from '../scheduler/slurm-conf.js';
 import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
-import { MOM_EVENTS, RESOURCE } from '../cli/commands/install-pbs.js';
+import { MOM_EVENTS, RESOURCE } from '../scheduler/pbs-hooks.js';
 import { checkDevices } from './cdi-checks.js';
+import { fail, ok, warn, type Check } from './check.js';
 import type { Facts, FileFacts, FsFacts, PbsFacts } from './facts.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-export interface Check {
-  name: string;
-  status: CheckStatus;
-  message: string;
-  /** What to do about a warn or fail, one sentence. */
-  fix?: string;
-}
-
-const ok = (name: string, message: string): Check => ({ name, status: 'ok', message });
-const warn = (name: string, message: string, fix: string): Check => ({ name, status: 'warn', message, fix });
-const fail = (name: string, message: string, fix: string): Check => ({ name, status: 'fail', message, fix });
+export type { Check, CheckStatus } from './check.js';
 
 /** The oldest Node.js strata runs on (package.json engines). */
 export const MIN_NODE_MAJOR = 20;

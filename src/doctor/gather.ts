@@ -6,13 +6,13 @@ import { constants, existsSync, readdirSync, readFileSync, statfsSync } from 'no
 import { access, open, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { parseSlurmConf } from '../cli/commands/install-slurm.js';
+import { parseSlurmConf } from '../scheduler/slurm-conf.js';
 import { readConfig } from '../config/load.js';
 import { defaultConfig } from '../config/validate.js';
 import { asStrataError } from '../errors.js';
 import { probeOverlay } from '../host/kernel-probe.js';
 import { findPbsMom, resourceFlags, strataMomHooks } from '../scheduler/pbs-mom.js';
-import { RESOURCE } from '../cli/commands/install-pbs.js';
+import { RESOURCE } from '../scheduler/pbs-hooks.js';
 import { listLoopDevices } from '../host/loop.js';
 import { gatherDeviceFacts } from './cdi-facts.js';
 import { readElf } from './elf.js';

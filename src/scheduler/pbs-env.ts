@@ -12,7 +12,7 @@
 //
 // Every value comes from the user and is validated downstream like any other input.
 
-import type { PrologArgs } from '../cli/commands/prolog.js';
+import type { PrologArgs } from './prolog-args.js';
 import { containerOptions, flag } from './slurm-env.js';
 
 export function pbsHookJob(env: NodeJS.ProcessEnv): PrologArgs {

@@ -11,6 +11,7 @@
 // every MoM itself. strata never runs qmgr: the server may be another host, and an admin should
 // see what changes in their PBS configuration.
 
+import { MOM_EVENTS, RESOURCE } from '../../scheduler/pbs-hooks.js';
 import { readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configSource, readConfig } from '../../config/load.js';
@@ -28,13 +29,6 @@ export interface InstallPbsOptions {
 
 export const HOOK_FILE = 'strata_hook.py';
 export const HOOK_CONFIG_FILE = 'strata_hook.json';
-/**
- * The MoM events: set-up on every host, the job script's start (where a set-up error fails the
- * job with its message), teardown, and reconciliation of what is left over.
- */
-export const MOM_EVENTS = ['execjob_begin', 'execjob_launch', 'execjob_end', 'exechost_startup', 'exechost_periodic'];
-/** The custom resource for `qsub -l container_image=...`; flag m sends it to MoM hooks too. */
-export const RESOURCE = { name: 'container_image', flags: 'm' };
 
 export async function installPbs(args: { dryRun: boolean; prefix?: string }, options: InstallPbsOptions = {}): Promise<number> {
   const out = options.out ?? ((text: string) => void process.stdout.write(text));

@@ -14,33 +14,9 @@ import { parseMountRequests } from '../../runtime/job/request.js';
 import { recordJobError, runProlog, type PrologRequest } from '../../runtime/job/prolog.js';
 import { teardownJob } from '../../runtime/job/teardown.js';
 import { printTimings } from './timings.js';
+import type { PrologArgs, PrologExit } from '../../scheduler/prolog-args.js';
 
-export interface PrologArgs {
-  job: string;
-  uid: number;
-  gid: number;
-  image?: string;
-  imageDigest?: string;
-  mounts?: string;
-  workdir?: string;
-  jobWorkdir?: string;
-  writable?: boolean;
-  upperSize?: string;
-  /** `--container-devices`: CDI devices, `vendor.com/class=name[,...]`. */
-  devices?: string;
-  timings?: boolean;
-  /** Print the plan (JSON) and change nothing. */
-  dryRun?: boolean;
-}
-
-export interface PrologExit {
-  /**
-   * Exit status for a user-caused failure. 0 (Slurm: any other status drains the node; the error
-   * file tells the job). Schedulers that can fail just the job (PBS hooks, Torque's prologue) ask
-   * for their own status, and the message is then also printed on stderr.
-   */
-  userError?: number;
-}
+export type { PrologArgs, PrologExit };
 
 export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env, exit: PrologExit = {}): Promise<number> {
   const started = performance.now();

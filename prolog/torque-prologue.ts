@@ -7,9 +7,9 @@
 // instead, and `strata exec` on that node prints it: a failed prologue.parallel fails the join
 // as a system error, which would requeue the job over and over. A node fault requeues the job.
 
-import { prologCommand } from '../cli/commands/prolog.js';
-import { lookupGroup, lookupUser } from '../host/passwd.js';
-import { TORQUE_EXIT, torquePrologArgs, torquePrologue } from './torque-args.js';
+import { prologCommand } from '../src/cli/commands/prolog.js';
+import { lookupGroup, lookupUser } from '../src/host/passwd.js';
+import { TORQUE_EXIT, torquePrologArgs, torquePrologue } from '../src/scheduler/torque-args.js';
 
 /** prologCommand's status for a user error when asked for one (the CLI's "2 = your input"). */
 const USER_ERROR = 2;
