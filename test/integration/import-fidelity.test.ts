@@ -153,12 +153,12 @@ function umociImage(layout: string, work: string): void {
   for (const step of steps) sh(`${step}\n cd ../.. && umoci repack --image ${layout}:u b`);
 }
 
-async function expectSameTreeAsUmoci(layout: string, ref: string, job: string): Promise<void> {
-  const bundle = join(site.root, `bundle-${ref}`);
+async function expectSameTreeAsUmoci(layout: string, ref: string, job: string, flatten = false): Promise<void> {
+  const bundle = join(site.root, `bundle-${ref}-${job}`);
   execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:${ref}`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const imported = await site.run(['import', `oci:${layout}:${ref}`, '--tag', `fidelity:${ref}`]);
+  const imported = await site.run(['import', `oci:${layout}:${ref}`, '--tag', `fidelity:${job}`, ...(flatten ? ['--flatten'] : [])]);
   expect(imported.stderr).toMatch(/^imported /);
-  const prolog = await site.run(['prolog', '--job', job, '--uid', '0', '--gid', '0', '--image', `fidelity:${ref}`]);
+  const prolog = await site.run(['prolog', '--job', job, '--uid', '0', '--gid', '0', '--image', `fidelity:${job}`]);
   expect(prolog.stderr).toBe('');
   try {
     const rootfs = join(site.runtime, `jobs/${job}/rootfs`);
@@ -183,10 +183,12 @@ test('hand-written layers: every kind of change gives the tree umoci unpacks', a
   const layout = join(site.root, 'hand');
   handWrittenImage(layout);
   await expectSameTreeAsUmoci(layout, 'hand', 'fid1');
+  await expectSameTreeAsUmoci(layout, 'hand', 'fid1flat', true);
 }, 60_000);
 
 test('layers written by umoci repack: every kind of change gives the tree umoci unpacks', async () => {
   const layout = join(site.root, 'umoci');
   umociImage(layout, site.root);
   await expectSameTreeAsUmoci(layout, 'u', 'fid2');
+  await expectSameTreeAsUmoci(layout, 'u', 'fid2flat', true);
 }, 60_000);
