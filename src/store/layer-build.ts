@@ -97,6 +97,12 @@ function compressionOfMagic(head: Buffer, what: string): TarCompression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  // lz4 frames (and the legacy format): Docker and OCI have no lz4 layers, but files turn up.
+  if (head.length >= 4 && (head.readUInt32LE(0) === 0x184d2204 || head.readUInt32LE(0) === 0x184c2102)) {
+    throw userError('E_TAR', `${what} is lz4-compressed, which strata does not read (unsupported compression)`, {
+      hint: 'decompress it first (lz4 -d) or recompress it with gzip or zstd',
+    });
+  }
   if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') {
     throw userError('E_TAR', `${what} is bzip2-compressed, which strata does not read`, {
       hint: 'decompress it first (bunzip2) or recompress it with gzip or zstd',

@@ -116,14 +116,32 @@ const badEntry = (message: string, hint = 'the layer tar is malformed or hostile
  */
 export function normalize(raw: string, what: string, entryPath: string): string[] {
   if (raw.startsWith('/')) {
-    throw badEntry(`layer tar entry '${displayName(entryPath)}' has an absolute ${what} '${displayName(raw)}'`);
+    throw badEntry(`layer tar entry '${clip(entryPath)}' has an absolute ${what} '${clip(raw)}'`);
   }
   const parts = raw.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) {
-    throw badEntry(`layer tar entry '${displayName(entryPath)}' has a ${what} with a '..' component: '${displayName(raw)}'`);
+    throw badEntry(`layer tar entry '${clip(entryPath)}' has a ${what} with a '..' component: '${clip(raw)}'`);
+  }
+  // Names are binary strings: length is bytes. No Linux file system holds a longer name (NAME_MAX),
+  // and tar2sqfs reads no extended header of 64 KiB or more (where such a path has to go).
+  const long = parts.find((part) => part.length > NAME_MAX);
+  if (long !== undefined) {
+    throw badEntry(
+      `layer tar entry '${clip(entryPath)}' has a ${what} with a name of ${long.length} bytes; Linux file names are at most ${NAME_MAX} bytes`,
+      'no Linux file system can hold it; rebuild the image without that name',
+    );
+  }
+  if (raw.length > MAX_PATH_BYTES) {
+    throw badEntry(`layer tar entry '${clip(entryPath)}' has a ${what} of ${raw.length} bytes; strata stores paths of up to ${MAX_PATH_BYTES} bytes`, 'rebuild the image with shorter paths');
   }
   return parts;
 }
+
+const NAME_MAX = 255;
+/** tar2sqfs rejects extended headers of 65536 bytes or more; leave room for the other records. */
+export const MAX_PATH_BYTES = 60_000;
+/** A name for a one-line message: at most 80 characters of it. */
+const clip = (name: string) => (name.length > 80 ? `${displayName(name.slice(0, 60))}…(${name.length} bytes)` : displayName(name));
 
 const parentOf = (path: string): string => {
   const slash = path.lastIndexOf('/');

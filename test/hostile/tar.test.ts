@@ -31,7 +31,8 @@ const HOSTILE: [string, Entry[], boolean | undefined][] = [
   ['PAX size lie', [{ name: 'p', data: 'x', pax: { size: '99999999999999' } }], true],
   ['negative PAX size', [{ name: 'p', data: 'x', pax: { size: '-5' } }], true],
   ['deep nesting', [{ name: 'f', data: 'x', pax: { path: `${deep}/f` } }], undefined],
-  ['very long name', [{ name: 'f', data: 'x', pax: { path: 'n'.repeat(70_000) } }], undefined],
+  ['very long name', [{ name: 'f', data: 'x', pax: { path: 'n'.repeat(70_000) } }], true],
+  ['very long path', [{ name: 'f', data: 'x', pax: { path: `${'d/'.repeat(30_001)}f` } }], true],
   ['whiteout escaping its directory', [{ name: 'a/.wh...', data: '' }], true],
   ['truncated header', [], true],
 ];
