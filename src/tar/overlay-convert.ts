@@ -191,16 +191,16 @@ export async function* toOverlayTar(
   const source = new ByteSource(input, (chunk) => hash.update(chunk));
 
   // The layer as extraction would leave it, entry by entry ("later wins", as tar and umoci do):
-  // live non-directories (path → the entry that made that name, and its inode), live directory
+  // live non-directories (path → ordinal of the entry that made that name), live directory
   // entries, and the tree of every live name (implied parents included) for subtree removal.
-  const nondirs = new Map<string, { ordinal: number; inode: number }>();
-  const inodeNames = new Map<number, number[]>(); // inode (ordinal of its data entry) → live name ordinals, oldest first
-  const nameOf = new Map<number, string>(); // name ordinal → path
+  // Per entry that is one map key and one set member (the same string).
+  const nondirs = new Map<string, number>();
+  const linkInode = new Map<number, number>(); // hard link ordinal → its file's ordinal (the inode)
   const dirs = new Map<string, HeldDir>();
   const children = new Map<string, Set<string>>(); // '' is the root
   const whiteouts = new Map<string, Whiteout>();
   const opaque = new Set<string>();
-  /** Paths that were a non-directory at some point: a directory there at the end hid the lower one. */
+  /** Directories that replaced a non-directory of this layer: extraction had removed the lower one. */
   const replaced = new Set<string>();
   const plan = options.plan;
   const planning = options.planOnly === true;
@@ -216,13 +216,10 @@ export async function* toOverlayTar(
     }
   };
   const dropName = (path: string) => {
-    const live = nondirs.get(path);
-    if (!live) return;
+    if (!nondirs.has(path)) return;
     // Streaming, this entry is already in the output: start over with a plan (layer-build.ts).
     if (!plan && !planning) throw new NeedsPlan();
     nondirs.delete(path);
-    const names = inodeNames.get(live.inode) as number[];
-    names.splice(names.indexOf(live.ordinal), 1);
   };
   /** Removes `path` and everything this layer put below it, as extraction replacing it would. */
   const removeTree = (path: string) => {
@@ -313,7 +310,10 @@ export async function* toOverlayTar(
 
       const isDir = entry.typeflag === TYPE.dir || (entry.typeflag === TYPE.oldFile && entry.path.endsWith('/')); // v7: a trailing slash
       if (isDir) {
-        if (nondirs.has(path)) removeTree(path); // a directory replaces this layer's file
+        if (nondirs.has(path)) {
+          removeTree(path); // a directory replaces this layer's file
+          replaced.add(path);
+        }
         link(path);
         // Duplicate directory entries: the last one's attributes win, the contents stay.
         dirs.set(path, {
@@ -334,23 +334,20 @@ export async function* toOverlayTar(
       if (entry.typeflag === TYPE.hardlink) {
         const target = normalize(entry.linkpath, 'hard link target', entry.path).join('/');
         const live = nondirs.get(target);
-        if (!live) {
+        if (live === undefined) {
           throw badEntry(
             `layer tar has a hard link '${show(path)}' to '${show(target)}', which is not a file in this layer`,
             'hard links to files of lower layers can not be stored in a squashfs layer; rebuild the image so the link target is in the same layer',
           );
         }
-        inode = live.inode; // the file as it is now, even if a later entry replaces its name
+        inode = linkInode.get(live) ?? live; // the file as it is now, even if a later entry replaces its name
         if (target === path) continue; // a link to itself changes nothing
+        linkInode.set(ordinal, inode);
       }
       // A later entry of the same name replaces an earlier one (and all that was below it).
       if (nondirs.has(path) || inTree(path)) removeTree(path);
       link(path);
-      replaced.add(path);
-      nondirs.set(path, { ordinal, inode });
-      nameOf.set(ordinal, path);
-      if (inode === ordinal) inodeNames.set(inode, [ordinal]);
-      else (inodeNames.get(inode) as number[]).push(ordinal);
+      nondirs.set(path, ordinal);
 
       if (planning) continue; // the reader skips the data
       let name = path;
@@ -379,12 +376,17 @@ export async function* toOverlayTar(
     if (planning) {
       // Each surviving inode is written once, at its data entry, under its oldest live name; its
       // other live names become hard links to that one.
-      const decided = new Map<number, { name: string; linkTo?: string }>();
-      for (const [inode, names] of inodeNames) {
-        if (names.length === 0) continue;
-        const primary = nameOf.get(names[0]) as string;
-        decided.set(inode, { name: primary });
-        for (const other of names.slice(1)) decided.set(other, { name: nameOf.get(other) as string, linkTo: primary });
+      const primary = new Map<number, { ordinal: number; path: string }>(); // inode → its oldest live name
+      for (const [path, ord] of nondirs) {
+        const inode = linkInode.get(ord) ?? ord;
+        const known = primary.get(inode);
+        if (!known || ord < known.ordinal) primary.set(inode, { ordinal: ord, path });
+      }
+      const decided: LayerPlan = new Map();
+      for (const [inode, { path }] of primary) decided.set(inode, { name: path });
+      for (const [path, ord] of nondirs) {
+        const first = primary.get(linkInode.get(ord) ?? ord) as { ordinal: number; path: string };
+        if (ord !== first.ordinal) decided.set(ord, { name: path, linkTo: first.path });
       }
       const result = { diffId: `sha256:${hash.digest('hex')}`, bytesIn: source.received, bytesOut: 0, entries: 0, whiteouts: 0, opaqueDirs: 0, plan: decided };
       options.onComplete?.(result);

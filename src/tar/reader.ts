@@ -188,8 +188,8 @@ export async function* readTar(source: ByteSource): AsyncGenerator<TarEntry, voi
     }
     if (block.length < BLOCK) {
       if (offset === 0) {
-        throw userError('E_TAR', `layer tar is ${block.length} bytes long, shorter than one tar header: it is not a tar archive`, {
-          hint: 'check that the file (or the compressed data in it) is a tar archive; export it again',
+        throw userError('E_TAR', `layer tar is ${block.length} bytes long, shorter than one tar header: it is not a tar archive, or it was cut short`, {
+          hint: 'check that the file (or the compressed data in it) is a tar archive; fetch or export it again',
         });
       }
       throw truncated(source.offset);

@@ -48,7 +48,7 @@ test.each([
   // An lz4 frame starts with these magic bytes (lz4 itself may not be installed).
   ['an lz4 layer', () => Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7]), tarOf('hello')]), / is lz4-compressed, which strata does not read \(unsupported compression\); decompress it first \(lz4 -d\) or recompress it with gzip or zstd$/],
   ['a gzip file that is not a tar (a disk image)', () => gzipSync(Buffer.concat([Buffer.alloc(32768), Buffer.from('not a tar, but data')])), /: layer tar is not a tar archive: it starts with a zero block, and data follows at byte 32768; check that /],
-  ['a gzip file that is a short text', () => gzipSync('hello, not a tar\n'), /: layer tar is 17 bytes long, shorter than one tar header: it is not a tar archive; check that /],
+  ['a gzip file that is a short text', () => gzipSync('hello, not a tar\n'), /: layer tar is 17 bytes long, shorter than one tar header: it is not a tar archive, or it was cut short; check that /],
   ['a 70 kB file name', () => tarOf('n'.repeat(70_000)), /: layer tar entry 'n{60}…\(70000 bytes\)' has a path with a name of 70000 bytes; Linux file names are at most 255 bytes; no Linux file system can hold it; rebuild the image without that name$/],
 ])('%s is refused with one line saying what it is, and nothing is published', async (what, bytes, message) => {
   const file = join(site.root, `bad-${what.replace(/\W+/g, '-')}`);
