@@ -14,8 +14,17 @@
 // directory, and tar2sqfs accepts a directory entry after entries inside it. Whiteouts are held
 // back too, so that one naming something this same layer also creates can be resolved.
 //
-// Memory: one string per entry name (for duplicate, conflict and hard link checks), nothing per
-// byte of file data.
+// The layer means what extracting it over the layers below means (umoci unpack, tar): a later
+// entry of the same name replaces the earlier one and whatever this layer put below it; a
+// directory that replaced a non-directory starts empty (opaque); whiteouts only delete from the
+// layers below, so they never remove this layer's own entries, become opaque markers where this
+// layer has a directory, and vanish under a name this layer made a non-directory. An entry below
+// such a non-directory is refused, as umoci refuses it. Because file data is already written when
+// a later entry replaces it, that case throws NeedsPlan: the caller reads the layer once without
+// writing (planOnly), then converts it again following the plan.
+//
+// Memory: one map key and one tree-set member per entry name (the same string), nothing per byte
+// of file data.
 
 import { createHash } from 'node:crypto';
 import { userError } from '../errors.js';
