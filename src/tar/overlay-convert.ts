@@ -343,6 +343,9 @@ export async function* toOverlayTar(
       if (entry.typeflag === TYPE.hardlink) {
         const target = normalize(entry.linkpath, 'hard link target', entry.path).join('/');
         const live = nondirs.get(target);
+        if (live === undefined && (dirs.has(target) || inTree(target))) {
+          throw badEntry(`layer tar has a hard link '${show(path)}' to the directory '${show(target)}'`, 'no file system hard-links directories; the layer tar is malformed, rebuild the image');
+        }
         if (live === undefined) {
           throw badEntry(
             `layer tar has a hard link '${show(path)}' to '${show(target)}', which is not a file in this layer`,

@@ -49,6 +49,7 @@ const HOSTILE: [string, Entry[], boolean | undefined][] = [
     false,
   ],
   ['a hard link to a directory', [{ name: 'd/', type: TYPE.dir }, { name: 'h', type: TYPE.hardlink, linkname: 'd' }], true],
+  ['a hard link to an implied directory', [{ name: 'd/f', data: 'x' }, { name: 'h', type: TYPE.hardlink, linkname: 'd' }], true],
   ['truncated header', [], true],
 ];
 
