@@ -4,7 +4,8 @@
 // the roots: configs and layers. Anything else older than the grace period goes, as do stale
 // `*.partial` files. Deciding is pure (planGc); only applyGc deletes.
 
-import { readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { MANIFEST_MEDIA_TYPE } from './image.js';
@@ -136,6 +137,31 @@ function mountedLayers(layout: StoreLayout): string[] {
     .map((backing) => `sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
 }
 
+/**
+ * A store file's text, or undefined: never through a symlink (a planted link would make root read
+ * and print a host file), never from a fifo or device (O_NONBLOCK, regular files only).
+ */
+async function readPlainFile(path: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) return undefined;
+    return await handle.readFile('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
+  }
+}
+
+const parseJson = (text: string | undefined): unknown => {
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
 export async function gcInventory(store: Store, graceSeconds: number, runtimeDir: string): Promise<GcInventory> {
   const layout = store.layout;
   const blobs = await listDigests(join(layout.root, 'blobs', 'sha256'));
@@ -143,14 +169,14 @@ export async function gcInventory(store: Store, graceSeconds: number, runtimeDir
   const manifests = new Map<string, { config: string; layers: string[] }>();
   for (const blob of blobs) {
     if (blob.size > 4 * 1024 * 1024) continue;
-    const doc = await readFile(blob.path, 'utf8').then((t) => JSON.parse(t) as { mediaType?: string; config?: { digest?: string }; layers?: { digest?: string }[] }, () => undefined);
+    const doc = parseJson(await readPlainFile(blob.path)) as { mediaType?: string; config?: { digest?: string }; layers?: { digest?: string }[] } | undefined;
     if (doc?.mediaType === MANIFEST_MEDIA_TYPE && doc.config?.digest && Array.isArray(doc.layers)) {
       manifests.set(blob.digest, { config: doc.config.digest, layers: doc.layers.map((l) => String(l.digest)) });
     }
   }
   const diffIds = [];
   for (const pointer of await listDigests(join(layout.root, 'diffids', 'sha256'))) {
-    const layer = (await readFile(pointer.path, 'utf8').catch(() => '')).trim();
+    const layer = ((await readPlainFile(pointer.path)) ?? '').trim();
     diffIds.push({ diffId: pointer.digest, layer, path: pointer.path });
   }
   const untaggedAt = new Map<string, number>();

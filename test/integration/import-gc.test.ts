@@ -2,7 +2,7 @@
 // verify (corruption is found).
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { busyboxLayer, layerTar, writeLayout } from '../helpers/oci.js';
@@ -98,5 +98,17 @@ test('verify reports a directory or a fifo among the layer files and blobs as st
   } finally {
     rmSync(dir, { recursive: true });
     rmSync(fifo);
+  }
+});
+
+test('gc never reads a host file through a symlink planted among the blobs', async () => {
+  const planted = join(site.store, 'blobs', 'sha256', 'e'.repeat(64));
+  symlinkSync('/etc/passwd', planted);
+  try {
+    const dry = await site.run(['gc', '--dry-run']);
+    expect(dry.stderr).not.toMatch(/internal error|root:x:0/);
+    expect(dry.stdout).not.toMatch(/root:x:0/);
+  } finally {
+    unlinkSync(planted);
   }
 });
