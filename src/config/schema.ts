@@ -7,6 +7,7 @@
 //     max_size: 16G
 // `mounts[].source` is the `source` field of each item of the `mounts` list. The matching field of
 // the effective Config (types.ts) is the camelCase form of each segment (`upper.maxSize`).
+// Long (over ~300 lines): it is a table, one entry per configuration key.
 
 import type { Compression, LayerCachePolicy, LogLevel, UpperBacking } from './types.js';
 

@@ -1,6 +1,8 @@
 // Validation of the on-disk configuration against schema.ts. Pure: no I/O, so it can check any
 // parsed document (a file, a test fixture, the example in etc/). Every problem is reported, each as
 // `<key path>: <problem>; <what is allowed>`.
+// Long (over ~300 lines): one checker per value type of the schema, each small; they share the
+// error collector.
 
 import { posix } from 'node:path';
 import { parseQualifiedName } from '../runtime/devices/names.js';

@@ -2,6 +2,8 @@
 //   source → toOverlayTar (whiteouts to overlay form, diff_id on the side) → tar2sqfs stdin.
 // Nothing is unpacked to disk and no root is needed. On any failure every child is killed and the
 // partial output file is removed, so the caller only ever finds a complete file at outputPath.
+// Long (over ~300 lines): the source, the decompressor and tar2sqfs form one supervised pipeline
+// whose failure handling must see all three children; splitting it is planned (issue 13 part 2).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';

@@ -2,6 +2,7 @@
 // their metadata parsed (PAX 'x' and 'g' records, GNU long names/links applied) and the raw bytes of
 // their header blocks kept, so a consumer can pass an entry through unchanged. Entry data is never
 // buffered: `body()` hands out slices of the input chunks as they arrive.
+// Long (over ~300 lines): one incremental parser state machine (headers, PAX, GNU long names).
 
 import { userError } from '../errors.js';
 import { BLOCK, TYPE, TarFormatError, gnuSparseExtensionContinues, padded, parseHeader, type TarHeader } from './header.js';

@@ -20,6 +20,8 @@
 //                            directory is gone (e.g. the runtime tmpfs was lost in a reboot)
 //   foreign-entry            something in the runtime dir strata did not create (a symlink, a
 //                            file, a bad name); never followed, never removed automatically
+// Long (over ~300 lines): reading the node and judging it are two halves of one snapshot type;
+// the judging half is pure and unit-tested on its own.
 
 import { lstatSync, readFileSync, readdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
