@@ -72,7 +72,15 @@ int open_in_root(int rootfd, const char *path, char create) {
     int next = openat2_path(rootfd, prefix, O_PATH | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
     if (next < 0 && errno == ENOENT && create) {
       /* Made in the parent we hold, never by a path: a component swapped meanwhile cannot move
-       * the new entry outside the rootfs. */
+       * the new entry outside the rootfs. Only on the rootfs mount itself (the job's own layer):
+       * an image's link must not make root create entries in a host directory bound into the
+       * container (/dev, a home directory, a site mount). */
+      long long here = mount_id_of(current), root_id = mount_id_of(rootfd);
+      if (here < 0 || here != root_id) {
+        close(current);
+        errno = here < 0 ? errno : EXDEV;
+        return -1;
+      }
       int made;
       if (!last || create == 'd') {
         made = mkdirat(current, name, 0755);

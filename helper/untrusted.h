@@ -20,7 +20,8 @@ int openat2_path(int dirfd, const char *path, int flags, unsigned long long reso
  * Resolve the absolute container path `path` under `rootfd` the way a process chrooted there
  * would (symlinks in the image resolve inside the rootfs; `..` never leaves it; magic links are
  * refused). With `create` ('d' or 'f'), missing components are made (parents as directories, the
- * last one as `create` says) with mkdirat/openat relative to the already resolved parent.
+ * last one as `create` says) with mkdirat/openat relative to the already resolved parent, and
+ * only on the mount of `rootfd` itself (EXDEV when the parent is another mount, e.g. a bind).
  * Returns an O_PATH descriptor or -1 with errno set.
  */
 int open_in_root(int rootfd, const char *path, char create);

@@ -23,6 +23,7 @@ export const TOOLS = {
   sudo: '/usr/bin/sudo',
   squeue: '/usr/bin/squeue',
   sh: '/bin/sh',
+  rm: '/usr/bin/rm',
   // sudo and the store writer's setpriv drop the tests' stand-in (test-switches.ts).
   lfs: lfsOverride() ?? '/usr/bin/lfs',
 } as const;

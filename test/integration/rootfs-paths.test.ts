@@ -4,7 +4,7 @@
 // a message naming the path. Real mounts on a tmpfs standing in for a job's rootfs.
 
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bindFlags } from '../../src/host/job-mounts.js';
@@ -186,6 +186,21 @@ describe('creating missing components', () => {
     expect((await refused('/data/blob/x', { create: true })).message).toContain('not a directory');
     await refused('/lnk/sub', { create: true });
     expect(readFileSync(join(root, 'data/blob'), 'utf8')).toBe('x');
+  });
+});
+
+describe('binds already in the rootfs', () => {
+  test('an image link into a host directory bound into the container cannot make root create anything there', async () => {
+    const host = join(work, 'host-bound');
+    mkdirSync(host, { recursive: true });
+    dirs('hostbind');
+    const bound = await helper.request(['bind', host, root, '/hostbind', bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create: false }), 0, 0, '-']);
+    expect(bound.ok).toBe(true);
+    link('data', '/hostbind/made-by-root');
+    const error = await refused('/data', { create: true });
+    expect(error.message).toContain('another mount');
+    expect(await refused('/hostbind/sub/dir', { create: true })).toBeDefined();
+    expect(readdirSync(host)).toEqual([]);
   });
 });
 

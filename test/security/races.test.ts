@@ -229,3 +229,24 @@ test('whole prologs and epilogs with a racer on the user\'s mount target: the ho
   for (const outcome of outcomes) expect(outcome === 'ready' || /E_BAD_MOUNT|cannot mount|refused/.test(outcome) || outcome.startsWith('strata: ')).toBe(true);
   expect(outcomes.join('\n')).not.toMatch(/internal error/);
 }, 120_000);
+
+test('removing a job\'s writable layer on disk while the user swaps a directory in it with a link to a host directory deletes nothing outside it', async () => {
+  const uppers = join(site.root, 'uppers');
+  mkdirSync(uppers);
+  const config = join(site.root, 'strata-disk.yaml');
+  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}upper:\n  backing: disk\n  disk_path: ${uppers}\n`);
+  const env = { STRATA_CONFIG: config };
+  for (let round = 0; round < 6; round++) {
+    const job = `disk${round}`;
+    const prolog = await site.run(['prolog', '--job', job, '--uid', String(USER), '--gid', String(USER), '--image', 'small:1'], { env });
+    expect(prolog.code).toBe(0);
+    const upper = join(uppers, job, 'u');
+    // Many entries in the directory widen the window between looking at it and deleting in it.
+    execFileSync('/usr/bin/setpriv', [`--reuid=${USER}`, `--regid=${USER}`, '--clear-groups', '/bin/sh', '-c', `mkdir -p ${upper}/a && cd ${upper}/a && seq 1 2000 | xargs touch && ln -s ${hostDir} ${upper}/a-link`]);
+    const racing = race(join(upper, 'a'), join(upper, 'a-link'), 1500);
+    const epilog = await site.run(['epilog', '--job', job], { env });
+    await racing.done;
+    expect({ code: epilog.code, stderr: epilog.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+    hostDirUntouched();
+  }
+}, 120_000);

@@ -87,7 +87,7 @@ function fakeNode(records: JournalRecord[], mounts: Omit<MountEntry, 'device' | 
     exists: (path) => files.has(path),
     removeFile: (path) => files.delete(path),
     removeDir: (path) => files.delete(path),
-    removeTree: (path) => {
+    removeTree: async (path) => {
       for (const file of [...files]) if (file === path || file.startsWith(`${path}/`)) files.delete(file);
       events.push(`rm -r ${path}`);
     },

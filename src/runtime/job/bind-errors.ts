@@ -15,7 +15,7 @@ const WHY: Record<string, string> = {
   ELOOP: 'is a symbolic link loop (or a link strata does not follow there)',
   ENAMETOOLONG: 'is too long a path',
   ENOTDIR: 'has a component that is not a directory',
-  EXDEV: 'crosses into a filesystem strata does not mount from',
+  EXDEV: 'would have to be created inside another mount (a host directory bound into the container): create it there yourself, or choose another destination',
   EEXIST: 'is a symbolic link that points nowhere',
   EROFS: 'would need creating, but the image is read-only there',
   EINVAL: 'cannot be mounted there',

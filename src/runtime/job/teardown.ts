@@ -5,11 +5,12 @@
 // mount points below the rootfs are in a tree the job's user controls. All side effects go through
 // `TeardownOps` (tests pass a recording fake).
 
-import { existsSync, lstatSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { existsSync, lstatSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Config, LayerCachePolicy } from '../../config/types.js';
 import { errnoCode, nodeError } from '../../errors.js';
 import { mountsUnder, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
 import { withNodeLock } from '../../host/node-lock.js';
+import { removeTree } from '../../host/remove-tree.js';
 import { releaseUnusedLayers } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import { faultPoint, killIfFault } from '../../test-switches.js';
@@ -22,6 +23,8 @@ export interface TeardownResult {
   steps: number;
   /** Mounts that were busy and lazily detached (their loop devices go when the last user exits). */
   lazy: string[];
+  /** Job data a user process kept changing, left for `strata node gc` (the epilog does not fail). */
+  leftBehind: string[];
 }
 
 /** Every side effect of tearing a job down. */
@@ -31,7 +34,8 @@ export interface TeardownOps {
   exists(path: string): boolean;
   removeFile(path: string): void;
   removeDir(path: string): void;
-  removeTree(path: string): void;
+  /** Recursively, as root, in a tree a user may be changing (host/remove-tree.ts). */
+  removeTree(path: string): Promise<void>;
   mounts(): MountEntry[];
   /** Unmount one mount of the job (below `base`), verified by id. */
   unmount(base: string, entry: MountEntry, options?: UnmountOptions): Promise<JobUnmountResult>;
@@ -50,11 +54,11 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   refuseLink(ops, job.dir);
   refuseLink(ops, job.journal);
   const records = ops.readJournal(job.journal);
-  const result: TeardownResult = { nothing: records.length === 0 && !ops.exists(job.dir), steps: 0, lazy: [] };
+  const result: TeardownResult = { nothing: records.length === 0 && !ops.exists(job.dir), steps: 0, lazy: [], leftBehind: [] };
   const note: Note = (target, outcome) => {
     if (outcome === 'lazy') result.lazy.push(target);
   };
-  const undoer = new Undo(ops, job, runtime, config.layers.cache, note);
+  const undoer = new Undo(ops, job, runtime, config.layers.cache, note, (path) => result.leftBehind.push(path));
 
   // Nobody enters a rootfs that is going away.
   ops.removeFile(job.entry);
@@ -77,7 +81,7 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   if (left.length) {
     throw nodeError('E_TEARDOWN', `job ${jobId}: ${left.length} mounts remain under ${job.dir}`, { detail: left.map((entry) => entry.mountPoint).join('\n') });
   }
-  ops.removeTree(job.dir);
+  await ops.removeTree(job.dir);
   // Without a journal entry for the overlay (journal lost, or the prolog never got that far) a
   // layer mounted for this job may still be there: sweep what no overlay uses.
   if (!records.some((record) => record.op === 'rootfs') && ops.exists(runtime.layerDir)) {
@@ -93,6 +97,7 @@ class Undo {
     private readonly runtime: RuntimePaths,
     private readonly policy: LayerCachePolicy,
     private readonly note: Note,
+    private readonly leaveBehind: (path: string) => void,
   ) {}
 
   async undo(record: JournalRecord) {
@@ -118,7 +123,9 @@ class Undo {
         return;
       case 'upper-dir':
         // Never recursive-delete something that might still be mounted.
-        if (mountsUnder(ops.mounts(), record.path).length === 0) ops.removeTree(record.path);
+        // A user process still writing there must not make the epilog fail (and drain the node):
+        // what is left is the job's own data, which `strata node gc` removes later.
+        if (mountsUnder(ops.mounts(), record.path).length === 0) await ops.removeTree(record.path).catch(() => this.leaveBehind(record.path));
         return;
       case 'begin':
         return;
@@ -178,7 +185,7 @@ export const hostTeardownOps: TeardownOps = {
   exists: existsSync,
   removeFile: (path) => ignoring('ENOENT', () => unlinkSync(path)),
   removeDir: (path) => ignoring('ENOENT', () => rmdirSync(path)),
-  removeTree: (path) => rmSync(path, { recursive: true, force: true }),
+  removeTree,
   mounts: readMountinfo,
   unmount: unmountJobMount,
   underNodeLock: (lockFile, action) => withNodeLock(lockFile, action),

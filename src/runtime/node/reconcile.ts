@@ -8,7 +8,7 @@
 // it: a job that started after the snapshot is then never seen, and one in the snapshot that the
 // scheduler no longer lists afterwards has really ended.
 
-import { rmSync } from 'node:fs';
+import { removeTree } from '../../host/remove-tree.js';
 import type { Config } from '../../config/types.js';
 import { asStrataError } from '../../errors.js';
 import { mustRun } from '../../host/exec.js';
@@ -84,7 +84,7 @@ async function carryOut(action: ReconcileAction, runtime: RuntimePaths, config: 
     case 'remove-upper':
       // Never recursive-delete something that might still be mounted.
       if (mountsUnder(readMountinfo(), action.path).length) return 'still mounted below; left';
-      rmSync(action.path, { recursive: true, force: true });
+      await removeTree(action.path);
       return undefined;
     case 'detach-loop':
       // Re-checked under the node lock (layer mounts are made under it): still on the same file,
