@@ -14,6 +14,7 @@
 //   no ldconfig runs as root over image content (CVE-2024-0132/0133), and nothing is written to the
 //   image's /etc/ld.so.cache or ld.so.conf.d. Apptainer's --nv does the same.
 
+import { posix } from 'node:path';
 import { nodeError } from '../../errors.js';
 import type { ContainerEdits, HookEdit } from '../devices/index.js';
 import { mergeEnv } from '../devices/index.js';
@@ -88,11 +89,11 @@ export function planDevices(rootfs: string, edits: ContainerEdits): DevicePlan {
     });
   }
 
-  for (const hook of edits.hooks) planHook(hook, rootfs, plan);
+  for (const hook of edits.hooks) planHook(hook, rootfs, plan, edits);
   return plan;
 }
 
-function planHook(hook: HookEdit, rootfs: string, plan: DevicePlan) {
+function planHook(hook: HookEdit, rootfs: string, plan: DevicePlan, edits: ContainerEdits) {
   const { action } = hook;
   const from = { device: hook.device, spec: hook.spec };
   switch (action.kind) {
@@ -104,6 +105,15 @@ function planHook(hook: HookEdit, rootfs: string, plan: DevicePlan) {
       return;
     case 'update-ldcache':
       if (action.folders.length) plan.env.push(`LD_LIBRARY_PATH=${action.folders.join(':')}`);
+      // The links ldconfig would make: soname -> file, for the libraries bound into the folders
+      // (the dynamic loader asks for libcuda.so.1, the spec binds libcuda.so.550.54.15).
+      for (const mount of edits.mounts) {
+        const dir = posix.dirname(mount.containerPath);
+        const file = posix.basename(mount.containerPath);
+        if (!mount.soname || mount.soname === file || !action.folders.includes(dir) || inHostTree(dir)) continue;
+        const link = posix.join(dir, mount.soname);
+        if (!plan.early.some((step) => step.op === 'symlink' && step.link === link)) plan.early.push({ op: 'symlink', rootfs, link, target: file, ...from });
+      }
       return;
     case 'chmod':
       for (const path of action.paths) {
