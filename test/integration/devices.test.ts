@@ -173,13 +173,13 @@ test('a job without a device request sees none of it, and keeps the image enviro
 test('a hostile image cannot make the prolog write outside the rootfs', async () => {
   const result = await prolog('3', 'hostile:1', ['--devices', 'nvidia.com/gpu=all']);
   expect(result.code).toBe(0);
-  // The job itself starts: its links resolve inside its own tree.
-  expect(existsSync(join(jobDir('3'), 'error'))).toBe(false);
   expect(readFileSync(victimFile, 'utf8')).toBe('host file\n');
   expect(readdirSync(victimDir)).toEqual([]);
   expect(existsSync(`/dev/shm/${hostileName}`)).toBe(false);
   const hostMounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
   expect(hostMounts.filter((target) => target === victimFile || target?.startsWith('/dev/shm/'))).toEqual([]);
+  // The job itself starts: its links resolve inside its own tree.
+  expect(existsSync(join(jobDir('3'), 'error'))).toBe(false);
   // The image's own links stay what it made them; the device's files went into the image's tree.
   const link = (path: string) => execFileSync('/usr/bin/readlink', [join(jobDir('3'), 'rootfs', path)], { encoding: 'utf8' }).trim();
   expect(link('etc/ld.so.cache')).toBe(victimFile);
