@@ -73,6 +73,7 @@ test('a hook program is refused even where the site lets the spec load', () => {
 test('additional groups and no env change without device env', () => {
   const plan = planDevices(ROOTFS, edits({ additionalGids: [44, 109] }));
   expect(plan.additionalGids).toEqual([44, 109]);
+  expect(plan.notes).toEqual([expect.stringMatching(/^additionalGIDs 44,109: recorded in entry.json, not given/)]);
   expect(deviceEnv(['B=1', 'A=2', 'B=3'], plan)).toEqual(['B=1', 'A=2', 'B=3']);
 });
 

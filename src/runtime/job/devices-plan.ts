@@ -90,6 +90,11 @@ export function planDevices(rootfs: string, edits: ContainerEdits): DevicePlan {
   }
 
   for (const hook of edits.hooks) planHook(hook, rootfs, plan, edits);
+  if (plan.additionalGids.length) {
+    // slurmstepd sets the task's groups (the user's own) after the plugin's last privileged hook,
+    // so a SPANK plugin cannot add any; `strata exec` runs unprivileged.
+    plan.notes.push(`additionalGIDs ${plan.additionalGids.join(',')}: recorded in entry.json, not given to the job's processes (add the users to the group)`);
+  }
   return plan;
 }
 
