@@ -186,6 +186,23 @@ test('a hostile image cannot make the prolog write outside the rootfs', async ()
   expect(link('usr/local/nvidia')).toBe(`/dev/shm/${hostileName}`);
 });
 
+test('links planted at the library, its soname link and the dev link lead nowhere outside the rootfs', async () => {
+  const layout = join(root, 'layout-links');
+  const dirs: TarSpec[] = ['usr', 'usr/local', 'usr/local/nvidia', 'usr/local/nvidia/lib64'].map((name) => ({ name, type: 'dir' }));
+  const planted: TarSpec[] = [`libcuda.so.${DRIVER_VERSION}`, 'libcuda.so.1', 'libcuda.so'].map((name) => ({ name: `usr/local/nvidia/lib64/${name}`, type: 'symlink', linkname: victimFile }));
+  writeLayout(layout, [{ ref: 'planted', layers: [{ tar: busyboxLayer(probeFiles(root)), compression: 'none' }, { tar: layerTar([...dirs, ...planted]), compression: 'none' }] }]);
+  await mustImport(layout, 'planted');
+  expect((await prolog('5', 'planted:1', ['--devices', 'nvidia.com/gpu=0'])).code).toBe(0);
+  expect(readFileSync(victimFile, 'utf8')).toBe('host file\n');
+  const hostMounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
+  expect(hostMounts).not.toContain(victimFile);
+  // The library went where the image's link leads inside the image; the links strata makes replace
+  // the planted ones, and the driver loads through them.
+  expect(hostMounts).toContain(join(jobDir('5'), 'rootfs', victimFile));
+  const seen = await inJob('5', `cuda-probe; readlink ${LIB}/libcuda.so.1`);
+  expect(seen.stdout).toBe(`cuInit=0\nlibcuda.so.${DRIVER_VERSION}\n`);
+});
+
 test('an image with a directory where the driver library goes fails the job, not the node', async () => {
   const layout = join(root, 'layout-dir');
   const blocked: TarSpec[] = ['usr', 'usr/local', 'usr/local/nvidia', 'usr/local/nvidia/lib64', `usr/local/nvidia/lib64/libcuda.so.${DRIVER_VERSION}`].map((name) => ({ name, type: 'dir' }));
