@@ -19,7 +19,7 @@
 #include "untrusted.h"
 
 /* bind FLAGS bits (mirrored in src/host/mount-helper.ts). */
-enum { BIND_READONLY = 1, BIND_RECURSIVE = 2, BIND_KEEP_DEV = 4, BIND_OPTIONAL = 8, BIND_CREATE = 16 };
+enum { BIND_READONLY = 1, BIND_RECURSIVE = 2, BIND_KEEP_DEV = 4, BIND_OPTIONAL = 8, BIND_CREATE = 16, BIND_NOEXEC = 32 };
 
 static int within(const char *path, const char *dir) {
   size_t length = strlen(dir);
@@ -31,9 +31,9 @@ static int within(const char *path, const char *dir) {
  * SOURCE is opened as UID/GID (their permissions decide); TARGET is a container path resolved in
  * ROOTFS (created if BIND_CREATE); a source that resolves into DENY (strata's runtime dir) is
  * refused. The source's own mount flags are kept (a read-only or noexec source stays so); nosuid,
- * nodev (unless BIND_KEEP_DEV) and ro (BIND_READONLY) are added, never removed; the new mount is a
- * slave, so unmounting it never propagates to the host. Reply: the new mount's id, or "skipped"
- * for a missing optional source.
+ * nodev (unless BIND_KEEP_DEV), ro (BIND_READONLY) and noexec (BIND_NOEXEC) are added, never
+ * removed; the new mount is a slave, so unmounting it never propagates to the host. Reply: the
+ * new mount's id, or "skipped" for a missing optional source.
  */
 int do_bind(char **f) {
   unsigned flags = (unsigned)strtoul(f[4], NULL, 10);
@@ -66,7 +66,8 @@ int do_bind(char **f) {
     unsigned recursive = (flags & BIND_RECURSIVE) ? AT_RECURSIVE : 0;
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_NOSUID | ((flags & BIND_KEEP_DEV) ? 0 : MOUNT_ATTR_NODEV) | ((flags & BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0);
+    attr.attr_set = MOUNT_ATTR_NOSUID | ((flags & BIND_KEEP_DEV) ? 0 : MOUNT_ATTR_NODEV) | ((flags & BIND_READONLY) ? MOUNT_ATTR_RDONLY : 0) |
+                    ((flags & BIND_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
     attr.propagation = MS_SLAVE;
     tree = open_tree(source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | recursive);
     if (tree < 0) reply_stage_err(errno, STAGE_MOUNT, "open_tree");

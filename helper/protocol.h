@@ -11,5 +11,9 @@ const char *opt(const char *field);
 int do_bind(char **fields);
 int do_umount_verified(char **fields);
 int do_readonly(char **fields);
+/* device-ops.c: CDI device edits inside a rootfs. */
+int do_symlink(char **fields);
+int do_chmod(char **fields);
+int do_devnode(char **fields);
 
 #endif

@@ -264,6 +264,9 @@ int main(void) {
     else if (strcmp(op, "bind") == 0 && count == 8) do_bind(fields);
     else if (strcmp(op, "umountv") == 0 && count == 5) do_umount_verified(fields);
     else if (strcmp(op, "readonly") == 0 && count == 2) do_readonly(fields);
+    else if (strcmp(op, "symlink") == 0 && count == 4) do_symlink(fields);
+    else if (strcmp(op, "chmod") == 0 && count == 4) do_chmod(fields);
+    else if (strcmp(op, "devnode") == 0 && count == 6) do_devnode(fields);
     else if (strcmp(op, "lock") == 0 && count == 3) do_lock(fields);
     else if (strcmp(op, "unlock") == 0 && count == 1) do_unlock();
     else reply_err(EINVAL, "bad request");

@@ -169,7 +169,7 @@ static int config_parse(int ac, char **av)
  * Options: --<prefix>-image and friends, with STRATA_CONTAINER_* environment fallbacks
  * --------------------------------------------------------------------------------------------- */
 
-enum opt_id { OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH, OPT_COUNT };
+enum opt_id { OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH, OPT_DEVICES, OPT_COUNT };
 
 static const struct {
 	const char *suffix;  /* option name after "<prefix>-" */
@@ -192,6 +192,9 @@ static const struct {
 	[OPT_BATCH] = { "batch", "STRATA_CONTAINER_BATCH", "container|host",
 		"[strata] where the batch script runs: in the container (default) or on the host; "
 		"job steps (srun) always run in the container" },
+	/* Checked by the prolog (a bad name fails the job there, with the spec's offer in the message). */
+	[OPT_DEVICES] = { "devices", "STRATA_CONTAINER_DEVICES", "VENDOR/CLASS=NAME[,...]",
+		"[strata] CDI devices for the container, e.g. nvidia.com/gpu=all" },
 };
 
 static char opt_names[OPT_COUNT][SPANK_OPTION_MAXLEN + 1];
@@ -611,6 +614,7 @@ static int submit_side(spank_t sp)
 			{ "STRATA_WORKDIR", args.value[OPT_WORKDIR] },
 			{ "STRATA_WRITABLE", args.value[OPT_WRITABLE] ? "1" : args.value[OPT_READONLY] ? "0" : NULL },
 			{ "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE] },
+			{ "STRATA_DEVICES", args.value[OPT_DEVICES] },
 			/* for the task side: in the job environment as SLURM_SPANK_STRATA_BATCH */
 			{ "STRATA_BATCH", args.value[OPT_BATCH] },
 		};

@@ -72,6 +72,8 @@ export const ERROR_CODES = [
   'E_UNMOUNT',
   'E_UPPER_SIZE',
   'E_USAGE',
+  'E_CDI_APPLY',
+  'E_DEVICE_IMAGE',
 ] as const;
 
 /** Node faults named after the errno that caused them (errors.ts nodeFaultOf). */

@@ -11,7 +11,7 @@
 #                    of jobs this MoM no longer has.
 #
 # The image comes from `qsub -l container_image=NAME:TAG` (custom string resource) or
-# `qsub -v STRATA_CONTAINER_IMAGE=NAME:TAG`; STRATA_CONTAINER_MOUNTS, _WORKDIR, _READONLY,
+# `qsub -v STRATA_CONTAINER_IMAGE=NAME:TAG`; STRATA_CONTAINER_MOUNTS, _WORKDIR, _READONLY, _DEVICES,
 # _WRITABLE and _UPPER_SIZE in Variable_List mean what they mean for Slurm. At the MoM the image
 # is read from the STRATA_IMAGE the queuejob hook put in Variable_List: Variable_List always
 # reaches MoM hooks, a custom resource only if it was created with flag=m.
@@ -64,6 +64,7 @@ JOB_OPTIONS = (
     ("STRATA_CONTAINER_WRITABLE", "STRATA_WRITABLE"),
     ("STRATA_CONTAINER_READONLY", "STRATA_READONLY"),
     ("STRATA_CONTAINER_UPPER_SIZE", "STRATA_UPPER_SIZE"),
+    ("STRATA_CONTAINER_DEVICES", "STRATA_DEVICES"),
     ("STRATA_IMAGE_DIGEST", "STRATA_IMAGE_DIGEST"),
     ("PBS_O_WORKDIR", "STRATA_JOB_WORKDIR"),
 )

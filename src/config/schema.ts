@@ -292,7 +292,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'boolean',
     default: false,
     description:
-      'Run CDI hooks other than the NVIDIA ones strata carries out itself (create-symlinks, update-ldcache, enable-cuda-compat, disable-device-node-modification, chmod); they run as root.',
+      'Let a CDI spec with hooks other than the NVIDIA ones strata carries out itself (create-symlinks, update-ldcache, enable-cuda-compat, disable-device-node-modification, chmod) load. strata runs no hook program yet: a job that gets such a hook still fails with a node-side message.',
     why: 'Off by default: a hook is a program run as root next to an untrusted image; a spec that needs one fails the job with a node-side message instead.',
   },
 ];

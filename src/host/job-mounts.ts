@@ -28,10 +28,12 @@ export interface RootfsBind {
   create: boolean;
   /** A source that resolves into this directory is refused (strata's runtime dir). */
   deny?: string;
+  /** No execution from the mount (a CDI spec's `noexec`). */
+  noexec?: boolean;
 }
 
 /** Mirrors the bit values in helper/job-mounts.c. */
-const BIND_FLAGS = { readonly: 1, recursive: 2, keepDev: 4, optional: 8, create: 16 } as const;
+const BIND_FLAGS = { readonly: 1, recursive: 2, keepDev: 4, optional: 8, create: 16, noexec: 32 } as const;
 
 export function bindFlags(bind: Pick<RootfsBind, keyof typeof BIND_FLAGS>): number {
   let flags = 0;
@@ -50,7 +52,8 @@ export function requireHelper(): MountHelper {
   return helper;
 }
 
-async function timed(helper: MountHelper, fields: (string | number)[]): Promise<HelperReply> {
+/** One helper request, timed into the exec log. */
+export async function timed(helper: MountHelper, fields: (string | number)[]): Promise<HelperReply> {
   const started = performance.now();
   const reply = await helper.request(fields);
   execLog.push({ command: `strata-mount ${fields.join(' ')}`, durationMs: performance.now() - started });

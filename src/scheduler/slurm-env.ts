@@ -8,10 +8,11 @@ export const flag = (value: string | undefined) => (value === undefined || value
 
 /**
  * The container options a scheduler adapter passes as `<prefix>IMAGE`, `<prefix>IMAGE_DIGEST`,
- * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no) and `<prefix>UPPER_SIZE`:
+ * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no), `<prefix>UPPER_SIZE` and
+ * `<prefix>DEVICES` (CDI device names):
  * SPANK_STRATA_* for Slurm, STRATA_* from the PBS hook.
  */
-export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize'> {
+export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize' | 'devices'> {
   const value = (name: string) => env[`${prefix}${name}`] || undefined;
   return {
     image: value('IMAGE'),
@@ -20,6 +21,7 @@ export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<P
     workdir: value('WORKDIR'),
     writable: flag(value('WRITABLE')) ?? true,
     upperSize: value('UPPER_SIZE'),
+    devices: value('DEVICES'),
   };
 }
 

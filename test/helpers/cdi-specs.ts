@@ -13,6 +13,12 @@ export interface NvidiaSpecOptions {
   driverVersion?: string;
   /** Container directory the libraries are mounted into. */
   libDir?: string;
+  /**
+   * The device nodes' container directory (default /dev). A test on a node without GPUs makes its
+   * nodes in a directory of the host's /dev and passes that same directory here: the container's
+   * /dev is the host's, so a node must be at its host path.
+   */
+  containerDevRoot?: string;
 }
 
 export const DRIVER_VERSION = '550.54.15';
@@ -23,7 +29,7 @@ export function nvidiaSpecYaml(options: NvidiaSpecOptions): string {
   const version = options.driverVersion ?? DRIVER_VERSION;
   const lib = options.libDir ?? CONTAINER_LIB_DIR;
   const dev = options.devRoot;
-  const node = (n: string) => `            - path: /dev/${n}\n              hostPath: ${dev}/${n}\n`;
+  const node = (n: string) => `            - path: ${options.containerDevRoot ?? '/dev'}/${n}\n              hostPath: ${dev}/${n}\n`;
   const gpu = (index: number) => `    - name: "${index}"\n      containerEdits:\n        deviceNodes:\n${node(`nvidia${index}`)}`;
   const all = Array.from({ length: options.gpus }, (_, index) => node(`nvidia${index}`)).join('');
   const hook = (args: string[]) =>

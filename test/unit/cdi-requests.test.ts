@@ -59,7 +59,7 @@ describe('parseDeviceRequests', () => {
 
   test('strata prolog --devices reaches the request; a bad one fails the job (user error), not the node', () => {
     const args = { job: '7', uid: 1000, gid: 1000 };
-    expect(toRequest({ ...args, devices: 'nvidia.com/gpu=1' }).devices.map(qualified)).toEqual(['nvidia.com/gpu=1']);
+    expect(toRequest({ ...args, devices: 'nvidia.com/gpu=1' }).devices?.map(qualified)).toEqual(['nvidia.com/gpu=1']);
     expect(toRequest(args).devices).toEqual([]);
     expectUserError(() => toRequest({ ...args, devices: 'gpu1' }), 'E_BAD_DEVICE');
   });

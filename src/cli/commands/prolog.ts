@@ -8,7 +8,6 @@ import { asStrataError, printable, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
-import type { QualifiedName } from '../../runtime/devices/names.js';
 import { parseDeviceRequests } from '../../runtime/devices/requests.js';
 import { parseMountRequests } from '../../runtime/job/request.js';
 import { recordJobError, runProlog, type PrologRequest } from '../../runtime/job/prolog.js';
@@ -70,14 +69,8 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
   }
 }
 
-/**
- * The prolog's request plus the job's explicit CDI device requests. Checked here, so a malformed
- * `--devices` fails the job before anything is set up; applying them (src/runtime/devices/) is
- * not wired into the runtime yet (docs/gpus.md).
- */
-export type PrologRequestWithDevices = PrologRequest & { devices: QualifiedName[] };
-
-export function toRequest(args: PrologArgs): PrologRequestWithDevices {
+/** The prolog's request; a malformed `--devices` fails the job here, before anything is set up. */
+export function toRequest(args: PrologArgs): PrologRequest {
   for (const [name, value] of [['uid', args.uid], ['gid', args.gid]] as const) {
     // 4294967295 is (uid_t)-1, "no id" to the kernel.
     if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32 - 1) {

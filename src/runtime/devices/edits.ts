@@ -51,6 +51,8 @@ export interface MountEdit extends EditOrigin {
   recursive: boolean;
   /** nosuid/nodev (unless the spec asked for suid/dev), noexec, atime flags. */
   flags: string[];
+  /** A shared library's DT_SONAME (read from the host file by jobDevices), for the ld links. */
+  soname?: string;
 }
 
 export interface HookEdit extends EditOrigin {

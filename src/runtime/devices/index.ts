@@ -11,6 +11,7 @@ import { loadSpecDirs, type LoadOptions } from './load.js';
 import type { QualifiedName } from './names.js';
 import { buildRegistry, resolveDevices, type DeviceRegistry } from './registry.js';
 import { deviceRequests } from './requests.js';
+import { readSoname } from './soname.js';
 
 export interface JobDevicesInput {
   /** The user's explicit requests (parseDeviceRequests of --container-devices). */
@@ -47,7 +48,22 @@ export function jobDevices(config: Pick<Config, 'devices'>, input: JobDevicesInp
   if (!requests.length) return { edits: NO_EDITS, notes };
   const devices = resolveDevices(registry, requests);
   const host = gatherHostFacts(hostPathsOf(devices));
-  return { edits: buildContainerEdits(devices, host, { allowUnknownHooks: config.devices.allowUnknownHooks }), notes };
+  const edits = buildContainerEdits(devices, host, { allowUnknownHooks: config.devices.allowUnknownHooks });
+  return { edits: withSonames(edits, readSoname), notes };
+}
+
+/**
+ * The edits with each bound shared library's soname: the runtime makes the `soname -> file` links
+ * ldconfig would make in update-ldcache's folders (it runs no ldconfig). Only files whose name
+ * says shared library are read.
+ */
+export function withSonames(edits: ContainerEdits, soname: (hostPath: string) => string | undefined): ContainerEdits {
+  const mounts = edits.mounts.map((mount) => {
+    if (mount.sourceKind !== 'file' || !/\.so(\.|$)/.test(mount.hostPath)) return mount;
+    const name = soname(mount.hostPath);
+    return name ? { ...mount, soname: name } : mount;
+  });
+  return { ...edits, mounts };
 }
 
 export { mergeEnv } from './env.js';

@@ -14,6 +14,8 @@ import { faultPoint, killIfFault } from '../../test-switches.js';
 import { mountRootfs } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
+import type { DeviceStep } from './devices-plan.js';
+import { applyDeviceStep } from './devices-apply.js';
 import { appendJournal, JOURNAL_VERSION, writeEntry, type JournalRecord } from './records.js';
 
 export interface ApplyTimings {
@@ -44,6 +46,8 @@ export interface NodeOps {
   /** Throws the job's or the node's error; a missing optional source is no error. */
   bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string): Promise<void>;
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
+  /** A CDI device edit (devices-apply.ts): a bind, a node check, a link or a mode. */
+  device(step: DeviceStep, deny: string): Promise<void>;
   writeEntry(path: string, entry: EntryConfig): void;
 }
 
@@ -62,7 +66,7 @@ export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps 
     killIfFault(fault, index + 1, 'before');
     await carryOut(step, ops, context, runtime);
     killIfFault(fault, index + 1, 'after');
-    const key = step.op === 'bind' ? `bind ${step.target}` : step.op;
+    const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
   }
 }
@@ -81,6 +85,11 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
       return ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
     case 'readonly':
       return ops.makeReadonly(step);
+    case 'device-bind':
+    case 'device-node':
+    case 'symlink':
+    case 'chmod':
+      return ops.device(step, runtime.runtimeDir);
     case 'entry':
       return ops.writeEntry(step.path, step.entry);
   }
@@ -131,6 +140,7 @@ export const hostOps: NodeOps = {
     const reply = await makeMountReadonly(step.target);
     if (!reply.ok) throw nodeError('E_READONLY', `cannot make ${step.target} read-only: ${reply.message}`, { detail: reply.value });
   },
+  device: applyDeviceStep,
   writeEntry,
 };
 

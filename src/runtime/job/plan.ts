@@ -10,6 +10,8 @@ import type { ResolvedImage } from '../../store/store.js';
 import { normalise, type BindRequest } from './request.js';
 import { RuntimePaths, layerId } from '../paths.js';
 import { isWithin } from '../../path-within.js';
+import type { ContainerEdits } from '../devices/index.js';
+import { deviceEnv, planDevices, type DeviceStep } from './devices-plan.js';
 
 export interface JobRequest {
   jobId: string;
@@ -25,6 +27,8 @@ export interface JobRequest {
   /** Requested upper size in bytes (default from config). */
   upperSize?: number;
   mounts: BindRequest[];
+  /** CDI devices for the job (jobDevices in src/runtime/devices), if any. */
+  devices?: ContainerEdits;
 }
 
 export interface LayerMount {
@@ -49,6 +53,10 @@ export interface EntryConfig {
   cmd: string[];
   user?: string;
   writable: boolean;
+  /** Groups the job's processes also get (CDI additionalGIDs); absent when none. */
+  additionalGids?: number[];
+  /** The CDI devices the container has, fully qualified; absent when none. */
+  devices?: string[];
 }
 
 export type Step =
@@ -73,6 +81,7 @@ export type Step =
   | ({ op: 'bind'; rootfs: string } & BindRequest)
   /** The overlay mount itself becomes read-only, after the binds (which keep their own flags). */
   | { op: 'readonly'; target: string }
+  | DeviceStep
   | { op: 'entry'; path: string; entry: EntryConfig };
 
 export interface Plan {
@@ -80,6 +89,8 @@ export interface Plan {
   jobDir: string;
   rootfs: string;
   steps: Step[];
+  /** Device edits deliberately not carried out, for the admin log. */
+  notes?: string[];
 }
 
 /** The kernel copies at most one page of mount options and silently truncates the rest. */
@@ -129,8 +140,12 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   checkOverlayFits(layers.length, options, image.ref);
   steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
   steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
+  // Device files go in before any other bind (see devices-plan.ts); device checks after them.
+  const devices = job.devices ? planDevices(paths.rootfs, job.devices) : undefined;
+  steps.push(...(devices?.early ?? []));
   // Binds first: their mount points are made in the (still writable) job layer.
   for (const bind of bindList(job, config)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
+  steps.push(...(devices?.late ?? []));
   if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });
 
   const imageConfig = image.config.config ?? {};
@@ -144,15 +159,17 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       rootfs: paths.rootfs,
       uid: job.uid,
       gid: job.gid,
-      env: imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV],
+      env: deviceEnv(imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV], devices ?? { env: [] }),
       workdir: job.workdir ?? (imageConfig.WorkingDir || '/'),
       entrypoint: imageConfig.Entrypoint ?? [],
       cmd: imageConfig.Cmd ?? [],
       user: imageConfig.User || undefined,
       writable: job.writable,
+      ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
+      ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
     },
   });
-  return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps };
+  return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps, ...(devices?.notes.length ? { notes: devices.notes } : {}) };
 }
 
 export function overlayOptions(layers: LayerMount[], upperRoot: string): string {

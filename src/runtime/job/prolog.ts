@@ -12,8 +12,13 @@ import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
 import { homeOf, userNameOf } from '../../host/passwd.js';
 import { checkStrataPaths } from './strata-paths.js';
+import { jobDevices } from '../devices/index.js';
+import type { QualifiedName } from '../devices/names.js';
+import type { ResolvedImage } from '../../store/store.js';
 
-export interface PrologRequest extends Omit<JobRequest, 'home'> {
+export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices'> {
+  /** The job's explicit CDI device requests (`--container-devices`). */
+  devices?: QualifiedName[];
   /** The image as the user typed it; empty means the job uses no container. */
   image?: string;
   /** The digest pinned at submit time; wins over `image`. */
@@ -22,7 +27,7 @@ export interface PrologRequest extends Omit<JobRequest, 'home'> {
 
 export type PrologOutcome =
   | { result: 'no-image' }
-  | { result: 'ready'; manifestDigest: string; layers: number; mountedLayers?: number; again?: boolean }
+  | { result: 'ready'; manifestDigest: string; layers: number; mountedLayers?: number; again?: boolean; devices?: string[]; deviceNotes?: string[] }
   | { result: 'user-error'; error: StrataError }
   | { result: 'dry-run'; plan: Plan };
 
@@ -37,7 +42,7 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
   const job = new RuntimePaths(config.runtimeDir).job(request.jobId);
   if (dryRun) {
     const image = await openImage(request, config);
-    return { result: 'dry-run', plan: planJob({ ...request, home: await homeOf(request.uid) }, config, image) };
+    return { result: 'dry-run', plan: planJob(await jobRequest(request, config, image), config, image) };
   }
   if (existsSync(job.entry)) return { result: 'ready', manifestDigest: '', layers: 0, again: true };
   // A journal without entry.json is a prolog that was killed half-way: undo it, then start over.
@@ -51,11 +56,11 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     started = performance.now();
     // Whether the user may read each source is decided when the helper opens it as the user.
     checkStrataPaths(request.mounts, config);
-    const home = await homeOf(request.uid);
-    const plan = planJob({ ...request, home }, config, image);
+    const plan = planJob(await jobRequest(request, config, image), config, image);
     mark('plan', started);
     await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, gid: request.gid, timings });
-    return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length };
+    const devices = plan.steps.find((step) => step.op === 'entry')?.entry.devices;
+    return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length, ...(devices ? { devices } : {}), ...(plan.notes ? { deviceNotes: plan.notes } : {}) };
   } catch (thrown) {
     const error = nodeFaultOf(thrown) ?? asStrataError(thrown);
     // Whatever was half set up goes; the job dir stays only to carry the error to the job.
@@ -66,6 +71,17 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     recordJobError(request.jobId, error.summary, config);
     return { result: 'user-error', error };
   }
+}
+
+/**
+ * The planner's request: the user's home, and the CDI edits for the devices the job asked for (or
+ * gets automatically: a CUDA image and the job's GPUs, site defaults). The prolog's environment
+ * is the job's (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES).
+ */
+async function jobRequest(request: PrologRequest, config: Config, image: ResolvedImage): Promise<JobRequest> {
+  const { devices: explicit, ...rest } = request;
+  const { edits } = jobDevices(config, { explicit: explicit ?? [], imageEnv: image.config.config?.Env ?? [], jobEnv: process.env });
+  return { ...rest, home: await homeOf(request.uid), ...(edits.devices.length ? { devices: edits } : {}) };
 }
 
 /** Leave a user error where the job finds it (`strata exec`, the PBS hook's execjob_launch). */

@@ -1,12 +1,16 @@
 // The job's on-disk records, and the only code that reads or writes them: the journal (what the
 // prolog did, for the epilog to undo) and the entry file (how to enter the rootfs: read by
-// `strata exec`, `strata gc`, node status and, in C, the SPANK plugin's spank/json.c).
+// `strata exec`, `strata gc`, node status and, in C, the SPANK plugin's spank/json.c, which skips
+// fields it does not know, such as `devices` and `additionalGids`).
 //
 // Both live on node-local tmpfs and outlive a package upgrade in the middle of a job, so both
 // carry a version. The journal's version is in its `begin` record:
 //   1 (no `v`): binds were journalled with their resolved host path, preceded by a `mountpoints`
 //     record, and `readonly` was a read-only bind of the rootfs onto itself;
 //   2: a bind's target is its container path, `readonly` flips the overlay mount's own flag.
+//     CDI devices add `device-bind`, `device-node`, `symlink` and `chmod` records (no version
+//     change: device binds are mounts under the job dir, the rest lives in the job's upper, so an
+//     older epilog that skips the records still removes everything).
 // Teardown does not depend on these differences: it unmounts what mountinfo shows under the job's
 // directory, verified by mount id; records only order it and say what else to remove. A journal
 // from a NEWER strata (a downgrade mid-job) is torn down the same way: an unknown op is skipped and
