@@ -28,8 +28,13 @@ await build({
 for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o755);
 // The mount executor (helper/strata-mount.c): without a C compiler strata spawns mount(8) instead.
 mkdirSync(`${staging}/helper`);
-const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c'], { stdio: 'inherit' });
+const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
+const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0;
+// The Slurm Prolog/Epilog front-ends (front/strata-front.c): they answer the jobs that need no
+// Node (no container; nothing of the job on the node) and exec prolog/slurm.js or epilog/slurm.js
+// otherwise. Without a C compiler, slurm.conf names the .js entry points directly.
+const fronts = ['prolog', 'epilog'].map((phase) => spawnSync('cc', [...CFLAGS, ...(phase === 'epilog' ? ['-DSTRATA_EPILOG'] : []), '-o', `${staging}/${phase}/slurm`, 'front/strata-front.c'], { stdio: 'inherit' }).status === 0);
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 try {
   renameSync('dist', `dist.old.${process.pid}`);
@@ -40,6 +45,7 @@ renameSync(staging, 'dist');
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
 console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper not built (strata will spawn mount(8))');
+console.log(fronts.every(Boolean) ? 'built dist/prolog/slurm, dist/epilog/slurm (Slurm front-ends)' : 'Slurm front-ends not built (slurm.conf names the .js entry points)');
 
 // The man pages, from the command definitions and the configuration schema.
 if (spawnSync(process.execPath, ['scripts/gen-man.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);
