@@ -102,6 +102,15 @@ describe('epilog', () => {
     expect(front('epilog', slurmEnv()).ran).toBeUndefined();
   });
 
+  test('the shipped example configuration (every setting, comments) is read without Node', () => {
+    const example = readFileSync(join(REPO, 'etc/strata.yaml'), 'utf8');
+    expect(example).toContain('runtime_dir: /run/strata\n');
+    writeFileSync(site.configPath, example.replace('runtime_dir: /run/strata\n', `runtime_dir: ${site.runtime}\n`));
+    expect(front('epilog', slurmEnv()).ran).toBeUndefined();
+    mkdirSync(join(site.runtime, 'jobs/77'), { recursive: true });
+    expect(front('epilog', slurmEnv()).ran).toBeDefined();
+  });
+
   test('a configuration file named by STRATA_CONFIG that does not exist, or an invalid job id: Node reports it', () => {
     expect(front('epilog', slurmEnv({ STRATA_CONFIG: join(site.root, 'missing.yaml') })).ran).toBeDefined();
     expect(front('epilog', slurmEnv({ SLURM_JOB_ID: '../77' })).ran).toBeDefined();
