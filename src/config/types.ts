@@ -68,5 +68,16 @@ export interface Config {
     /** Bytes a user's own images may use in the store; 0 = no limit. */
     userQuota: number;
   };
+  /** CDI devices (GPUs, ...): src/runtime/devices/. */
+  devices: {
+    /** Spec directories, lowest priority first. */
+    specDirs: string[];
+    /** Fully qualified device names every container job gets where offered. */
+    defaultRequests: string[];
+    /** A CUDA image in a job without allocated GPUs gets all GPUs. */
+    autoAll: boolean;
+    /** Run CDI hooks strata does not implement natively (as root). */
+    allowUnknownHooks: boolean;
+  };
 
 }

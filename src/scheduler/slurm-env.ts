@@ -1,7 +1,7 @@
 // What Slurm hands the node prolog and epilog, as strata's prolog arguments. Pure.
 // All SPANK_* values come from the user and are validated downstream like any other input.
 
-import type { PrologArgs } from '../cli/commands/prolog.js';
+import type { PrologArgs } from './prolog-args.js';
 
 /** A yes/no value from the environment; unset or empty is undefined. */
 export const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));

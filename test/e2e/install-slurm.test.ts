@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installSlurm, parseSlurmConf } from '../../src/cli/commands/install-slurm.js';
+import { installSlurm } from '../../src/cli/commands/install-slurm.js';
+import { parseSlurmConf } from '../../src/scheduler/slurm-conf.js';
 import { REPO } from './cluster.js';
 
 let root: string;

@@ -7,7 +7,7 @@ import { asStrataError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
-import { teardownJob } from '../../runtime/teardown.js';
+import { teardownJob } from '../../runtime/job/teardown.js';
 import { printTimings } from './timings.js';
 
 export async function epilogCommand(args: { job: string; timings?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<number> {

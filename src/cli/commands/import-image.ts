@@ -6,7 +6,8 @@ import { userError } from '../../errors.js';
 import type { WriteRequest } from '../../store/relay/writer.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
 import { openImageSource, type ParsedSource } from '../../store/sources/open.js';
-import { openStore, type ImportArgs } from './images.js';
+import { openStore } from '../open-store.js';
+import type { ImportArgs } from './import-args.js';
 import { importImageSource } from './store-requests.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 

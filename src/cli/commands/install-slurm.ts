@@ -22,6 +22,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userError } from '../../errors.js';
 import { readConfig } from '../../config/load.js';
+import { parseSlurmConf, prologRunsAtAllocation } from '../../scheduler/slurm-conf.js';
 
 export interface InstallOptions {
   /** Where the strata package is (holds dist/ and spank/strata.so); found from this file by default. */
@@ -206,25 +207,6 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
   return notes;
 }
 
-/** Whether PrologFlags makes the prolog run on every node at allocation (Contain and X11 imply Alloc). */
-export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
-  const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
-  return flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag));
-}
-
-/** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */
-export function parseSlurmConf(text: string): Map<string, string> {
-  const settings = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    const match = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    const key = match[1].toLowerCase();
-    if (key === 'nodename' || key === 'partitionname' || key === 'nodeset' || key === 'downnodes' || key === 'frontendname') continue;
-    settings.set(key, match[2].trim());
-  }
-  return settings;
-}
 
 async function configuredRuntimeDir(env: NodeJS.ProcessEnv, notes: string[]): Promise<string> {
   try {
