@@ -3,7 +3,8 @@
 // printed slurm.conf lines once, cluster-wide.
 //
 //   <prefix>/lib/strata/               the bundled build (bin/strata.js, prolog/slurm.js,
-//                                      epilog/slurm.js, chunks/) and the SPANK plugin strata.so
+//                                      epilog/slurm.js, chunks/), the native Slurm front-ends
+//                                      prolog/slurm and epilog/slurm, and the SPANK plugin strata.so
 //   <prefix>/bin/strata                symlink to lib/strata/bin/strata.js
 //   <sysconfdir>/slurm/plugstack.conf.d/strata.conf   the plugstack line (never overwritten once there)
 //
@@ -85,18 +86,20 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   const libDir = join(prefix, 'lib', 'strata');
   const dist = join(root, 'dist');
   const pluginSource = join(root, 'spank', 'strata.so');
+  const sources = await listFiles(dist).catch((): string[] => []);
+  if (!sources.some((file) => file === 'prolog/slurm.js')) {
+    throw userError('E_NOT_BUILT', `no build to install in ${dist}`, { hint: 'run `npm run build` first' });
+  }
+  // The native front-ends (front/strata-front.c) where the build has them: a job without a
+  // container then costs no Node start-up. They exec the .js beside them for everything else.
+  const entry = (phase: string) => join(libDir, phase, sources.includes(`${phase}/slurm`) ? 'slurm' : 'slurm.js');
   const paths = {
-    prolog: join(libDir, 'prolog', 'slurm.js'),
-    epilog: join(libDir, 'epilog', 'slurm.js'),
+    prolog: entry('prolog'),
+    epilog: entry('epilog'),
     cli: join(libDir, 'bin', 'strata.js'),
     plugin: join(libDir, 'strata.so'),
     plugstackSnippet: join(sysconfdir, 'slurm', 'plugstack.conf.d', 'strata.conf'),
   };
-
-  const sources = await listFiles(dist).catch(() => []);
-  if (!sources.some((file) => file === 'prolog/slurm.js')) {
-    throw userError('E_NOT_BUILT', `no build to install in ${dist}`, { hint: 'run `npm run build` first' });
-  }
   if (!(await exists(pluginSource))) {
     throw userError('E_NOT_BUILT', `the SPANK plugin ${pluginSource} is not built`, {
       hint: 'run `make -C spank` (needs the Slurm headers: Debian libslurm-dev)',
