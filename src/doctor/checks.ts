@@ -193,7 +193,9 @@ function checkSlurm(facts: Facts): Check[] {
   const checks: Check[] = [];
   for (const [key, file] of [['Prolog', slurm.prolog], ['Epilog', slurm.epilog]] as const) {
     const name = `slurm.${key.toLowerCase()}`;
-    const wanted = `${key}=/usr/local/lib/strata/${key.toLowerCase()}/slurm.js`;
+    // The C front-end (no Node for jobs without a container); install-slurm falls back to the .js
+    // entry point where no C compiler was available.
+    const wanted = `${key}=/usr/local/lib/strata/${key.toLowerCase()}/slurm`;
     if (!file) checks.push(fail(name, `${slurm.confPath} sets no ${key}`, `add ${wanted} to slurm.conf on every node (strata install-slurm prints the lines)`));
     else if (!file.exists) checks.push(fail(name, `${key}=${file.path} does not exist`, 'run `strata install-slurm` on this node, or fix the path in slurm.conf'));
     else if (file.error || !file.executable) checks.push(fail(name, `${key}=${file.path} is not executable${file.error ? ` (${file.error})` : ''}`, `chmod 755 ${file.path}`));

@@ -89,7 +89,7 @@ const cases: Case[] = [
   ['runtime on disk', (f) => (f.runtime.type = EXT4), 'runtime_dir', 'warn', /ext4, not tmpfs/],
   ['little memory for tmpfs uppers', (f) => (f.upper.memAvailableBytes = 2 ** 29), 'upper', 'warn', /more than the 512M/],
   ['disk uppers full', (f) => { f.config.effective.upper.backing = 'disk'; f.upper.fs = { path: '/var/tmp', type: EXT4, freeBytes: 2 ** 20 }; }, 'upper', 'fail', /1M free/],
-  ['no Prolog', (f) => { delete f.slurm!.prolog; }, 'slurm.prolog', 'fail', /sets no Prolog.*Prolog=\/usr\/local\/lib\/strata\/prolog\/slurm\.js/],
+  ['no Prolog', (f) => { delete f.slurm!.prolog; }, 'slurm.prolog', 'fail', /sets no Prolog.*Prolog=\/usr\/local\/lib\/strata\/prolog\/slurm /],
   ['Epilog missing', (f) => (f.slurm!.epilog!.exists = false), 'slurm.epilog', 'fail', /does not exist.*install-slurm/],
   ['Prolog not executable', (f) => (f.slurm!.prolog!.executable = false), 'slurm.prolog', 'fail', /chmod 755/],
   ['Prolog of someone else', (f) => (f.slurm!.prolog!.mentionsStrata = false), 'slurm.prolog', 'warn', /does not look like strata/],
