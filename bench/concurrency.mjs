@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { QUICK, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, stats, table, fmt, dist } from './lib.mjs';
+import { QUICK, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, stats, table, fmt, slurmEntry } from './lib.mjs';
 
 const CONCURRENCY = QUICK ? [16] : [16, 64];
 const DIFFERENT_IMAGES = 16;
@@ -31,7 +31,7 @@ const layerCount = (refs) => new Set(refs.flatMap((ref) => layerFiles(site, ref)
 const run = (script, job, ref) =>
   new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(dist(script), [], { env: { ...site.slurmEnv(job, ref), STRATA_CONFIG: site.config }, stdio: 'ignore' });
+    const child = spawn(slurmEntry(script), [], { env: { ...site.slurmEnv(job, ref), STRATA_CONFIG: site.config }, stdio: 'ignore' });
     child.on('exit', (code) => resolve({ code, ms: performance.now() - started }));
   });
 const loopsInUse = () =>
@@ -53,14 +53,14 @@ await withMountLock(async () => {
       const jobs = refs.map(() => job++);
       const seen = logLines().length;
       let started = performance.now();
-      const prologs = await Promise.all(jobs.map((id, i) => run('prolog/slurm.js', id, refs[i])));
+      const prologs = await Promise.all(jobs.map((id, i) => run('prolog', id, refs[i])));
       const prologTotal = performance.now() - started;
       const ready = jobs.filter((id) => existsSync(join(site.runtime, 'jobs', String(id), 'entry.json'))).length;
       const loops = loopsInUse();
       const expected = layerCount([...new Set(refs)]);
       const waits = logLines().slice(seen).filter((line) => line.message === 'rootfs ready').map((line) => line.lockWaitMs ?? 0);
       started = performance.now();
-      const epilogs = await Promise.all(jobs.map((id, i) => run('epilog/slurm.js', id, refs[i])));
+      const epilogs = await Promise.all(jobs.map((id, i) => run('epilog', id, refs[i])));
       const epilogTotal = performance.now() - started;
       const failed = [...prologs, ...epilogs].filter((result) => result.code !== 0).length;
       const each = stats(prologs.map((result) => result.ms));

@@ -3,7 +3,7 @@
 // strata CLI, generated image content, and statistics. Root only.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const args = process.argv.slice(2);
@@ -80,6 +80,9 @@ export async function withMountLock(work) {
   }
 }
 
+/** What slurm.conf names (install-slurm): the native front-end where built, else the .js entry point. */
+export const slurmEntry = (phase) => (existsSync(dist(`${phase}/slurm`)) ? dist(`${phase}/slurm`) : dist(`${phase}/slurm.js`));
+
 /** A strata configuration with its store and runtime under `root`. */
 export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
   const config = join(root, 'strata.yaml');
@@ -88,8 +91,8 @@ export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
   const cli = (argv) => execFileSync(process.execPath, [dist('bin/strata.js'), ...argv], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   // Slurm runs the entry points with no PATH and only its own variables.
   const slurmEnv = (job, image) => ({ ...env, SLURM_JOB_ID: String(job), SLURM_JOB_UID: '0', SLURM_JOB_GID: '0', SPANK_STRATA_IMAGE: image });
-  const prolog = (job, image) => timed([dist('prolog/slurm.js')], slurmEnv(job, image));
-  const epilog = (job, image) => timed([dist('epilog/slurm.js')], slurmEnv(job, image));
+  const prolog = (job, image) => timed([slurmEntry('prolog')], slurmEnv(job, image));
+  const epilog = (job, image) => timed([slurmEntry('epilog')], slurmEnv(job, image));
   return { root, config, env, cli, slurmEnv, prolog, epilog, store: join(root, 'store'), runtime: join(root, 'run') };
 }
 

@@ -10,11 +10,16 @@
  *   loop   FILE TARGET FSTYPE FLAGS DATA DIRECTIO attach FILE read-only with autoclear (reusing a
  *                                                 loop already bound to it read-only), mount it;
  *                                                 reply carries the device
- *   umount TARGET FLAGS                           umount2(2)
+ *   umount TARGET FLAGS                           umount2(2), for paths strata owns
+ *   bind   SOURCE ROOTFS TARGET FLAGS UID GID DENY a bind into a job's rootfs (job-mounts.c)
+ *   umountv BASE RELATIVE MOUNT_ID FLAGS          unmount a job's mount, verified (job-mounts.c)
+ *   readonly TARGET                               make one mount read-only (job-mounts.c)
  *   lock   PATH TIMEOUT_MS                        open (create) PATH and flock(LOCK_EX); reply: ms
  *                                                 waited. Held until `unlock` or until we exit
  *   unlock
- * Replies:  ok [TAB value]   |   err TAB ERRNO-NAME TAB message
+ * Replies:  ok [TAB value]   |   err TAB ERRNO-NAME TAB message [TAB stage]
+ * Paths inside a job's rootfs (user- and image-controlled) are only ever handled by job-mounts.c,
+ * through descriptors; the other requests take paths strata itself owns.
  * EOF on stdin ends the process (and so releases the lock): when the caller dies, SIGKILL
  * included, nothing is left holding the lock or running on its behalf.
  */
@@ -34,23 +39,32 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "protocol.h"
+#include "untrusted.h"
+
 #define MAX_FIELDS 8
 
 static int lock_fd = -1;
 
-static void reply_ok(const char *value) {
+void reply_ok(const char *value) {
   if (value) printf("ok\t%s\n", value);
   else printf("ok\n");
   fflush(stdout);
 }
 
-static void reply_err(int err, const char *what) {
+void reply_err(int err, const char *what) {
   const char *name = strerrorname_np(err);
   printf("err\t%s\t%s: %s\n", name ? name : "EUNKNOWN", what, strerror(err));
   fflush(stdout);
 }
 
-static const char *opt(const char *field) { return strcmp(field, "-") == 0 ? NULL : field; }
+void reply_stage_err(int err, int stage, const char *what) {
+  const char *name = strerrorname_np(err);
+  printf("err\t%s\t%s: %s\t%s\n", name ? name : "EUNKNOWN", what, strerror(err), stage_names[stage]);
+  fflush(stdout);
+}
+
+const char *opt(const char *field) { return strcmp(field, "-") == 0 ? NULL : field; }
 
 static double now_ms(void) {
   struct timespec ts;
@@ -247,6 +261,12 @@ int main(void) {
     if (strcmp(op, "mount") == 0 && count == 7) do_mount(fields);
     else if (strcmp(op, "loop") == 0 && count == 7) do_loop(fields);
     else if (strcmp(op, "umount") == 0 && count == 3) do_umount(fields);
+    else if (strcmp(op, "bind") == 0 && count == 8) do_bind(fields);
+    else if (strcmp(op, "umountv") == 0 && count == 5) do_umount_verified(fields);
+    else if (strcmp(op, "readonly") == 0 && count == 2) do_readonly(fields);
+    else if (strcmp(op, "symlink") == 0 && count == 4) do_symlink(fields);
+    else if (strcmp(op, "chmod") == 0 && count == 4) do_chmod(fields);
+    else if (strcmp(op, "devnode") == 0 && count == 6) do_devnode(fields);
     else if (strcmp(op, "lock") == 0 && count == 3) do_lock(fields);
     else if (strcmp(op, "unlock") == 0 && count == 1) do_unlock();
     else reply_err(EINVAL, "bad request");

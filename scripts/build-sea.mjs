@@ -33,7 +33,7 @@ for (const [name, source] of Object.entries(entries)) {
   writeFileSync(entry, source);
   const script = join(work, `${name}.cjs`);
   await build({
-    entryPoints: [entry], outfile: script, bundle: true, platform: 'node', format: 'cjs', target: 'node20', logLevel: 'error', legalComments: 'none',
+    entryPoints: [entry], outfile: script, bundle: true, platform: 'node', format: 'cjs', target: 'node22', logLevel: 'error', legalComments: 'none',
     // CommonJS has no import.meta. Code that finds files next to itself (the mount helper:
     // ../helper/strata-mount from dist/chunks/) gets a URL as if it were a chunk next to the
     // executable, so dist-sea/helper/strata-mount is found.

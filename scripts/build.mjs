@@ -18,18 +18,24 @@ await build({
   splitting: true,
   format: 'esm',
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   chunkNames: 'chunks/[name]-[hash]',
-  // winston and friends are CommonJS and call require() for Node built-ins.
+  // A CommonJS dependency that calls require() for Node built-ins would need it; cheap insurance.
   banner: { js: "import { createRequire as __strataRequire } from 'node:module'; const require = __strataRequire(import.meta.url);" },
   logLevel: 'warning',
   legalComments: 'none',
 });
 for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o755);
-// The mount executor (helper/strata-mount.c): without a C compiler strata spawns mount(8) instead.
+// The mount executor (helper/*.c). Without it (no C compiler) jobs cannot get a container: binds
+// into a rootfs are made only through it (src/host/job-mounts.ts).
 mkdirSync(`${staging}/helper`);
-const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c'], { stdio: 'inherit' });
+const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
+const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0;
+// The Slurm Prolog/Epilog front-ends (front/strata-front.c): they answer the jobs that need no
+// Node (no container; nothing of the job on the node) and exec prolog/slurm.js or epilog/slurm.js
+// otherwise. Without a C compiler, slurm.conf names the .js entry points directly.
+const fronts = ['prolog', 'epilog'].map((phase) => spawnSync('cc', [...CFLAGS, ...(phase === 'epilog' ? ['-DSTRATA_EPILOG'] : []), '-o', `${staging}/${phase}/slurm`, 'front/strata-front.c'], { stdio: 'inherit' }).status === 0);
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 try {
   renameSync('dist', `dist.old.${process.pid}`);
@@ -39,7 +45,8 @@ try {
 renameSync(staging, 'dist');
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
-console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper not built (strata will spawn mount(8))');
+console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper NOT built: this node cannot set up containers (install a C compiler and rebuild)');
+console.log(fronts.every(Boolean) ? 'built dist/prolog/slurm, dist/epilog/slurm (Slurm front-ends)' : 'Slurm front-ends not built (slurm.conf names the .js entry points)');
 
 // The man pages, from the command definitions and the configuration schema.
 if (spawnSync(process.execPath, ['scripts/gen-man.mjs'], { stdio: 'inherit' }).status !== 0) process.exit(1);

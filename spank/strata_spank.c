@@ -177,7 +177,7 @@ static int config_parse(int ac, char **av)
  * --------------------------------------------------------------------------------------------- */
 
 enum opt_id {
-	OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH,
+	OPT_IMAGE, OPT_MOUNTS, OPT_WORKDIR, OPT_WRITABLE, OPT_READONLY, OPT_UPPER_SIZE, OPT_BATCH, OPT_DEVICES,
 	/* Pyxis's other options: accepted where strata does what Pyxis means, else refused (`refused`) */
 	OPT_NAME, OPT_SAVE, OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT,
 	OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, OPT_ENTRYPOINT_LOG, OPT_ENV, OPT_UNSHARE,
@@ -214,6 +214,9 @@ static const struct {
 	[OPT_BATCH] = { "batch", 0, "STRATA_CONTAINER_BATCH", NULL, NO_OPT, "container|host",
 		"[strata] where the batch script runs: in the container (default) or on the host; "
 		"job steps (srun) always run in the container", NULL },
+	/* Checked by the prolog (a bad name fails the job there, with the spec's offer in the message). */
+	[OPT_DEVICES] = { "devices", 0, "STRATA_CONTAINER_DEVICES", NULL, NO_OPT, "VENDOR/CLASS=NAME[,...]",
+		"[strata] CDI devices for the container, e.g. nvidia.com/gpu=all", NULL },
 	[OPT_NAME] = { "name", 0, NULL, "PYXIS_CONTAINER_NAME", NO_OPT, "NAME",
 		"[strata] not supported (Pyxis's named containers)",
 		"strata keeps no container after its job; within a job, every step on a node already runs in the job's "
@@ -698,6 +701,7 @@ static int submit_side(spank_t sp)
 			{ "STRATA_WORKDIR", args.value[OPT_WORKDIR] },
 			{ "STRATA_WRITABLE", args.value[OPT_WRITABLE] ? "1" : args.value[OPT_READONLY] ? "0" : NULL },
 			{ "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE] },
+			{ "STRATA_DEVICES", args.value[OPT_DEVICES] },
 			/* for the task side: in the job environment as SLURM_SPANK_STRATA_BATCH */
 			{ "STRATA_BATCH", args.value[OPT_BATCH] },
 		};

@@ -90,7 +90,9 @@ static void test_entry(void)
 	char err[128];
 	const char *full = "{\"jobId\":\"7\",\"env\":[\"PATH=/bin:/usr/bin\",\"A=\\u00e9\\n\",\"E=\\ud83d\\ude00\"],"
 			   "\"workdir\":\"/w\",\"entrypoint\":[],\"cmd\":[\"sh\",\"-c\"],\"uid\":1000,\"gid\":100,"
-			   "\"writable\":true,\"nested\":{\"a\":[1,2.5e3,null,false]}}";
+			   "\"writable\":true,\"nested\":{\"a\":[1,2.5e3,null,false]},"
+			   /* CDI fields the plugin does not use (docs/gpus.md): skipped */
+			   "\"devices\":[\"nvidia.com/gpu=0\"],\"additionalGids\":[44]}";
 
 	CHECK(entry_parse(full, strlen(full), &e, err, sizeof(err)) == 0);
 	CHECK(e.env_len == 3 && !strcmp(e.env[0], "PATH=/bin:/usr/bin") && !strcmp(e.env[1], "A=\xc3\xa9\n"));

@@ -1,6 +1,8 @@
 // The few error kinds strata raises, and the one rule that maps them to consequences:
 // a `user` error fails the job (never the node), a `node` error takes the node out, `internal` is a bug.
 
+import type { ErrnoFaultCode, ErrorCode } from './error-codes.js';
+
 export type ErrorKind = 'user' | 'node' | 'internal';
 
 export interface StrataErrorOptions {
@@ -12,12 +14,12 @@ export interface StrataErrorOptions {
 }
 
 export class StrataError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly kind: ErrorKind;
   readonly hint?: string;
   readonly detail?: string;
 
-  constructor(kind: ErrorKind, code: string, message: string, options: StrataErrorOptions = {}) {
+  constructor(kind: ErrorKind, code: ErrorCode, message: string, options: StrataErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     Object.defineProperty(this, 'name', { value: 'StrataError', enumerable: false });
     this.kind = kind;
@@ -32,9 +34,9 @@ export class StrataError extends Error {
   }
 }
 
-export const userError = (code: string, message: string, options?: StrataErrorOptions) =>
+export const userError = (code: ErrorCode, message: string, options?: StrataErrorOptions) =>
   new StrataError('user', code, message, options);
-export const nodeError = (code: string, message: string, options?: StrataErrorOptions) =>
+export const nodeError = (code: ErrorCode, message: string, options?: StrataErrorOptions) =>
   new StrataError('node', code, message, options);
 
 export const isStrataError = (error: unknown): error is StrataError => error instanceof StrataError;
@@ -70,7 +72,7 @@ export function nodeFaultOf(error: unknown): StrataError | undefined {
   if (isStrataError(error) || !code || !(code in NODE_ERRNOS)) return undefined;
   const { path, syscall } = error as { path?: string; syscall?: string };
   const where = path ? ` (${path})` : syscall ? ` (${syscall})` : '';
-  return nodeError(`E_${code}`, `${NODE_ERRNOS[code]}${where}`, { hint: 'free space or fix the filesystem on this node; `strata node status` shows what strata holds', cause: error });
+  return nodeError(`E_${code}` as ErrnoFaultCode, `${NODE_ERRNOS[code]}${where}`, { hint: 'free space or fix the filesystem on this node; `strata node status` shows what strata holds', cause: error });
 }
 
 /** User-supplied text for a one-line message: control characters (newlines, NUL, ESC) escaped. */

@@ -5,18 +5,29 @@
 #                    to a manifest digest in the job's Variable_List (STRATA_IMAGE_DIGEST), or
 #                    reject the qsub with strata's message.
 #   strata_mom       every MoM: execjob_begin sets the job's container up on this host
-#                    (prolog/pbs.js), execjob_end removes it (epilog/pbs.js), exechost_startup and
-#                    exechost_periodic remove what is left of jobs this MoM no longer has.
+#                    (prolog/pbs.js), execjob_launch fails the job script with strata's message
+#                    if that set-up hit a user error, execjob_end removes the container
+#                    (epilog/pbs.js), exechost_startup and exechost_periodic remove what is left
+#                    of jobs this MoM no longer has.
 #
 # The image comes from `qsub -l container_image=NAME:TAG` (custom string resource) or
-# `qsub -v STRATA_CONTAINER_IMAGE=NAME:TAG`; STRATA_CONTAINER_MOUNTS, _WORKDIR, _READONLY,
-# _WRITABLE and _UPPER_SIZE in Variable_List mean what they mean for Slurm.
+# `qsub -v STRATA_CONTAINER_IMAGE=NAME:TAG`; STRATA_CONTAINER_MOUNTS, _WORKDIR, _READONLY, _DEVICES,
+# _WRITABLE and _UPPER_SIZE in Variable_List mean what they mean for Slurm. At the MoM the image
+# is read from the STRATA_IMAGE the queuejob hook put in Variable_List: Variable_List always
+# reaches MoM hooks, a custom resource only if it was created with flag=m.
 #
 # Failures follow strata's one rule: a user error fails the job, only a node fault takes the
-# node out. User error: the job is deleted and the event rejected with the message. Node fault in
-# execjob_begin or exechost_startup: the hook raises, and fail_action=offline_vnodes offlines the
-# node (the job is requeued); in execjob_end or exechost_periodic, where PBS has no fail action,
-# the hook offlines this MoM's vnodes itself.
+# node out. User error at qsub: the qsub is rejected with the message. User error at job start:
+# the prolog records it for the job on that host and the event is accepted; execjob_launch then
+# replaces the job script with one that prints the message to the job's error file and exits 1,
+# and `strata exec` on any host prints it too. (A rejected execjob_begin would show the user
+# only "Execution server rejected request"; a MoM hook cannot set the job's comment.) Node fault
+# in execjob_begin or exechost_startup: the hook raises, and fail_action=offline_vnodes offlines
+# the node (the job is requeued); in execjob_end or exechost_periodic, where PBS has no fail
+# action, the hook offlines this MoM's vnodes itself.
+#
+# PBS runs hook code with __name__ set to 'builtins' (Python 3) or '__builtin__' (Python 2),
+# never '__main__': see the end of this file.
 #
 # Settings come from the hook's configuration file (JSON, written by `strata install-pbs`):
 #   {"node": "/usr/bin/node", "lib": "/usr/local/lib/strata", "config": "/etc/strata/strata.yaml",
@@ -43,7 +54,7 @@ DEFAULTS = {
     "reconcile_grace_seconds": 120,
 }
 
-# The entry points' exit status for a user error (src/scheduler/pbs-env.ts).
+# `strata resolve`'s exit status for a user error (an unknown image).
 USER_ERROR = 2
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # Variable_List names -> what the prolog entry point reads.
@@ -53,6 +64,7 @@ JOB_OPTIONS = (
     ("STRATA_CONTAINER_WRITABLE", "STRATA_WRITABLE"),
     ("STRATA_CONTAINER_READONLY", "STRATA_READONLY"),
     ("STRATA_CONTAINER_UPPER_SIZE", "STRATA_UPPER_SIZE"),
+    ("STRATA_CONTAINER_DEVICES", "STRATA_DEVICES"),
     ("STRATA_IMAGE_DIGEST", "STRATA_IMAGE_DIGEST"),
     ("PBS_O_WORKDIR", "STRATA_JOB_WORKDIR"),
 )
@@ -83,7 +95,21 @@ def attribute(mapping, name):
 
 
 def requested_image(job):
-    return attribute(job.Resource_List, "container_image") or attribute(job.Variable_List, "STRATA_CONTAINER_IMAGE")
+    """The job's image. At the MoM, STRATA_IMAGE (pinned at qsub) is what arrives for sure."""
+    return (attribute(job.Variable_List, "STRATA_IMAGE") or attribute(job.Resource_List, "container_image")
+            or attribute(job.Variable_List, "STRATA_CONTAINER_IMAGE"))
+
+
+def recorded_error(conf, jobid):
+    """The user error the prolog recorded for the job on this host (runtime_dir/jobs/ID/error)."""
+    if "/" in jobid or jobid in ("", ".", ".."):
+        return None
+    try:
+        with open(os.path.join(conf["runtime_dir"], "jobs", jobid, "error")) as handle:
+            line = handle.readline().strip()
+    except (IOError, OSError):
+        return None
+    return line or "strata: the container could not be set up"
 
 
 def run(conf, args, extra_env):
@@ -124,6 +150,10 @@ def queuejob(event, conf):
                      % (from_resource, from_variable))
     image = from_resource or from_variable
     if not image:
+        # The MoM trusts these as pinned here; a job may not bring its own.
+        for name in ("STRATA_IMAGE", "STRATA_IMAGE_DIGEST"):
+            if attribute(job.Variable_List, name):
+                event.reject("strata: %s is set by strata at qsub, not by jobs; ask for an image with -l container_image=NAME:TAG" % name)
         event.accept()
     if image.startswith("~/"):
         # `~/` is the submitting user's own namespace (user imports). This hook runs as root on the
@@ -178,15 +208,35 @@ def execjob_begin(event, conf):
             env[name] = value
     role = "mother superior" if job.in_ms_mom() else "sister"
     status, _, message = run(conf, ["prolog/pbs.js"], env)
-    if status == 0:
-        pbs.logjobmsg(str(job.id), "strata: container %s ready on %s (%s; job hosts %s)"
-                      % (image, pbs.get_local_nodename(), role, getattr(job, "exec_host", None)))
+    if status != 0:
+        raise NodeFault(message)
+    # exec_host is not set at the MoM; the event's vnode list is.
+    where = "%s (%s; job vnodes %s)" % (pbs.get_local_nodename(), role, ",".join(sorted(event.vnode_list.keys())))
+    error = recorded_error(conf, str(job.id))
+    if error:
+        pbs.logjobmsg(str(job.id), "%s on %s; the job will fail with this message" % (error, where))
+    else:
+        pbs.logjobmsg(str(job.id), "strata: container %s ready on %s" % (image, where))
+    event.accept()
+
+
+# Runs in place of the job script when set-up failed: the message goes to the job's error file.
+FAILED_SCRIPT = 'printf "%s\\n" "$1" >&2; exit 1'
+
+
+def execjob_launch(event, conf):
+    job = event.job
+    if not requested_image(job):
         event.accept()
-    if status == USER_ERROR:
-        pbs.logjobmsg(str(job.id), message)
-        job.delete()
-        event.reject(message)
-    raise NodeFault(message)
+    error = recorded_error(conf, str(job.id))
+    if not error:
+        event.accept()
+    message = "strata: the container of job %s could not be set up on %s: %s" % (
+        job.id, pbs.get_local_nodename(), error[len("strata: "):] if error.startswith("strata: ") else error)
+    pbs.logjobmsg(str(job.id), "%s (the job script is not run)" % message)
+    event.progname = "/bin/sh"
+    event.argv[:] = ["/bin/sh", "-c", FAILED_SCRIPT, "strata", message]
+    event.accept()
 
 
 def execjob_end(event, conf):
@@ -238,6 +288,7 @@ def reconcile(event, conf):
 HANDLERS = {
     pbs.QUEUEJOB: queuejob,
     pbs.EXECJOB_BEGIN: execjob_begin,
+    pbs.EXECJOB_LAUNCH: execjob_launch,
     pbs.EXECJOB_END: execjob_end,
     pbs.EXECHOST_STARTUP: reconcile,
     pbs.EXECHOST_PERIODIC: reconcile,
@@ -258,5 +309,7 @@ def main():
     event.accept()
 
 
-if __name__ == "__main__":
+# PBS's own hooks test the same (pbs_cgroups.PY): hook code runs as module 'builtins' in
+# Python 3 and '__builtin__' in Python 2; a test for "__main__" is never true under PBS.
+if __name__ in ("builtins", "__builtin__"):
     main()

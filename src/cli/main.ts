@@ -49,11 +49,12 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
         .option('writable', { type: 'boolean', default: true, describe: 'writable rootfs (--readonly for read-only)' })
         .option('readonly', { type: 'boolean', describe: 'read-only rootfs' })
         .option('upper-size', { type: 'string', describe: 'size of the writable layer, e.g. 4G' })
+        .option('devices', { type: 'string', describe: 'CDI devices, vendor.com/class=name,... (--container-devices)' })
         .option('timings', { type: 'boolean', describe: 'print where the time went (stderr)' })
         .option('dry-run', { type: 'boolean', describe: 'print the mount plan (JSON) and change nothing' }),
       (a) => run(async () => (await import('./commands/prolog.js')).prologCommand({
         job: a.job, uid: a.uid, gid: a.gid, image: a.image, imageDigest: a.imageDigest, mounts: a.mounts, workdir: a.workdir,
-        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, timings: a.timings, dryRun: a.dryRun,
+        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, devices: a.devices, timings: a.timings, dryRun: a.dryRun,
       })))
     .command('epilog', 'remove a job\'s rootfs from this node (run by the scheduler\'s epilog)', (y) =>
       y.option('job', { type: 'string', demandOption: true }).option('timings', { type: 'boolean' }),
@@ -66,9 +67,9 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
     .command('node', 'this node: `node status` (what strata holds here), `node gc` (remove what finished jobs left)', (y) =>
       y.command('status', 'show strata\'s state on this node: layer mounts, jobs, anything stale', (z) => z.option('json', { type: 'boolean' }),
         (a) => run(async () => (await import('./commands/node.js')).nodeStatusCommand({ json: a.json })))
-        .command('gc', 'remove the state of jobs no longer running on this node (asks Slurm, or --live-jobs)', (z) =>
+        .command('gc', 'remove the state of jobs no longer running on this node (asks the PBS MoM or Slurm, or --live-jobs)', (z) =>
           z.option('dry-run', { type: 'boolean', describe: 'say what would be removed; change nothing' })
-            .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking Slurm; "" = none)' }),
+            .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking the scheduler; "" = none)' }),
           (a) => run(async () => (await import('./commands/node.js')).nodeGcCommand({ dryRun: a.dryRun, liveJobs: a.liveJobs })))
         .demandCommand(1, 'name a node command: status or gc'))
     .command('exec [command..]', 'run a command inside your job\'s container on this node (no setuid: user namespace)', (y) =>

@@ -2,7 +2,7 @@
 // a pipe, nothing until the caller prints its one summary line.
 
 import type { ImportProgress } from '../store/image-import.js';
-import { humanBytes } from './commands/images.js';
+import { humanBytes } from './format.js';
 
 export interface ProgressDisplay {
   progress: ImportProgress;

@@ -81,7 +81,9 @@ export function renderExampleConfig(): string {
       });
       out.push(`${leafName(setting.key)}: []`);
     } else {
-      out.push(`${indent}${leafName(setting.key)}: ${setting.type === 'integer' ? String(setting.default) : yamlScalar(setting.default as string | boolean)}`);
+      const value = setting.default;
+      const text = Array.isArray(value) ? `[${value.map(yamlScalar).join(', ')}]` : setting.type === 'integer' ? String(value) : yamlScalar(value as string | boolean);
+      out.push(`${indent}${leafName(setting.key)}: ${text}`);
     }
   }
   return `${out.join('\n')}\n`;

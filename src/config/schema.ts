@@ -7,6 +7,7 @@
 //     max_size: 16G
 // `mounts[].source` is the `source` field of each item of the `mounts` list. The matching field of
 // the effective Config (types.ts) is the camelCase form of each segment (`upper.maxSize`).
+// Long (over ~300 lines): it is a table, one entry per configuration key.
 
 import type { Compression, LayerCachePolicy, LogLevel, RecheckTags, UpperBacking } from './types.js';
 
@@ -24,9 +25,13 @@ export type SettingType =
   /** Seconds: a number, or a number with s/m/h/d (`90s`, `12h`, `7d`). */
   | 'duration'
   /** A list of mappings whose fields are the `KEY[].field` settings. */
-  | 'list';
+  | 'list'
+  /** A list of absolute paths (each normalised like a `path`). */
+  | 'paths'
+  /** A list of fully qualified CDI device names (`vendor.com/class=name`). */
+  | 'devices';
 
-export type DefaultValue = string | boolean | readonly [];
+export type DefaultValue = string | boolean | readonly string[];
 
 export interface Setting {
   /** Dotted on-disk key; fields of list items are written `list[].field`. */
@@ -260,8 +265,7 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "Most a user's own images (`~USER/`) may take in the store: the layer files they use that no site image uses. An import that would go over it is refused before anything is downloaded (by the source's layer sizes, where it gives them); 0 means no limit.",
     why: 'Users share the store with the site; a limit per user keeps one user from filling the shared filesystem, and layers shared with site images cost them nothing.',
-  },
-  {
+  },  {
     key: 'import.on_demand',
     type: 'boolean',
     default: false,
@@ -278,6 +282,37 @@ export const SETTINGS: readonly Setting[] = [
     description:
       "Whether submitting a job asks the registry again about a registry image's tag that is already in the store: `never` uses the stored image (a user asks for a fresh look with STRATA_IMPORT_RECHECK=1 at submit); `always` compares the registry's manifest digest at every submit and imports again when the tag has moved (only with import.on_demand).",
     why: 'never: a submit then needs no registry (no rate limits for job arrays, no failure when the registry is down), and every job of a series runs the same image until someone asks; see docs/decisions.md.',
+  },
+  {
+    key: 'devices.spec_dirs',
+    type: 'paths',
+    default: ['/etc/cdi', '/var/run/cdi'],
+    description:
+      'Directories holding the node\'s CDI specs (`*.json`, `*.yaml`), e.g. written by `nvidia-ctk cdi generate`; a device defined in a later directory wins over one of the same name in an earlier directory.',
+    why: 'The CDI standard locations, in the priority order podman, containerd and CRI-O use.',
+  },
+  {
+    key: 'devices.default_requests',
+    type: 'devices',
+    default: [],
+    description:
+      'CDI devices every container job gets on the nodes whose specs offer them (e.g. `[example.com/ib=all]`); on other nodes they are left out.',
+  },
+  {
+    key: 'devices.auto_all',
+    type: 'boolean',
+    default: false,
+    description:
+      'A job whose image asks for GPUs (NVIDIA_VISIBLE_DEVICES, as CUDA images do) but to which the scheduler allocated none gets all of the node\'s GPUs (`nvidia.com/gpu=all`).',
+    why: 'Off by default: a job gets the GPUs it was allocated; sites that allocate whole nodes without GPU GRES turn it on.',
+  },
+  {
+    key: 'devices.allow_unknown_hooks',
+    type: 'boolean',
+    default: false,
+    description:
+      'Let a CDI spec with hooks other than the NVIDIA ones strata carries out itself (create-symlinks, update-ldcache, enable-cuda-compat, disable-device-node-modification, chmod) load. strata runs no hook program yet: a job that gets such a hook still fails with a node-side message.',
+    why: 'Off by default: a hook is a program run as root next to an untrusted image; a spec that needs one fails the job with a node-side message instead.',
   },
 ];
 
@@ -300,6 +335,10 @@ export function allowedText(setting: Setting): string {
       return `use a whole number${setting.min !== undefined ? ` of at least ${setting.min}` : ''}`;
     case 'duration':
       return 'use a number of seconds or a duration like 90s, 30m, 12h, 7d';
+    case 'paths':
+      return 'use a list of absolute paths';
+    case 'devices':
+      return 'use a list of CDI device names like vendor.com/class=name';
     case 'list':
       return `use a list of mappings with ${fieldsOf(setting.key)
         .map((s) => leafName(s.key))
@@ -321,7 +360,7 @@ export function defaultText(setting: Setting): string {
   if (setting.required) return '(required)';
   if (setting.defaultFrom) return `same as \`${setting.defaultFrom}\``;
   const value = setting.default;
-  if (Array.isArray(value)) return '[]';
+  if (Array.isArray(value)) return `[${value.join(', ')}]`;
   if (value === '') return '""';
   return String(value);
 }

@@ -73,5 +73,16 @@ export interface Config {
     /** Ask the registry again about a tag already in the store at submit. */
     recheckTags: RecheckTags;
   };
+  /** CDI devices (GPUs, ...): src/runtime/devices/. */
+  devices: {
+    /** Spec directories, lowest priority first. */
+    specDirs: string[];
+    /** Fully qualified device names every container job gets where offered. */
+    defaultRequests: string[];
+    /** A CUDA image in a job without allocated GPUs gets all GPUs. */
+    autoAll: boolean;
+    /** Run CDI hooks strata does not implement natively (as root). */
+    allowUnknownHooks: boolean;
+  };
 
 }

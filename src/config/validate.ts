@@ -1,8 +1,11 @@
 // Validation of the on-disk configuration against schema.ts. Pure: no I/O, so it can check any
 // parsed document (a file, a test fixture, the example in etc/). Every problem is reported, each as
 // `<key path>: <problem>; <what is allowed>`.
+// Long (over ~300 lines): one checker per value type of the schema, each small; they share the
+// error collector.
 
 import { posix } from 'node:path';
+import { parseQualifiedName } from '../runtime/devices/names.js';
 import type { Config } from './types.js';
 import {
   BUILTIN_ORIGIN,
@@ -13,6 +16,7 @@ import {
   leafName,
   type Setting,
 } from './schema.js';
+import { isWithin } from '../path-within.js';
 
 export interface ValidationResult {
   /** Present exactly when `errors` is empty. */
@@ -230,6 +234,18 @@ class Checker {
         if (seconds === undefined) return this.error(path, `${show(value)} is not a duration`, allowed);
         return seconds;
       }
+      case 'paths': {
+        if (!Array.isArray(value)) return this.error(path, `expected a list, got ${show(value)}`, allowed);
+        const bad = value.findIndex((item) => typeof item !== 'string' || !item.startsWith('/'));
+        if (bad >= 0) return this.error(`${path}[${bad}]`, `${show(value[bad])} is not an absolute path`, allowed);
+        return [...new Set((value as string[]).map(normalizePath))];
+      }
+      case 'devices': {
+        if (!Array.isArray(value)) return this.error(path, `expected a list, got ${show(value)}`, allowed);
+        const bad = value.findIndex((item) => typeof item !== 'string' || 'problem' in parseQualifiedName(item));
+        if (bad >= 0) return this.error(`${path}[${bad}]`, `${show(value[bad])} is not a CDI device name`, allowed);
+        return [...new Set(value as string[])];
+      }
       case 'list':
         throw new Error(`schema: list ${setting.key} handled as a leaf`);
     }
@@ -271,7 +287,6 @@ function normalizePath(path: string): string {
   return normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
 }
 
-const isWithin = (path: string, dir: string) => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 
 /** Optimal-string-alignment distance (a swap of neighbours counts 1). */
 function editDistance(a: string, b: string): number {

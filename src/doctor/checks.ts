@@ -2,24 +2,15 @@
 // `fail` means a job on this node would fail or the node would drain; a `warn` means something an
 // admin should look at that does not stop jobs. Every non-ok check says what to do about it.
 
-import { prologRunsAtAllocation } from '../cli/commands/install-slurm.js';
+import { prologRunsAtAllocation } from '../scheduler/slurm-conf.js';
 import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
-import type { Facts, FileFacts, FsFacts } from './facts.js';
+import { MOM_EVENTS, RESOURCE } from '../scheduler/pbs-hooks.js';
+import { checkDevices } from './cdi-checks.js';
+import { fail, ok, warn, type Check } from './check.js';
+import type { Facts, FileFacts, FsFacts, PbsFacts } from './facts.js';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-export interface Check {
-  name: string;
-  status: CheckStatus;
-  message: string;
-  /** What to do about a warn or fail, one sentence. */
-  fix?: string;
-}
-
-const ok = (name: string, message: string): Check => ({ name, status: 'ok', message });
-const warn = (name: string, message: string, fix: string): Check => ({ name, status: 'warn', message, fix });
-const fail = (name: string, message: string, fix: string): Check => ({ name, status: 'fail', message, fix });
+export type { Check, CheckStatus } from './check.js';
 
 /** The oldest Node.js strata runs on (package.json engines). */
 export const MIN_NODE_MAJOR = 20;
@@ -60,6 +51,7 @@ export function runChecks(facts: Facts): Check[] {
     checkRuntimeDir(facts),
     checkUpper(facts),
     ...checkScheduler(facts),
+    ...checkDevices(facts.devices),
   ];
 }
 
@@ -186,13 +178,7 @@ export function checkUpper(facts: Facts): Check {
 export function checkScheduler(facts: Facts): Check[] {
   const checks: Check[] = [];
   if (facts.slurm) checks.push(...checkSlurm(facts));
-  if (facts.pbs) {
-    checks.push(
-      facts.pbs.strataHooks.length
-        ? ok('pbs.hooks', `strata hooks in ${facts.pbs.home}/mom_priv/hooks: ${facts.pbs.strataHooks.join(', ')}`)
-        : fail('pbs.hooks', `no strata hook in ${facts.pbs.home}/mom_priv/hooks`, 'run `strata install-pbs` and the qmgr commands it prints (docs/install.md, PBS)'),
-    );
-  }
+  if (facts.pbs) checks.push(checkPbsHook(facts.pbs), checkPbsResource(facts.pbs));
   if (!checks.length) {
     checks.push(warn('scheduler', 'no slurm.conf (/etc/slurm/slurm.conf, $SLURM_CONF) or /etc/pbs.conf found', 'set SLURM_CONF when slurm.conf is elsewhere; jobs need a scheduler prolog/epilog calling strata'));
   }
@@ -207,7 +193,9 @@ function checkSlurm(facts: Facts): Check[] {
   const checks: Check[] = [];
   for (const [key, file] of [['Prolog', slurm.prolog], ['Epilog', slurm.epilog]] as const) {
     const name = `slurm.${key.toLowerCase()}`;
-    const wanted = `${key}=/usr/local/lib/strata/${key.toLowerCase()}/slurm.js`;
+    // The C front-end (no Node for jobs without a container); install-slurm falls back to the .js
+    // entry point where no C compiler was available.
+    const wanted = `${key}=/usr/local/lib/strata/${key.toLowerCase()}/slurm`;
     if (!file) checks.push(fail(name, `${slurm.confPath} sets no ${key}`, `add ${wanted} to slurm.conf on every node (strata install-slurm prints the lines)`));
     else if (!file.exists) checks.push(fail(name, `${key}=${file.path} does not exist`, 'run `strata install-slurm` on this node, or fix the path in slurm.conf'));
     else if (file.error || !file.executable) checks.push(fail(name, `${key}=${file.path} is not executable${file.error ? ` (${file.error})` : ''}`, `chmod 755 ${file.path}`));
@@ -241,9 +229,49 @@ export function checkSpankPlugin(facts: Facts): Check {
   if (runtimeDir !== facts.config.effective.runtimeDir) {
     return fail(name, `${where}: the plugin looks in runtime_dir=${runtimeDir}, strata uses ${facts.config.effective.runtimeDir}`, `set runtime_dir=${facts.config.effective.runtimeDir} on the plugstack line`);
   }
+  // strata enters the image (chroot) in task_init_privileged, as root: a plugin loaded after it
+  // would run its own privileged task hook inside the image, where the image's files are the
+  // libraries and configuration it finds.
+  const after = slurm.pluginsAfter ?? [];
+  if (after.length) {
+    return fail(name, `${after.map((plugin) => `${plugin.plugin} (${plugin.file}:${plugin.line})`).join(', ')} load after strata's plugin and would run as root inside container images`, 'list strata\'s line last in plugstack.conf (e.g. include its file after the others: name it zz-strata.conf)');
+  }
   if (!entry.required) return warn(name, `${where} loads ${entry.plugin} as optional: if it fails to load, container jobs run on the host`, 'write `required` instead of `optional`');
   return ok(name, `${entry.plugin} (${where}) exports slurm_spank_init`);
 }
 
 const octal = (mode: number | undefined) => (mode ?? 0).toString(8).padStart(4, '0');
 const roundMiB = (bytes: number) => Math.max(1, Math.floor(bytes / 2 ** 20)) * 2 ** 20;
+
+/** The MoM hook PBS installed from `strata install-pbs`'s qmgr commands: there, enabled, complete. */
+export function checkPbsHook(pbs: PbsFacts): Check {
+  const name = 'pbs.hooks';
+  const dir = `${pbs.home}/mom_priv/hooks`;
+  const setUp = 'run the qmgr commands `strata install-pbs` prints, on the PBS server';
+  const hook = pbs.hooks.find((candidate) => candidate.events.includes('execjob_begin'));
+  if (!hook) return fail(name, `no strata hook for execjob_begin in ${dir}${pbs.hooks.length ? ` (found ${pbs.hooks.map((h) => h.name).join(', ')})` : ''}`, setUp);
+  if (!hook.enabled) return fail(name, `hook ${hook.name} is disabled`, `qmgr -c 'set hook ${hook.name} enabled = true'`);
+  if (!hook.hasScript) return fail(name, `hook ${hook.name} has no script (${dir}/${hook.name}.PY): it was never imported`, setUp);
+  const missing = MOM_EVENTS.filter((event) => !hook.events.includes(event));
+  const events = `qmgr -c 'set hook ${hook.name} event = "${MOM_EVENTS.join(',')}"'`;
+  if (missing.includes('execjob_end')) return fail(name, `hook ${hook.name} does not run at execjob_end: containers would never be removed`, events);
+  if (missing.length) return warn(name, `hook ${hook.name} does not run at ${missing.join(', ')}${missing.includes('execjob_launch') ? ': a job whose container could not be set up would not be told why' : ''}`, events);
+  if (hook.failAction !== 'offline_vnodes') {
+    return warn(name, `hook ${hook.name} has fail_action ${hook.failAction}: a broken node would keep taking jobs`, `qmgr -c 'set hook ${hook.name} fail_action = offline_vnodes'`);
+  }
+  return ok(name, `hook ${hook.name} imported and enabled in ${dir} (${hook.events.join(', ')})`);
+}
+
+/** `-l container_image` exists, and reaches MoM hooks (flag m). */
+export function checkPbsResource(pbs: PbsFacts): Check {
+  const name = 'pbs.resource';
+  const resource = RESOURCE.name;
+  if (pbs.resourceFlags === undefined) {
+    return warn(name, `PBS knows no resource ${resource} (${pbs.home}/mom_priv/hooks/resourcedef): qsub -l ${resource}=... is refused`, `qmgr -c 'create resource ${resource} type=string, flag=${RESOURCE.flags}'`);
+  }
+  if (!pbs.resourceFlags.includes(RESOURCE.flags)) {
+    // The hook reads the image from Variable_List, so jobs still work; the resource's value does not reach MoM hooks.
+    return warn(name, `resource ${resource} lacks flag ${RESOURCE.flags}, so PBS does not send it to MoM hooks`, `qmgr -c 'set resource ${resource} flag = ${RESOURCE.flags}'`);
+  }
+  return ok(name, `resource ${resource} reaches MoM hooks (flag=${pbs.resourceFlags})`);
+}

@@ -3,7 +3,9 @@
 
 import type { Config } from '../config/types.js';
 import type { OverlayProbe } from '../host/kernel-probe.js';
+import type { DeviceFacts } from './cdi-facts.js';
 import type { ElfInfo } from './elf.js';
+import type { PbsHook } from '../scheduler/pbs-mom.js';
 
 export interface FileFacts {
   path: string;
@@ -52,14 +54,18 @@ export interface SlurmFacts {
   plugstackReadable: boolean;
   /** The plugstack line loading strata's plugin, if any (includes followed). */
   plugin?: PlugstackEntry;
+  /** Plugin lines loaded after strata's (includes followed). */
+  pluginsAfter?: PlugstackEntry[];
   pluginFile?: FileFacts;
   pluginElf?: ElfInfo | { error: string };
 }
 
 export interface PbsFacts {
   home: string;
-  /** Hook files under PBS_HOME/mom_priv/hooks whose name contains "strata". */
-  strataHooks: string[];
+  /** The MoM hooks PBS installed here whose name contains "strata" (mom_priv/hooks/*.HK). */
+  hooks: PbsHook[];
+  /** container_image's flags in the MoM's resourcedef; undefined when it is not defined. */
+  resourceFlags?: string;
 }
 
 export interface Facts {
@@ -88,4 +94,6 @@ export interface Facts {
   upper: { fs?: FsFacts; memAvailableBytes?: number };
   slurm?: SlurmFacts;
   pbs?: PbsFacts;
+  /** CDI devices and GPUs (absent: not looked at). */
+  devices?: DeviceFacts;
 }

@@ -6,12 +6,15 @@ import { constants, existsSync, readdirSync, readFileSync, statfsSync } from 'no
 import { access, open, stat } from 'node:fs/promises';
 import { release } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { parseSlurmConf } from '../cli/commands/install-slurm.js';
+import { parseSlurmConf } from '../scheduler/slurm-conf.js';
 import { readConfig } from '../config/load.js';
 import { defaultConfig } from '../config/validate.js';
 import { asStrataError } from '../errors.js';
 import { probeOverlay } from '../host/kernel-probe.js';
+import { findPbsMom, resourceFlags, strataMomHooks } from '../scheduler/pbs-mom.js';
+import { RESOURCE } from '../scheduler/pbs-hooks.js';
 import { listLoopDevices } from '../host/loop.js';
+import { gatherDeviceFacts } from './cdi-facts.js';
 import { readElf } from './elf.js';
 import type { Facts, FileFacts, FsFacts, PbsFacts, PlugstackEntry, SlurmFacts } from './facts.js';
 
@@ -57,6 +60,7 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
     }
   }
 
+  const slurm = await slurmFacts(env, timeoutMs);
   return {
     nodeVersion: process.versions.node,
     root,
@@ -82,8 +86,9 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
       fs: effective.upper.backing === 'disk' ? fsFacts(nearestExisting(effective.upper.diskPath)) : undefined,
       memAvailableBytes: memAvailable(),
     },
-    slurm: await slurmFacts(env, timeoutMs),
+    slurm,
     pbs: pbsFacts(env),
+    devices: safe(() => gatherDeviceFacts(effective, { slurmConf: slurm?.readable ? slurm.confPath : undefined }), undefined),
   };
 }
 
@@ -106,6 +111,7 @@ async function slurmFacts(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Sl
   const stack = readOptional(facts.plugstackPath);
   facts.plugstackReadable = stack !== undefined;
   facts.plugin = stack === undefined ? undefined : findStrataPlugin(facts.plugstackPath, stack);
+  facts.pluginsAfter = stack === undefined ? [] : pluginsAfterStrata(facts.plugstackPath, stack);
   if (facts.plugin) {
     facts.pluginFile = await fileFacts(facts.plugin.plugin, timeoutMs);
     if (facts.pluginFile.exists && !facts.pluginFile.error) {
@@ -115,27 +121,37 @@ async function slurmFacts(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Sl
   return facts;
 }
 
-/** The plugstack line that loads strata's plugin, following `include` lines (one glob level). */
-export function findStrataPlugin(file: string, text: string, depth = 0): PlugstackEntry | undefined {
+/** Every plugin line of a plugstack file in the order Slurm loads them, following `include` lines. */
+export function plugstackEntries(file: string, text: string, depth = 0): PlugstackEntry[] {
+  const entries: PlugstackEntry[] = [];
   const lines = text.split('\n');
   for (let index = 0; index < lines.length; index++) {
     const words = lines[index].replace(/#.*/, '').trim().split(/\s+/).filter(Boolean);
     if (!words.length) continue;
     if (words[0] === 'include' && words[1] && depth < 4) {
-      for (const included of expandInclude(words[1])) {
-        const found = findStrataPlugin(included, readText(included), depth + 1);
-        if (found) return found;
-      }
+      for (const included of expandInclude(words[1])) entries.push(...plugstackEntries(included, readText(included), depth + 1));
       continue;
     }
     if ((words[0] === 'required' || words[0] === 'optional') && words[1]) {
       const args = Object.fromEntries(words.slice(2).map((word) => [word.split('=', 1)[0], word.slice(word.indexOf('=') + 1)]));
-      if (/strata[^/]*\.so$/.test(basename(words[1])) || 'strata' in args) {
-        return { file, line: index + 1, required: words[0] === 'required', plugin: words[1], args };
-      }
+      entries.push({ file, line: index + 1, required: words[0] === 'required', plugin: words[1], args });
     }
   }
-  return undefined;
+  return entries;
+}
+
+const isStrataPlugin = (entry: PlugstackEntry) => /strata[^/]*\.so$/.test(basename(entry.plugin)) || 'strata' in entry.args;
+
+/** The plugstack line that loads strata's plugin, following `include` lines. */
+export function findStrataPlugin(file: string, text: string): PlugstackEntry | undefined {
+  return plugstackEntries(file, text).find(isStrataPlugin);
+}
+
+/** Plugins Slurm loads after strata's: their task hooks would run as root inside the image. */
+export function pluginsAfterStrata(file: string, text: string): PlugstackEntry[] {
+  const entries = plugstackEntries(file, text);
+  const strata = entries.findIndex(isStrataPlugin);
+  return strata < 0 ? [] : entries.slice(strata + 1);
 }
 
 function expandInclude(pattern: string): string[] {
@@ -148,11 +164,9 @@ function expandInclude(pattern: string): string[] {
 // ---- PBS ------------------------------------------------------------------------------------------
 
 function pbsFacts(env: NodeJS.ProcessEnv): PbsFacts | undefined {
-  const conf = readOptional(env.PBS_CONF_FILE ?? '/etc/pbs.conf');
-  if (conf === undefined) return undefined;
-  const home = env.PBS_HOME ?? /^PBS_HOME=(.*)$/m.exec(conf)?.[1]?.trim() ?? '/var/spool/pbs';
-  const hooks = join(home, 'mom_priv', 'hooks');
-  return { home, strataHooks: listDir(hooks).filter((name) => name.toLowerCase().includes('strata')) };
+  const mom = findPbsMom(env);
+  if (!mom) return undefined;
+  return { home: mom.home, hooks: safe(() => strataMomHooks(mom), []), resourceFlags: resourceFlags(mom, RESOURCE.name) };
 }
 
 // ---- helpers --------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The one place strata runs other programs. Every call names its tool by absolute path (TOOLS),
 // collects output, and turns a failure into a StrataError that carries the command and stderr.
 
+import type { ErrorCode } from '../error-codes.js';
 import { spawn } from 'node:child_process';
 import { nodeError, StrataError, firstLine } from '../errors.js';
 import { SAFE_PATH, TOOLS, type Tool } from './tools.js';
@@ -69,7 +70,7 @@ export async function mustRun(tool: Tool, args: string[], options: RunOptions = 
   return result;
 }
 
-export function commandFailed(result: RunResult, kind: StrataError['kind'] = 'node', code = 'E_COMMAND'): StrataError {
+export function commandFailed(result: RunResult, kind: StrataError['kind'] = 'node', code: ErrorCode = 'E_COMMAND'): StrataError {
   const why = firstLine(result.stderr) || `exit status ${result.exitCode}`;
   return new StrataError(kind, code, `${result.command.split(' ')[0]} failed: ${why}`, {
     detail: `$ ${result.command}\n${result.stderr}`,

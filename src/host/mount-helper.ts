@@ -30,6 +30,8 @@ export interface HelperReply {
   value: string;
   /** not ok: "what: strerror". */
   message: string;
+  /** not ok, for requests on a job's tree: where it failed (source, target, type, deny, mount, verify). */
+  stage?: string;
 }
 
 let location: string | null | undefined;
@@ -114,9 +116,9 @@ export class MountHelper {
     this.buffered += chunk;
     let newline;
     while ((newline = this.buffered.indexOf('\n')) >= 0) {
-      const [status, value = '', message = ''] = this.buffered.slice(0, newline).split('\t');
+      const [status, value = '', message = '', stage] = this.buffered.slice(0, newline).split('\t');
       this.buffered = this.buffered.slice(newline + 1);
-      this.waiting.shift()?.resolve({ ok: status === 'ok', value, message });
+      this.waiting.shift()?.resolve({ ok: status === 'ok', value, message, ...(stage ? { stage } : {}) });
     }
     if (this.waiting.length === 0) this.idle();
   }

@@ -66,3 +66,6 @@ export function optionValue(options: string, key: string): string | undefined {
   }
   return undefined;
 }
+
+/** The layer ids an overlay mount stacks (its lowerdir list, relative to the layer dir). */
+export const lowerIdsOf = (entry: MountEntry): string[] => (optionValue(entry.superOptions, 'lowerdir') ?? '').split(/(?<!\\):/).filter(Boolean);

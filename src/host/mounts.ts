@@ -104,11 +104,19 @@ function mountArgv(args: MountArgs): string[] {
 
 export type UnmountResult = 'unmounted' | 'not-mounted' | 'lazy';
 
-const NOT_MOUNTED = /not mounted|no mount point specified|mountpoint not found|No such file or directory|EINVAL|ENOENT/;
-const BUSY = /target is busy|device is busy|Device or resource busy/;
+// The helper answers with an errno, as the kernel does: "already unmounted" is EINVAL (not a mount
+// point) or ENOENT (gone), busy is EBUSY — decided on the errno, as containerd's mount manager
+// does. umount(8) (no helper built) says the same only in words.
+const NOT_MOUNTED_ERRNOS = new Set(['EINVAL', 'ENOENT']);
+const NOT_MOUNTED_TEXT = /not mounted|no mount point specified|mountpoint not found|No such file or directory/;
+const BUSY_TEXT = /target is busy|device is busy|Device or resource busy/;
+
+type UnmountAttempt = RunResult & { reply?: { ok: boolean; value: string } };
+const notMounted = (result: UnmountAttempt) => (result.reply ? NOT_MOUNTED_ERRNOS.has(result.reply.value) : NOT_MOUNTED_TEXT.test(result.stderr));
+const busy = (result: UnmountAttempt) => (result.reply ? result.reply.value === 'EBUSY' : BUSY_TEXT.test(result.stderr));
 
 /** One unmount attempt: through the helper (a recursive one deepest first) or umount(8). */
-async function unmountOnce(target: string, recursive: boolean, lazy: boolean): Promise<RunResult> {
+async function unmountOnce(target: string, recursive: boolean, lazy: boolean): Promise<UnmountAttempt> {
   const helper = mountExecutor();
   if (!helper) return runTool('umount', [...(lazy ? ['--lazy'] : []), ...(recursive ? ['--recursive'] : []), target]);
   // A lazy detach takes the submounts with it.
@@ -118,12 +126,12 @@ async function unmountOnce(target: string, recursive: boolean, lazy: boolean): P
   return unmountEach(helper, targets);
 }
 
-async function unmountEach(helper: MountHelper, targets: string[]): Promise<RunResult> {
-  let result!: RunResult;
+async function unmountEach(helper: MountHelper, targets: string[]): Promise<UnmountAttempt> {
+  let result!: UnmountAttempt;
   for (const [index, target] of targets.entries()) {
     result = await helper.run(['umount', target, 0]);
     // A submount already gone (taken by a parent's teardown) is fine; the last one decides.
-    if (result.exitCode !== 0 && !(NOT_MOUNTED.test(result.stderr) && index < targets.length - 1)) return result;
+    if (result.exitCode !== 0 && !(notMounted(result) && index < targets.length - 1)) return result;
   }
   return result;
 }
@@ -133,8 +141,8 @@ export async function unmount(target: string, { retries = 20, delayMs = 50, lazy
     // --recursive takes submounts (an rbind's) with it, deepest first.
     const result = await unmountOnce(target, recursive, false);
     if (result.exitCode === 0) return 'unmounted';
-    if (NOT_MOUNTED.test(result.stderr)) return 'not-mounted';
-    if (!BUSY.test(result.stderr)) throw commandFailed(result);
+    if (notMounted(result)) return 'not-mounted';
+    if (!busy(result)) throw commandFailed(result);
     if (attempt >= retries) {
       if (!lazyFallback) {
         throw nodeError('E_BUSY', `${target} is still busy after ${retries} attempts`, {

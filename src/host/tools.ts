@@ -1,6 +1,8 @@
 // Absolute paths of every program strata runs. The Slurm prolog/epilog environment has no PATH,
 // so nothing is ever looked up by name.
 
+import { lfsOverride } from '../test-switches.js';
+
 export const TOOLS = {
   mount: '/usr/bin/mount',
   umount: '/usr/bin/umount',
@@ -21,9 +23,9 @@ export const TOOLS = {
   sudo: '/usr/bin/sudo',
   squeue: '/usr/bin/squeue',
   sh: '/bin/sh',
-  // TEST-ONLY override: this machine has no Lustre client, so the tests name a stand-in that follows
-  // lfs-setstripe(1) (test/fixtures/fake-lfs). sudo and the store writer's setpriv drop it.
-  lfs: process.env.STRATA_TEST_LFS ?? '/usr/bin/lfs',
+  rm: '/usr/bin/rm',
+  // sudo and the store writer's setpriv drop the tests' stand-in (test-switches.ts).
+  lfs: lfsOverride() ?? '/usr/bin/lfs',
 } as const;
 
 export type Tool = keyof typeof TOOLS;

@@ -1,4 +1,4 @@
-// What strata's PBS MoM hook (etc/pbs/strata_mom.py) hands the PBS prolog entry point, as
+// What strata's PBS MoM hook (etc/pbs/strata_hook.py) hands the PBS prolog entry point, as
 // strata's prolog arguments. Pure. The hook reads the job's attributes (owner, Resource_List,
 // Variable_List) and passes them in the environment under these names:
 //
@@ -12,7 +12,7 @@
 //
 // Every value comes from the user and is validated downstream like any other input.
 
-import type { PrologArgs } from '../cli/commands/prolog.js';
+import type { PrologArgs } from './prolog-args.js';
 import { containerOptions, flag } from './slurm-env.js';
 
 export function pbsHookJob(env: NodeJS.ProcessEnv): PrologArgs {
@@ -28,10 +28,3 @@ export function pbsHookJob(env: NodeJS.ProcessEnv): PrologArgs {
     timings: false,
   };
 }
-
-/**
- * The entry point's exit status, which the hook turns into PBS's answer (see docs/pbs.md):
- * 0 run the job; 2 a user error (stderr has the message; the hook deletes the job);
- * anything else a node fault (the hook fails, and fail_action=offline_vnodes offlines the node).
- */
-export const PBS_HOOK_USER_ERROR = 2;

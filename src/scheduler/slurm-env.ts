@@ -1,17 +1,18 @@
 // What Slurm hands the node prolog and epilog, as strata's prolog arguments. Pure.
 // All SPANK_* values come from the user and are validated downstream like any other input.
 
-import type { PrologArgs } from '../cli/commands/prolog.js';
+import type { PrologArgs } from './prolog-args.js';
 
 /** A yes/no value from the environment; unset or empty is undefined. */
 export const flag = (value: string | undefined) => (value === undefined || value === '' ? undefined : !['0', 'no', 'false'].includes(value.toLowerCase()));
 
 /**
  * The container options a scheduler adapter passes as `<prefix>IMAGE`, `<prefix>IMAGE_DIGEST`,
- * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no) and `<prefix>UPPER_SIZE`:
+ * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no), `<prefix>UPPER_SIZE` and
+ * `<prefix>DEVICES` (CDI device names):
  * SPANK_STRATA_* for Slurm, STRATA_* from the PBS hook.
  */
-export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize'> {
+export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize' | 'devices'> {
   const value = (name: string) => env[`${prefix}${name}`] || undefined;
   return {
     image: value('IMAGE'),
@@ -20,6 +21,7 @@ export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<P
     workdir: value('WORKDIR'),
     writable: flag(value('WRITABLE')) ?? true,
     upperSize: value('UPPER_SIZE'),
+    devices: value('DEVICES'),
   };
 }
 

@@ -8,7 +8,7 @@
 // (Torque passes no -v variables to the prologue), or STRATA_CONTAINER_IMAGE in pbs_mom's own
 // environment for site wrappers. `image:sha256:<digest>` names an image by digest.
 
-import type { PrologArgs } from '../cli/commands/prolog.js';
+import type { PrologArgs } from './prolog-args.js';
 
 export interface TorquePrologue {
   job: string;

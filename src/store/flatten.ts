@@ -35,8 +35,9 @@ export async function* flattenLayers(layers: FlattenLayer[]): AsyncGenerator<Buf
   const written = new Map<string, boolean>(); // path → is a directory, from layers above
   const deleted = new Set<string>();
   const opaque = new Set<string>();
-  const hidden = (path: string): boolean => {
-    if (written.has(path) || deleted.has(path)) return true;
+  const implied = new Set<string>(); // parents of what layers above wrote: a directory there
+  const hidden = (path: string, isDir: boolean): boolean => {
+    if (written.has(path) || deleted.has(path) || (!isDir && implied.has(path))) return true;
     for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) {
       const ancestor = path.slice(0, slash);
       if (deleted.has(ancestor) || opaque.has(ancestor) || written.get(ancestor) === false) return true;
@@ -50,6 +51,7 @@ export async function* flattenLayers(layers: FlattenLayer[]): AsyncGenerator<Buf
     const mine = new Map<string, boolean>();
     const myDeletes: string[] = [];
     const myOpaque: string[] = [];
+    const wasNonDir = new Set<string>();
     const skipped = new Set<string>();
     // Global PAX records of one layer must not leak into the next.
     if (globals.length) yield globalHeader(globals.map(({ key }) => ({ key, value: '' })));
@@ -69,23 +71,29 @@ export async function* flattenLayers(layers: FlattenLayer[]): AsyncGenerator<Buf
         else if (!base.startsWith(WHITEOUT_META_PREFIX)) myDeletes.push(parent ? `${parent}/${base.slice(WHITEOUT_PREFIX.length)}` : base.slice(WHITEOUT_PREFIX.length));
         continue;
       }
-      if (hidden(path)) {
+      if (hidden(path, entry.typeflag === TYPE.dir)) {
         skipped.add(path);
         continue;
       }
       if (entry.typeflag === TYPE.hardlink) {
         const target = normalize(entry.linkpath, 'link target', entry.path).join('/');
-        if (skipped.has(target) || hidden(target)) {
+        if (skipped.has(target) || hidden(target, false)) {
           throw userError('E_FLATTEN', `cannot flatten: ${layer.what} hard-links ${path} to ${target}, which a later layer replaces`, { hint: 'import it without --flatten' });
         }
       }
       mine.set(path, entry.typeflag === TYPE.dir);
+      if (entry.typeflag !== TYPE.dir) wasNonDir.add(path);
       for (const part of entry.meta) yield Buffer.from(part);
       for await (const chunk of entry.body()) yield Buffer.from(chunk);
     }
     const diffId = `sha256:${hash.digest('hex')}`;
     if (diffId !== layer.diffId) throw digestMismatch(`uncompressed ${layer.what}`, layer.diffId, diffId);
-    for (const [path, isDir] of mine) if (!written.has(path)) written.set(path, isDir);
+    for (const [path, isDir] of mine) {
+      if (!written.has(path)) written.set(path, isDir);
+      for (let slash = path.lastIndexOf('/'); slash > 0; slash = path.lastIndexOf('/', slash - 1)) implied.add(path.slice(0, slash));
+    }
+    // A directory this layer first had as a file (or replaced): extraction removed what was below.
+    for (const path of wasNonDir) if (mine.get(path) === true) myOpaque.push(path);
     for (const path of myDeletes) deleted.add(path);
     for (const path of myOpaque) opaque.add(path);
   }

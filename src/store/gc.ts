@@ -4,7 +4,8 @@
 // the roots: configs and layers. Anything else older than the grace period goes, as do stale
 // `*.partial` files. Deciding is pure (planGc); only applyGc deletes.
 
-import { readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { MANIFEST_MEDIA_TYPE } from './image.js';
@@ -12,6 +13,9 @@ import type { StoreLayout } from './layout.js';
 import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
+import { listLoopDevices } from '../host/loop.js';
+import { RuntimePaths } from '../runtime/paths.js';
+import { parseEntry } from '../runtime/job/records.js';
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 
@@ -101,29 +105,62 @@ async function listDigests(dir: string, suffix = ''): Promise<StoredFile[]> {
   return out;
 }
 
+/** A job directory's entry file, or undefined for a name that is no job id. */
+function jobEntryPath(runtime: RuntimePaths, name: string): string | undefined {
+  try {
+    return runtime.job(name).entry;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Manifests pinned by jobs set up on this node (`<runtime>/jobs/*\/entry.json`). */
 async function pinnedOnThisNode(runtimeDir: string): Promise<string[]> {
-  const jobs = join(runtimeDir, 'jobs');
-  const names = await readdir(jobs).catch(() => [] as string[]);
+  const runtime = new RuntimePaths(runtimeDir);
+  const names = await readdir(runtime.jobsDir).catch(() => [] as string[]);
   const pins: string[] = [];
   for (const name of names) {
-    const entry = await readFile(join(jobs, name, 'entry.json'), 'utf8').then((t) => JSON.parse(t) as { manifestDigest?: string }, () => undefined);
+    const path = jobEntryPath(runtime, name);
+    const entry = path ? await readFile(path, 'utf8').then((text) => parseEntry(text, path), () => undefined) : undefined;
     if (entry?.manifestDigest) pins.push(entry.manifestDigest);
   }
   return pins;
 }
 
 /** Layer files of this store that a loop device on this node is attached to. */
-async function mountedLayers(layout: StoreLayout): Promise<string[]> {
+function mountedLayers(layout: StoreLayout): string[] {
   const prefix = join(layout.root, 'layers', 'sha256') + '/';
-  const loops = await readdir('/sys/block').catch(() => [] as string[]);
-  const out: string[] = [];
-  for (const loop of loops.filter((name) => name.startsWith('loop'))) {
-    const backing = (await readFile(join('/sys/block', loop, 'loop', 'backing_file'), 'utf8').catch(() => '')).trim();
-    if (backing.startsWith(prefix)) out.push(`sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
-  }
-  return out;
+  // A layer file replaced while attached (" (deleted)") still pins its digest.
+  return listLoopDevices()
+    .map((loop) => loop.backingFile)
+    .filter((backing) => backing.startsWith(prefix))
+    .map((backing) => `sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
 }
+
+/**
+ * A store file's text, or undefined: never through a symlink (a planted link would make root read
+ * and print a host file), never from a fifo or device (O_NONBLOCK, regular files only).
+ */
+async function readPlainFile(path: string): Promise<string | undefined> {
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    if (!(await handle.stat()).isFile()) return undefined;
+    return await handle.readFile('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    await handle?.close();
+  }
+}
+
+const parseJson = (text: string | undefined): unknown => {
+  try {
+    return text === undefined ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
 
 export async function gcInventory(store: Store, graceSeconds: number, runtimeDir: string): Promise<GcInventory> {
   const layout = store.layout;
@@ -132,14 +169,14 @@ export async function gcInventory(store: Store, graceSeconds: number, runtimeDir
   const manifests = new Map<string, { config: string; layers: string[] }>();
   for (const blob of blobs) {
     if (blob.size > 4 * 1024 * 1024) continue;
-    const doc = await readFile(blob.path, 'utf8').then((t) => JSON.parse(t) as { mediaType?: string; config?: { digest?: string }; layers?: { digest?: string }[] }, () => undefined);
+    const doc = parseJson(await readPlainFile(blob.path)) as { mediaType?: string; config?: { digest?: string }; layers?: { digest?: string }[] } | undefined;
     if (doc?.mediaType === MANIFEST_MEDIA_TYPE && doc.config?.digest && Array.isArray(doc.layers)) {
       manifests.set(blob.digest, { config: doc.config.digest, layers: doc.layers.map((l) => String(l.digest)) });
     }
   }
   const diffIds = [];
   for (const pointer of await listDigests(join(layout.root, 'diffids', 'sha256'))) {
-    const layer = (await readFile(pointer.path, 'utf8').catch(() => '')).trim();
+    const layer = ((await readPlainFile(pointer.path)) ?? '').trim();
     diffIds.push({ diffId: pointer.digest, layer, path: pointer.path });
   }
   const untaggedAt = new Map<string, number>();
@@ -149,7 +186,7 @@ export async function gcInventory(store: Store, graceSeconds: number, runtimeDir
     graceMs: graceSeconds * 1000,
     tagged: (await store.listTags()).map((t) => t.digest),
     pinnedManifests: await pinnedOnThisNode(runtimeDir),
-    mountedLayers: await mountedLayers(layout),
+    mountedLayers: mountedLayers(layout),
     blobs,
     layers,
     diffIds,

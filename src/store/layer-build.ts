@@ -2,6 +2,8 @@
 //   source → toOverlayTar (whiteouts to overlay form, diff_id on the side) → tar2sqfs stdin.
 // Nothing is unpacked to disk and no root is needed. On any failure every child is killed and the
 // partial output file is removed, so the caller only ever finds a complete file at outputPath.
+// Long (over ~300 lines): the source, the decompressor and tar2sqfs form one supervised pipeline
+// whose failure handling must see all three children; splitting it is planned (issue 13 part 2).
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -12,7 +14,7 @@ import { createGunzip } from 'node:zlib';
 import type { Compression } from '../config/types.js';
 import { StrataError, errnoCode, firstLine, isStrataError, nodeError, userError } from '../errors.js';
 import { SAFE_PATH, TOOLS } from '../host/tools.js';
-import { toOverlayTar, type OverlayConvertResult } from '../tar/overlay-convert.js';
+import { NeedsPlan, toOverlayTar, type LayerPlan, type OverlayConvertResult } from '../tar/overlay-convert.js';
 
 /**
  * `tar`: a layer tar file (plain, gzip, zstd or xz, detected by magic bytes); `dir`: a root
@@ -97,6 +99,12 @@ function compressionOfMagic(head: Buffer, what: string): TarCompression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  // lz4 frames (and the legacy format): Docker and OCI have no lz4 layers, but files turn up.
+  if (head.length >= 4 && (head.readUInt32LE(0) === 0x184d2204 || head.readUInt32LE(0) === 0x184c2102)) {
+    throw userError('E_TAR', `${what} is lz4-compressed, which strata does not read (unsupported compression)`, {
+      hint: 'decompress it first (lz4 -d) or recompress it with gzip or zstd',
+    });
+  }
   if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') {
     throw userError('E_TAR', `${what} is bzip2-compressed, which strata does not read`, {
       hint: 'decompress it first (bunzip2) or recompress it with gzip or zstd',
@@ -296,6 +304,21 @@ async function childFailure(child: Child, what: string): Promise<StrataError | u
  * Throws a StrataError; on failure nothing is left at `outputPath`.
  */
 export async function buildSquashfsLayer(options: BuildSquashfsLayerOptions): Promise<BuiltLayer> {
+  try {
+    return await buildOnce(options);
+  } catch (error) {
+    if (!(error instanceof NeedsPlan)) throw error;
+  }
+  // The layer gives a name twice (or replaces its own directory by a file): streaming could not
+  // take back what it already wrote. Read it once to decide what the last word on each name is,
+  // then build again; only such layers are read three times.
+  const opened = await openSource(options.source);
+  let plan: LayerPlan | undefined;
+  for await (const chunk of toOverlayTar(drain(opened, opened.what), { planOnly: true, onComplete: (result) => (plan = result.plan) })) void chunk;
+  return buildOnce(options, plan);
+}
+
+async function buildOnce(options: BuildSquashfsLayerOptions, plan?: LayerPlan): Promise<BuiltLayer> {
   const { source, outputPath, compression } = options;
   if (compression === 'none') {
     throw userError('E_COMPRESSION', 'uncompressed squashfs layers are not supported (tar2sqfs always compresses)', {
@@ -322,7 +345,7 @@ export async function buildSquashfsLayer(options: BuildSquashfsLayerOptions): Pr
   let streamError: unknown;
   try {
     await pipeline(
-      Readable.from(toOverlayTar(opened.input, { markRoot: true, onComplete: (result) => (converted = result) }), { objectMode: false, highWaterMark: READ_CHUNK }),
+      Readable.from(toOverlayTar(opened.input, { markRoot: true, plan, onComplete: (result) => (converted = result) }), { objectMode: false, highWaterMark: READ_CHUNK }),
       packer.process.stdin as NodeJS.WritableStream,
     );
   } catch (error) {
@@ -338,9 +361,9 @@ export async function buildSquashfsLayer(options: BuildSquashfsLayerOptions): Pr
   // A stream's own failure (digest mismatch, broken download) is the cause of whatever followed.
   const feedError = opened.feed ? await opened.feed : undefined;
 
-  let failure: StrataError | undefined = isStrataError(feedError) ? feedError : sourceError;
+  let failure: StrataError | NeedsPlan | undefined = isStrataError(feedError) ? feedError : sourceError;
   if (!failure && isStrataError(streamError)) failure = streamError;
-  if (!failure && isStrataError(streamError)) failure = streamError;
+  if (!failure && streamError instanceof NeedsPlan) failure = streamError;
   if (!failure && isZlibError(streamError)) {
     failure = userError('E_TAR', `cannot read ${opened.what}: gzip data is corrupt (${(streamError as Error).message})`, {
       hint: 'the file is damaged; fetch or export it again',

@@ -2,7 +2,7 @@
 // leads to a manifest whose config and layers are present, and that every file belongs to the
 // store's owner and is readable by all (permission-check.ts). Reads only; reports every problem.
 
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { permissionProblems } from './permission-check.js';
@@ -32,6 +32,15 @@ export async function verifyStore(store: Store, onFile?: (path: string) => void)
       const path = join(dir, name);
       if (!/^[0-9a-f]{64}$/.test(hex)) {
         report.problems.push(`${path}: not a content address (stray file)`);
+        continue;
+      }
+      // Only regular files are hashed: a directory fails to read, a fifo would block forever, and a
+      // symlink (reported by the permission check) must not be followed.
+      const info = await lstat(path);
+      if (info.isSymbolicLink()) continue; // permissionProblems reports it
+      if (!info.isFile()) {
+        const what = info.isDirectory() ? 'a directory' : 'a special file';
+        report.problems.push(`${path}: ${what}, not a ${kind === 'layers' ? 'layer file' : 'blob'} (stray entry); remove it`);
         continue;
       }
       onFile?.(path);

@@ -14,15 +14,26 @@
 // directory, and tar2sqfs accepts a directory entry after entries inside it. Whiteouts are held
 // back too, so that one naming something this same layer also creates can be resolved.
 //
-// Memory: one string per entry name (for duplicate, conflict and hard link checks), nothing per
-// byte of file data.
+// The layer means what extracting it over the layers below means (umoci unpack, tar): a later
+// entry of the same name replaces the earlier one and whatever this layer put below it; a
+// directory that replaced a non-directory starts empty (opaque); whiteouts only delete from the
+// layers below, so they never remove this layer's own entries, become opaque markers where this
+// layer has a directory, and vanish under a name this layer made a non-directory. An entry below
+// such a non-directory is refused, as umoci refuses it. Because file data is already written when
+// a later entry replaces it, that case throws NeedsPlan: the caller reads the layer once without
+// writing (planOnly), then converts it again following the plan.
+//
+// Memory: one map key and one tree-set member per entry name (the same string), nothing per byte
+// of file data.
+// Long (over ~300 lines) on purpose: one state machine over a layer's entries; split, its rules
+// (names given twice, whiteouts, opaque dirs, hard links) would have to share its state anyway.
 
 import { createHash } from 'node:crypto';
 import { userError } from '../errors.js';
 import { TYPE, displayName, type HeaderFields } from './header.js';
 import { XATTR_PREFIX, mergePax, type PaxRecord } from './pax.js';
 import { needsSparseRewrite, sparseAsPax10 } from './gnu-sparse.js';
-import { ByteSource, readTar } from './reader.js';
+import { ByteSource, readTar, type TarEntry } from './reader.js';
 import { END_OF_ARCHIVE, encodeEntryHeader } from './writer.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -50,6 +61,8 @@ export interface OverlayConvertResult {
   whiteouts: number;
   /** Directories marked opaque. */
   opaqueDirs: number;
+  /** From a planOnly run. */
+  plan?: LayerPlan;
 }
 
 export interface OverlayConvertOptions {
@@ -57,6 +70,27 @@ export interface OverlayConvertOptions {
   markRoot?: boolean;
   /** Called once the whole input was read and the last output chunk was yielded. */
   onComplete?: (result: OverlayConvertResult) => void;
+  /**
+   * Read the layer and decide, writing nothing, which entry goes out under which name: the
+   * result's `plan`. Needed when a name comes twice (see NeedsPlan).
+   */
+  planOnly?: boolean;
+  /** A plan from a planOnly run over the same bytes: entries it does not list are left out. */
+  plan?: LayerPlan;
+}
+
+/** Entry ordinal (global PAX headers not counted) → the name it is written as, and for a hard link its target. */
+export type LayerPlan = Map<number, { name: string; linkTo?: string }>;
+
+/**
+ * Thrown while streaming when a later entry replaces one already written (a name given twice, a
+ * directory of this layer replaced by a file): the output can not take it back. The caller
+ * reads the layer once more with `planOnly`, then converts it with that plan.
+ */
+export class NeedsPlan extends Error {
+  constructor() {
+    super('the layer replaces an entry it already wrote; it needs a planned conversion');
+  }
 }
 
 /** Output is gathered into chunks of about this size (large data slices are passed as they are). */
@@ -93,14 +127,32 @@ const badEntry = (message: string, hint = 'the layer tar is malformed or hostile
  */
 export function normalize(raw: string, what: string, entryPath: string): string[] {
   if (raw.startsWith('/')) {
-    throw badEntry(`layer tar entry '${displayName(entryPath)}' has an absolute ${what} '${displayName(raw)}'`);
+    throw badEntry(`layer tar entry '${clip(entryPath)}' has an absolute ${what} '${clip(raw)}'`);
   }
   const parts = raw.split('/').filter((part) => part !== '' && part !== '.');
   if (parts.includes('..')) {
-    throw badEntry(`layer tar entry '${displayName(entryPath)}' has a ${what} with a '..' component: '${displayName(raw)}'`);
+    throw badEntry(`layer tar entry '${clip(entryPath)}' has a ${what} with a '..' component: '${clip(raw)}'`);
+  }
+  // Names are binary strings: length is bytes. No Linux file system holds a longer name (NAME_MAX),
+  // and tar2sqfs reads no extended header of 64 KiB or more (where such a path has to go).
+  const long = parts.find((part) => part.length > NAME_MAX);
+  if (long !== undefined) {
+    throw badEntry(
+      `layer tar entry '${clip(entryPath)}' has a ${what} with a name of ${long.length} bytes; Linux file names are at most ${NAME_MAX} bytes`,
+      'no Linux file system can hold it; rebuild the image without that name',
+    );
+  }
+  if (raw.length > MAX_PATH_BYTES) {
+    throw badEntry(`layer tar entry '${clip(entryPath)}' has a ${what} of ${raw.length} bytes; strata stores paths of up to ${MAX_PATH_BYTES} bytes`, 'rebuild the image with shorter paths');
   }
   return parts;
 }
+
+const NAME_MAX = 255;
+/** tar2sqfs rejects extended headers of 65536 bytes or more; leave room for the other records. */
+export const MAX_PATH_BYTES = 60_000;
+/** A name for a one-line message: at most 80 characters of it. */
+const clip = (name: string) => (name.length > 80 ? `${displayName(name.slice(0, 60))}…(${name.length} bytes)` : displayName(name));
 
 const parentOf = (path: string): string => {
   const slash = path.lastIndexOf('/');
@@ -112,6 +164,30 @@ const show = (path: string) => (path === '' ? './' : displayName(path));
 /** Records a held-back directory's header keeps; the name is rewritten, data-related ones dropped. */
 const keepRecord = (record: PaxRecord) =>
   record.key !== 'path' && record.key !== 'linkpath' && record.key !== 'size' && !record.key.startsWith('GNU.sparse.');
+
+/** The header of a non-directory entry written under another name (or as a hard link to `linkTo`). */
+function renamedHeader(entry: TarEntry, name: string, linkTo: string | undefined): Buffer {
+  const records = entry.pax
+    .filter((r) => r.key !== 'path' && r.key !== 'linkpath' && !(linkTo !== undefined && r.key === 'size'))
+    .map((r) => (r.key === 'GNU.sparse.name' ? { key: r.key, value: name } : r));
+  const sparse10 = records.some((r) => r.key === 'GNU.sparse.name');
+  const fields: HeaderFields = {
+    name: sparse10 ? entry.header.name : name,
+    mode: entry.mode,
+    uid: entry.uid,
+    gid: entry.gid,
+    size: linkTo !== undefined ? 0 : entry.size,
+    mtime: Math.trunc(entry.mtime),
+    typeflag: linkTo !== undefined ? TYPE.hardlink : entry.typeflag,
+    linkname: linkTo ?? entry.linkpath,
+    uname: entry.uname,
+    gname: entry.gname,
+    devmajor: entry.header.devmajor,
+    devminor: entry.header.devminor,
+  };
+  if (!Number.isInteger(entry.mtime) && !records.some((r) => r.key === 'mtime')) records.push({ key: 'mtime', value: String(entry.mtime) });
+  return encodeEntryHeader(fields, records);
+}
 
 /**
  * Converts an OCI layer tar stream into an overlay-format tar stream (see the file comment).
@@ -125,11 +201,57 @@ export async function* toOverlayTar(
   const hash = createHash('sha256');
   const source = new ByteSource(input, (chunk) => hash.update(chunk));
 
-  const files = new Set<string>(); // every non-directory written so far
+  // The layer as extraction would leave it, entry by entry ("later wins", as tar and umoci do):
+  // live non-directories (path → ordinal of the entry that made that name), live directory
+  // entries, and the tree of every live name (implied parents included) for subtree removal.
+  // Per entry that is one map key and one set member (the same string).
+  const nondirs = new Map<string, number>();
+  const linkInode = new Map<number, number>(); // hard link ordinal → its file's ordinal (the inode)
   const dirs = new Map<string, HeldDir>();
+  const children = new Map<string, Set<string>>(); // '' is the root
   const whiteouts = new Map<string, Whiteout>();
   const opaque = new Set<string>();
-  const hardlinks: Array<{ path: string; target: string }> = [];
+  /** Directories that replaced a non-directory of this layer: extraction had removed the lower one. */
+  const replaced = new Set<string>();
+  const plan = options.plan;
+  const planning = options.planOnly === true;
+  let ordinal = -1;
+
+  const link = (path: string) => {
+    for (let p = path; p !== ''; p = parentOf(p)) {
+      const parent = parentOf(p);
+      let set = children.get(parent);
+      if (!set) children.set(parent, (set = new Set()));
+      if (set.has(p)) return;
+      set.add(p);
+    }
+  };
+  const dropName = (path: string) => {
+    if (!nondirs.has(path)) return;
+    // Streaming, this entry is already in the output: start over with a plan (layer-build.ts).
+    if (!plan && !planning) throw new NeedsPlan();
+    nondirs.delete(path);
+  };
+  /** Removes `path` and everything this layer put below it, as extraction replacing it would. */
+  const removeTree = (path: string) => {
+    const stack = [path];
+    while (stack.length > 0) {
+      const p = stack.pop() as string;
+      dropName(p);
+      dirs.delete(p);
+      const below = children.get(p);
+      if (below) {
+        stack.push(...below);
+        children.delete(p);
+      }
+    }
+    children.get(parentOf(path))?.delete(path);
+  };
+  const nonDirAncestor = (path: string): string | undefined => {
+    for (let p = parentOf(path); p !== ''; p = parentOf(p)) if (nondirs.has(p)) return p;
+    return undefined;
+  };
+  const inTree = (path: string) => path === '' || children.get(parentOf(path))?.has(path) === true;
 
   let pending: Buffer[] = [];
   let pendingBytes = 0;
@@ -158,9 +280,10 @@ export async function* toOverlayTar(
   try {
     for await (const entry of readTar(source)) {
       if (entry.typeflag === TYPE.paxGlobal) {
-        for (const buf of entry.meta) yield* emit(buf);
+        if (!planning) for (const buf of entry.meta) yield* emit(buf);
         continue;
       }
+      ordinal++;
       const parts = normalize(entry.path, 'path', entry.path);
       const path = parts.join('/');
       const base = parts.length > 0 ? parts[parts.length - 1] : '';
@@ -190,10 +313,20 @@ export async function* toOverlayTar(
         continue; // the reader skips any data
       }
 
+      // Like umoci and tar: an entry below a non-directory of this same layer can not be extracted.
+      const blocker = nonDirAncestor(path);
+      if (blocker !== undefined) {
+        throw badEntry(`layer tar has '${show(path)}' below '${show(blocker)}', which this layer made a non-directory`, 'the layer tar is malformed; rebuild the image');
+      }
+
       const isDir = entry.typeflag === TYPE.dir || (entry.typeflag === TYPE.oldFile && entry.path.endsWith('/')); // v7: a trailing slash
       if (isDir) {
-        if (files.has(path)) throw badEntry(`layer tar has '${show(path)}' both as a directory and as a file`);
-        // Duplicate directory entries: the last one wins (what extracting the tar would give).
+        if (nondirs.has(path)) {
+          removeTree(path); // a directory replaces this layer's file
+          replaced.add(path);
+        }
+        link(path);
+        // Duplicate directory entries: the last one's attributes win, the contents stay.
         dirs.set(path, {
           records: mergePax(entry.globalPax, entry.pax).filter(keepRecord).map((r) => ({ key: r.key, value: r.value })),
           mode: entry.mode,
@@ -208,58 +341,95 @@ export async function* toOverlayTar(
       }
 
       if (path === '') throw badEntry(`layer tar has a non-directory entry for the root ('${displayName(entry.path)}')`);
-      if (files.has(path)) {
-        throw badEntry(`layer tar has two entries for '${show(path)}'`, 'OCI layers must not contain duplicate paths; rebuild the image');
-      }
-      if (dirs.has(path)) throw badEntry(`layer tar has '${show(path)}' both as a directory and as a file`);
-      files.add(path);
+      let inode = ordinal;
       if (entry.typeflag === TYPE.hardlink) {
         const target = normalize(entry.linkpath, 'hard link target', entry.path).join('/');
-        hardlinks.push({ path, target });
+        const live = nondirs.get(target);
+        if (live === undefined && (dirs.has(target) || inTree(target))) {
+          throw badEntry(`layer tar has a hard link '${show(path)}' to the directory '${show(target)}'`, 'no file system hard-links directories; the layer tar is malformed, rebuild the image');
+        }
+        if (live === undefined) {
+          throw badEntry(
+            `layer tar has a hard link '${show(path)}' to '${show(target)}', which is not a file in this layer`,
+            'hard links to files of lower layers can not be stored in a squashfs layer; rebuild the image so the link target is in the same layer',
+          );
+        }
+        inode = linkInode.get(live) ?? live; // the file as it is now, even if a later entry replaces its name
+        if (target === path) continue; // a link to itself changes nothing
+        linkInode.set(ordinal, inode);
       }
+      // A later entry of the same name replaces an earlier one (and all that was below it).
+      if (nondirs.has(path) || inTree(path)) removeTree(path);
+      link(path);
+      nondirs.set(path, ordinal);
+
+      if (planning) continue; // the reader skips the data
+      let name = path;
+      let linkTo: string | undefined;
+      if (plan) {
+        const decided = plan.get(ordinal);
+        if (decided === undefined) continue; // replaced later in this layer: never written
+        ({ name, linkTo } = decided);
+      }
+      const renamed = plan !== undefined && (name !== path || linkTo !== undefined);
       if (needsSparseRewrite(entry)) {
         // tar2sqfs misreads this map (gnu-sparse.ts); same data, map in the PAX 1.0 form.
-        yield* emit(sparseAsPax10(entry, path, entry.pax.filter(keepRecord)));
+        yield* emit(sparseAsPax10(entry, name, entry.pax.filter(keepRecord)));
+      } else if (renamed) {
+        yield* emit(renamedHeader(entry, name, linkTo));
       } else {
         for (const buf of entry.meta) yield* emit(buf);
       }
-      for await (const buf of entry.body()) yield* emit(buf);
+      if (linkTo === undefined || entry.typeflag !== TYPE.hardlink) {
+        for await (const buf of entry.body()) yield* emit(buf);
+      }
       entries++;
     }
 
-    // ---- the end: check the whole layer, then write whiteouts and directories ----------------
-    const implicitDirs = new Set<string>();
-    const addAncestors = (path: string) => {
-      for (let parent = parentOf(path); parent !== '' && !implicitDirs.has(parent); parent = parentOf(parent)) {
-        implicitDirs.add(parent);
+    // ---- the end: what the layer leaves, as whiteouts and directories ------------------------
+    if (planning) {
+      // Each surviving inode is written once, at its data entry, under its oldest live name; its
+      // other live names become hard links to that one.
+      const primary = new Map<number, { ordinal: number; path: string }>(); // inode → its oldest live name
+      for (const [path, ord] of nondirs) {
+        const inode = linkInode.get(ord) ?? ord;
+        const known = primary.get(inode);
+        if (!known || ord < known.ordinal) primary.set(inode, { ordinal: ord, path });
       }
-    };
-    for (const path of files) addAncestors(path);
-    for (const path of dirs.keys()) addAncestors(path);
-    for (const path of whiteouts.keys()) addAncestors(path);
-    for (const path of opaque) addAncestors(`${path}/x`);
-    for (const path of implicitDirs) {
-      if (files.has(path)) throw badEntry(`layer tar has '${show(path)}' both as a directory and as a file`);
-    }
-    for (const { path, target } of hardlinks) {
-      if (!files.has(target)) {
-        throw badEntry(
-          `layer tar has a hard link '${show(path)}' to '${show(target)}', which is not a file in this layer`,
-          'hard links to files of lower layers can not be stored in a squashfs layer; rebuild the image so the link target is in the same layer',
-        );
+      const decided: LayerPlan = new Map();
+      for (const [inode, { path }] of primary) decided.set(inode, { name: path });
+      for (const [path, ord] of nondirs) {
+        const first = primary.get(linkInode.get(ord) ?? ord) as { ordinal: number; path: string };
+        if (ord !== first.ordinal) decided.set(ord, { name: path, linkTo: first.path });
       }
+      const result = { diffId: `sha256:${hash.digest('hex')}`, bytesIn: source.received, bytesOut: 0, entries: 0, whiteouts: 0, opaqueDirs: 0, plan: decided };
+      options.onComplete?.(result);
+      return result;
     }
 
+    const isDirAtEnd = (path: string) => dirs.has(path) || (inTree(path) && !nondirs.has(path));
     const origin = new Set<string>();
+    // Whiteouts apply to the lower layers only (umoci, containerd): what this layer itself puts
+    // at the name stays, a directory of this layer there hides the lower one's contents, and
+    // whiteouts under a name this layer made a non-directory have nothing left to hide.
+    const deleted = new Set<string>();
+    for (const target of whiteouts.keys()) {
+      if (nondirs.has(target) || nonDirAncestor(target) !== undefined) continue;
+      if (isDirAtEnd(target)) opaque.add(target);
+      else deleted.add(target);
+    }
+    for (const path of replaced) if (isDirAtEnd(path)) opaque.add(path);
+    const coveredByAncestor = (path: string) => {
+      for (let p = parentOf(path); p !== ''; p = parentOf(p)) if (deleted.has(p)) return true;
+      return nonDirAncestor(path) !== undefined;
+    };
+    for (const path of [...opaque]) {
+      if (nondirs.has(path) || deleted.has(path) || coveredByAncestor(path)) opaque.delete(path);
+    }
     const devices: Array<[string, Whiteout]> = [];
-    for (const [target, whiteout] of whiteouts) {
-      if (files.has(target)) continue; // this layer's own file replaces the lower one anyway
-      if (dirs.has(target) || implicitDirs.has(target)) {
-        // Deleted, then created again as a directory in this layer: lower contents stay hidden.
-        opaque.add(target);
-        continue;
-      }
-      devices.push([target, whiteout]);
+    for (const target of deleted) {
+      if (coveredByAncestor(target)) continue; // the deleted parent takes it along
+      devices.push([target, whiteouts.get(target) as Whiteout]);
       origin.add(parentOf(target));
     }
     for (const path of opaque) origin.add(path);

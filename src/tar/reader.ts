@@ -2,6 +2,7 @@
 // their metadata parsed (PAX 'x' and 'g' records, GNU long names/links applied) and the raw bytes of
 // their header blocks kept, so a consumer can pass an entry through unchanged. Entry data is never
 // buffered: `body()` hands out slices of the input chunks as they arrive.
+// Long (over ~300 lines): one incremental parser state machine (headers, PAX, GNU long names).
 
 import { userError } from '../errors.js';
 import { BLOCK, TYPE, TarFormatError, gnuSparseExtensionContinues, padded, parseHeader, type TarHeader } from './header.js';
@@ -75,6 +76,20 @@ export class ByteSource {
   /** Reads and discards everything left (so that observers see every input byte). */
   async drain(): Promise<void> {
     while ((await this.readSome(Number.MAX_SAFE_INTEGER)) !== null);
+  }
+
+  /** Like drain, and returns the offset of the first non-zero byte it read, if any. */
+  async drainFindingData(): Promise<number | undefined> {
+    let found: number | undefined;
+    for (;;) {
+      const at = this.offset;
+      const slice = await this.readSome(Number.MAX_SAFE_INTEGER);
+      if (slice === null) return found;
+      if (found === undefined) {
+        const index = slice.findIndex((byte) => byte !== 0);
+        if (index >= 0) found = at + index;
+      }
+    }
   }
 
   /** Stops reading early: lets the input release its resources. */
@@ -172,7 +187,14 @@ export async function* readTar(source: ByteSource): AsyncGenerator<TarEntry, voi
       }
       throw truncated(offset);
     }
-    if (block.length < BLOCK) throw truncated(source.offset);
+    if (block.length < BLOCK) {
+      if (offset === 0) {
+        throw userError('E_TAR', `layer tar is ${block.length} bytes long, shorter than one tar header: it is not a tar archive, or it was cut short`, {
+          hint: 'check that the file (or the compressed data in it) is a tar archive; fetch or export it again',
+        });
+      }
+      throw truncated(source.offset);
+    }
 
     let header: TarHeader | null;
     try {
@@ -187,6 +209,17 @@ export async function* readTar(source: ByteSource): AsyncGenerator<TarEntry, voi
       // End of archive: one zero block (a second one normally follows). Anything after it is
       // padding to the record size; read it all so the digest covers the whole file.
       if (pendingMeta.length > 0) throw corrupt(offset, 'extended header without the entry it describes');
+      if (!sawEntry) {
+        // An archive with no entries is only zero blocks. Data after a leading zero block means
+        // this is something else (a disk image, an ISO, a compressed file that is not a tar).
+        const dataAt = await source.drainFindingData();
+        if (dataAt !== undefined) {
+          throw userError('E_TAR', `layer tar is not a tar archive: it starts with a zero block, and data follows at byte ${dataAt}`, {
+            hint: 'check that the file (or the compressed data in it) is a tar archive; export it again',
+          });
+        }
+        return;
+      }
       await source.drain();
       return;
     }

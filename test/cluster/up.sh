@@ -22,8 +22,11 @@ for tool in slurmctld slurmd munged ip nsenter unshare setpriv make cc; do
   command -v "$tool" >/dev/null || die "missing tool: $tool (Debian: slurmctld slurmd slurm-client munge libslurm-dev iproute2 util-linux build-essential)"
 done
 
-PROLOG=${STRATA_CLUSTER_PROLOG:-$REPO/dist/prolog/slurm.js}
-EPILOG=${STRATA_CLUSTER_EPILOG:-$REPO/dist/epilog/slurm.js}
+# The native front-ends when the build has them (what install-slurm puts in slurm.conf).
+PROLOG=${STRATA_CLUSTER_PROLOG:-$REPO/dist/prolog/slurm}
+EPILOG=${STRATA_CLUSTER_EPILOG:-$REPO/dist/epilog/slurm}
+[ -x "$PROLOG" ] || PROLOG=$REPO/dist/prolog/slurm.js
+[ -x "$EPILOG" ] || EPILOG=$REPO/dist/epilog/slurm.js
 CLI=${STRATA_CLUSTER_CLI:-$REPO/dist/bin/strata.js}
 for f in "$PROLOG" "$EPILOG" "$CLI"; do
   [ -x "$f" ] || die "missing or not executable: $f (run: npm run build)"

@@ -50,7 +50,7 @@ const clusterAnswers = () => spawnSync(join(CLUSTER, 'on.sh'), ['head', 'sinfo',
  */
 export async function ensureCluster(): Promise<boolean> {
   const prolog = join(DIR, 'bin/prolog');
-  const ours = existsSync(prolog) && readFileSync(prolog, 'utf8').includes(join(REPO, 'dist/prolog/slurm.js'));
+  const ours = existsSync(prolog) && readFileSync(prolog, 'utf8').includes(join(REPO, 'dist/prolog/slurm'));
   if (ours && clusterAnswers()) {
     execFileSync('make', ['-s', '-C', join(REPO, 'spank')]);
     return false;

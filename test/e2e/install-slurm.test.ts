@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installSlurm, parseSlurmConf } from '../../src/cli/commands/install-slurm.js';
+import { installSlurm } from '../../src/cli/commands/install-slurm.js';
+import { parseSlurmConf } from '../../src/scheduler/slurm-conf.js';
 import { REPO } from './cluster.js';
 
 let root: string;
@@ -35,7 +36,7 @@ afterEach(() => rmSync(root, { recursive: true, force: true }));
 test('installs the build, the plugin, the CLI link and the plugstack line, then is idempotent', async () => {
   expect(await installSlurm({ dryRun: false, prefix }, options())).toBe(0);
   const lib = join(prefix, 'lib/strata');
-  for (const file of ['bin/strata.js', 'prolog/slurm.js', 'epilog/slurm.js']) {
+  for (const file of ['bin/strata.js', 'prolog/slurm.js', 'epilog/slurm.js', 'prolog/slurm', 'epilog/slurm']) {
     expect(lstatSync(join(lib, file)).mode & 0o777).toBe(0o755);
   }
   expect(readFileSync(join(lib, 'strata.so')).equals(readFileSync(join(REPO, 'spank/strata.so')))).toBe(true);
@@ -45,11 +46,20 @@ test('installs the build, the plugin, the CLI link and the plugstack line, then 
   );
   const text = output.join('');
   expect(text).toMatch(new RegExp(`installed ${lib}/prolog/slurm.js \\(new\\)`));
-  expect(text).toContain(`Prolog=${lib}/prolog/slurm.js`);
+  // slurm.conf names the native front-ends, which start Node only for jobs that need it.
+  expect(text).toContain(`Prolog=${lib}/prolog/slurm\n`);
+  expect(text).toContain(`Epilog=${lib}/epilog/slurm\n`);
   expect(text).toContain('PrologFlags=Alloc');
 
   // The installed prolog runs from its new place (chunks included): with no image it is a no-op.
   execFileSync(join(lib, 'prolog/slurm.js'), { env: { SLURM_JOB_ID: '1', SLURM_JOB_UID: '0', SLURM_JOB_GID: '0' } });
+  // The installed front-end finds the installed Node entry beside it: an image it cannot find is
+  // the job's error (exit 0 and an error file), which only the Node prolog writes.
+  const runtime = join(root, 'run');
+  mkdirSync(join(root, 'store/layers/sha256'), { recursive: true });
+  writeFileSync(join(root, 'strata.yaml'), `store:\n  path: ${root}/store\nruntime_dir: ${runtime}\nlog:\n  file: ""\n`);
+  execFileSync(join(lib, 'prolog/slurm'), { env: { SLURM_JOB_ID: '2', SLURM_JOB_UID: '0', SLURM_JOB_GID: '0', SPANK_STRATA_IMAGE: 'missing:1', STRATA_CONFIG: join(root, 'strata.yaml') } });
+  expect(readFileSync(join(runtime, 'jobs/2/error'), 'utf8')).toMatch(/^strata: /);
 
   output = [];
   await installSlurm({ dryRun: false, prefix }, options());
@@ -80,7 +90,7 @@ test('removes files of an older build and keeps an admin-edited plugstack line',
 
 test('a slurm.conf that is already set up needs nothing more', async () => {
   const lib = join(prefix, 'lib/strata');
-  writeFileSync(join(root, 'etc/slurm/slurm.conf'), `ClusterName=x\nprolog=${lib}/prolog/slurm.js\nEpilog=${lib}/epilog/slurm.js  # strata\nPrologFlags=Contain,X11\n`);
+  writeFileSync(join(root, 'etc/slurm/slurm.conf'), `ClusterName=x\nprolog=${lib}/prolog/slurm\nEpilog=${lib}/epilog/slurm  # strata\nPrologFlags=Contain,X11\n`);
   writeFileSync(join(root, 'etc/slurm/plugstack.conf'), `include ${root}/etc/slurm/plugstack.conf.d/*.conf\n`);
   await installSlurm({ dryRun: false, prefix }, options());
   expect(output.join('')).toMatch(/Prolog, Epilog and PrologFlags are set for strata/);

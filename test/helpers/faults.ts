@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { NodeInventory } from '../../src/runtime/node-state.js';
+import type { NodeInventory } from '../../src/runtime/node/state.js';
 import { importThreeLayerImage } from './images.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from './node-state.js';
 import { makeSite, type Site } from './site.js';

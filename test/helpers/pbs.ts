@@ -7,7 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { REPO, type RunOutput } from './site.js';
 
-export const HOOK = join(REPO, 'etc/pbs/strata_hook.py');
+// STRATA_TEST_PBS_HOOK runs the tests against another hook file (e.g. an old one, to see them fail).
+export const HOOK = process.env.STRATA_TEST_PBS_HOOK || join(REPO, 'etc/pbs/strata_hook.py');
 const STANDIN = join(REPO, 'test/pbs/standin');
 // The system's Python 3 (Debian python3, from scripts/setup), as a MoM's hooks get one: not a
 // version manager's shim, which costs a second per start.
@@ -20,34 +21,41 @@ export interface HookResult {
   job: { deleted: boolean; rerun: boolean; Variable_List: Record<string, string> } | null;
   vnodes: Record<string, { state: string; comment: string | null }>;
   log: string[];
+  /** execjob_launch: what the job's program printed and returned, as the MoM ran it after the hook. */
+  launched: { status: number; stdout: string; stderr: string } | null;
 }
 
-/** A MoM (or the server): its hook configuration file, as `strata install-pbs` writes it. */
+/** A MoM (or the server): its hook configuration file, as `strata install-pbs` writes it, and its PBS_HOME. */
 export interface PbsDaemon {
   name: string;
   hookConfig: string;
   runtime: string;
+  home: string;
 }
 
 export function pbsDaemon(dir: string, name: string, strataConfig: string, runtime: string): PbsDaemon {
   const hookConfig = join(dir, `${name}-hook.json`);
   writeFileSync(hookConfig, JSON.stringify({ node: process.execPath, lib: join(REPO, 'dist'), config: strataConfig, runtime_dir: runtime, reconcile_grace_seconds: 120 }));
-  return { name, hookConfig, runtime };
+  return { name, hookConfig, runtime, home: join(dir, `pbs_home-${name}`) };
 }
+
+/**
+ * The server's resourcedef as a site that followed the first docs has it: container_image
+ * without flag m, so it never reaches a MoM hook. Pass `resourcedef` in an event to change it.
+ */
+export const RESOURCEDEF_WITHOUT_M = { container_image: '' };
 
 /** Run one hook event on `daemon`; `event` follows run_hook.py's description. */
 export async function runHook(daemon: PbsDaemon, event: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<HookResult> {
   const dir = mkdtempSync('/tmp/strata-hook-');
   const eventFile = join(dir, 'event.json');
   const resultFile = join(dir, 'result.json');
-  writeFileSync(eventFile, JSON.stringify({ hook_config: daemon.hookConfig, local_node: daemon.name, vnodes: [daemon.name], fail_action: ['offline_vnodes'], ...event }));
-  // pbs_mom's environment (pbs_environment): a PATH and little else.
-  const run = await runProcess(PYTHON, [join(STANDIN, 'run_hook.py'), HOOK, eventFile, resultFile], {
-    PATH: process.env.PATH,
-    PYTHONPATH: STANDIN,
-    PYTHONDONTWRITEBYTECODE: '1',
-    ...env,
-  });
+  writeFileSync(
+    eventFile,
+    JSON.stringify({ hook_config: daemon.hookConfig, local_node: daemon.name, vnodes: [daemon.name], fail_action: ['offline_vnodes'], pbs_home: daemon.home, resourcedef: RESOURCEDEF_WITHOUT_M, ...event }),
+  );
+  // The daemon's environment, as a real MoM gave its hooks: PATH=/bin:/usr/bin and nothing of ours.
+  const run = await runProcess(PYTHON, [join(STANDIN, 'run_hook.py'), HOOK, eventFile, resultFile], { PATH: '/bin:/usr/bin', ...env });
   if (run.code !== 0) throw new Error(`run_hook.py failed: ${run.stderr}`);
   const result = JSON.parse(readFileSync(resultFile, 'utf8')) as HookResult;
   rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@
 import { posix } from 'node:path';
 import { parseYaml } from '../../src/config/load.js';
 import { validateConfig } from '../../src/config/validate.js';
-import { parseMountRequests } from '../../src/runtime/mount-request.js';
+import { parseMountRequests } from '../../src/runtime/job/request.js';
 import { StoreLayout } from '../../src/store/layout.js';
 import { parseImageRef } from '../../src/store/ref.js';
 import { RUNS, SEED, expectCleanOutcome, mutateString, pick, prng, thrownBy } from './fuzz.js';

@@ -82,16 +82,23 @@ test('a Slurm configuration without strata fails its lines', async () => {
   expect(line(result.stdout, 'slurm.plugin')).toMatch(/^FAIL .*cannot read .*plugstack\.conf/);
 });
 
-test('a PBS MoM without strata hooks fails; with them it passes', async () => {
+test('a PBS MoM without the strata hook fails; with it as PBS installs it (.HK, .PY, resourcedef) it passes', async () => {
   const home = join(site.root, 'pbs');
-  mkdirSync(join(home, 'mom_priv/hooks'), { recursive: true });
+  const hooks = join(home, 'mom_priv/hooks');
+  mkdirSync(hooks, { recursive: true });
   writeFileSync(join(site.root, 'pbs.conf'), `PBS_EXEC=/opt/pbs\nPBS_HOME=${home}\nPBS_START_MOM=1\n`);
   const env = { PBS_CONF_FILE: join(site.root, 'pbs.conf') };
   const without = await doctor(site, env);
   expect(without.code).toBe(1);
-  expect(line(without.stdout, 'pbs.hooks')).toMatch(new RegExp(`^FAIL .*no strata hook in ${home}/mom_priv/hooks`));
-  writeFileSync(join(home, 'mom_priv/hooks/strata_begin.HK'), 'type=site\n');
-  const withHooks = await doctor(site, env);
-  expect(line(withHooks.stdout, 'pbs.hooks')).toMatch(/^ok .*strata_begin\.HK/);
-  expect(withHooks.code).toBe(0);
+  expect(line(without.stdout, 'pbs.hooks')).toMatch(new RegExp(`^FAIL .*no strata hook for execjob_begin in ${hooks}`));
+  // What the MoM holds after the qmgr commands of `strata install-pbs` (hook_save writes only non-defaults).
+  writeFileSync(join(hooks, 'strata_mom.HK'), 'hook_name=strata_mom\nfail_action=offline_vnodes\nevent=execjob_begin,execjob_launch,execjob_end,exechost_startup,exechost_periodic\nalarm=120\nfreq=300\n');
+  writeFileSync(join(hooks, 'strata_mom.PY'), '');
+  writeFileSync(join(hooks, 'resourcedef'), 'container_image type=string flag=m\n');
+  const withHook = await doctor(site, env);
+  expect(line(withHook.stdout, 'pbs.hooks')).toMatch(/^ok .*hook strata_mom imported and enabled/);
+  expect(line(withHook.stdout, 'pbs.resource')).toMatch(/^ok .*flag=m/);
+  expect(withHook.code).toBe(0);
+  writeFileSync(join(hooks, 'strata_mom.HK'), 'hook_name=strata_mom\nenabled=false\nevent=execjob_begin,execjob_end\n');
+  expect(line((await doctor(site, env)).stdout, 'pbs.hooks')).toMatch(/^FAIL .*hook strata_mom is disabled; fix: qmgr -c 'set hook strata_mom enabled = true'/);
 });

@@ -1,7 +1,8 @@
 // Store management on a real store: tag, rm, gc (grace period, shared layers, stale partials) and
 // verify (corruption is found).
 
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { busyboxLayer, layerTar, writeLayout } from '../helpers/oci.js';
@@ -81,4 +82,33 @@ test('verify finds a corrupt layer file and exits 1', async () => {
   expect(result.code).toBe(1);
   expect(result.stdout).toContain(`${path}: corrupt (its content hashes to sha256:`);
   expect(result.stderr).toMatch(/^verify: 2 layers, \d+ blobs .* re-hashed, 1 tags checked: 1 problems\n$/);
+});
+
+test('verify reports a directory or a fifo among the layer files and blobs as stray entries (it used to die with EISDIR or hang)', async () => {
+  const dir = join(site.store, 'layers/sha256', `${'a'.repeat(64)}.sqfs`);
+  const fifo = join(site.store, 'blobs/sha256', 'c'.repeat(64));
+  mkdirSync(dir, { mode: 0o755 });
+  execFileSync('/usr/bin/mkfifo', ['-m', '0644', fifo]);
+  try {
+    const result = await site.run(['verify']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(`${dir}: a directory, not a layer file (stray entry); remove it\n`);
+    expect(result.stdout).toContain(`${fifo}: a special file, not a blob (stray entry); remove it\n`);
+    expect(result.stderr).toMatch(/^verify: .* problems\n$/);
+  } finally {
+    rmSync(dir, { recursive: true });
+    rmSync(fifo);
+  }
+});
+
+test('gc never reads a host file through a symlink planted among the blobs', async () => {
+  const planted = join(site.store, 'blobs', 'sha256', 'e'.repeat(64));
+  symlinkSync('/etc/passwd', planted);
+  try {
+    const dry = await site.run(['gc', '--dry-run']);
+    expect(dry.stderr).not.toMatch(/internal error|root:x:0/);
+    expect(dry.stdout).not.toMatch(/root:x:0/);
+  } finally {
+    unlinkSync(planted);
+  }
 });

@@ -1,7 +1,10 @@
-// Importing into the store: concurrent imports of the same content, and what a bad source leaves.
+// Importing into the store: concurrent imports of the same content, and what a bad source leaves
+// (one line saying what the source really is: not a tar, unsupported compression, impossible names).
 
-import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { makeSite, makeTree, type Site } from '../helpers/site.js';
 
 let site: Site;
@@ -34,4 +37,27 @@ test('a bad source gives one line and publishes nothing', async () => {
   expect(wrongKind.stderr.split('\n').filter(Boolean)).toHaveLength(1);
   expect(readdirSync(join(site.store, 'layers/sha256'))).toHaveLength(before);
   expect((await site.run(['resolve', 'bad:1'])).code).toBe(2);
+});
+
+/** A layer tar with one file, as Python's tarfile writes it. */
+const tarOf = (name: string) =>
+  execFileSync('/usr/bin/python3', ['-c', 'import io, sys, tarfile\nb = io.BytesIO()\nt = tarfile.open(fileobj=b, mode="w", format=tarfile.PAX_FORMAT)\ni = tarfile.TarInfo(sys.argv[1]); i.size = 2\nt.addfile(i, io.BytesIO(b"hi")); t.close()\nsys.stdout.buffer.write(b.getvalue())', name]);
+
+test.each([
+  // [what, file bytes, the one line a user gets]
+  // An lz4 frame starts with these magic bytes (lz4 itself may not be installed).
+  ['an lz4 layer', () => Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18, 0x64, 0x40, 0xa7]), tarOf('hello')]), / is lz4-compressed, which strata does not read \(unsupported compression\); decompress it first \(lz4 -d\) or recompress it with gzip or zstd$/],
+  ['a gzip file that is not a tar (a disk image)', () => gzipSync(Buffer.concat([Buffer.alloc(32768), Buffer.from('not a tar, but data')])), /: layer tar is not a tar archive: it starts with a zero block, and data follows at byte 32768; check that /],
+  ['a gzip file that is a short text', () => gzipSync('hello, not a tar\n'), /: layer tar is 17 bytes long, shorter than one tar header: it is not a tar archive, or it was cut short; check that /],
+  ['a 70 kB file name', () => tarOf('n'.repeat(70_000)), /: layer tar entry 'n{60}…\(70000 bytes\)' has a path with a name of 70000 bytes; Linux file names are at most 255 bytes; no Linux file system can hold it; rebuild the image without that name$/],
+])('%s is refused with one line saying what it is, and nothing is published', async (what, bytes, message) => {
+  const file = join(site.root, `bad-${what.replace(/\W+/g, '-')}`);
+  writeFileSync(file, bytes());
+  const layers = readdirSync(join(site.store, 'layers/sha256')).length;
+  const result = await site.run(['import', `tar:${file}`, '--tag', 'bad:2']);
+  expect(result.code).toBe(2);
+  expect(result.stderr.split('\n').filter(Boolean)).toHaveLength(1);
+  expect(result.stderr.trimEnd()).toMatch(message);
+  expect(readdirSync(join(site.store, 'layers/sha256'))).toHaveLength(layers);
+  expect((await site.run(['resolve', 'bad:2'])).code).toBe(2);
 });

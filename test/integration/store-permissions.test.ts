@@ -5,7 +5,7 @@
 // with the source read as that user. Nothing a user sends can reach outside their namespace.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeFrame } from '../../src/store/relay/frames.js';
 import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout } from '../helpers/oci.js';
@@ -104,6 +104,17 @@ test("root's import into a store a service account owns: every file is the owner
   } finally {
     expect((await site.run(['epilog', '--job', 'perm1'])).code).toBe(0);
   }
+});
+
+test("a store.path that is a symlink to the store: root still writes as the store's owner", async () => {
+  const link = join(site.root, 'store-link');
+  symlinkSync(site.store, link);
+  const config = join(site.root, 'strata-link.yaml');
+  writeFileSync(config, readFileSync(site.configPath, 'utf8').replace(`path: ${site.store}\n`, `path: ${link}\n`));
+  const tree = makeTree(join(site.root, 'link-tree'), { 'etc/link-release': 'link 1\n' });
+  const result = await site.run(['import', `dir:${tree}`, '--tag', 'linked:1'], { env: { STRATA_CONFIG: config } });
+  expect(result.code).toBe(0);
+  for (const line of storeListing()) expect({ line, user: line.split(' ')[0] }).toEqual({ line, user: OWNER });
 });
 
 test("the owner's own import with umask 077 still leaves the store readable by every user", async () => {

@@ -1,7 +1,9 @@
 // strata's PBS hook (etc/pbs/strata_hook.py) as the PBS server and MoMs run it, through the
-// stand-in `pbs` module: qsub-time pinning, a 3-MoM job (three runtime dirs on this machine: one
-// per "host"), a missing image, a node fault, a killed prolog, and reconciliation. Real mounts;
-// every test leaves the node as it found it.
+// stand-in `pbs` module and daemon (test/pbs/standin: hook code run as 'builtins', only flag=m
+// custom resources at MoM events, pbs_env Variable_List, no exec_host at the MoM, the daemon's
+// PATH and working directory): qsub-time pinning, a 3-MoM job (three runtime dirs on this
+// machine: one per "host"), user errors at job start and where the user sees them, a node fault,
+// a killed prolog, and reconciliation. Real mounts; every test leaves the node as it found it.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
@@ -17,10 +19,21 @@ let server: PbsDaemon;
 let moms: PbsDaemon[];
 let digest: string;
 let momHome: string;
+const momConfigs = new Map<string, string>();
+const momConfig = (mom: PbsDaemon) => momConfigs.get(mom.name)!;
 
 const jobDir = (mom: PbsDaemon, job: string) => join(mom.runtime, 'jobs', job);
 const inJob = (mom: PbsDaemon, job: string, script: string) => spawnSync('/usr/sbin/chroot', [join(jobDir(mom, job), 'rootfs'), '/bin/sh', '-c', script], { encoding: 'utf8' });
-const job = (id: string, variables: Record<string, string>, ms = true) => ({
+interface JobSpec {
+  id: string;
+  euser: string;
+  egroup: string;
+  exec_host: string;
+  in_ms_mom: boolean;
+  Resource_List: Record<string, string>;
+  Variable_List: Record<string, string>;
+}
+const job = (id: string, variables: Record<string, string>, ms = true): JobSpec => ({
   id,
   euser: 'nobody',
   egroup: 'nogroup',
@@ -29,9 +42,18 @@ const job = (id: string, variables: Record<string, string>, ms = true) => ({
   Resource_List: { select: '3:ncpus=1' },
   Variable_List: { PBS_O_WORKDIR: '/tmp', ...variables },
 });
-const begin = (mom: PbsDaemon, spec: ReturnType<typeof job>, env: NodeJS.ProcessEnv = {}) => runHook(mom, { type: 'execjob_begin', hook_name: 'strata_mom', job: spec }, env);
-const end = (mom: PbsDaemon, spec: ReturnType<typeof job>) => runHook(mom, { type: 'execjob_end', hook_name: 'strata_mom', job: spec });
-const pinned = () => ({ STRATA_CONTAINER_IMAGE: 'pbsimg:1', STRATA_IMAGE: 'pbsimg:1', STRATA_IMAGE_DIGEST: digest });
+const begin = (mom: PbsDaemon, spec: JobSpec, env: NodeJS.ProcessEnv = {}) => runHook(mom, { type: 'execjob_begin', hook_name: 'strata_mom', job: spec }, env);
+const end = (mom: PbsDaemon, spec: JobSpec) => runHook(mom, { type: 'execjob_end', hook_name: 'strata_mom', job: spec });
+/** The job script, started by the MoM after execjob_launch as a batch job's login shell: `-sh` reading it on stdin. */
+const SCRIPT = 'echo "job script ran as $(id -un)"\n';
+const launch = (mom: PbsDaemon, spec: JobSpec) => {
+  const script = join(site.root, `${spec.id}.SC`);
+  writeFileSync(script, SCRIPT, { mode: 0o644 });
+  return runHook(mom, { type: 'execjob_launch', hook_name: 'strata_mom', job: spec, launch: { progname: '/bin/sh', argv: ['-sh'], env: { PBS_JOBID: spec.id, HOME: '/', PATH: '/usr/bin:/bin' }, script } });
+};
+/** What the queuejob hook leaves in Variable_List for `qsub -l container_image=pbsimg:1`. */
+const pinned = () => ({ STRATA_IMAGE: 'pbsimg:1', STRATA_IMAGE_DIGEST: digest });
+const queue = (spec: Record<string, unknown>, requestor?: string) => runHook(server, { type: 'queuejob', hook_name: 'strata_queuejob', requestor, job: spec });
 
 beforeAll(async () => {
   before = nodeState();
@@ -44,6 +66,7 @@ beforeAll(async () => {
     const runtime = join(site.root, `run-${name}`);
     const config = join(site.root, `strata-${name}.yaml`);
     writeFileSync(config, `store:\n  path: ${site.store}\nruntime_dir: ${runtime}\nlog:\n  file: ${site.logFile}\n`);
+    momConfigs.set(name, config);
     return pbsDaemon(site.root, name, config, runtime);
   });
   momHome = join(site.root, 'pbs_home');
@@ -54,7 +77,6 @@ afterEach(() => expectNodeStateUnchanged(before));
 afterAll(() => site.remove());
 
 test('queuejob: the image is checked and pinned at qsub time; an unknown one is rejected with strata\'s message', async () => {
-  const queue = (spec: Record<string, unknown>) => runHook(server, { type: 'queuejob', hook_name: 'strata_queuejob', job: spec });
   const byResource = await queue({ id: '1.pbs', Resource_List: { container_image: 'pbsimg:1' }, Variable_List: {} });
   expect(byResource.outcome).toBe('accept');
   expect(byResource.job!.Variable_List).toEqual({ STRATA_IMAGE: 'pbsimg:1', STRATA_IMAGE_DIGEST: digest });
@@ -73,6 +95,10 @@ test('queuejob: the image is checked and pinned at qsub time; an unknown one is 
   const plain = await queue({ id: '5.pbs', Variable_List: { HOME: '/root' } });
   expect(plain).toMatchObject({ outcome: 'accept', job: { Variable_List: { HOME: '/root' } } });
 
+  // The MoMs believe STRATA_IMAGE/_DIGEST were pinned here: a job cannot bring its own.
+  const forged = await queue({ id: '7.pbs', Variable_List: { STRATA_IMAGE_DIGEST: digest } });
+  expect(forged).toMatchObject({ outcome: 'reject', message: 'strata: STRATA_IMAGE_DIGEST is set by strata at qsub, not by jobs; ask for an image with -l container_image=NAME:TAG' });
+
   // strata missing on the server host: the qsub is refused with a message for the admin.
   const noStrata = pbsDaemon(site.root, 'server2', site.configPath, site.runtime);
   writeFileSync(noStrata.hookConfig, JSON.stringify({ ...JSON.parse(readFileSync(noStrata.hookConfig, 'utf8')), node: '/nonexistent/node' }));
@@ -83,7 +109,6 @@ test('queuejob: the image is checked and pinned at qsub time; an unknown one is 
 
 test("queuejob: ~/NAME:TAG is the submitting user's own namespace, pinned as ~USER/NAME:TAG", async () => {
   expect((await site.run(['tag', 'pbsimg:1', '~nobody/mine:1'])).code).toBe(0);
-  const queue = (spec: Record<string, unknown>, requestor?: string) => runHook(server, { type: 'queuejob', hook_name: 'strata_queuejob', requestor, job: spec });
   const own = await queue({ id: '11.pbs', Resource_List: { container_image: '~/mine:1' }, Variable_List: {} }, 'nobody');
   expect(own).toMatchObject({ outcome: 'accept', job: { Variable_List: { STRATA_IMAGE: '~nobody/mine:1', STRATA_IMAGE_DIGEST: digest } } });
   // Root's ~/ is root's: it has no mine:1.
@@ -92,8 +117,12 @@ test("queuejob: ~/NAME:TAG is the submitting user's own namespace, pinned as ~US
   expect(roots.message).toMatch(/^strata: unknown image "~root\/mine:1"/);
 });
 
-test('a 3-host job: execjob_begin on every MoM sets the container up, execjob_end removes it everywhere', async () => {
-  const spec = (ms: boolean) => job('10.pbs', pinned(), ms);
+test('qsub -l container_image, then a 3-host job: the MoMs find the pinned image without the resource, set up, run the script, clean up', async () => {
+  // What PBS does with the job: queuejob at the server, then the job's attributes go to the MoMs.
+  // container_image has no flag m (RESOURCEDEF_WITHOUT_M), so no MoM hook sees it.
+  const queued = await queue({ id: '10.pbs', Resource_List: { container_image: 'pbsimg:1', select: '3:ncpus=1' }, Variable_List: { PBS_O_WORKDIR: '/tmp' } });
+  expect(queued.outcome).toBe('accept');
+  const spec = (ms: boolean) => ({ ...job('10.pbs', {}, ms), Resource_List: { container_image: 'pbsimg:1', select: '3:ncpus=1' }, Variable_List: queued.job!.Variable_List });
   const begun = await Promise.all(moms.map((mom, index) => begin(mom, spec(index === 0))));
   for (const result of begun) expect(result).toMatchObject({ outcome: 'accept', job: { deleted: false } });
   for (const mom of moms) {
@@ -101,35 +130,54 @@ test('a 3-host job: execjob_begin on every MoM sets the container up, execjob_en
     expect(entry).toMatchObject({ jobId: '10.pbs', uid: 65534, gid: 65534, manifestDigest: digest });
     expect(inJob(mom, '10.pbs', 'cat /etc/image-name').stdout).toBe('pbsimg:1\n');
   }
-  expect(begun[1].log.join('\n')).toMatch(/container pbsimg:1 ready on n2 \(sister; job hosts n1\/0\+n2\/0\+n3\/0\)/);
+  expect(begun[1].log.join('\n')).toMatch(/^10\.pbs: strata: container pbsimg:1 ready on n2 \(sister; job vnodes n2\)$/m);
+  expect(await launch(moms[0], spec(true))).toMatchObject({ outcome: 'accept', launched: { status: 0, stdout: 'job script ran as nobody\n', stderr: '' } });
   const ended = await Promise.all(moms.map((mom, index) => end(mom, spec(index === 0))));
   for (const result of ended) expect(result.outcome).toBe('accept');
   for (const mom of moms) expect(readdirSync(join(mom.runtime, 'jobs'))).toEqual([]);
 });
 
-test('a job without an image costs nothing: accepted, no strata program run', async () => {
+test('a job without an image costs nothing: accepted, no strata program run, its script runs as submitted', async () => {
   const result = await begin(moms[0], job('11.pbs', {}));
   expect(result).toMatchObject({ outcome: 'accept', log: [] });
   expect(existsSync(jobDir(moms[0], '11.pbs'))).toBe(false);
+  expect(await launch(moms[0], job('11.pbs', {}))).toMatchObject({ outcome: 'accept', log: [], launched: { status: 0, stdout: 'job script ran as nobody\n' } });
 });
 
-test('an image gone since qsub: the job is deleted with strata\'s message, the node stays online and clean', async () => {
+test("an image gone since qsub: the node stays online, and the job fails with strata's message in its error file", async () => {
   const spec = job('12.pbs', { ...pinned(), STRATA_IMAGE_DIGEST: `sha256:${'0'.repeat(64)}` });
   const result = await begin(moms[0], spec);
-  expect(result.outcome).toBe('reject');
-  expect(result.job!.deleted).toBe(true);
-  expect(result.message).toMatch(/^strata: prolog: job 12\.pbs: image pbsimg:1 is not in the store \(sha256:0{64} is missing\)/);
-  expect(result.vnodes.n1.state).toBe('free');
-  expect(existsSync(jobDir(moms[0], '12.pbs'))).toBe(false);
+  // Rejecting execjob_begin would show the user only "Execution server rejected request".
+  expect(result).toMatchObject({ outcome: 'accept', job: { deleted: false }, vnodes: { n1: { state: 'free' } } });
+  expect(result.log.join('\n')).toMatch(/^12\.pbs: strata: image pbsimg:1 is not in the store .* on n1 \(mother superior; job vnodes n1\); the job will fail with this message$/m);
+  const launched = await launch(moms[0], spec);
+  expect(launched.outcome).toBe('accept');
+  // The job script does not run; its error file (stderr) holds the message; it exits 1.
+  expect(launched.launched).toMatchObject({ status: 1, stdout: '' });
+  expect(launched.launched!.stderr).toMatch(/^strata: the container of job 12\.pbs could not be set up on n1: image pbsimg:1 is not in the store \(sha256:0{64} is missing\)[^\n]*\n$/);
   expect((await end(moms[0], spec)).outcome).toBe('accept');
+  expect(existsSync(jobDir(moms[0], '12.pbs'))).toBe(false);
 });
 
-test('a bad mount request fails the job, on a sister as on the mother superior', async () => {
+test('a bad mount request on a sister: the node stays online, and strata exec there prints the reason', async () => {
   const spec = job('13.pbs', { ...pinned(), STRATA_CONTAINER_MOUNTS: '/does/not/exist:/data' }, false);
   const result = await begin(moms[1], spec);
-  expect(result).toMatchObject({ outcome: 'reject', job: { deleted: true }, vnodes: { n2: { state: 'free' } } });
-  expect(result.message).toMatch(/mount source \/does\/not\/exist does not exist on this node/);
+  expect(result).toMatchObject({ outcome: 'accept', job: { deleted: false }, vnodes: { n2: { state: 'free' } } });
+  const exec = await site.run(['exec', '--job', '13.pbs', '--', '/bin/true'], { env: { STRATA_CONFIG: momConfig(moms[1]) } });
+  expect(exec.code).toBe(125);
+  expect(exec.stderr).toMatch(/^strata: the container of job 13\.pbs could not be set up on this node: mount source \/does\/not\/exist does not exist on this node/);
+  expect((await end(moms[1], spec)).outcome).toBe('accept');
   expect(existsSync(jobDir(moms[1], '13.pbs'))).toBe(false);
+});
+
+test('a malformed -v STRATA_CONTAINER_UPPER_SIZE fails the job with the message, not a job without its container', async () => {
+  const spec = job('17.pbs', { ...pinned(), STRATA_CONTAINER_UPPER_SIZE: 'lots' });
+  expect(await begin(moms[0], spec)).toMatchObject({ outcome: 'accept', vnodes: { n1: { state: 'free' } } });
+  const launched = await launch(moms[0], spec);
+  expect(launched.launched).toMatchObject({ status: 1, stdout: '' });
+  expect(launched.launched!.stderr).toMatch(/^strata: the container of job 17\.pbs could not be set up on n1: invalid --container-upper-size "lots"/);
+  expect((await end(moms[0], spec)).outcome).toBe('accept');
+  expect(existsSync(jobDir(moms[0], '17.pbs'))).toBe(false);
 });
 
 test('a node fault (store unreachable) fails the hook: fail_action offlines the node, the job is not deleted', async () => {

@@ -21,9 +21,11 @@ const jobDir = (host: (typeof hosts)[number], job: string) => join(host.runtime,
 const prologueArgs = (job: string, resources: string) => [job, 'nobody', 'nogroup', 'train', resources, 'batch', 'proj1', `/var/spool/torque/mom_priv/jobs/${job}.SC`];
 /** $1..$11 of the epilogue: ..., session id, requested, used resources, queue, account, exit status, script. */
 const epilogueArgs = (job: string, resources: string) => [job, 'nobody', 'nogroup', 'train', '4242', resources, 'cput=00:00:01,mem=1kb', 'batch', 'proj1', '0', `/var/spool/torque/mom_priv/jobs/${job}.SC`];
-/** What setup_pelog_environment exports (no PATH), plus STRATA_CONFIG from pbs_environment. */
+/**
+ * What setup_pelog_environment exports (torque src/resmom/prolog.c), plus STRATA_CONFIG from
+ * pbs_environment, and no PATH. Not PBS_JOBID: only the job itself gets that; a pelog has $1.
+ */
 const momEnv = (host: (typeof hosts)[number], job: string, extra: NodeJS.ProcessEnv = {}) => ({
-  PBS_JOBID: job,
   PBS_NODENUM: '0',
   PBS_MSHOST: 'n1',
   PBS_NUM_NODES: '3',
@@ -55,15 +57,16 @@ beforeAll(async () => {
 afterEach(() => expectNodeStateUnchanged(before));
 afterAll(() => site.remove());
 
-test('a 3-node job: prologue on the mother superior, prologue.parallel on the sisters, epilogues clean up', async () => {
-  const started = await Promise.all(hosts.map((host) => prologue(host, '30.torque', IMAGE)));
+test('a 3-node array subjob: prologue on the mother superior, prologue.parallel on the sisters, epilogues clean up', async () => {
+  // Torque's array subjob ids have the index in brackets: $1 and the job's $PBS_JOBID alike.
+  const started = await Promise.all(hosts.map((host) => prologue(host, '30[2].torque', IMAGE)));
   for (const result of started) expect(result).toMatchObject({ code: 0, stderr: '' });
   for (const host of hosts) {
-    expect(JSON.parse(readFileSync(join(jobDir(host, '30.torque'), 'entry.json'), 'utf8'))).toMatchObject({ uid: 65534, gid: 65534, image: 'tq:1' });
-    const inside = spawnSync('/usr/sbin/chroot', [join(jobDir(host, '30.torque'), 'rootfs'), '/bin/cat', '/etc/image-name'], { encoding: 'utf8' });
+    expect(JSON.parse(readFileSync(join(jobDir(host, '30[2].torque'), 'entry.json'), 'utf8'))).toMatchObject({ uid: 65534, gid: 65534, image: 'tq:1' });
+    const inside = spawnSync('/usr/sbin/chroot', [join(jobDir(host, '30[2].torque'), 'rootfs'), '/bin/cat', '/etc/image-name'], { encoding: 'utf8' });
     expect(inside.stdout).toBe('tq:1\n');
   }
-  const ended = await Promise.all(hosts.map((host) => epilogue(host, '30.torque', IMAGE)));
+  const ended = await Promise.all(hosts.map((host) => epilogue(host, '30[2].torque', IMAGE)));
   for (const result of ended) expect(result.code).toBe(0);
   for (const host of hosts) expect(readdirSync(join(host.runtime, 'jobs'))).toEqual([]);
 });
@@ -86,6 +89,10 @@ test('an unknown image aborts the job (exit 1) with the message in its output; o
   const sister = await prologue(hosts[1], '32.torque', resources);
   expect(sister.code).toBe(0);
   expect(readFileSync(join(jobDir(hosts[1], '32.torque'), 'error'), 'utf8')).toMatch(/^strata: unknown image "tq:9"/);
+  // In the job, Torque sets PBS_JOBID to the same id the prologue got as $1: strata exec finds the record.
+  const exec = await site.run(['exec', '--', '/bin/true'], { env: { PBS_JOBID: '32.torque', STRATA_CONFIG: hosts[1].config } });
+  expect(exec.code).toBe(125);
+  expect(exec.stderr).toMatch(/^strata: the container of job 32\.torque could not be set up on this node: unknown image "tq:9"/);
   expect((await epilogue(hosts[1], '32.torque', resources)).code).toBe(0);
   expect(existsSync(jobDir(hosts[1], '32.torque'))).toBe(false);
 });

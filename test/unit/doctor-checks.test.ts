@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pluginsAfterStrata } from '../../src/doctor/gather.js';
 // The verdicts of `strata doctor`, from hand-written facts: each broken fact gives a failing or
 // warning line that names the problem and its fix, and only failures make the node unfit.
 import { runChecks, isFit, fsName, type Check } from '../../src/doctor/checks.js';
@@ -85,7 +89,7 @@ const cases: Case[] = [
   ['runtime on disk', (f) => (f.runtime.type = EXT4), 'runtime_dir', 'warn', /ext4, not tmpfs/],
   ['little memory for tmpfs uppers', (f) => (f.upper.memAvailableBytes = 2 ** 29), 'upper', 'warn', /more than the 512M/],
   ['disk uppers full', (f) => { f.config.effective.upper.backing = 'disk'; f.upper.fs = { path: '/var/tmp', type: EXT4, freeBytes: 2 ** 20 }; }, 'upper', 'fail', /1M free/],
-  ['no Prolog', (f) => { delete f.slurm!.prolog; }, 'slurm.prolog', 'fail', /sets no Prolog.*Prolog=\/usr\/local\/lib\/strata\/prolog\/slurm\.js/],
+  ['no Prolog', (f) => { delete f.slurm!.prolog; }, 'slurm.prolog', 'fail', /sets no Prolog.*Prolog=\/usr\/local\/lib\/strata\/prolog\/slurm /],
   ['Epilog missing', (f) => (f.slurm!.epilog!.exists = false), 'slurm.epilog', 'fail', /does not exist.*install-slurm/],
   ['Prolog not executable', (f) => (f.slurm!.prolog!.executable = false), 'slurm.prolog', 'fail', /chmod 755/],
   ['Prolog of someone else', (f) => (f.slurm!.prolog!.mentionsStrata = false), 'slurm.prolog', 'warn', /does not look like strata/],
@@ -95,6 +99,7 @@ const cases: Case[] = [
   ['plugin without slurm_spank_init', (f) => (f.slurm!.pluginElf = { bits: 64, type: 3, machine: 62, exports: ['x'] }), 'slurm.plugin', 'fail', /slurm_spank_init/],
   ['plugin runtime_dir differs', (f) => (f.slurm!.plugin!.args.runtime_dir = '/run/other'), 'slurm.plugin', 'fail', /runtime_dir=\/run\/strata on the plugstack line/],
   ['optional plugin', (f) => (f.slurm!.plugin!.required = false), 'slurm.plugin', 'warn', /run on the host/],
+  ['a plugin loads after strata (it would run as root in the image)', (f) => (f.slurm!.pluginsAfter = [{ file: '/etc/slurm/plugstack.conf.d/z.conf', line: 1, required: true, plugin: '/usr/lib/slurm/other.so', args: {} }]), 'slurm.plugin', 'fail', /other\.so.*as root inside container images.*last/],
 ];
 
 test.each(cases)('%s', (_, breakIt, name, status, text, also = []) => {
@@ -110,13 +115,31 @@ test.each(cases)('%s', (_, breakIt, name, status, text, also = []) => {
   expect(checks.filter((c) => c.status !== 'ok').map((c) => c.name)).toEqual([name, ...also]);
 });
 
-test('PBS without strata hooks fails; with them it passes; no scheduler at all is a warning', () => {
+test('PBS: a MoM without the strata hook, or with it disabled, unimported or without execjob_end, fails; partial set-ups warn; no scheduler at all is a warning', () => {
   const facts = healthy();
   delete facts.slurm;
-  facts.pbs = { home: '/var/spool/pbs', strataHooks: [] };
+  const hook = { name: 'strata_mom', enabled: true, events: ['execjob_begin', 'execjob_launch', 'execjob_end', 'exechost_startup', 'exechost_periodic'], failAction: 'offline_vnodes', hasScript: true };
+  facts.pbs = { home: '/var/spool/pbs', hooks: [], resourceFlags: 'm' };
+  const pbs = facts.pbs;
   expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', message: expect.stringContaining('/var/spool/pbs/mom_priv/hooks') });
-  facts.pbs.strataHooks = ['strata_begin.HK', 'strata_begin.PY'];
+  pbs.hooks = [hook];
   expect(check(facts, 'pbs.hooks').status).toBe('ok');
+  expect(check(facts, 'pbs.resource').status).toBe('ok');
+  pbs.hooks = [{ ...hook, enabled: false }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', fix: "qmgr -c 'set hook strata_mom enabled = true'" });
+  pbs.hooks = [{ ...hook, hasScript: false }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', message: expect.stringContaining('never imported') });
+  pbs.hooks = [{ ...hook, events: ['execjob_begin'] }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'fail', message: expect.stringContaining('execjob_end') });
+  // The events of the first strata release: set-up works, but users would not see set-up errors.
+  pbs.hooks = [{ ...hook, events: ['execjob_begin', 'execjob_end', 'exechost_startup', 'exechost_periodic'] }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'warn', message: expect.stringContaining('execjob_launch: a job whose container could not be set up would not be told why') });
+  pbs.hooks = [{ ...hook, failAction: 'none' }];
+  expect(check(facts, 'pbs.hooks')).toMatchObject({ status: 'warn', fix: "qmgr -c 'set hook strata_mom fail_action = offline_vnodes'" });
+  pbs.resourceFlags = '';
+  expect(check(facts, 'pbs.resource')).toMatchObject({ status: 'warn', fix: "qmgr -c 'set resource container_image flag = m'" });
+  delete pbs.resourceFlags;
+  expect(check(facts, 'pbs.resource')).toMatchObject({ status: 'warn', fix: "qmgr -c 'create resource container_image type=string, flag=m'" });
   delete facts.pbs;
   expect(check(facts, 'scheduler').status).toBe('warn');
 });
@@ -134,4 +157,18 @@ test('the human form has one line per check, problems with their fix, and the ve
 test('filesystem names from statfs types', () => {
   expect(fsName(TMPFS)).toBe('tmpfs');
   expect(fsName(0x1234)).toBe('0x1234');
+});
+
+test('plugins after strata in plugstack.conf are found in load order, includes followed', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-plugstack-'));
+  try {
+    writeFileSync(join(dir, 'a.conf'), 'required /usr/lib/slurm/a.so\n');
+    writeFileSync(join(dir, 'strata.conf'), 'required /usr/local/lib/strata/strata.so runtime_dir=/run/strata\n');
+    writeFileSync(join(dir, 'z.conf'), '# later\noptional /usr/lib/slurm/z.so\n');
+    const stack = `include ${dir}/*.conf\nrequired /usr/lib/slurm/last.so\n`;
+    expect(pluginsAfterStrata('/etc/slurm/plugstack.conf', stack).map((entry) => entry.plugin)).toEqual(['/usr/lib/slurm/z.so', '/usr/lib/slurm/last.so']);
+    expect(pluginsAfterStrata('/etc/slurm/plugstack.conf', `required /usr/lib/slurm/first.so\ninclude ${dir}/strata.conf\n`)).toEqual([]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -184,6 +184,47 @@ describe('buildSquashfsLayer from a tar', () => {
   });
 });
 
+describe('buildSquashfsLayer with names given twice (rebuilt from a plan; the last entry wins)', () => {
+  const TWICE: EntrySpec[] = [
+    { name: 'f', data: 'first' },
+    { name: 'g', type: 'hardlink', linkname: 'f' },
+    { name: 'f', data: 'second!', mode: 0o600 },
+    { name: 'd', type: 'dir' },
+    { name: 'd/in', data: 'gone' },
+    { name: 'd', data: 'a file now' },
+  ];
+  const expectLast = (image: string) => {
+    const entries = listImage(image);
+    expect([...entries.keys()].sort()).toEqual(['', 'd', 'f', 'g']);
+    expect(entries.get('f')).toMatchObject({ mode: '-rw-------', size: '7' });
+    expect(entries.get('g')).toMatchObject({ size: '5' });
+    expect(entries.get('d')).toMatchObject({ size: '10' });
+  };
+
+  it('from a tar file', async () => {
+    const tar = buildTar(TWICE);
+    const out = fresh('twice.sqfs');
+    expect(await buildSquashfsLayer({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' })).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length });
+    expectLast(out);
+  });
+
+  it('from a stream, opened again for the plan and the build', async () => {
+    const bytes = gzipSync(readFileSync(buildTar(TWICE)));
+    let opened = 0;
+    const out = fresh('twice-stream.sqfs');
+    const open = async () => {
+      opened++;
+      return (async function* () {
+        yield bytes.subarray(0, 100);
+        yield bytes.subarray(100);
+      })();
+    };
+    await buildSquashfsLayer({ source: { kind: 'stream', what: 'test stream', open }, outputPath: out, compression: 'zstd' });
+    expect(opened).toBe(3);
+    expectLast(out);
+  });
+});
+
 describe('buildSquashfsLayer from a directory', () => {
   it('tars the tree with xattrs and converts .wh. files found in it', async () => {
     const dir = fresh('rootfs');

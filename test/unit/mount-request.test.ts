@@ -1,6 +1,6 @@
 import { StrataError } from '../../src/errors.js';
 import { expectUserError } from '../helpers/errors.js';
-import { normalise, parseMountRequests } from '../../src/runtime/mount-request.js';
+import { normalise, parseMountRequests } from '../../src/runtime/job/request.js';
 
 function refused(spec: string): StrataError {
   return expectUserError(() => parseMountRequests(spec), 'E_BAD_MOUNT');

@@ -5,9 +5,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseMountinfo } from '../../src/host/mountinfo.js';
-import type { JournalRecord } from '../../src/runtime/journal.js';
-import { inventoryNode, type JobSnapshot, type NodeSnapshot } from '../../src/runtime/node-state.js';
-import { planReconcile } from '../../src/runtime/reconcile.js';
+import type { JournalRecord } from '../../src/runtime/job/records.js';
+import { inventoryNode, type JobSnapshot, type NodeSnapshot } from '../../src/runtime/node/state.js';
+import { planReconcile } from '../../src/runtime/node/reconcile.js';
 import { parseLiveJobs } from '../../src/scheduler/live-jobs.js';
 
 const RUN = '/run/strata';

@@ -1,5 +1,5 @@
 // `npm pack` makes the tarball an admin installs from: the bundled entry points (with the mount
-// helper, and its source for other architectures), the SPANK plugin's source and Makefile (built
+// helper and the Slurm front-ends, and their sources for other architectures), the SPANK plugin's source and Makefile (built
 // on site, against the site's Slurm), etc/ and the man pages; no object files or sources of the
 // library. Unpacked, it runs and the plugin builds.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -18,7 +18,7 @@ const packed = (): PackEntry => JSON.parse(execFileSync('npm', ['pack', '--dry-r
 
 test('the tarball has dist/, the plugin source, etc/, man pages and docs, and no build products', () => {
   const files = packed().files.map((f) => f.path);
-  for (const path of ['dist/bin/strata.js', 'dist/prolog/slurm.js', 'dist/epilog/slurm.js', 'spank/Makefile', 'spank/strata_spank.c', 'helper/strata-mount.c', 'spank/strata.lds', 'etc/strata.yaml',
+  for (const path of ['dist/bin/strata.js', 'dist/prolog/slurm.js', 'dist/epilog/slurm.js', 'dist/prolog/slurm', 'dist/epilog/slurm', 'front/strata-front.c', 'spank/Makefile', 'spank/strata_spank.c', 'helper/strata-mount.c', 'spank/strata.lds', 'etc/strata.yaml',
     'etc/slurm/slurm.conf.strata', 'etc/slurm/strata-healthcheck.sh', 'etc/systemd/strata-doctor.service', 'etc/systemd/strata-doctor.timer', 'man/strata.1', 'man/strata.yaml.5', 'docs/install.md', 'package.json']) {
     expect(files).toContain(path);
   }

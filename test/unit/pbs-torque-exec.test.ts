@@ -1,7 +1,7 @@
 // The pure parts of the PBS/Torque entry points and of `strata exec`: what each scheduler hands
 // over, the environment and directory a command gets inside, and the user-namespace diagnosis.
 
-import { entryArgv, entryEnvironment, entryWorkdir } from '../../src/runtime/enter.js';
+import { entryArgv, entryEnvironment, entryWorkdir } from '../../src/runtime/job/enter.js';
 import { userNamespaceSwitchedOff } from '../../src/host/userns.js';
 import { pbsHookJob } from '../../src/scheduler/pbs-env.js';
 import { parseResourceList, torquePrologArgs, torquePrologue } from '../../src/scheduler/torque-args.js';
@@ -52,9 +52,10 @@ test('user namespaces switched off: the message names the switch and how to flip
 
 test('install-pbs: the resource, both hooks from one file, the MoM events and fail_action', () => {
   const commands = qmgrCommands('/usr/local/lib/strata');
-  expect(commands[0]).toBe("qmgr -c 'create resource container_image type=string'");
+  // flag=m: without it a real OpenPBS never shows the resource to MoM hooks.
+  expect(commands[0]).toBe("qmgr -c 'create resource container_image type=string, flag=m'");
   expect(commands).toContain("qmgr -c 'set hook strata_queuejob event = queuejob'");
-  expect(commands).toContain(`qmgr -c 'set hook strata_mom event = "execjob_begin,execjob_end,exechost_startup,exechost_periodic"'`);
+  expect(commands).toContain(`qmgr -c 'set hook strata_mom event = "execjob_begin,execjob_launch,execjob_end,exechost_startup,exechost_periodic"'`);
   expect(commands).toContain("qmgr -c 'set hook strata_mom fail_action = offline_vnodes'");
   expect(commands.filter((c) => c.includes('application/x-python default /usr/local/lib/strata/pbs/strata_hook.py'))).toHaveLength(2);
 });

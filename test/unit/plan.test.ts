@@ -4,8 +4,8 @@ import { StrataError } from '../../src/errors.js';
 import { DEFAULT_PATH_ENV, type ImageConfig } from '../../src/store/image.js';
 import { LAYER_MEDIA_TYPES } from '../../src/store/layout.js';
 import type { ResolvedImage, StoredLayer } from '../../src/store/store.js';
-import type { BindRequest } from '../../src/runtime/mount-request.js';
-import { MOUNT_OPTIONS_MAX, planJob, type JobRequest, type Plan, type Step } from '../../src/runtime/plan.js';
+import type { BindRequest } from '../../src/runtime/job/request.js';
+import { MIN_UPPER_SIZE, MOUNT_OPTIONS_MAX, planJob, type JobRequest, type Plan, type Step } from '../../src/runtime/job/plan.js';
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
@@ -74,9 +74,9 @@ function thrown(fn: () => unknown): StrataError {
 // ---------------------------------------------------------------------------------------------
 
 describe('planJob: step order', () => {
-  test('read-only job: upper, rootfs dir, rootfs, mountpoints, readonly, binds, entry last', () => {
+  test('read-only job: upper, rootfs dir, rootfs, binds, readonly, entry last', () => {
     const plan = planJob(job(), config(), image());
-    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'mountpoints', 'readonly', 'bind', 'bind', 'bind', 'entry']);
+    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'bind', 'bind', 'bind', 'readonly', 'entry']);
     expect(plan.jobId).toBe('42');
     expect(plan.jobDir).toBe('/run/strata/jobs/42');
     expect(plan.rootfs).toBe('/run/strata/jobs/42/rootfs');
@@ -85,10 +85,10 @@ describe('planJob: step order', () => {
   test('writable job has no readonly step', () => {
     const plan = planJob(job({ writable: true }), config(), image());
     expect(ops(plan)).not.toContain('readonly');
-    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'mountpoints', 'bind', 'bind', 'bind', 'entry']);
+    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'bind', 'bind', 'bind', 'entry']);
   });
 
-  test('readonly comes after mountpoints and before every bind, even with many binds', () => {
+  test('readonly comes after every bind (their mount points are made while the rootfs is writable), even with many binds', () => {
     const plan = planJob(
       job({ home: '/home/alice', jobWorkDir: '/scratch/alice/run', mounts: [userMount('/lustre/proj', '/data', true)] }),
       config((c) => c.mounts.push({ source: '/apps', target: '/apps', readonly: true, optional: false })),
@@ -96,8 +96,8 @@ describe('planJob: step order', () => {
     );
     const order = ops(plan);
     const readonly = order.indexOf('readonly');
-    expect(readonly).toBeGreaterThan(order.indexOf('mountpoints'));
-    expect(order.indexOf('bind')).toBe(readonly + 1);
+    expect(readonly).toBe(order.lastIndexOf('bind') + 1);
+    expect(order.indexOf('bind')).toBe(order.indexOf('rootfs') + 1);
     expect(order.lastIndexOf('readonly')).toBe(readonly);
     expect(order[order.length - 1]).toBe('entry');
     expect(stepOf(plan, 'readonly').target).toBe('/run/strata/jobs/42/rootfs');
@@ -154,6 +154,16 @@ describe('planJob: upper layer', () => {
     const big = thrown(() => planJob(job({ upperSize: 32 * 2 ** 30 }), c, image()));
     expect(big.message).toContain('32G');
     expect(big.message).not.toContain('\n');
+  });
+
+  test('a size that rounds to nothing (tmpfs reads size=0 as unlimited) is refused, not unlimited', () => {
+    for (const upperSize of [0, 1, 4096, MIN_UPPER_SIZE - 1]) {
+      const error = thrown(() => planJob(job({ upperSize }), config(), image()));
+      expect(error.kind).toBe('user');
+      expect(error.code).toBe('E_UPPER_SIZE');
+      expect(error.hint).toContain('1M');
+    }
+    expect(stepOf(planJob(job({ upperSize: MIN_UPPER_SIZE }), config(), image()), 'upper-tmpfs').sizeBytes).toBe(MIN_UPPER_SIZE);
   });
 
   test('the max_size check also applies with disk backing', () => {
@@ -252,21 +262,10 @@ describe('planJob: bind mounts', () => {
     const binds = bindSteps(planJob(job(), config(), image()));
     expect(binds.map(({ source, target, readonly, optional, recursive }) => ({ source, target, readonly, optional, recursive }))).toEqual([
       { source: '/proc', target: '/proc', readonly: false, optional: false, recursive: true },
-      { source: '/sys', target: '/sys', readonly: false, optional: false, recursive: true },
+      { source: '/sys', target: '/sys', readonly: true, optional: false, recursive: true },
       { source: '/dev', target: '/dev', readonly: false, optional: false, recursive: true },
     ]);
     for (const bind of binds) expect(bind.rootfs).toBe('/run/strata/jobs/42/rootfs');
-  });
-
-  test('the mountpoints step lists exactly the binds, in bind order', () => {
-    const plan = planJob(
-      job({ home: '/home/alice', mounts: [userMount('/lustre/a', '/data/a'), userMount('/lustre', '/data')] }),
-      config((c) => c.mounts.push({ source: '/apps', target: '/opt/apps', readonly: true, optional: true })),
-      image(),
-    );
-    const mountpoints = stepOf(plan, 'mountpoints');
-    expect(mountpoints.rootfs).toBe(plan.rootfs);
-    expect(mountpoints.binds.map((bind) => bind.target)).toEqual(bindTargets(plan));
   });
 
   test('site mounts keep their readonly/optional flags and are not recursive', () => {

@@ -28,6 +28,7 @@ describe('slurmJob', () => {
       SPANK_STRATA_WORKDIR: '/data/run',
       SPANK_STRATA_WRITABLE: '0',
       SPANK_STRATA_UPPER_SIZE: '4G',
+      SPANK_STRATA_DEVICES: 'nvidia.com/gpu=all',
       SLURM_JOB_WORK_DIR: '/home/alice/proj',
     });
     expect(args).toEqual({
@@ -41,6 +42,7 @@ describe('slurmJob', () => {
       jobWorkdir: '/home/alice/proj',
       writable: false,
       upperSize: '4G',
+      devices: 'nvidia.com/gpu=all',
       timings: false,
     });
   });

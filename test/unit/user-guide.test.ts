@@ -61,3 +61,11 @@ test.each(messages.map((m) => [`${m.code} ${m.parts.join(' … ')} (${m.file})`,
   expect(rows.length).toBeGreaterThan(0);
   expect(rows.some((row) => message.parts.every((part) => row.includes(part)))).toBe(true);
 });
+
+test('every code the guide names is one strata reports (src/error-codes.ts), and the list has no duplicates', async () => {
+  const { ERROR_CODES } = await import('../../src/error-codes.js');
+  expect(new Set(ERROR_CODES).size).toBe(ERROR_CODES.length);
+  const named = [...guide.matchAll(/^\| `(E_[A-Z0-9_]+)` \|/gm)].map((match) => match[1]);
+  expect(named.length).toBeGreaterThan(30);
+  for (const code of named) expect({ code, known: (ERROR_CODES as readonly string[]).includes(code) }).toEqual({ code, known: true });
+});

@@ -7,7 +7,7 @@ import { asStrataError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
-import { teardownJob } from '../../runtime/teardown.js';
+import { teardownJob } from '../../runtime/job/teardown.js';
 import { printTimings } from './timings.js';
 
 export async function epilogCommand(args: { job: string; timings?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -24,6 +24,7 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
     const timings: Record<string, number> = { config: performance.now() - started };
     const result = await teardownJob(args.job, config, timings);
     const durationMs = Math.round(performance.now() - started);
+    if (result.leftBehind.length) log.warn('a process still wrote into the job\'s writable layer; left for strata node gc', { leftBehind: result.leftBehind });
     if (result.lazy.length) {
       log.warn('job torn down; some mounts were busy and lazily detached', { result: 'lazy', lazy: result.lazy, durationMs });
     } else {

@@ -12,9 +12,9 @@ import { loadConfig } from '../../config/load.js';
 import { errnoCode, nodeError, userError } from '../../errors.js';
 import { runAttached } from '../../host/attached.js';
 import { probeUserNamespace, readSysctl, userNamespaceSwitchedOff } from '../../host/userns.js';
-import { entryArgv, entryEnvironment, entryWorkdir } from '../../runtime/enter.js';
+import { entryArgv, entryEnvironment, entryWorkdir } from '../../runtime/job/enter.js';
 import { RuntimePaths } from '../../runtime/paths.js';
-import type { EntryConfig } from '../../runtime/plan.js';
+import { readEntry } from '../../runtime/job/records.js';
 import { renderError } from '../render-error.js';
 
 /** strata's own failure, as docker/podman run report it: distinct from any status of CMD. */
@@ -61,7 +61,7 @@ async function prepare(args: ExecArgs, env: NodeJS.ProcessEnv) {
   for (const [path, stat] of [[runtime.runtimeDir, lstatSync(runtime.runtimeDir)], [runtime.jobsDir, lstatSync(runtime.jobsDir)], [job.dir, lstatSync(job.dir)], [job.entry, entryStat]] as const) {
     if (!rootOwned(stat)) throw nodeError('E_NOT_ROOT_OWNED', `refusing ${path}: not written by strata's prolog (it must be root's and not group/other-writable)`);
   }
-  const entry = JSON.parse(readFileSync(job.entry, 'utf8')) as EntryConfig;
+  const entry = readEntry(job.entry);
   if (uid !== 0 && entry.uid !== uid) {
     throw userError('E_NOT_YOUR_JOB', `job ${jobId} belongs to uid ${entry.uid}, not to you (uid ${uid})`, { hint: 'give your own job\'s id with --job' });
   }

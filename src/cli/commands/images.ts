@@ -1,26 +1,12 @@
 // `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
 
-import { userInfo } from 'node:os';
-import { loadConfig } from '../../config/load.js';
 import { userError } from '../../errors.js';
 import { localLayerSource } from '../../store/import.js';
 import { layerSourceBytes } from '../../store/layer-build.js';
 import { parseImageSource } from '../../store/sources/open.js';
-import { Store } from '../../store/store.js';
-
-/** The store as this user sees it: `~/NAME:TAG` is their own namespace. */
-export async function openStore() {
-  const config = await loadConfig();
-  return { config, store: new Store(config.store.path, loginName()) };
-}
-
-function loginName(): string | undefined {
-  try {
-    return userInfo().username;
-  } catch {
-    return undefined; // a uid without a passwd entry: `~/` is then an error naming ~USER/
-  }
-}
+import { humanBytes } from '../format.js';
+import { openStore } from '../open-store.js';
+import type { ImportArgs } from './import-args.js';
 
 export async function imagesCommand(args: { json?: boolean }): Promise<number> {
   const { config, store } = await openStore();
@@ -70,14 +56,7 @@ export async function inspectCommand(args: { ref: string }): Promise<number> {
   return 0;
 }
 
-export interface ImportArgs {
-  source: string;
-  tag?: string;
-  base?: string;
-  platform?: string;
-  insecure?: boolean;
-  flatten?: boolean;
-}
+export type { ImportArgs };
 
 export async function importCommand(args: ImportArgs): Promise<number> {
   const parsed = parseImageSource(args.source);
@@ -100,15 +79,4 @@ export async function importCommand(args: ImportArgs): Promise<number> {
   if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
   return outcome.status;
   return 0;
-}
-
-export function humanBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit ? value.toFixed(1) : value}${units[unit]}`;
 }

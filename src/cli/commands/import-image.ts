@@ -9,7 +9,8 @@ import type { ImageSource, SourceImage } from '../../store/sources/types.js';
 import type { WriteRoute } from '../../store/write-access.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
 import { openImageSource, type ParsedSource } from '../../store/sources/open.js';
-import { openStore, type ImportArgs } from './images.js';
+import { openStore } from '../open-store.js';
+import type { ImportArgs } from './import-args.js';
 import { importImageSource } from './store-requests.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 

@@ -4,13 +4,15 @@
 //   <prefix>/lib/strata/               the bundled build (bin/strata.js, prolog/pbs.js, epilog/pbs.js, ...)
 //   <prefix>/lib/strata/pbs/strata_hook.py   the hook (one file, imported as two hooks)
 //   <prefix>/lib/strata/pbs/strata_hook.json its configuration (node, lib, config, runtime_dir)
+//   <prefix>/bin/strata                      symlink to lib/strata/bin/strata.js (`strata exec` in job scripts)
 //
 // Run it on every execution host and on the server host (the queuejob hook runs `strata resolve`
 // there), then run the printed qmgr commands once, as root on the server: PBS copies MoM hooks to
 // every MoM itself. strata never runs qmgr: the server may be another host, and an admin should
 // see what changes in their PBS configuration.
 
-import { readFile } from 'node:fs/promises';
+import { MOM_EVENTS, RESOURCE } from '../../scheduler/pbs-hooks.js';
+import { readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configSource, readConfig } from '../../config/load.js';
 import { userError } from '../../errors.js';
@@ -27,8 +29,6 @@ export interface InstallPbsOptions {
 
 export const HOOK_FILE = 'strata_hook.py';
 export const HOOK_CONFIG_FILE = 'strata_hook.json';
-/** The MoM events: set-up on every host, teardown, and reconciliation of what is left over. */
-export const MOM_EVENTS = ['execjob_begin', 'execjob_end', 'exechost_startup', 'exechost_periodic'];
 
 export async function installPbs(args: { dryRun: boolean; prefix?: string }, options: InstallPbsOptions = {}): Promise<number> {
   const out = options.out ?? ((text: string) => void process.stdout.write(text));
@@ -53,12 +53,18 @@ export async function installPbs(args: { dryRun: boolean; prefix?: string }, opt
   const configTarget = join(libDir, 'pbs', HOOK_CONFIG_FILE);
   if ((await readFile(configTarget, 'utf8').catch(() => undefined)) === hookConfig) unchanged++;
   else actions.push({ kind: 'write', target: configTarget, content: hookConfig });
+  // On PATH for job scripts (`strata exec -- CMD`), as install-slurm does.
+  const cli = join(libDir, 'bin', 'strata.js');
+  const cliLink = join(prefix, 'bin', 'strata');
+  if ((await readlink(cliLink).catch(() => undefined)) === cli) unchanged++;
+  else actions.push({ kind: 'symlink', target: cliLink, pointsTo: cli });
 
   if (!args.dryRun) await applyInstall({ actions });
-  for (const action of actions) out(`${args.dryRun ? 'would install' : 'installed'} ${action.target}\n`);
+  for (const action of actions) out(`${args.dryRun ? 'would install' : 'installed'} ${action.target}${action.kind === 'symlink' ? ` -> ${action.pointsTo}` : ''}\n`);
   out(`strata: ${actions.length} change${actions.length === 1 ? '' : 's'}${args.dryRun ? ' planned (dry run: nothing changed)' : ''}, ${unchanged} files unchanged\n`);
   if (args.dryRun) out(`${configTarget} would be:\n${hookConfig}`);
   out(`\nOn the PBS server, as root (once; PBS sends the MoM hook to every MoM):\n${qmgrCommands(libDir).join('\n')}\n`);
+  out(`\n${UPGRADE_NOTE}\n`);
   return 0;
 }
 
@@ -68,7 +74,7 @@ export function qmgrCommands(libDir: string): string[] {
   const config = join(libDir, 'pbs', HOOK_CONFIG_FILE);
   const q = (command: string) => `qmgr -c '${command}'`;
   return [
-    q('create resource container_image type=string'),
+    q(`create resource ${RESOURCE.name} type=string, flag=${RESOURCE.flags}`),
     q('create hook strata_queuejob'),
     q('set hook strata_queuejob event = queuejob'),
     q(`import hook strata_queuejob application/x-python default ${hook}`),
@@ -84,6 +90,13 @@ export function qmgrCommands(libDir: string): string[] {
     q(`import hook strata_mom application/x-config default ${config}`),
   ];
 }
+
+/** For a server where strata was set up before: what the `create` lines cannot change. */
+export const UPGRADE_NOTE = [
+  'Already set up? The "create" lines then fail ("already exists"); run the others again, and',
+  `make ${RESOURCE.name} reach the MoM hooks (PBS sends a custom resource to MoMs only with flag m):`,
+  `qmgr -c 'set resource ${RESOURCE.name} flag = ${RESOURCE.flags}'`,
+].join('\n');
 
 async function hookSettings(libDir: string, node: string, env: NodeJS.ProcessEnv) {
   const source = configSource(env);

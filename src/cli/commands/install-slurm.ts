@@ -3,7 +3,8 @@
 // printed slurm.conf lines once, cluster-wide.
 //
 //   <prefix>/lib/strata/               the bundled build (bin/strata.js, prolog/slurm.js,
-//                                      epilog/slurm.js, chunks/) and the SPANK plugin strata.so
+//                                      epilog/slurm.js, chunks/), the native Slurm front-ends
+//                                      prolog/slurm and epilog/slurm, and the SPANK plugin strata.so
 //   <prefix>/bin/strata                symlink to lib/strata/bin/strata.js
 //   <sysconfdir>/slurm/plugstack.conf.d/strata.conf   the plugstack line (never overwritten once there)
 //
@@ -21,6 +22,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { userError } from '../../errors.js';
 import { readConfig } from '../../config/load.js';
+import { parseSlurmConf, prologRunsAtAllocation } from '../../scheduler/slurm-conf.js';
 
 export interface InstallOptions {
   /** Where the strata package is (holds dist/ and spank/strata.so); found from this file by default. */
@@ -84,18 +86,20 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   const libDir = join(prefix, 'lib', 'strata');
   const dist = join(root, 'dist');
   const pluginSource = join(root, 'spank', 'strata.so');
+  const sources = await listFiles(dist).catch((): string[] => []);
+  if (!sources.some((file) => file === 'prolog/slurm.js')) {
+    throw userError('E_NOT_BUILT', `no build to install in ${dist}`, { hint: 'run `npm run build` first' });
+  }
+  // The native front-ends (front/strata-front.c) where the build has them: a job without a
+  // container then costs no Node start-up. They exec the .js beside them for everything else.
+  const entry = (phase: string) => join(libDir, phase, sources.includes(`${phase}/slurm`) ? 'slurm' : 'slurm.js');
   const paths = {
-    prolog: join(libDir, 'prolog', 'slurm.js'),
-    epilog: join(libDir, 'epilog', 'slurm.js'),
+    prolog: entry('prolog'),
+    epilog: entry('epilog'),
     cli: join(libDir, 'bin', 'strata.js'),
     plugin: join(libDir, 'strata.so'),
     plugstackSnippet: join(sysconfdir, 'slurm', 'plugstack.conf.d', 'strata.conf'),
   };
-
-  const sources = await listFiles(dist).catch(() => []);
-  if (!sources.some((file) => file === 'prolog/slurm.js')) {
-    throw userError('E_NOT_BUILT', `no build to install in ${dist}`, { hint: 'run `npm run build` first' });
-  }
   if (!(await exists(pluginSource))) {
     throw userError('E_NOT_BUILT', `the SPANK plugin ${pluginSource} is not built`, {
       hint: 'run `make -C spank` (needs the Slurm headers: Debian libslurm-dev)',
@@ -203,25 +207,6 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
   return notes;
 }
 
-/** Whether PrologFlags makes the prolog run on every node at allocation (Contain and X11 imply Alloc). */
-export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
-  const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
-  return flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag));
-}
-
-/** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */
-export function parseSlurmConf(text: string): Map<string, string> {
-  const settings = new Map<string, string>();
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/#.*/, '').trim();
-    const match = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    const key = match[1].toLowerCase();
-    if (key === 'nodename' || key === 'partitionname' || key === 'nodeset' || key === 'downnodes' || key === 'frontendname') continue;
-    settings.set(key, match[2].trim());
-  }
-  return settings;
-}
 
 async function configuredRuntimeDir(env: NodeJS.ProcessEnv, notes: string[]): Promise<string> {
   try {

@@ -3,10 +3,10 @@
 
 import { loadConfig } from '../../config/load.js';
 import { createLogger } from '../../log.js';
-import { inventoryNode, readNodeSnapshot, type NodeInventory } from '../../runtime/node-state.js';
-import { applyReconcile, describeAction, planReconcile } from '../../runtime/reconcile.js';
-import { parseLiveJobs, slurmLiveJobs, type LiveJobs } from '../../scheduler/live-jobs.js';
-import { humanBytes } from './images.js';
+import { inventoryNode, readNodeSnapshot, type NodeInventory } from '../../runtime/node/state.js';
+import { applyReconcile, describeAction, planReconcile } from '../../runtime/node/reconcile.js';
+import { parseLiveJobs, schedulerLiveJobs, type LiveJobs } from '../../scheduler/live-jobs.js';
+import { humanBytes } from '../format.js';
 
 export async function nodeStatusCommand(args: { json?: boolean }): Promise<number> {
   const config = await loadConfig();
@@ -60,7 +60,7 @@ export async function nodeGcCommand(args: { dryRun?: boolean; liveJobs?: string 
   const log = createLogger(config, { phase: 'gc' });
   // Snapshot first, then ask the scheduler: a job that starts in between is not in the snapshot.
   const inventory = inventoryNode(readNodeSnapshot(config));
-  const live: LiveJobs = args.liveJobs !== undefined ? { jobs: parseLiveJobs(args.liveJobs), source: '--live-jobs' } : await slurmLiveJobs(env);
+  const live: LiveJobs = args.liveJobs !== undefined ? { jobs: parseLiveJobs(args.liveJobs), source: '--live-jobs' } : await schedulerLiveJobs(config.runtimeDir, env);
   const plan = planReconcile(inventory, live.jobs);
   for (const kept of plan.kept) process.stdout.write(`job ${kept.job}: kept (still running per ${live.source}) although ${kept.detail}\n`);
   const jobs = plan.actions.filter((action) => action.kind === 'teardown-job').length;

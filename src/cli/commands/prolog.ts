@@ -4,39 +4,18 @@
 
 import { loadConfig } from '../../config/load.js';
 import { parseSize } from '../../config/validate.js';
-import { asStrataError, userError } from '../../errors.js';
+import { asStrataError, printable, userError } from '../../errors.js';
 import { execLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
-import { parseMountRequests } from '../../runtime/mount-request.js';
-import { runProlog, type PrologRequest } from '../../runtime/prolog.js';
-import { teardownJob } from '../../runtime/teardown.js';
+import { parseDeviceRequests } from '../../runtime/devices/requests.js';
+import { parseMountRequests } from '../../runtime/job/request.js';
+import { recordJobError, runProlog, type PrologRequest } from '../../runtime/job/prolog.js';
+import { teardownJob } from '../../runtime/job/teardown.js';
 import { printTimings } from './timings.js';
+import type { PrologArgs, PrologExit } from '../../scheduler/prolog-args.js';
 
-export interface PrologArgs {
-  job: string;
-  uid: number;
-  gid: number;
-  image?: string;
-  imageDigest?: string;
-  mounts?: string;
-  workdir?: string;
-  jobWorkdir?: string;
-  writable?: boolean;
-  upperSize?: string;
-  timings?: boolean;
-  /** Print the plan (JSON) and change nothing. */
-  dryRun?: boolean;
-}
-
-export interface PrologExit {
-  /**
-   * Exit status for a user-caused failure. 0 (Slurm: any other status drains the node; the error
-   * file tells the job). Schedulers that can fail just the job (PBS hooks, Torque's prologue) ask
-   * for their own status, and the message is then also printed on stderr.
-   */
-  userError?: number;
-}
+export type { PrologArgs, PrologExit };
 
 export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env, exit: PrologExit = {}): Promise<number> {
   const started = performance.now();
@@ -79,7 +58,10 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
       // Bad arguments (job id, sizes, mount syntax) before anything was set up.
       log.warn('job set-up refused (user error)', { result: 'user-error', code: error.code, error: error.summary, durationMs });
       process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
-      return exit.userError ?? 0;
+      if (exit.userError) return exit.userError;
+      // Recorded like a set-up failure, so that the job fails with it rather than runs without its container.
+      if (error.code !== 'E_BAD_JOB') recordJobError(args.job, error.summary, config);
+      return 0;
     }
     log.error('node fault', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
     process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
@@ -87,9 +69,16 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
   }
 }
 
-function toRequest(args: PrologArgs): PrologRequest {
+/** The prolog's request; a malformed `--devices` fails the job here, before anything is set up. */
+export function toRequest(args: PrologArgs): PrologRequest {
   for (const [name, value] of [['uid', args.uid], ['gid', args.gid]] as const) {
-    if (!Number.isInteger(value) || value < 0) throw userError('E_BAD_JOB', `job ${args.job}: missing or invalid ${name}`, { hint: 'the scheduler must pass the job\'s numeric uid and gid' });
+    // 4294967295 is (uid_t)-1, "no id" to the kernel.
+    if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32 - 1) {
+      throw userError('E_BAD_JOB', `job ${args.job}: missing or invalid ${name} ${JSON.stringify(value)}`, { hint: 'the scheduler must pass the job\'s numeric uid and gid (0 to 4294967294)' });
+    }
+  }
+  if (args.workdir && (!args.workdir.startsWith('/') || /[\x00-\x1f\x7f]/.test(args.workdir))) {
+    throw userError('E_BAD_WORKDIR', printable(`--container-workdir "${args.workdir}" is not an absolute path`), { hint: 'give the working directory inside the container as an absolute path, e.g. /work' });
   }
   let upperSize: number | undefined;
   if (args.upperSize) {
@@ -109,5 +98,6 @@ function toRequest(args: PrologArgs): PrologRequest {
     jobWorkDir: args.jobWorkdir || undefined,
     writable: args.writable ?? true,
     upperSize,
+    devices: parseDeviceRequests(args.devices),
   };
 }

@@ -16,12 +16,12 @@ import { errnoCode, firstLine, isStrataError, userError } from '../../errors.js'
 import { acquireNodeLock } from '../../host/node-lock.js';
 import { parseImageArgument, type ImageArgument } from '../../registry/image-arg.js';
 import { RegistrySource } from '../../registry/source.js';
-import { parseMountRequests } from '../../runtime/mount-request.js';
+import { parseMountRequests } from '../../runtime/job/request.js';
 import { hostPlatform } from '../../store/sources/manifest.js';
 import type { SourceImage } from '../../store/sources/types.js';
 import type { Store } from '../../store/store.js';
 import { importProgressDisplay } from '../progress.js';
-import { openStore } from './images.js';
+import { openStore } from '../open-store.js';
 import { relayImageImport } from './import-image.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 

@@ -5,7 +5,8 @@ import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { runGc } from '../../store/gc.js';
 import { verifyStore } from '../../store/verify-store.js';
-import { humanBytes, openStore } from './images.js';
+import { humanBytes } from '../format.js';
+import { openStore } from '../open-store.js';
 import { removeTags, tagImage } from './store-requests.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 

@@ -18,7 +18,7 @@ import type { Store } from '../../store/store.js';
 import { removeTag, setTag } from '../../store/tags.js';
 import { userTag } from '../../store/write-access.js';
 import { importProgressDisplay } from '../progress.js';
-import { humanBytes } from './images.js';
+import { humanBytes } from '../format.js';
 
 /** The NAME:TAG a write goes to: as typed for the site's names, in the user's namespace for a user. */
 const targetTag = (text: string, user?: string) => (user ? userTag(text, user) : parseTagRef(text));

@@ -2,11 +2,11 @@
 // caller's half that hands it to the owner's writer, and `strata _store-write`, the writer itself
 // (started by sudo or setpriv, never by hand: see host/store-writer.ts).
 
-import { lstat } from 'node:fs/promises';
+import { lstat, stat } from 'node:fs/promises';
 import type { Config } from '../../config/types.js';
 import { errnoCode, userError } from '../../errors.js';
 import { startStoreWriter, strataExecutable, writerCommand } from '../../host/store-writer.js';
-import { userNameOf } from '../../runtime/user.js';
+import { userNameOf } from '../../host/passwd.js';
 import { relayWrite, type LayerBytes } from '../../store/relay/caller.js';
 import { WriterChannel, relayRequestError, type WriteRequest } from '../../store/relay/writer.js';
 import { Store } from '../../store/store.js';
@@ -15,7 +15,8 @@ import { configSource, loadConfig } from '../../config/load.js';
 
 /** The owner of the store's root directory, or undefined while there is no store yet. */
 async function storeOwner(root: string): Promise<Account | undefined> {
-  const info = await lstat(root).catch((error: unknown) => {
+  // The directory the (admin-configured) path leads to, also through a symlink: its owner writes.
+  const info = await stat(root).catch((error: unknown) => {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw error;
   });

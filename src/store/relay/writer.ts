@@ -5,6 +5,7 @@
 // credential the caller names. It verifies what it gets exactly as a direct import does (digests,
 // diff_ids, tar entries), so the relayed bytes are no more trusted than a registry's.
 
+import { isErrorCode } from '../../error-codes.js';
 import type { Readable, Writable } from 'node:stream';
 import { StrataError, userError } from '../../errors.js';
 import type { LayerSource } from '../layer-build.js';
@@ -155,7 +156,8 @@ function relayedError(payload: Buffer): StrataError {
   try {
     const { kind, code, message, hint } = JSON.parse(payload.toString('utf8')) as { kind?: string; code?: string; message?: string; hint?: string };
     // Whatever the caller says, it is the user's problem, never this host's.
-    return userError(typeof code === 'string' ? code.slice(0, 40) : 'E_SOURCE', String(message ?? 'reading the source failed').slice(0, 2000), {
+    // The code is only believed if it is one of ours.
+    return userError(isErrorCode(code) ? code : 'E_SOURCE', String(message ?? 'reading the source failed').slice(0, 2000), {
       hint: typeof hint === 'string' ? hint.slice(0, 500) : undefined,
       detail: kind === 'node' ? 'reported by the reading half as a host problem on the caller\'s side' : undefined,
     });

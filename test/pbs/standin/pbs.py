@@ -1,10 +1,13 @@
 # A minimal stand-in for PBS's `pbs` hook module (no PBS server package exists here), following
-# the documented hook API (openpbs doc/man1/pbs_module.7B, pbs_hook_attributes.7B): pbs.event()
-# with .type, .hook_name, .job, .job_list, .vnode_list, .accept(), .reject(msg) (both raise
-# SystemExit); job.id, .euser, .egroup, .exec_host, .Resource_List, .Variable_List,
+# the documented hook API (openpbs doc/man1/pbs_module.7B, pbs_hook_attributes.7B) and what a
+# real OpenPBS 23.06 did: pbs.event() with .type, .hook_name, .job, .job_list, .vnode_list,
+# .requestor, .accept(), .reject(msg) (both raise SystemExit), and for execjob_launch .progname,
+# .argv, .env; job.id, .euser, .egroup, .exec_host, .Resource_List, .Variable_List,
 # .in_ms_mom(), .delete(), .rerun(); vnode .state, .comment; pbs.logmsg, pbs.logjobmsg,
 # pbs.get_local_nodename(), pbs.get_pbs_conf(), pbs.hook_config_filename, the event and ND_*
-# constants. State comes from run_hook.py, which plays the daemon that runs the hook.
+# constants. Variable_List is a pbs_env: a missing key raises KeyError; a missing Resource_List
+# entry reads as None. State comes from run_hook.py, which plays the daemon that runs the hook
+# (and decides what reaches a MoM hook: see there).
 
 QUEUEJOB = 1
 EXECJOB_BEGIN = 2
@@ -14,6 +17,7 @@ EXECJOB_END = 5
 EXECJOB_LAUNCH = 6
 EXECHOST_PERIODIC = 7
 EXECHOST_STARTUP = 8
+MOM_EVENTS = (EXECJOB_BEGIN, EXECJOB_PROLOGUE, EXECJOB_EPILOGUE, EXECJOB_END, EXECJOB_LAUNCH, EXECHOST_PERIODIC, EXECHOST_STARTUP)
 EVENT_TYPES = {
     "queuejob": QUEUEJOB, "execjob_begin": EXECJOB_BEGIN, "execjob_prologue": EXECJOB_PROLOGUE,
     "execjob_epilogue": EXECJOB_EPILOGUE, "execjob_end": EXECJOB_END, "execjob_launch": EXECJOB_LAUNCH,
@@ -47,6 +51,10 @@ class _Resources(dict):
         return dict.get(self, name)
 
 
+class pbs_env(dict):
+    """Variable_List and the launch environment: a plain mapping, so a missing key raises KeyError."""
+
+
 class Job(object):
     def __init__(self, spec):
         self.id = spec["id"]
@@ -54,7 +62,7 @@ class Job(object):
         self.egroup = spec.get("egroup")
         self.exec_host = spec.get("exec_host")
         self.Resource_List = _Resources(spec.get("Resource_List", {}))
-        self.Variable_List = dict(spec.get("Variable_List", {}))
+        self.Variable_List = pbs_env(spec.get("Variable_List", {}))
         self._ms = spec.get("in_ms_mom", True)
         self.deleted = False
         self.rerun_requested = False
@@ -85,6 +93,11 @@ class Event(object):
         # Who made the request (queuejob: who ran qsub), as PBS gives it: a user name.
         self.requestor = spec.get("requestor")
         self.vnode_list = dict((name, Vnode(name)) for name in spec.get("vnodes", []))
+        # execjob_launch: what the MoM is about to run (the job shell, its argv, the job's environment).
+        launch = spec.get("launch") or {}
+        self.progname = launch.get("progname")
+        self.argv = list(launch["argv"]) if "argv" in launch else None
+        self.env = pbs_env(launch.get("env", {})) if launch else None
         self.outcome = None
         self.message = None
 

@@ -1,0 +1,204 @@
+// The targets of issue 17, each as a ratio against its baseline measured in the same run, with
+// met/missed:
+//   - prolog (layers not mounted yet: cold; another job holds them: warm) and epilog through the
+//     Slurm entry points slurmd runs (dist/prolog/slurm, dist/epilog/slurm), versus bench/floor.c
+//     issuing the same mount/umount/loop system calls from strata's own plan, at 1, 5, 10, 40 layers;
+//   - a job without a container: prolog + epilog versus /bin/true twice, both run by floor.c's
+//     timer with Slurm's environment and no PATH, on an idle node and next to a running container job;
+//   - 16 concurrent prologs (one image; 16 images) versus 16 concurrent floors.
+// Both sides are started the same way (spawnSync, or floor's fork+execve timer), so start-up
+// overheads of the harness cancel in the ratios.
+//
+//   node bench/targets.mjs [--quick] [--runs N]
+
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, timed, stats, table, fmt } from './lib.mjs';
+
+const RUNS = Number(option('--runs', QUICK ? 3 : 7));
+const LAYERS = [1, 5, 10, 40];
+const CONCURRENT = 16;
+// Layers of each of the 16 different images (--quick: fewer, to import 32 layers instead of 80).
+const SPREAD_LAYERS = QUICK ? 2 : 5;
+const TRUE_RUNS = QUICK ? 200 : 500;
+const root = scratch('targets');
+const site = strataSite(root);
+const floorBin = join(root, 'floor');
+execFileSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-o', floorBin, join(repo, 'bench/floor.c')], { stdio: 'inherit' });
+if (!existsSync(dist('prolog/slurm'))) throw new Error('dist/prolog/slurm is not built: run npm run build (needs a C compiler)');
+
+// ---- images ------------------------------------------------------------------------------------
+const prepared = performance.now();
+const content = join(root, 'content');
+const files = makeContent(content, 40 * 2 ** 20, { smallFiles: 2000 });
+const images = {};
+for (const count of LAYERS) images[count] = importLayers(site, `t${count}`, layerTars(content, files, count, join(root, `tars-${count}`), { gzip: false }));
+const spread = [];
+for (let i = 0; i < CONCURRENT; i++) {
+  spread.push(importLayers(site, `c${i}`, layerTars(content, files.filter((_, index) => index % CONCURRENT === i), SPREAD_LAYERS, join(root, `tars-c${i}`), { gzip: false })));
+}
+console.log(`images prepared in ${fmt(performance.now() - prepared)}`);
+
+// ---- the floor's operations, from strata's plan --------------------------------------------------
+const floorRuntime = join(root, 'floor-run');
+// mount(8) turns nosuid,nodev into mount flags; mount(2) wants them as flags (floor.c sets them).
+const overlayData = (options) => options.split(',').filter((option) => option !== 'nosuid' && option !== 'nodev').join(',');
+const planOf = (ref) => JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', '0', '--gid', '0', '--image', ref, '--dry-run']));
+/** Operation files for floor job `job` of image `ref`: prolog and epilog, with or without the layer mounts. */
+function floorOps(ref, job, tag = '') {
+  const text = JSON.stringify(planOf(ref)).replaceAll(`${site.runtime}/jobs/plan`, `${floorRuntime}/jobs/${job}`).replaceAll(`${site.runtime}/l`, `${floorRuntime}/l${tag}`);
+  const plan = JSON.parse(text);
+  const rootfs = plan.steps.find((step) => step.op === 'rootfs');
+  const upper = plan.steps.find((step) => step.op === 'upper-tmpfs');
+  const binds = plan.steps.filter((step) => step.op === 'bind' && (!step.optional || existsSync(step.source)));
+  const target = (bind) => join(plan.rootfs, bind.target);
+  const layers = rootfs.layers.map((layer) => ['loop', layer.file, layer.mountPoint]);
+  const prolog = [['mkdir', `${floorRuntime}/jobs`], ['mkdir', plan.jobDir], ['tmpfs', upper.target, `size=${upper.sizeBytes},mode=0700`], ['overlay', rootfs.target, rootfs.layerDir, overlayData(rootfs.options)], ...binds.map((bind) => ['bind', bind.source, target(bind), bind.recursive ? 'rec' : 'one'])];
+  const epilog = [...binds.reverse().map((bind) => [bind.recursive ? 'umountr' : 'umount', target(bind)]), ['umount', rootfs.target], ['umount', upper.target], ['rmdir', rootfs.target], ['rmdir', upper.target], ['rmdir', plan.jobDir]];
+  const release = [...rootfs.layers.map((layer) => ['umount', layer.mountPoint]), ...rootfs.layers.map((layer) => ['rmdir', layer.mountPoint])];
+  const write = (name, ops) => {
+    const path = join(root, `ops-${job}-${name}`);
+    writeFileSync(path, `${ops.map((op) => op.join('\t')).join('\n')}\n`);
+    return path;
+  };
+  mkdirSync(join(floorRuntime, `l${tag}`), { recursive: true });
+  return {
+    cold: write('cold', [...layers, ...prolog]),
+    warm: write('warm', prolog),
+    layers: write('layers', layers),
+    epilogRelease: write('epilog-release', [...epilog, ...release]),
+    epilog: write('epilog', epilog),
+    release: write('release', release),
+  };
+}
+const floor = (ops) => timed([floorBin, 'run', ops]);
+
+// ---- prolog and epilog versus the floor ---------------------------------------------------------
+let job = 1000;
+function layerRow(count) {
+  const ref = images[count];
+  const a = floorOps(ref, 'a'), h = floorOps(ref, 'h'), w = floorOps(ref, 'w');
+  const s = { cold: [], warm: [], epilog: [], epilogWarm: [] };
+  const f = { cold: [], warm: [], epilog: [], epilogWarm: [] };
+  for (let run = 0; run <= RUNS; run++) {
+    // strata: a job alone on the node (cold prolog, its epilog releases the layers), then a job
+    // next to one that holds the layers (warm prolog, epilog that keeps them).
+    const id = job++, holder = job++, second = job++;
+    const sample = { cold: site.prolog(id, ref), epilog: site.epilog(id, ref) };
+    site.prolog(holder, ref);
+    sample.warm = site.prolog(second, ref);
+    sample.epilogWarm = site.epilog(second, ref);
+    site.epilog(holder, ref);
+    // The floor, the same sequence.
+    const floorSample = { cold: floor(a.cold), epilog: floor(a.epilogRelease) };
+    floor(h.cold);
+    floorSample.warm = floor(w.warm);
+    floorSample.epilogWarm = floor(w.epilog);
+    floor(h.epilogRelease);
+    if (run === 0) continue; // warm-up
+    for (const key of Object.keys(s)) s[key].push(sample[key]), f[key].push(floorSample[key]);
+  }
+  const median = (values) => stats(values).median;
+  return { count, strata: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, median(v)])), floor: Object.fromEntries(Object.entries(f).map(([k, v]) => [k, median(v)])) };
+}
+
+// ---- jobs without a container -------------------------------------------------------------------
+// What slurmd passes (contracts.md 1.2), no PATH; STRATA_CONFIG stands in for /etc/strata/strata.yaml.
+const slurmdEnv = (id) => ({ SLURM_JOB_ID: String(id), SLURM_JOBID: String(id), SLURM_JOB_UID: '1000', SLURM_UID: '1000', SLURM_JOB_GID: '1000', SLURM_JOB_USER: 'user', SLURMD_NODENAME: 'n1', SLURM_CLUSTER_NAME: 'cluster', SLURM_CONF: '/etc/slurm/slurm.conf', SLURM_JOB_WORK_DIR: '/home/user', SLURM_NODELIST: 'n1', STRATA_CONFIG: site.config });
+const micros = (argv, env, runs) => {
+  const out = execFileSync(floorBin, ['time', String(runs), ...argv], { env, encoding: 'utf8' });
+  return stats(out.trim().split('\n').map((line) => Number(line) / 1000)).median;
+};
+function noContainer(state) {
+  const env = slurmdEnv(900000);
+  const truth = micros(['/bin/true'], env, TRUE_RUNS);
+  const prolog = micros([dist('prolog/slurm')], { ...env, SLURM_SCRIPT_CONTEXT: 'prolog_slurmd' }, TRUE_RUNS);
+  const epilog = micros([dist('epilog/slurm')], { ...env, SLURM_SCRIPT_CONTEXT: 'epilog_slurmd' }, TRUE_RUNS);
+  const nodeRuns = QUICK ? 10 : 20;
+  const nodeProlog = micros([dist('prolog/slurm.js')], env, nodeRuns);
+  const nodeEpilog = micros([dist('epilog/slurm.js')], env, nodeRuns);
+  return { state, truth, prolog, epilog, extra: prolog + epilog - 2 * truth, node: nodeProlog + nodeEpilog - 2 * truth };
+}
+
+// ---- 16 concurrent prologs ----------------------------------------------------------------------
+const startAll = (argvs, envs) =>
+  new Promise((resolve) => {
+    const started = performance.now();
+    let left = argvs.length, failed = 0;
+    argvs.forEach((argv, i) => {
+      const child = spawn(argv[0], argv.slice(1), { env: envs[i], stdio: 'ignore' });
+      child.on('exit', (code) => {
+        if (code !== 0) failed++;
+        if (--left === 0) resolve({ ms: performance.now() - started, failed });
+      });
+    });
+  });
+const loopsOn = (prefix) =>
+  readdirSync('/sys/block').filter((name) => {
+    try {
+      return readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').startsWith(prefix);
+    } catch {
+      return false;
+    }
+  }).length;
+async function concurrency(kind) {
+  const refs = Array.from({ length: CONCURRENT }, (_, i) => (kind === 'one image' ? images[5] : spread[i]));
+  const ids = refs.map(() => job++);
+  const prologs = await startAll(refs.map(() => [dist('prolog/slurm')]), ids.map((id, i) => ({ ...site.slurmEnv(id, refs[i]) })));
+  const ready = ids.filter((id) => existsSync(join(site.runtime, 'jobs', String(id), 'entry.json'))).length;
+  const loops = loopsOn(site.store);
+  const layerFilesUsed = new Set(refs.flatMap((ref) => planOf(ref).steps.find((step) => step.op === 'rootfs').layers.map((layer) => layer.file))).size;
+  const epilogs = await startAll(refs.map(() => [dist('epilog/slurm')]), ids.map((id, i) => ({ ...site.slurmEnv(id, refs[i]) })));
+  // The floor: one image = its layers mounted once, then 16 jobs' own mounts at once;
+  // 16 images = 16 cold floors at once, each with its own layers.
+  const ops = refs.map((ref, i) => floorOps(ref, `c${i}`, kind === 'one image' ? '' : `-${i}`));
+  let floorProlog;
+  if (kind === 'one image') {
+    const layersMs = floor(ops[0].layers);
+    floorProlog = layersMs + (await startAll(ops.map((o) => [floorBin, 'run', o.warm]), ops.map(() => process.env))).ms;
+  } else floorProlog = (await startAll(ops.map((o) => [floorBin, 'run', o.cold]), ops.map(() => process.env))).ms;
+  let floorEpilog = (await startAll(ops.map((o) => [floorBin, 'run', kind === 'one image' ? o.epilog : o.epilogRelease]), ops.map(() => process.env))).ms;
+  if (kind === 'one image') floorEpilog += floor(ops[0].release);
+  return { kind, prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, layerFilesUsed, floorProlog, floorEpilog, loopsLeft: loopsOn(site.store) };
+}
+
+// ---- run and report ----------------------------------------------------------------------------
+const verdict = (ratio, limit) => `${ratio.toFixed(2)}x ${ratio <= limit ? 'met' : 'MISSED'} (<= ${limit}x)`;
+const results = await withMountLock(async () => {
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; load average at start ${load}; ms\n`);
+  const layers = LAYERS.map((count) => {
+    const row = layerRow(count);
+    console.log(`  ${count} layers: strata cold ${fmt(row.strata.cold)} warm ${fmt(row.strata.warm)} epilog ${fmt(row.strata.epilog)} | floor ${fmt(row.floor.cold)} / ${fmt(row.floor.warm)} / ${fmt(row.floor.epilog)}`);
+    return row;
+  });
+  const plain = [noContainer('idle node')];
+  // Next to a running container job: the epilog front-end reads mountinfo and the layer dir.
+  const busy = job++;
+  site.prolog(busy, images[10]);
+  plain.push(noContainer('a container job running'));
+  site.epilog(busy, images[10]);
+  const concurrent = [];
+  for (const kind of ['one image', '16 images']) concurrent.push(await concurrency(kind));
+  return { load, layers, plain, concurrent };
+});
+
+const two = (value) => value.toFixed(2);
+console.log('\nprolog and epilog (Slurm entry points) vs the C floor (same mount/umount/loop calls), median ms:');
+console.log(table(
+  ['layers', 'prolog cold', 'floor', 'ratio', 'prolog warm', 'floor', 'ratio', 'epilog', 'floor', 'ratio', 'epilog (layers kept)', 'floor'],
+  results.layers.map(({ count, strata: s, floor: f }) => [count, two(s.cold), two(f.cold), verdict(s.cold / f.cold, 2), two(s.warm), two(f.warm), verdict(s.warm / f.warm, 1.5), two(s.epilog), two(f.epilog), verdict(s.epilog / f.epilog, 1.5), two(s.epilogWarm), two(f.epilogWarm)]),
+));
+console.log(`\njob without a container: prolog + epilog vs /bin/true twice (floor's fork+execve timer, ${TRUE_RUNS} runs each, medians, ms):`);
+console.log(table(
+  ['node state', '/bin/true', 'prolog', 'epilog', 'extra over 2x /bin/true', 'target', 'Node entry points: extra'],
+  results.plain.map((row) => [row.state, two(row.truth), two(row.prolog), two(row.epilog), two(row.extra), `${row.extra <= 3 ? 'met' : 'MISSED'} (<= 3 ms)`, two(row.node)]),
+));
+console.log(`\n${CONCURRENT} concurrent prologs, then their epilogs (one 5-layer image; ${CONCURRENT} images of ${SPREAD_LAYERS} layers), wall ms:`);
+console.log(table(
+  ['images', 'ready', 'failed', 'prologs', 'floors', 'ratio', 'epilogs', 'floors', 'ratio', 'loop devices / layer files', 'loops left'],
+  results.concurrent.map((row) => [row.kind, `${row.ready}/${CONCURRENT}`, row.failed, fmt(row.prolog), fmt(row.floorProlog), verdict(row.prolog / row.floorProlog, 2), fmt(row.epilog), fmt(row.floorEpilog), `${two(row.epilog / row.floorEpilog)}x`, `${row.loops} / ${row.layerFilesUsed} ${row.loops === row.layerFilesUsed ? 'met' : 'MISSED'}`, row.loopsLeft]),
+));
+mkdirSync(join(repo, 'bench/results'), { recursive: true });
+writeFileSync(join(repo, `bench/results/targets${QUICK ? '-quick' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);

@@ -1,0 +1,19 @@
+/* The helper's replies (see strata-mount.c for the protocol): exactly one per request. */
+#ifndef STRATA_PROTOCOL_H
+#define STRATA_PROTOCOL_H
+
+void reply_ok(const char *value);
+void reply_err(int err, const char *what);
+/* An error with the stage it happened at (untrusted.h), so the caller can tell whose fault it is. */
+void reply_stage_err(int err, int stage, const char *what);
+const char *opt(const char *field);
+
+int do_bind(char **fields);
+int do_umount_verified(char **fields);
+int do_readonly(char **fields);
+/* device-ops.c: CDI device edits inside a rootfs. */
+int do_symlink(char **fields);
+int do_chmod(char **fields);
+int do_devnode(char **fields);
+
+#endif

@@ -1,0 +1,156 @@
+// The applier: the only code that changes a node while setting a job up. For each planned step it
+// appends the step to the job journal, then carries it out through the node operations (`NodeOps`,
+// the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
+// under the node lock, so that no other job's teardown can release a layer in between.
+
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import type { Config } from '../../config/types.js';
+import { mount } from '../../host/mounts.js';
+import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job-mounts.js';
+import { withNodeLock } from '../../host/node-lock.js';
+import { nodeError } from '../../errors.js';
+import { bindError } from './bind-errors.js';
+import { faultPoint, killIfFault } from '../../test-switches.js';
+import { mountRootfs } from '../layers/stack.js';
+import { RuntimePaths } from '../paths.js';
+import type { EntryConfig, Plan, Step } from './plan.js';
+import type { DeviceStep } from './devices-plan.js';
+import { applyDeviceStep } from './devices-apply.js';
+import { appendJournal, JOURNAL_VERSION, writeEntry, type JournalRecord } from './records.js';
+
+export interface ApplyTimings {
+  [phase: string]: number;
+}
+
+export interface ApplyContext {
+  config: Config;
+  image: string;
+  uid: number;
+  gid: number;
+  /** Filled in with per-step durations (ms). */
+  timings: ApplyTimings;
+}
+
+type StepOf<Op extends Step['op']> = Extract<Step, { op: Op }>;
+
+/** Every side effect of setting a job up. */
+export interface NodeOps {
+  /** Throws the node fault that would stop set-up half-way, before anything is done. */
+  checkReady(): void;
+  makeJobDir(runtime: RuntimePaths, jobDir: string): void;
+  journal(path: string, record: JournalRecord): void;
+  mountUpperTmpfs(step: StepOf<'upper-tmpfs'>): Promise<void>;
+  makeUpperDir(step: StepOf<'upper-dir'>): void;
+  makeDir(step: StepOf<'mkdir'>): void;
+  mountRootfs(step: StepOf<'rootfs'>, lockFile: string, timings: ApplyTimings): Promise<void>;
+  /** Throws the job's or the node's error; a missing optional source is no error. */
+  bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string): Promise<void>;
+  makeReadonly(step: StepOf<'readonly'>): Promise<void>;
+  /** A CDI device edit (devices-apply.ts): a bind, a node check, a link or a mode. */
+  device(step: DeviceStep, deny: string): Promise<void>;
+  writeEntry(path: string, entry: EntryConfig): void;
+}
+
+export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps = hostOps): Promise<void> {
+  const runtime = new RuntimePaths(context.config.runtimeDir);
+  const job = runtime.job(plan.jobId);
+  ops.checkReady();
+  ops.makeJobDir(runtime, job.dir);
+  ops.journal(job.journal, { op: 'begin', v: JOURNAL_VERSION, jobId: plan.jobId, uid: context.uid, image: context.image, at: new Date().toISOString() });
+  // STRATA_FAULT_KILL=N:before|after: the kill tests' SIGKILL right after journalling step N
+  // (1-based), or right after carrying it out.
+  const fault = faultPoint('STRATA_FAULT_KILL');
+  for (const [index, step] of plan.steps.entries()) {
+    const started = performance.now();
+    ops.journal(job.journal, step);
+    killIfFault(fault, index + 1, 'before');
+    await carryOut(step, ops, context, runtime);
+    killIfFault(fault, index + 1, 'after');
+    const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
+    context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
+  }
+}
+
+function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths): Promise<void> | void {
+  switch (step.op) {
+    case 'upper-tmpfs':
+      return ops.mountUpperTmpfs(step);
+    case 'upper-dir':
+      return ops.makeUpperDir(step);
+    case 'mkdir':
+      return ops.makeDir(step);
+    case 'rootfs':
+      return ops.mountRootfs(step, runtime.lockFile, context.timings);
+    case 'bind':
+      return ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
+    case 'readonly':
+      return ops.makeReadonly(step);
+    case 'device-bind':
+    case 'device-node':
+    case 'symlink':
+    case 'chmod':
+      return ops.device(step, runtime.runtimeDir);
+    case 'entry':
+      return ops.writeEntry(step.path, step.entry);
+  }
+}
+
+/** The real host. */
+export const hostOps: NodeOps = {
+  checkReady() {
+    requireHelper();
+  },
+  makeJobDir(runtime, jobDir) {
+    mkdirSync(runtime.jobsDir, { recursive: true, mode: 0o711 });
+    mkdirSync(jobDir, { mode: 0o711 });
+  },
+  journal: appendJournal,
+  async mountUpperTmpfs(step) {
+    mkdirSync(step.target, { mode: 0o700 });
+    await mount({ type: 'tmpfs', source: 'strata-upper', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=0700', 'nosuid', 'nodev'] });
+    makeUpperDirs(step.target, step.uid, step.gid);
+  },
+  makeUpperDir(step) {
+    mkdirSync(step.path, { recursive: true, mode: 0o700 });
+    makeUpperDirs(step.path, step.uid, step.gid);
+  },
+  makeDir(step) {
+    mkdirSync(step.path, { mode: step.mode });
+  },
+  async mountRootfs(step, lockFile, timings) {
+    await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
+  },
+  async bind(step, uid, gid, deny) {
+    const reply = await bindIntoRootfs({
+      source: step.source,
+      rootfs: step.rootfs,
+      target: step.target,
+      uid,
+      gid,
+      readonly: step.readonly,
+      recursive: step.recursive,
+      keepDev: step.target === '/dev',
+      optional: step.optional,
+      create: true,
+      deny,
+    });
+    if (!reply.ok) throw bindError(step, reply, uid);
+  },
+  async makeReadonly(step) {
+    const reply = await makeMountReadonly(step.target);
+    if (!reply.ok) throw nodeError('E_READONLY', `cannot make ${step.target} read-only: ${reply.message}`, { detail: reply.value });
+  },
+  device: applyDeviceStep,
+  writeEntry,
+};
+
+function makeUpperDirs(root: string, uid: number, gid: number) {
+  // The upper's root becomes the container's /: owned by the job's user, who may create top-level
+  // directories in their own ephemeral layer. The work dir stays root's.
+  // 0700: the rootfs is reachable on the host under the runtime dir; no other user may look or
+  // write into it there (the image's /tmp is world-writable).
+  chmodSync(root, 0o755);
+  mkdirSync(`${root}/u`, { mode: 0o700 });
+  chownSync(`${root}/u`, uid, gid);
+  mkdirSync(`${root}/w`, { mode: 0o700 });
+}

@@ -1,0 +1,226 @@
+// The planner: job + config + image → the ordered list of steps that set the job's rootfs up.
+// Pure: no I/O. The applier carries the steps out (and journals them); the teardown undoes them.
+
+import { posix } from 'node:path';
+import type { Config } from '../../config/types.js';
+import { formatSize } from '../../config/validate.js';
+import { userError } from '../../errors.js';
+import { DEFAULT_PATH_ENV } from '../../store/image.js';
+import type { ResolvedImage } from '../../store/store.js';
+import { normalise, type BindRequest } from './request.js';
+import { RuntimePaths, layerId } from '../paths.js';
+import { isWithin } from '../../path-within.js';
+import type { ContainerEdits } from '../devices/index.js';
+import { deviceEnv, planDevices, type DeviceStep } from './devices-plan.js';
+
+export interface JobRequest {
+  jobId: string;
+  uid: number;
+  gid: number;
+  /** The user's home directory on the host (bound at the same path), if known. */
+  home?: string;
+  /** The job's working directory on the host (submit dir; bound at the same path), if known. */
+  jobWorkDir?: string;
+  /** Working directory inside the container (default: the image's WorkingDir, else /). */
+  workdir?: string;
+  writable: boolean;
+  /** Requested upper size in bytes (default from config). */
+  upperSize?: number;
+  mounts: BindRequest[];
+  /** CDI devices for the job (jobDevices in src/runtime/devices), if any. */
+  devices?: ContainerEdits;
+}
+
+export interface LayerMount {
+  id: string;
+  digest: string;
+  /** The layer file in the store. */
+  file: string;
+  /** Where it is mounted on this node (shared by all jobs). */
+  mountPoint: string;
+}
+
+export interface EntryConfig {
+  jobId: string;
+  image: string;
+  manifestDigest: string;
+  rootfs: string;
+  uid: number;
+  gid: number;
+  env: string[];
+  workdir: string;
+  entrypoint: string[];
+  cmd: string[];
+  user?: string;
+  writable: boolean;
+  /** Groups the job's processes also get (CDI additionalGIDs); absent when none. */
+  additionalGids?: number[];
+  /** The CDI devices the container has, fully qualified; absent when none. */
+  devices?: string[];
+}
+
+export type Step =
+  | { op: 'upper-tmpfs'; target: string; sizeBytes: number; uid: number; gid: number }
+  | { op: 'upper-dir'; path: string; uid: number; gid: number }
+  | { op: 'mkdir'; path: string; mode: number }
+  | {
+      op: 'rootfs';
+      target: string;
+      layerDir: string;
+      /** Base layer first (manifest order). */
+      layers: LayerMount[];
+      /** Complete overlay option string (lowerdir relative to layerDir, top layer first). */
+      options: string;
+      /** Attach the layer files with loop direct I/O (config `layers.direct_io`). */
+      directIo?: boolean;
+    }
+  /**
+   * One bind into the rootfs: the source opened as the job's user, the target resolved (and made,
+   * while the rootfs is still writable) inside the rootfs; see host/job-mounts.ts.
+   */
+  | ({ op: 'bind'; rootfs: string } & BindRequest)
+  /** The overlay mount itself becomes read-only, after the binds (which keep their own flags). */
+  | { op: 'readonly'; target: string }
+  | DeviceStep
+  | { op: 'entry'; path: string; entry: EntryConfig };
+
+export interface Plan {
+  jobId: string;
+  jobDir: string;
+  rootfs: string;
+  steps: Step[];
+  /** Device edits deliberately not carried out, for the admin log. */
+  notes?: string[];
+}
+
+/** The kernel copies at most one page of mount options and silently truncates the rest. */
+export const MOUNT_OPTIONS_MAX = 4095;
+/** overlayfs: OVL_MAX_STACK. */
+export const MAX_LOWER_LAYERS = 500;
+/** The smallest writable layer: tmpfs reads size=0 as "unlimited", and a few pages hold nothing. */
+export const MIN_UPPER_SIZE = 1024 * 1024;
+
+export function planJob(job: JobRequest, config: Config, image: ResolvedImage): Plan {
+  const runtime = new RuntimePaths(config.runtimeDir);
+  const paths = runtime.job(job.jobId);
+  const upperSize = job.upperSize ?? config.upper.defaultSize;
+  if (upperSize > config.upper.maxSize) {
+    throw userError('E_UPPER_SIZE', `requested writable space ${formatSize(upperSize)} is more than this site allows (${formatSize(config.upper.maxSize)})`, {
+      hint: `ask for at most ${formatSize(config.upper.maxSize)} with --container-upper-size`,
+    });
+  }
+
+  if (upperSize < MIN_UPPER_SIZE) {
+    throw userError('E_UPPER_SIZE', `requested writable space ${formatSize(upperSize)} is less than the smallest strata makes (${formatSize(MIN_UPPER_SIZE)})`, {
+      hint: `ask for at least ${formatSize(MIN_UPPER_SIZE)} with --container-upper-size, e.g. 512M`,
+    });
+  }
+
+  const steps: Step[] = [];
+  // The upper layer: tmpfs gives a hard cap and is freed by one umount; disk gives room.
+  let upperRoot: string;
+  if (config.upper.backing === 'tmpfs') {
+    upperRoot = paths.upper;
+    steps.push({ op: 'upper-tmpfs', target: upperRoot, sizeBytes: upperSize, uid: job.uid, gid: job.gid });
+  } else {
+    upperRoot = posix.join(config.upper.diskPath, job.jobId);
+    steps.push({ op: 'upper-dir', path: upperRoot, uid: job.uid, gid: job.gid });
+  }
+
+  // A layer listed twice (identical content imported on top of itself) is kept once, at its
+  // topmost place: the stack is the same, and overlayfs refuses a repeated lower (ELOOP).
+  const unique = image.layers.filter((layer, index) => !image.layers.slice(index + 1).some((above) => above.digest === layer.digest));
+  const layers: LayerMount[] = unique.map((layer) => ({
+    id: layerId(layer.digest),
+    digest: layer.digest,
+    file: layer.path,
+    mountPoint: runtime.layerMount(layer.digest),
+  }));
+  const options = overlayOptions(layers, upperRoot);
+  checkOverlayFits(layers.length, options, image.ref);
+  steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
+  steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
+  // Device files go in before any other bind (see devices-plan.ts); device checks after them.
+  const devices = job.devices ? planDevices(paths.rootfs, job.devices) : undefined;
+  steps.push(...(devices?.early ?? []));
+  // Binds first: their mount points are made in the (still writable) job layer.
+  for (const bind of bindList(job, config)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
+  steps.push(...(devices?.late ?? []));
+  if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });
+
+  const imageConfig = image.config.config ?? {};
+  steps.push({
+    op: 'entry',
+    path: paths.entry,
+    entry: {
+      jobId: job.jobId,
+      image: image.ref,
+      manifestDigest: image.manifestDigest,
+      rootfs: paths.rootfs,
+      uid: job.uid,
+      gid: job.gid,
+      env: deviceEnv(imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV], devices ?? { env: [] }),
+      workdir: job.workdir ?? (imageConfig.WorkingDir || '/'),
+      entrypoint: imageConfig.Entrypoint ?? [],
+      cmd: imageConfig.Cmd ?? [],
+      user: imageConfig.User || undefined,
+      writable: job.writable,
+      ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
+      ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
+    },
+  });
+  return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps, ...(devices?.notes.length ? { notes: devices.notes } : {}) };
+}
+
+export function overlayOptions(layers: LayerMount[], upperRoot: string): string {
+  // lowerdir lists the top layer first: the reverse of the manifest's order.
+  const lower = layers.map((layer) => layer.id).reverse().join(':');
+  // index/xino would be disabled anyway (squashfs has a null UUID); say so rather than rely on
+  // module defaults. volatile: nothing in an ephemeral upper is worth an fsync.
+  return `lowerdir=${lower},upperdir=${upperRoot}/u,workdir=${upperRoot}/w,volatile,index=off,xino=off,nosuid,nodev`;
+}
+
+function checkOverlayFits(count: number, options: string, ref: string) {
+  if (count === 0) {
+    throw userError('E_IMAGE_BROKEN', `image ${ref} has no layers`, { hint: 'import it again' });
+  }
+  if (count > MAX_LOWER_LAYERS || options.length > MOUNT_OPTIONS_MAX) {
+    throw userError('E_TOO_MANY_LAYERS', `image ${ref} has ${count} layers, more than one overlay mount can stack here`, {
+      hint: 'ask your admin to re-import it with `strata import --flatten`',
+    });
+  }
+}
+
+/** System, home, job and site binds, then the user's; parents before children. */
+function bindList(job: JobRequest, config: Config): BindRequest[] {
+  // /sys read-only, as in every container runtime: a job has no business reconfiguring the node.
+  const system: BindRequest[] = ['/proc', '/sys', '/dev'].map((path) => ({
+    source: path,
+    target: path,
+    readonly: path === '/sys',
+    optional: false,
+    recursive: true,
+  }));
+  const binds: BindRequest[] = [...system];
+  const add = (bind: BindRequest) => {
+    if (!binds.some((existing) => existing.target === bind.target)) binds.push(bind);
+  };
+  for (const site of config.mounts) add({ ...site, recursive: false });
+  const covered = (path: string) => binds.some((bind) => bind.source === bind.target && isWithin(path, bind.target));
+  if (job.home && job.home !== '/' && !covered(job.home)) add({ source: job.home, target: job.home, readonly: false, optional: true, recursive: false });
+  if (job.jobWorkDir && job.jobWorkDir !== '/' && !covered(job.jobWorkDir)) {
+    add({ source: job.jobWorkDir, target: job.jobWorkDir, readonly: false, optional: true, recursive: false });
+  }
+  for (const user of job.mounts) {
+    // The user's own mount of their home or job directory replaces the automatic one.
+    const automatic = binds.findIndex((existing) => existing.target === user.target && existing.optional && (existing.target === job.home || existing.target === job.jobWorkDir));
+    if (automatic >= 0) binds.splice(automatic, 1);
+    if (binds.some((existing) => existing.target === user.target)) {
+      throw userError('E_BAD_MOUNT', `mount target ${user.target} is already used by another mount`, { hint: 'pick another destination' });
+    }
+    binds.push(user);
+  }
+  const depth = (path: string) => normalise(path).split('/').length;
+  return binds.map((bind, index) => ({ bind, index })).sort((a, b) => depth(a.bind.target) - depth(b.bind.target) || a.index - b.index).map(({ bind }) => bind);
+}
+

@@ -1,0 +1,117 @@
+// The job's on-disk records, and the only code that reads or writes them: the journal (what the
+// prolog did, for the epilog to undo) and the entry file (how to enter the rootfs: read by
+// `strata exec`, `strata gc`, node status and, in C, the SPANK plugin's spank/json.c, which skips
+// fields it does not know, such as `devices` and `additionalGids`).
+//
+// Both live on node-local tmpfs and outlive a package upgrade in the middle of a job, so both
+// carry a version. The journal's version is in its `begin` record:
+//   1 (no `v`): binds were journalled with their resolved host path, preceded by a `mountpoints`
+//     record, and `readonly` was a read-only bind of the rootfs onto itself;
+//   2: a bind's target is its container path, `readonly` flips the overlay mount's own flag.
+//     CDI devices add `device-bind`, `device-node`, `symlink` and `chmod` records (no version
+//     change: device binds are mounts under the job dir, the rest lives in the job's upper, so an
+//     older epilog that skips the records still removes everything).
+// Teardown does not depend on these differences: it unmounts what mountinfo shows under the job's
+// directory, verified by mount id; records only order it and say what else to remove. A journal
+// from a NEWER strata (a downgrade mid-job) is torn down the same way: an unknown op is skipped and
+// the mountinfo sweep removes whatever it mounted (tested in test/unit/records.test.ts).
+//
+//   {"op":"begin","v":2,"jobId":"42","uid":1000,"image":"sha256:…","at":"2026-…"}
+//   {"op":"upper-tmpfs","target":"/run/strata/jobs/42/upper","sizeBytes":1073741824,…}
+//   {"op":"mkdir","path":"/run/strata/jobs/42/rootfs","mode":493}
+//   {"op":"rootfs","target":…,"layers":[…],"options":"lowerdir=…"}
+//   {"op":"bind","rootfs":"/run/strata/jobs/42/rootfs","source":"/proc","target":"/proc",…}
+//   {"op":"entry","path":"/run/strata/jobs/42/entry.json",…}
+//
+// The journal is not fsynced: on tmpfs it only has to survive the process.
+
+import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { errnoCode, nodeError } from '../../errors.js';
+import type { EntryConfig, Step } from './plan.js';
+
+export const JOURNAL_VERSION = 2;
+export const ENTRY_VERSION = 1;
+
+export interface BeginRecord {
+  op: 'begin';
+  /** Journal format version; absent in version 1. */
+  v?: number;
+  jobId: string;
+  uid: number;
+  image: string;
+  at: string;
+}
+
+/** Version 1 only: bind targets were made here; nothing to undo. */
+export interface MountpointsRecord {
+  op: 'mountpoints';
+  rootfs: string;
+  binds: unknown[];
+}
+
+export type JournalRecord = BeginRecord | Step | MountpointsRecord;
+
+export function appendJournal(path: string, record: JournalRecord): void {
+  appendFileSync(path, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+}
+
+/** The records of a journal; a torn last line (killed mid-write) is ignored. Missing → []. */
+export function readJournal(path: string): JournalRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return [];
+    throw error;
+  }
+  const records: JournalRecord[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const record = JSON.parse(line) as JournalRecord;
+      if (record && typeof record === 'object' && typeof record.op === 'string') records.push(record);
+    } catch {
+      // Only the last line can be torn; anything after it was never written.
+      break;
+    }
+  }
+  return records;
+}
+
+/** The version of a journal's format (1 when its begin record has none). */
+export const journalVersion = (records: JournalRecord[]): number => {
+  const begin = records.find((record): record is BeginRecord => record.op === 'begin');
+  return typeof begin?.v === 'number' ? begin.v : 1;
+};
+
+/** What entry.json holds: the entry config plus the format version. */
+export type EntryFile = EntryConfig & { v: number };
+
+/** Written atomically (its presence means "ready to enter"); readable by the job's tools. */
+export function writeEntry(path: string, entry: EntryConfig): void {
+  const temp = `${path}.tmp`;
+  writeFileSync(temp, `${JSON.stringify({ v: ENTRY_VERSION, ...entry }, null, 2)}\n`, { mode: 0o644 });
+  renameSync(temp, path);
+}
+
+/** Parse entry.json text; version 0 (no `v`) is read as version 1. A newer version is refused. */
+export function parseEntry(text: string, path: string): EntryFile {
+  let entry: Partial<EntryFile>;
+  try {
+    entry = JSON.parse(text) as Partial<EntryFile>;
+  } catch (error) {
+    throw nodeError('E_ENTRY_DAMAGED', `${path} is damaged: ${(error as Error).message}`, { hint: 'end the job; its epilog removes the container' });
+  }
+  const version = entry.v ?? 1;
+  if (version > ENTRY_VERSION) {
+    throw nodeError('E_ENTRY_VERSION', `${path} was written by a newer strata (entry format ${version}, this one reads ${ENTRY_VERSION})`, {
+      hint: 'finish the strata upgrade on this node: every node must run the same version',
+    });
+  }
+  if (typeof entry.rootfs !== 'string' || typeof entry.uid !== 'number' || !Array.isArray(entry.env)) {
+    throw nodeError('E_ENTRY_DAMAGED', `${path} is damaged: it lacks rootfs, uid or env`, { hint: 'end the job; its epilog removes the container' });
+  }
+  return { ...entry, v: version } as EntryFile;
+}
+
+export const readEntry = (path: string): EntryFile => parseEntry(readFileSync(path, 'utf8'), path);

@@ -1,0 +1,123 @@
+// Shared layer mounts and the job overlay on top of them. Both functions run under the node lock,
+// so outside it a layer is in use exactly when some job overlay in mountinfo lists it.
+
+import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { firstLine, nodeError, userError } from '../../errors.js';
+import { listLoopDevices, loopBackingFile } from '../../host/loop.js';
+import { isMounted, mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
+import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
+import type { LayerCachePolicy } from '../../config/types.js';
+import { simulatedLoopShortage } from '../../test-switches.js';
+import { checkLayerFile, probeLayerRead } from './file.js';
+import type { RuntimePaths } from '../paths.js';
+import type { Step } from '../job/plan.js';
+
+type RootfsStep = Extract<Step, { op: 'rootfs' }>;
+
+/** Mount the layers this job needs that no one has mounted yet, then the job's overlay. */
+export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: number }> {
+  let table = readMountinfo();
+  let mountedLayers = 0;
+  for (const layer of step.layers) {
+    const existing = table.findLast((entry) => entry.mountPoint === layer.mountPoint);
+    if (existing) {
+      const backing = loopBackingFile(existing.source);
+      if (backing !== layer.file && backing !== realpathOrSelf(layer.file)) {
+        throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? existing.source}, not ${layer.file}`, {
+          hint: 'run `strata node gc` on this node',
+        });
+      }
+      continue;
+    }
+    checkLayerFile(layer.file, layer.digest);
+    mkdirSync(layer.mountPoint, { recursive: true, mode: 0o755 });
+    // A planted symlink at the mount point would send the mount elsewhere: never follow one.
+    if (!lstatSync(layer.mountPoint).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${layer.mountPoint} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
+    const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
+    if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
+    // A loop device with autoclear, reusing one already bound to this file.
+    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo });
+    if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
+    mountedLayers++;
+  }
+  table = readMountinfo();
+
+  if (!isMounted(table, step.target)) {
+    const options = step.options.split(/(?<!\\),/);
+    const result = await tryMount({ type: 'overlay', source: 'overlay', target: step.target, options, flags: ['--make-private'], cwd: step.layerDir });
+    if (result.exitCode !== 0) {
+      throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
+    }
+    table = readMountinfo();
+  }
+  // The kernel truncates an over-long option string instead of failing: check what it really did.
+  const overlay = table.findLast((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay');
+  const lowers = overlay ? lowerIdsOf(overlay) : [];
+  if (lowers.length !== step.layers.length) {
+    throw nodeError('E_OVERLAY', `job overlay at ${step.target} has ${lowers.length} layers, expected ${step.layers.length}`, {
+      detail: overlay?.superOptions,
+    });
+  }
+  return { mountedLayers };
+}
+
+/**
+ * Every layer mount that no job overlay lists goes (policy `release`), and so does every empty
+ * layer mount point. Judged from mountinfo alone, so it also cleans up after a lost journal or a
+ * prolog killed between a layer mount and its overlay. Call under the node lock.
+ */
+export async function releaseUnusedLayers(runtime: RuntimePaths, policy: LayerCachePolicy): Promise<void> {
+  const table = readMountinfo();
+  const inUse = layersInUse(table, runtime.jobsDir);
+  let names: string[];
+  try {
+    names = readdirSync(runtime.layerDir);
+  } catch {
+    return;
+  }
+  const unused = names.filter((id) => !inUse.has(id)).map((id) => join(runtime.layerDir, id));
+  if (policy === 'release') await unmountAll(unused.filter((mountPoint) => isMounted(table, mountPoint)));
+  for (const mountPoint of unused) {
+    try {
+      rmdirSync(mountPoint);
+    } catch {
+      // Not empty or already gone: left for `strata node gc` to report.
+    }
+  }
+}
+
+/** Layer ids listed by job overlays currently mounted under the jobs directory. */
+export function layersInUse(table: MountEntry[], jobsDir: string): Set<string> {
+  const ids = new Set<string>();
+  for (const entry of mountsUnder(table, jobsDir)) {
+    if (entry.fsType === 'overlay') for (const id of lowerIdsOf(entry)) ids.add(id);
+  }
+  return ids;
+}
+
+
+function layerMountError(file: string, digest: string, stderr: string) {
+  const why = firstLine(stderr);
+  if (/loop device|no free loop|Could not find any loop device/i.test(stderr)) {
+    return nodeError('E_NO_LOOP', `no loop device available for ${file}: ${why}`, {
+      hint: 'raise max_loop (modprobe loop max_loop=N) or check /dev/loop-control; `strata node status` shows who holds them',
+    });
+  }
+  // A layer file the kernel will not mount is a damaged image, not a broken node — unless the
+  // store cannot even be read (I/O errors, filesystem gone): that is the node's problem.
+  probeLayerRead(file);
+  return userError('E_IMAGE_BROKEN', `layer ${digest} of this image cannot be mounted`, {
+    hint: 'the image is damaged; ask your admin to run `strata verify` and re-import it',
+    detail: `mount ${file}: ${stderr}`,
+  });
+}
+
+// util-linux records the canonical path of a loop's backing file.
+const realpathOrSelf = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};

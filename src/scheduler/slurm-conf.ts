@@ -1,0 +1,21 @@
+// Reading slurm.conf (pure): what install-slurm, the doctor and device checks need of it.
+
+/** Whether PrologFlags makes the prolog run on every node at allocation (Contain and X11 imply Alloc). */
+export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
+  const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
+  return flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag));
+}
+
+/** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */
+export function parseSlurmConf(text: string): Map<string, string> {
+  const settings = new Map<string, string>();
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/#.*/, '').trim();
+    const match = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    const key = match[1].toLowerCase();
+    if (key === 'nodename' || key === 'partitionname' || key === 'nodeset' || key === 'downnodes' || key === 'frontendname') continue;
+    settings.set(key, match[2].trim());
+  }
+  return settings;
+}

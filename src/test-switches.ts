@@ -1,0 +1,41 @@
+// Every test-only switch strata reads from its environment, in one place, so that production code
+// names what it does rather than how the tests steer it. None is ever set in production; unset,
+// each costs one environment lookup.
+//   STRATA_FAULT_KILL, STRATA_FAULT_KILL_EPILOG  SIGKILL around a journalled step (kill tests)
+//   STRATA_TEST_MAX_LOOPS                        pretend loop devices run out (fault tests)
+//   STRATA_TEST_LFS                              a stand-in for lfs(1) (no Lustre client here)
+
+// Fault injection for the kill tests (test/faults, test/integration/kill.test.ts): the variable
+// names a step of a journal-driven phase and the instant at which this process SIGKILLs itself, as
+// a scheduler's timeout would.
+
+export interface FaultPoint {
+  /** 1-based step number. */
+  index: number;
+  when: 'before' | 'after';
+}
+
+/** `N:before|after` from the named variable, or undefined. */
+export function faultPoint(variable: string, env: NodeJS.ProcessEnv = process.env): FaultPoint | undefined {
+  const match = /^(\d+):(before|after)$/.exec(env[variable] ?? '');
+  return match ? { index: Number(match[1]), when: match[2] as FaultPoint['when'] } : undefined;
+}
+
+/** SIGKILL this process if `fault` names step `index` at instant `when`. */
+export function killIfFault(fault: FaultPoint | undefined, index: number, when: FaultPoint['when']): void {
+  if (fault && fault.index === index && fault.when === when) process.kill(process.pid, 'SIGKILL');
+}
+
+/**
+ * STRATA_TEST_MAX_LOOPS=N makes a layer mount fail, exactly as util-linux reports running out of
+ * loop devices, once N loop devices are bound to files in the layer's store directory: the fault
+ * tests run out of loop devices without exhausting the machine's real ones (which others share).
+ */
+export function simulatedLoopShortage(file: string, target: string, boundInDir: () => number): string | undefined {
+  const max = process.env.STRATA_TEST_MAX_LOOPS;
+  if (max === undefined || !/^\d+$/.test(max) || boundInDir() < Number(max)) return undefined;
+  return `mount: ${target}: failed to setup loop device for ${file}.\n`;
+}
+
+/** STRATA_TEST_LFS: this machine has no Lustre client; the tests name a stand-in that follows lfs-setstripe(1). */
+export const lfsOverride = (): string | undefined => process.env.STRATA_TEST_LFS;

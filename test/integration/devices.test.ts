@@ -1,0 +1,214 @@
+// CDI devices applied to real jobs on a node without a GPU: the GPU node is made (device nodes by
+// mknod in a directory of the host's /dev, a gcc-built libcuda.so exporting cuInit, a fake
+// nvidia-smi, an nvidia-ctk-shaped spec), a real prolog sets the job up, and the job is entered as
+// its user with `strata exec` (the task-entry path: entry.json's environment). A hostile image
+// plants symlinks where the device's files go and at the dynamic loader's cache; nothing outside
+// the rootfs may change. Every test leaves losetup -a / findmnt as found.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildLibcuda, makeGpuNodes, tempDir, writeFakeNvidiaSmi, writeSpecs } from '../helpers/cdi-host.js';
+import { DRIVER_VERSION, nvidiaSpecYaml } from '../helpers/cdi-specs.js';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
+import { busyboxLayer, layerTar, writeLayout, type TarSpec } from '../helpers/oci.js';
+import { STRATA, makeSite, type RunOutput, type Site } from '../helpers/site.js';
+
+const UID = 1000;
+/** Not a directory the dynamic loader searches by itself: only the device's env can find it. */
+const LIB = '/usr/local/nvidia/lib64';
+const IMAGE_LIB = '/opt/image/lib';
+let site: Site;
+let before: NodeState;
+let root: string;
+let devDir: string;
+/** Host files a hostile image points its symlinks at. */
+let victimFile: string;
+let victimDir: string;
+const hostileName = `strata-hostile-${process.pid}`;
+
+const jobDir = (job: string) => join(site.runtime, 'jobs', job);
+const entry = (job: string) => JSON.parse(readFileSync(join(jobDir(job), 'entry.json'), 'utf8'));
+const prolog = (job: string, image: string, extra: string[] = []) => site.run(['prolog', '--job', job, '--uid', String(UID), '--gid', String(UID), '--image', image, ...extra]);
+
+/** `strata exec` as the job's user: the environment is entry.json's over this caller's. */
+function inJob(job: string, script: string): Promise<RunOutput> {
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/setpriv', [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', process.execPath, STRATA, 'exec', '--job', job, '--', 'sh', '-c', script], {
+      cwd: '/',
+      env: { PATH: '/usr/bin:/bin', STRATA_CONFIG: site.configPath },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+/** A dynamically linked program that dlopens libcuda.so.1 and calls cuInit, with the loader and libc it needs. */
+function probeFiles(dir: string): TarSpec[] {
+  const source = join(dir, 'probe.c');
+  writeFileSync(
+    source,
+    '#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n  void *h = dlopen("libcuda.so.1", RTLD_NOW);\n  if (!h) { printf("dlopen: %s\\n", dlerror()); return 1; }\n' +
+      '  int (*init)(unsigned) = (int (*)(unsigned))dlsym(h, "cuInit");\n  printf("cuInit=%d\\n", init ? init(0) : -1);\n  return 0;\n}\n',
+  );
+  execFileSync('gcc', ['-O2', '-o', join(dir, 'cuda-probe'), source]);
+  return [
+    { name: 'usr', type: 'dir' },
+    { name: 'usr/bin', type: 'dir' },
+    { name: 'usr/bin/cuda-probe', fromFile: join(dir, 'cuda-probe'), mode: 0o755 },
+    { name: 'lib64', type: 'dir' },
+    { name: 'lib64/ld-linux-x86-64.so.2', fromFile: '/lib64/ld-linux-x86-64.so.2', mode: 0o755 },
+    { name: 'lib', type: 'dir' },
+    { name: 'lib/x86_64-linux-gnu', type: 'dir' },
+    { name: 'lib/x86_64-linux-gnu/libc.so.6', fromFile: '/lib/x86_64-linux-gnu/libc.so.6', mode: 0o755 },
+    ...['env', 'readlink', 'stat', 'grep', 'test'].map((applet): TarSpec => ({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' })),
+  ];
+}
+
+async function mustImport(layout: string, ref: string) {
+  const result = await site.run(['import', `oci:${layout}:${ref}`, '--tag', `${ref}:1`]);
+  if (result.code !== 0) throw new Error(result.stderr);
+}
+
+beforeAll(async () => {
+  before = nodeState();
+  root = tempDir();
+  devDir = `/dev/strata-cdi-test-${process.pid}`;
+  makeGpuNodes(devDir, 2);
+  const driverDir = join(root, 'driver');
+  buildLibcuda(driverDir);
+  writeFakeNvidiaSmi(driverDir, 2);
+  const specDir = join(root, 'cdi');
+  writeSpecs(specDir, { 'nvidia.yaml': nvidiaSpecYaml({ devRoot: devDir, containerDevRoot: devDir, driverDir, gpus: 2, libDir: LIB }) });
+  victimFile = join(root, 'victim');
+  writeFileSync(victimFile, 'host file\n');
+  victimDir = join(root, 'victim.d');
+  mkdirSync(victimDir);
+  site = makeSite('devices', `devices:\n  spec_dirs:\n    - ${specDir}\n`);
+
+  const layout = join(root, 'layout');
+  const probe = probeFiles(root);
+  const env = [`PATH=/usr/bin:/bin`, `LD_LIBRARY_PATH=${IMAGE_LIB}`, 'IMAGE_ONLY=1'];
+  const hostile: TarSpec[] = [
+    // The library folder leads (dangling, absolute) into the host's /dev if resolved after /dev is bound.
+    { name: 'usr/local', type: 'dir' },
+    { name: 'usr/local/nvidia', type: 'symlink', linkname: `/dev/shm/${hostileName}` },
+    // A bind target and the loader's cache point at host files by their host paths.
+    { name: 'usr/bin/nvidia-smi', type: 'symlink', linkname: victimFile },
+    { name: 'etc/ld.so.cache', type: 'symlink', linkname: victimFile },
+    { name: 'etc/ld.so.conf.d', type: 'symlink', linkname: victimDir },
+  ];
+  writeLayout(layout, [
+    { ref: 'cuda', layers: [{ tar: busyboxLayer(probe), compression: 'none' }], config: { Env: env } },
+    { ref: 'hostile', layers: [{ tar: busyboxLayer(probe), compression: 'none' }, { tar: layerTar(hostile), compression: 'none' }], config: { Env: env } },
+  ]);
+  await mustImport(layout, 'cuda');
+  await mustImport(layout, 'hostile');
+}, 120_000);
+
+afterEach(async () => {
+  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) await site.run(['epilog', '--job', job]);
+  expectNodeStateUnchanged(before);
+});
+
+afterAll(() => {
+  site?.remove();
+  rmSync(devDir, { recursive: true, force: true });
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('a job asking for a GPU sees its device node, the driver library, the links and the env', async () => {
+  const ready = await prolog('1', 'cuda:1', ['--devices', 'nvidia.com/gpu=0']);
+  expect(ready.code).toBe(0);
+  expect(existsSync(join(jobDir('1'), 'error'))).toBe(false);
+  const job = entry('1');
+  expect(job.devices).toEqual(['nvidia.com/gpu=0']);
+  // The image's search path first, the driver's appended (update-ldcache, done without ldconfig).
+  expect(job.env).toContain(`LD_LIBRARY_PATH=${IMAGE_LIB}:${LIB}`);
+  expect(job.env).toEqual(expect.arrayContaining([`NVIDIA_CTK_LIBCUDA_DIR=${LIB}`, 'IMAGE_ONLY=1']));
+
+  const seen = await inJob('1', [
+    `stat -c '%F %t:%T' ${devDir}/nvidia0 ${devDir}/nvidiactl`,
+    `test -e ${devDir}/nvidia1 && echo nvidia1 present`,
+    'cuda-probe',
+    `readlink ${LIB}/libcuda.so`,
+    `readlink ${LIB}/libcuda.so.1`,
+    'nvidia-smi -L',
+    'echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"',
+    'env -u LD_LIBRARY_PATH cuda-probe || true',
+    `echo x > ${LIB}/libcuda.so.${DRIVER_VERSION} || echo read-only`,
+  ].join('; '));
+  expect(seen.stderr).not.toMatch(/strata:/);
+  const lines = seen.stdout.split('\n');
+  expect(lines.slice(0, 2)).toEqual(['character special file c3:0', 'character special file c3:ff']);
+  // The host's /dev is the container's: gpu=1 is there too; Slurm's device cgroup is the fence.
+  expect(lines).toContain('nvidia1 present');
+  expect(lines).toContain('cuInit=0');
+  expect(seen.stdout).toContain(`libcuda.so.1\nlibcuda.so.${DRIVER_VERSION}\n`);
+  expect(seen.stdout).toContain('GPU 0: Strata Fake GPU');
+  expect(lines).toContain(`LD_LIBRARY_PATH=${IMAGE_LIB}:${LIB}`);
+  // Without the device's search path the loader does not find the library (no ld.so.cache was made).
+  expect(seen.stdout).toMatch(/dlopen: libcuda\.so\.1: cannot open shared object file/);
+  expect(seen.stdout).toMatch(/read-only/);
+  // What was deliberately not done is in the admin log.
+  expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"1".*disable-device-node-modification: not needed/);
+});
+
+test('a job without a device request sees none of it, and keeps the image environment as it is', async () => {
+  expect((await prolog('2', 'cuda:1')).code).toBe(0);
+  const job = entry('2');
+  expect(job.devices).toBeUndefined();
+  expect(job.env).toEqual(['PATH=/usr/bin:/bin', `LD_LIBRARY_PATH=${IMAGE_LIB}`, 'IMAGE_ONLY=1']);
+  const seen = await inJob('2', `cuda-probe; test -e ${LIB} || echo no-lib; test -e /usr/bin/nvidia-smi || echo no-smi`);
+  expect(seen.stdout).toMatch(/dlopen: libcuda\.so\.1/);
+  expect(seen.stdout).toContain('no-lib\nno-smi\n');
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => line.includes(`${jobDir('2')}/rootfs/usr`));
+  expect(mounts).toEqual([]);
+});
+
+test('a hostile image cannot make the prolog write outside the rootfs', async () => {
+  const result = await prolog('3', 'hostile:1', ['--devices', 'nvidia.com/gpu=all']);
+  expect(result.code).toBe(0);
+  expect(readFileSync(victimFile, 'utf8')).toBe('host file\n');
+  expect(readdirSync(victimDir)).toEqual([]);
+  expect(existsSync(`/dev/shm/${hostileName}`)).toBe(false);
+  const hostMounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
+  expect(hostMounts.filter((target) => target === victimFile || target?.startsWith('/dev/shm/'))).toEqual([]);
+  // The job itself starts: its links resolve inside its own tree.
+  expect(existsSync(join(jobDir('3'), 'error'))).toBe(false);
+  // The image's own links stay what it made them; the device's files went into the image's tree.
+  const link = (path: string) => execFileSync('/usr/bin/readlink', [join(jobDir('3'), 'rootfs', path)], { encoding: 'utf8' }).trim();
+  expect(link('etc/ld.so.cache')).toBe(victimFile);
+  expect(link('usr/local/nvidia')).toBe(`/dev/shm/${hostileName}`);
+});
+
+test('links planted at the library, its soname link and the dev link lead nowhere outside the rootfs', async () => {
+  const layout = join(root, 'layout-links');
+  const dirs: TarSpec[] = ['usr', 'usr/local', 'usr/local/nvidia', 'usr/local/nvidia/lib64'].map((name) => ({ name, type: 'dir' }));
+  const planted: TarSpec[] = [`libcuda.so.${DRIVER_VERSION}`, 'libcuda.so.1', 'libcuda.so'].map((name) => ({ name: `usr/local/nvidia/lib64/${name}`, type: 'symlink', linkname: victimFile }));
+  writeLayout(layout, [{ ref: 'planted', layers: [{ tar: busyboxLayer(probeFiles(root)), compression: 'none' }, { tar: layerTar([...dirs, ...planted]), compression: 'none' }] }]);
+  await mustImport(layout, 'planted');
+  expect((await prolog('5', 'planted:1', ['--devices', 'nvidia.com/gpu=0'])).code).toBe(0);
+  expect(readFileSync(victimFile, 'utf8')).toBe('host file\n');
+  const hostMounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')[4]);
+  expect(hostMounts).not.toContain(victimFile);
+  // The library went where the image's link leads inside the image; the links strata makes replace
+  // the planted ones, and the driver loads through them.
+  expect(hostMounts).toContain(join(jobDir('5'), 'rootfs', victimFile));
+  const seen = await inJob('5', `cuda-probe; readlink ${LIB}/libcuda.so.1`);
+  expect(seen.stdout).toBe(`cuInit=0\nlibcuda.so.${DRIVER_VERSION}\n`);
+});
+
+test('an image with a directory where the driver library goes fails the job, not the node', async () => {
+  const layout = join(root, 'layout-dir');
+  const blocked: TarSpec[] = ['usr', 'usr/local', 'usr/local/nvidia', 'usr/local/nvidia/lib64', `usr/local/nvidia/lib64/libcuda.so.${DRIVER_VERSION}`].map((name) => ({ name, type: 'dir' }));
+  writeLayout(layout, [{ ref: 'blocked', layers: [{ tar: busyboxLayer(blocked), compression: 'none' }] }]);
+  await mustImport(layout, 'blocked');
+  const result = await prolog('4', 'blocked:1', ['--devices', 'nvidia.com/gpu=0']);
+  expect(result.code).toBe(0);
+  expect(readFileSync(join(jobDir('4'), 'error'), 'utf8')).toMatch(/^strata: .*libcuda\.so\.550\.54\.15/);
+});

@@ -1,0 +1,84 @@
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { appendJournal, readJournal, type JournalRecord } from '../../src/runtime/job/records.js';
+
+let dir: string;
+let path: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'strata-journal-'));
+  path = join(dir, 'journal');
+});
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const RECORDS: JournalRecord[] = [
+  { op: 'begin', jobId: '42', uid: 1000, image: `sha256:${'a'.repeat(64)}`, at: '2026-01-01T00:00:00.000Z' },
+  { op: 'upper-tmpfs', target: '/run/strata/jobs/42/upper', sizeBytes: 2 ** 30, uid: 1000, gid: 1000 },
+  { op: 'mkdir', path: '/run/strata/jobs/42/rootfs', mode: 0o755 },
+  {
+    op: 'rootfs',
+    target: '/run/strata/jobs/42/rootfs',
+    layerDir: '/run/strata/l',
+    layers: [{ id: 'aaaaaaaaaaaa', digest: `sha256:${'a'.repeat(64)}`, file: '/store/layers/sha256/aaa.sqfs', mountPoint: '/run/strata/l/aaaaaaaaaaaa' }],
+    options: 'lowerdir=aaaaaaaaaaaa,upperdir=/run/strata/jobs/42/upper/u,workdir=/run/strata/jobs/42/upper/w',
+  },
+  { op: 'bind', rootfs: '/run/strata/jobs/42/rootfs', source: '/home/al ice', target: '/run/strata/jobs/42/rootfs/home/al ice', readonly: false, optional: true, recursive: false },
+];
+
+describe('journal', () => {
+  test('records read back as appended, in order', () => {
+    for (const record of RECORDS) appendJournal(path, record);
+    expect(readJournal(path)).toEqual(RECORDS);
+  });
+
+  test('one JSON object per line', () => {
+    for (const record of RECORDS) appendJournal(path, record);
+    const lines = readFileSync(path, 'utf8').split('\n');
+    expect(lines).toHaveLength(RECORDS.length + 1);
+    expect(lines[lines.length - 1]).toBe('');
+    expect(JSON.parse(lines[2])).toEqual(RECORDS[2]);
+  });
+
+  test('the journal is readable by root only', () => {
+    appendJournal(path, RECORDS[0]);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+  });
+
+  test('appending keeps what is there (a re-run prolog continues the journal)', () => {
+    appendJournal(path, RECORDS[0]);
+    expect(readJournal(path)).toHaveLength(1);
+    appendJournal(path, RECORDS[1]);
+    expect(readJournal(path)).toEqual(RECORDS.slice(0, 2));
+  });
+
+  test('a torn last line (killed mid-write) is ignored', () => {
+    for (const record of RECORDS.slice(0, 3)) appendJournal(path, record);
+    const torn = JSON.stringify(RECORDS[3]).slice(0, 40);
+    appendFileSync(path, torn);
+    expect(readJournal(path)).toEqual(RECORDS.slice(0, 3));
+  });
+
+  test('a torn line that is only a prefix of "{" is ignored too', () => {
+    appendJournal(path, RECORDS[0]);
+    appendFileSync(path, '{');
+    expect(readJournal(path)).toEqual([RECORDS[0]]);
+  });
+
+  test('a missing journal (or missing job directory) reads as empty', () => {
+    expect(readJournal(path)).toEqual([]);
+    expect(readJournal(join(dir, 'no-such-job', 'journal'))).toEqual([]);
+  });
+
+  test('an empty journal reads as empty', () => {
+    writeFileSync(path, '');
+    expect(readJournal(path)).toEqual([]);
+  });
+
+  test('errors other than "missing" are not hidden', () => {
+    mkdirSync(join(dir, 'is-a-dir'));
+    expect(() => readJournal(join(dir, 'is-a-dir'))).toThrow();
+  });
+});
