@@ -49,7 +49,7 @@ export async function resolveOrImport(config: Config, store: Store, text: string
   const stored = await storedDigest(store, text);
   const recheck = options.recheck || config.import.recheckTags === 'always';
   if (stored && (!recheck || !config.import.onDemand)) return stored;
-  if (!config.import.onDemand) throw notOnDemand(config, arg, text);
+  if (!config.import.onDemand) throw await notOnDemand(config, store, arg, text);
   let route;
   try {
     route = await userImportRoute(config, text, `strata import ${arg.source} --tag ${arg.storeName}`);
@@ -101,9 +101,14 @@ async function sourceManifestOf(store: Store, digest: string): Promise<string | 
   return (await store.readManifest(digest)).annotations?.['org.strata.source.manifest'];
 }
 
-function notOnDemand(config: Config, arg: Extract<ImageArgument, { kind: 'registry' }>, text: string) {
+/** The store's own "unknown image" (with its close matches: most often a typo), and how to get it. */
+async function notOnDemand(config: Config, store: Store, arg: Extract<ImageArgument, { kind: 'registry' }>, text: string) {
+  const unknown = await store.resolve(text).then(
+    () => undefined,
+    (error: unknown) => (isStrataError(error) && error.code === 'E_UNKNOWN_IMAGE' ? error.message : undefined),
+  );
   const yourself = config.import.userImports ? ` or import it yourself: strata import ${arg.source} --tag ~/${arg.storeName}` : '';
-  return userError('E_UNKNOWN_IMAGE', `image ${text} is not in the store, and this site does not import images on first use`, {
+  return userError('E_UNKNOWN_IMAGE', `${unknown ?? `image ${text} is not in the store`}; this site does not import images on first use`, {
     hint: `ask your admin to import it (strata import ${arg.source} --tag ${arg.storeName})${yourself}`,
   });
 }
