@@ -11,5 +11,6 @@ const char *opt(const char *field);
 int do_bind(char **fields);
 int do_umount_verified(char **fields);
 int do_readonly(char **fields);
+int do_readfile(char **fields);
 
 #endif

@@ -29,7 +29,7 @@ for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o75
 // The mount executor (helper/*.c). Without it (no C compiler) jobs cannot get a container: binds
 // into a rootfs are made only through it (src/host/job-mounts.ts).
 mkdirSync(`${staging}/helper`);
-const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c'], { stdio: 'inherit' });
+const helper = spawnSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong', '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/image-files.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0;
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 try {

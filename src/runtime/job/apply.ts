@@ -4,12 +4,14 @@
 // under the node lock, so that no other job's teardown can release a layer in between.
 
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { mount } from '../../host/mounts.js';
 import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job-mounts.js';
 import { withNodeLock } from '../../host/node-lock.js';
 import { nodeError } from '../../errors.js';
 import { bindError } from './bind-errors.js';
+import { writeJobFiles } from './identity.js';
 import { faultPoint, killIfFault } from './fault.js';
 import { mountRootfs } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
@@ -44,6 +46,9 @@ export interface NodeOps {
   /** Throws the job's or the node's error; a missing optional source is no error. */
   bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string): Promise<void>;
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
+  /** The job's generated passwd, group and hostname (identity.ts). */
+  writeJobFiles(step: StepOf<'job-files'>): Promise<void>;
+  mountTmp(step: StepOf<'tmp-tmpfs'>): Promise<void>;
   writeEntry(path: string, entry: EntryConfig): void;
 }
 
@@ -78,9 +83,14 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
     case 'rootfs':
       return ops.mountRootfs(step, runtime.lockFile, context.timings);
     case 'bind':
-      return ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
+      // Strata's own files are opened as root, and come from the runtime dir that others may not.
+      return step.trusted ? ops.bind(step, 0, 0, '') : ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
     case 'readonly':
       return ops.makeReadonly(step);
+    case 'job-files':
+      return ops.writeJobFiles(step);
+    case 'tmp-tmpfs':
+      return ops.mountTmp(step);
     case 'entry':
       return ops.writeEntry(step.path, step.entry);
   }
@@ -123,13 +133,20 @@ export const hostOps: NodeOps = {
       keepDev: step.target === '/dev',
       optional: step.optional,
       create: true,
-      deny,
+      deny: deny || undefined,
     });
     if (!reply.ok) throw bindError(step, reply, uid);
   },
   async makeReadonly(step) {
     const reply = await makeMountReadonly(step.target);
     if (!reply.ok) throw nodeError('E_READONLY', `cannot make ${step.target} read-only: ${reply.message}`, { detail: reply.value });
+  },
+  writeJobFiles: (step) => writeJobFiles(step),
+  async mountTmp(step) {
+    // 0700 parent: the tmpfs root is 1777 like any /tmp, reachable only from inside the container.
+    mkdirSync(dirname(step.target), { mode: 0o700 });
+    mkdirSync(step.target, { mode: 0o755 });
+    await mount({ type: 'tmpfs', source: 'strata-tmp', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=1777', 'nosuid', 'nodev'] });
   },
   writeEntry,
 };

@@ -92,6 +92,17 @@ async function undo(record: JournalRecord, job: JobPaths, runtime: RuntimePaths,
       }
       removeDir(record.target);
       return;
+    case 'tmp-tmpfs':
+      // The job's /tmp: its bind in the rootfs went with the rootfs' binds; then the tmpfs itself.
+      await unmountBelowRootfs(job, note);
+      for (const entry of readMountinfo().filter((mounted) => mounted.mountPoint === record.target).reverse()) {
+        const outcome = await unmountJobMount(job.dir, entry);
+        if (outcome !== 'unreachable') note(record.target, outcome);
+      }
+      return;
+    case 'job-files':
+      // Plain files in the job's directory, removed with it.
+      return;
     case 'upper-dir':
       // Never recursive-delete something that might still be mounted.
       if (mountsUnder(readMountinfo(), record.path).length === 0) rmSync(record.path, { recursive: true, force: true });
