@@ -78,8 +78,9 @@ export async function stopCluster(): Promise<void> {
 /**
  * Build a busybox root filesystem (every applet, /etc/passwd, /tmp) with `files` added, plus
  * /bin/euid: a static program printing its effective uid, installed setuid root. Import it as `tag`.
+ * `hostFiles` are copied from this machine into the tree at the same paths.
  */
-export async function importImage(tag: string, files: Record<string, string> = {}): Promise<string> {
+export async function importImage(tag: string, files: Record<string, string> = {}, hostFiles: string[] = []): Promise<string> {
   const tree = join(DIR, 'image-trees', tag.replace(/[^\w.-]/g, '_'));
   rmSync(tree, { recursive: true, force: true });
   for (const dir of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) mkdirSync(join(tree, dir), { recursive: true });
@@ -99,6 +100,11 @@ export async function importImage(tag: string, files: Record<string, string> = {
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(join(tree, path, '..'), { recursive: true });
     writeFileSync(join(tree, path), content);
+  }
+  // Host programs and libraries copied in at the same paths (a glibc getent, say), links followed.
+  for (const path of hostFiles) {
+    mkdirSync(join(tree, path, '..'), { recursive: true });
+    execFileSync('cp', ['-L', path, join(tree, path)]);
   }
   const result = await strata(['import', `dir:${tree}`, '--tag', tag]);
   if (result.code !== 0) throw new Error(`strata import ${tag} failed: ${result.stderr}`);

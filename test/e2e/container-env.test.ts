@@ -1,0 +1,74 @@
+// End to end through real Slurm on the 3-node cluster: what a job finds in its container besides
+// the image, on every node: its user's entry from the node's name service, every node of the job
+// by name (the node's /etc/hosts), the node's name, and a per-job /tmp that is writable under
+// --container-readonly. The image carries a glibc `getent`, so lookups go through NSS inside, as
+// in a distribution image. Afterwards every node is idle and clean.
+
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
+import { CLUSTER, NODES, USER, ensureCluster, importImage, nodeLeftovers, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+
+let startedHere = false;
+let before: NodeState;
+
+/** getent and the glibc it needs (ldd's absolute paths), copied into the test image. */
+const glibcGetent = () => [
+  '/usr/bin/getent',
+  ...execFileSync('ldd', ['/usr/bin/getent'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
+    .filter((path): path is string => Boolean(path)),
+];
+
+beforeAll(async () => {
+  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
+  startedHere = await ensureCluster();
+  await waitForQuietCluster();
+  // The image's own passwd names the test user differently: the node's entry must win.
+  await importImage(
+    'env:1',
+    { 'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n', 'etc/passwd': `root:x:0:0:root:/root:/bin/sh\nimpostor:x:${USER.uid}:${USER.gid}::/:/bin/sh\n` },
+    glibcGetent(),
+  );
+}, 240_000);
+
+afterAll(async () => {
+  if (startedHere) await stopCluster();
+}, 120_000);
+
+beforeEach(() => {
+  before = nodeState();
+});
+
+afterEach(async () => {
+  const states = await waitForQuietCluster();
+  expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
+  for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
+  expectNodeStateUnchanged(before);
+}, 90_000);
+
+test('on every node: the user by name, every node of the job by name, the node name, a writable /tmp under --container-readonly', async () => {
+  const dir = workDir('container-env');
+  const step = [
+    'echo "$(hostname) user $(whoami) $(getent passwd $(id -u))"',
+    'echo "$(hostname) hosts $(getent hosts n1 n2 n3 | tr -s " " | tr "\\n" ";")"',
+    'echo "$(hostname) hostname $(cat /etc/hostname)"',
+    'echo "$(hostname) tmp $(echo ok > /tmp/probe && cat /tmp/probe) $(touch /probe 2>/dev/null && echo root-writable || echo root-readonly)"',
+  ].join('; ');
+  const submitted = await sbatch(dir, ['-N3', '-o', join(dir, 'out.txt'), '--container-image=env:1', '--container-readonly', '--container-batch=host', '--wrap', `srun -N3 sh -c '${step.replace(/'/g, `'\\''`)}'`]);
+  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+  const info = await waitForJob(submitted.jobId!);
+  const output = readOutput(join(dir, 'out.txt'));
+  expect({ state: info.state, output }).toEqual({ state: 'COMPLETED', output: expect.any(String) });
+  const nobody = execFileSync('getent', ['passwd', String(USER.uid)], { encoding: 'utf8' }).trim();
+  const hosts = execFileSync(join(CLUSTER, 'on.sh'), ['n1', 'getent', 'hosts', 'n1', 'n2', 'n3'], { encoding: 'utf8' });
+  expect(hosts.split('\n').filter(Boolean)).toHaveLength(3);
+  const expected = NODES.flatMap((node) => [
+    `${node} user ${USER.name} ${nobody}`,
+    `${node} hosts ${hosts.replace(/ +/g, ' ').replace(/\n/g, ';')}`,
+    `${node} hostname ${node}`,
+    `${node} tmp ok root-readonly`,
+  ]);
+  expect(output.split('\n').filter(Boolean).sort()).toEqual(expected.sort());
+});
