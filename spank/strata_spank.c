@@ -943,6 +943,30 @@ int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 	return 0; /* failures are reported in slurm_spank_task_init, where stderr is the task's */
 }
 
+/* mkdir -p, as the calling user (mode 0755 less the umask); EEXIST at any level is fine. */
+static int make_dirs(const char *path)
+{
+	char partial[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(partial)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(partial, path, len + 1);
+	for (char *slash = partial + 1;; slash++) {
+		if (*slash != '/' && *slash != '\0')
+			continue;
+		char keep = *slash;
+		*slash = '\0';
+		if (mkdir(partial, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*slash = keep;
+		if (keep == '\0')
+			return 0;
+	}
+}
+
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
 	int local_task = 0;
@@ -965,9 +989,26 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 		_exit(1);
 	}
 	if (task.entered && task.workdir[0] && chdir(task.workdir) < 0) {
-		fprintf(stderr, TAG ": cannot change to the working directory %s in the container: %s\n", task.workdir,
-			strerror(errno));
-		return -1;
+		/*
+		 * As Pyxis: a working directory the image lacks is created, as the job's user (this is
+		 * the task's process, privileges already dropped) in the job's own layer. Where that
+		 * fails too (a read-only container), say why in strata's words and end the task as a
+		 * failed hook would, without Slurm's generic "task_init() failed" line.
+		 */
+		int err = errno;
+		if (err != ENOENT || make_dirs(task.workdir) < 0 || chdir(task.workdir) < 0) {
+			if (err == ENOENT)
+				err = errno;
+			if (spank_get_item(sp, S_TASK_ID, &local_task) != ESPANK_SUCCESS || local_task == 0) {
+				char host[256] = "";
+				gethostname(host, sizeof(host) - 1);
+				fprintf(stderr, TAG ": %s: cannot change to the working directory %s in the container: %s%s\n", host,
+					task.workdir, strerror(err),
+					err == EROFS ? " (it does not exist in the image, and the container is read-only)" : "");
+			}
+			fflush(NULL);
+			_exit(1);
+		}
 	}
 	return 0;
 }

@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { CLUSTER, NODES, USER, ensureCluster, importImage, nodeLeftovers, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { CLUSTER, NODES, USER, ensureCluster, on, importImage, nodeLeftovers, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 let startedHere = false;
 let before: NodeState;
@@ -71,4 +71,17 @@ test('on every node: the user by name, every node of the job by name, the node n
     `${node} tmp ok root-readonly`,
   ]);
   expect(output.split('\n').filter(Boolean).sort()).toEqual(expected.sort());
+});
+
+test('--container-workdir missing in the image is created; read-only, the task fails with strata\'s one line', async () => {
+  const dir = workDir('container-workdir');
+  const made = await on('head', ['srun', '-N1', '--container-image=env:1', '--container-workdir=/new/deep', 'sh', '-c', 'pwd; stat -c %U .'], { user: true, cwd: dir });
+  expect({ code: made.code, stdout: made.stdout, stderr: made.stderr }).toEqual({ code: 0, stdout: `/new/deep\n${USER.name}\n`, stderr: '' });
+  await waitForQuietCluster();
+  const refused = await on('head', ['srun', '-N1', '--container-image=env:1', '--container-readonly', '--container-workdir=/new/deep', 'pwd'], { user: true, cwd: dir });
+  expect(refused.code).not.toBe(0);
+  expect(refused.stdout).toBe('');
+  const lines = refused.stderr.split('\n').filter((line) => line && !/^srun: (error: )?(n\d+: task \d+: Exited|Terminating|launch\/slurm|.*StepId=.*aborted)/.test(line));
+  expect(lines).toEqual([expect.stringMatching(/^strata: n\d: cannot change to the working directory \/new\/deep in the container: Read-only file system \(it does not exist in the image, and the container is read-only\)$/)]);
+  expect(refused.stderr).not.toMatch(/task_init\(\) failed|spank/);
 });
