@@ -49,6 +49,7 @@ beforeAll(async () => {
     symlinkSync(join(site.root, 'secret-passwd'), join(tree, 'etc/passwd'));
     execFileSync('mkfifo', [join(tree, 'etc/group')]);
   });
+  await importTree('dirhosts:1', { 'etc/hosts/keep': '' });
   await importTree('climbing:1', {}, (tree) => {
     symlinkSync(`${'../'.repeat(20)}${site.root.slice(1)}/secret-group`, join(tree, 'etc/group'));
   });
@@ -97,6 +98,12 @@ test('a link or FIFO planted at /etc/passwd and /etc/group: no host file read, n
   expect(inJob('3', 'whoami').stdout).toBe('strata-alice\n');
   expect((await prolog('8', 'climbing:1')).code).toBe(0);
   expect(inJob('8', 'cat /etc/group').stdout).not.toContain('secret');
+});
+
+test("an image whose /etc/hosts is a directory fails the job with a line naming it, never the node", async () => {
+  const result = await prolog('9', 'dirhosts:1');
+  expect(result.code).toBe(0);
+  expect(errorOf('9')).toBe("strata: the image's /etc/hosts is a directory, so strata cannot mount the job's /etc/hosts there\n");
 });
 
 test('/tmp is per job, sized by the site, writable under --readonly, and gone afterwards', async () => {

@@ -31,7 +31,8 @@ export function bindError(bind: BindRequest, reply: HelperReply, uid: number): S
   }
   if (bind.automatic) {
     // Strata's own binds (host files, generated identity, /tmp): only the image can be in the way.
-    return userError('E_IMAGE_PATH', `the image's ${printable(bind.target)} ${WHY[errno] ?? 'cannot be mounted on'}, so strata cannot put the node's ${printable(bind.target)} there`, {
+    const what = reply.stage === 'type' ? (errno === 'EISDIR' ? 'is a directory' : 'is not a directory') : (WHY[errno] ?? 'cannot be mounted on');
+    return userError('E_IMAGE_PATH', `the image's ${printable(bind.target)} ${what}, so strata cannot mount the job's ${printable(bind.target)} there`, {
       hint: 'fix the image (or mount your own file there with --container-mounts)',
       detail,
     });
