@@ -5,6 +5,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 
 export const REPO = resolve(new URL('../..', import.meta.url).pathname);
 export const CLUSTER = join(REPO, 'test/cluster');
@@ -66,6 +67,32 @@ export async function clusterForTests(): Promise<boolean> {
   const startedHere = await ensureCluster();
   await waitForQuietCluster();
   return startedHere;
+}
+
+/**
+ * The hooks of an end-to-end test file: the cluster up (started here if needed, stopped again at
+ * the end) and `prepare` run once; after every test, every node idle (never drained) and clean,
+ * and this machine's mounts and loop devices as before the test.
+ */
+export function useCleanCluster(prepare: () => Promise<unknown> = async () => undefined): void {
+  let startedHere = false;
+  let before: NodeState;
+  beforeAll(async () => {
+    startedHere = await clusterForTests();
+    await prepare();
+  }, 240_000);
+  afterAll(async () => {
+    if (startedHere) await stopCluster();
+  }, 120_000);
+  beforeEach(() => {
+    before = nodeState();
+  });
+  afterEach(async () => {
+    const states = await waitForQuietCluster();
+    expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
+    for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
+    expectNodeStateUnchanged(before);
+  }, 90_000);
 }
 
 export async function stopCluster(): Promise<void> {

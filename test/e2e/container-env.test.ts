@@ -5,12 +5,10 @@
 // in a distribution image. Afterwards every node is idle and clean.
 
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { CLUSTER, NODES, USER, ensureCluster, on, importImage, nodeLeftovers, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
-
-let startedHere = false;
-let before: NodeState;
+import { busyboxLayer, writeLayout } from '../helpers/oci.js';
+import { CLUSTER, DIR, NODES, USER, importImage, on, strata, readOutput, sbatch, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 /** getent and the glibc it needs (ldd's absolute paths), copied into the test image. */
 const glibcGetent = () => [
@@ -21,32 +19,25 @@ const glibcGetent = () => [
     .filter((path): path is string => Boolean(path)),
 ];
 
-beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
-  startedHere = await ensureCluster();
-  await waitForQuietCluster();
-  // The image's own passwd names the test user differently: the node's entry must win.
+/** An image whose config sets variables the submit environment also sets (an OCI layout import). */
+async function importEnvImage() {
+  const layout = join(DIR, 'image-trees', 'envs-oci');
+  rmSync(layout, { recursive: true, force: true });
+  const Env = ['PATH=/bin:/usr/bin', 'SHARED=image', 'OTHER=image', 'PMI_TEST=image', 'SLURM_TEST=image'];
+  writeLayout(layout, [{ ref: 'envs', layers: [{ tar: busyboxLayer(), compression: 'none' }], config: { Env } }]);
+  const result = await strata(['import', `oci:${layout}:envs`, '--tag', 'envs:1']);
+  if (result.code !== 0) throw new Error(result.stderr);
+}
+
+// The image's own passwd names the test user differently: the node's entry must win.
+useCleanCluster(async () => {
   await importImage(
     'env:1',
     { 'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n', 'etc/passwd': `root:x:0:0:root:/root:/bin/sh\nimpostor:x:${USER.uid}:${USER.gid}::/:/bin/sh\n` },
     glibcGetent(),
   );
-}, 240_000);
-
-afterAll(async () => {
-  if (startedHere) await stopCluster();
-}, 120_000);
-
-beforeEach(() => {
-  before = nodeState();
+  await importEnvImage();
 });
-
-afterEach(async () => {
-  const states = await waitForQuietCluster();
-  expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
-  for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
-  expectNodeStateUnchanged(before);
-}, 90_000);
 
 test('on every node: the user by name, every node of the job by name, the node name, a writable /tmp under --container-readonly', async () => {
   const dir = workDir('container-env');
@@ -84,4 +75,20 @@ test('--container-workdir missing in the image is created; read-only, the task f
   const lines = refused.stderr.split('\n').filter((line) => line && !/^srun: (error: )?(n\d+: task \d+: Exited|Terminating|launch\/slurm|.*StepId=.*aborted)/.test(line));
   expect(lines).toEqual([expect.stringMatching(/^strata: n\d: cannot change to the working directory \/new\/deep in the container: Read-only file system \(it does not exist in the image, and the container is read-only\)$/)]);
   expect(refused.stderr).not.toMatch(/task_init\(\) failed|spank/);
+});
+
+test('environment precedence as Pyxis: the image wins, except Slurm/PMI variables and the names in STRATA_CONTAINER_ENV; host locales dropped', async () => {
+  const dir = workDir('container-env-vars');
+  const show = ['FOO', 'SHARED', 'OTHER', 'PMI_TEST', 'SLURM_TEST', 'LANG'].map((name) => `echo ${name}=\${${name}-unset}`).join('; ');
+  const submit = ['FOO=bar', 'SHARED=host', 'OTHER=host', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=xx_XX.UTF-8'];
+  const run = async (extra: string[]) => {
+    const result = await on('head', ['env', ...submit, ...extra, 'srun', '-N1', '--container-image=envs:1', 'sh', '-c', show], { user: true, cwd: dir });
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    await waitForQuietCluster();
+    return result.stdout.split('\n').filter(Boolean);
+  };
+  // A variable only the submit side has passes through; the image's win; Slurm's and PMI's are the job's.
+  expect(await run([])).toEqual(['FOO=bar', 'SHARED=image', 'OTHER=image', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=unset']);
+  // Listed names take the submit side's value, in any order; a listed locale passes.
+  expect(await run(['STRATA_CONTAINER_ENV=LANG,SHARED'])).toEqual(['FOO=bar', 'SHARED=host', 'OTHER=image', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=xx_XX.UTF-8']);
 });

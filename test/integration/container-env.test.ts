@@ -103,7 +103,7 @@ test('a link or FIFO planted at /etc/passwd and /etc/group: no host file read, n
 test("an image whose /etc/hosts is a directory fails the job with a line naming it, never the node", async () => {
   const result = await prolog('9', 'dirhosts:1');
   expect(result.code).toBe(0);
-  expect(errorOf('9')).toBe("strata: the image's /etc/hosts is a directory, so strata cannot mount the job's /etc/hosts there\n");
+  expect(errorOf('9')).toBe("strata: the image's /etc/hosts is a directory, so strata cannot mount the job's /etc/hosts there; fix the image (or mount your own file there with --container-mounts)\n");
 });
 
 test('/tmp is per job, sized by the site, writable under --readonly, and gone afterwards', async () => {
