@@ -4,6 +4,8 @@
 
 import { defaultConfig } from '../../src/config/validate.js';
 import { planEnvironment } from '../../src/runtime/job/environment.js';
+import { planJob } from '../../src/runtime/job/plan.js';
+import type { ResolvedImage } from '../../src/store/store.js';
 import { mergeGroups, mergePasswd } from '../../src/runtime/job/identity.js';
 
 const ALICE = 'alice:x:1000:1000:Alice:/home/alice:/bin/bash';
@@ -64,5 +66,37 @@ describe('planEnvironment', () => {
     const { steps, binds } = plan((c) => Object.assign(c.container, { hosts: false, resolvConf: false, hostname: false, localtime: false }));
     expect(binds.map((bind) => bind.target)).toEqual(['/etc/passwd', '/etc/group', '/tmp']);
     expect(steps[0]).toMatchObject({ op: 'job-files', hostname: false });
+  });
+});
+
+describe('the environment in the job plan', () => {
+  const image = {
+    ref: 'x:1',
+    manifestDigest: `sha256:${'b'.repeat(64)}`,
+    config: { config: {} },
+    layers: [{ digest: `sha256:${'a'.repeat(64)}`, size: 1, format: 'squashfs', path: `/store/layers/sha256/${'a'.repeat(64)}.sqfs` }],
+  } as unknown as ResolvedImage;
+  const binds = (mounts: { source: string; target: string }[], edit: (config: ReturnType<typeof defaultConfig>) => void = () => undefined) => {
+    const config = defaultConfig();
+    edit(config);
+    const plan = planJob({ jobId: '7', uid: 1000, gid: 1000, writable: false, mounts: mounts.map((m) => ({ ...m, readonly: true, optional: false, recursive: false })) }, config, image);
+    return plan.steps.flatMap((step) => (step.op === 'bind' ? [[step.source, step.target]] : []));
+  };
+
+  test("the files are generated after the rootfs is mounted and bound before it turns read-only", () => {
+    const config = defaultConfig();
+    const ops = planJob({ jobId: '7', uid: 1000, gid: 1000, writable: false, mounts: [] }, config, image).steps.map((step) => step.op);
+    expect(ops.indexOf('job-files')).toBe(ops.indexOf('rootfs') + 1);
+    expect(ops.lastIndexOf('bind')).toBeLessThan(ops.indexOf('readonly'));
+  });
+
+  test("a user's mount on /etc/hosts or /tmp replaces strata's; a site mount there wins over the node's file", () => {
+    const user = binds([{ source: '/home/a/hosts', target: '/etc/hosts' }, { source: '/scratch/a', target: '/tmp' }]);
+    expect(user.filter(([, target]) => target === '/etc/hosts' || target === '/tmp')).toEqual([
+      ['/scratch/a', '/tmp'],
+      ['/home/a/hosts', '/etc/hosts'],
+    ]);
+    const site = binds([], (c) => c.mounts.push({ source: '/site/hosts', target: '/etc/hosts', readonly: true, optional: false }));
+    expect(site.filter(([, target]) => target === '/etc/hosts')).toEqual([['/site/hosts', '/etc/hosts']]);
   });
 });
