@@ -18,11 +18,13 @@ async function getent(database: string, keys: string[]): Promise<string[]> {
 }
 
 export async function hostIdentity(uid: number, gid: number): Promise<HostIdentity> {
-  const passwd = (await getent('passwd', [String(uid)])).find((line) => line.split(':')[2] === String(uid));
+  // The primary group is looked up at once, with the user; the supplementary ones need the name.
+  const [users, primary] = await Promise.all([getent('passwd', [String(uid)]), getent('group', [String(gid)])]);
+  const passwd = users.find((line) => line.split(':')[2] === String(uid));
   const name = passwd?.split(':')[0];
   // initgroups asks NSS exactly what Slurm's initgroups(3) gives the job's processes.
-  const member = name ? (await getent('initgroups', [name]))[0]?.trim().split(/\s+/).slice(1) ?? [] : [];
-  const gids = [...new Set([String(gid), ...member.filter((value) => /^\d+$/.test(value))])];
-  const groups = await getent('group', gids);
+  const member = name ? ((await getent('initgroups', [name]))[0]?.trim().split(/\s+/).slice(1) ?? []) : [];
+  const others = [...new Set(member.filter((value) => /^\d+$/.test(value) && value !== String(gid)))];
+  const groups = [...primary.filter((line) => line.split(':')[2] === String(gid)), ...(others.length ? await getent('group', others) : [])];
   return { passwd, groups };
 }

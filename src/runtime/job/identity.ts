@@ -76,9 +76,8 @@ export async function readImageText(rootfs: string, path: string): Promise<strin
 
 /** Write the job's passwd, group (and hostname) under step.dir. */
 export async function writeJobFiles(step: JobFilesStep, lookup: (uid: number, gid: number) => Promise<HostIdentity> = hostIdentity): Promise<void> {
-  const passwd = await readImageText(step.rootfs, '/etc/passwd');
-  const group = await readImageText(step.rootfs, '/etc/group');
-  const host = await lookup(step.uid, step.gid);
+  // The node's lookups (processes) run while the helper reads the image's files.
+  const [passwd, group, host] = await Promise.all([readImageText(step.rootfs, '/etc/passwd'), readImageText(step.rootfs, '/etc/group'), lookup(step.uid, step.gid)]);
   const userName = host.passwd?.split(':')[0];
   mkdirSync(step.dir, { mode: 0o755 });
   const write = (name: string, text: string) => writeFileSync(join(step.dir, name), text, { mode: 0o644, flag: 'wx' });
