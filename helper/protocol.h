@@ -15,5 +15,6 @@ int do_readonly(char **fields);
 int do_symlink(char **fields);
 int do_chmod(char **fields);
 int do_devnode(char **fields);
+int do_readfile(char **fields);
 
 #endif

@@ -14,6 +14,8 @@
  *   bind   SOURCE ROOTFS TARGET FLAGS UID GID DENY a bind into a job's rootfs (job-mounts.c)
  *   umountv BASE RELATIVE MOUNT_ID FLAGS          unmount a job's mount, verified (job-mounts.c)
  *   readonly TARGET                               make one mount read-only (job-mounts.c)
+ *   readfile ROOTFS PATH MAX                      read a regular file of the image, confined to
+ *                                                 ROOTFS; reply: content as hex (image-files.c)
  *   lock   PATH TIMEOUT_MS                        open (create) PATH and flock(LOCK_EX); reply: ms
  *                                                 waited. Held until `unlock` or until we exit
  *   unlock
@@ -267,6 +269,7 @@ int main(void) {
     else if (strcmp(op, "symlink") == 0 && count == 4) do_symlink(fields);
     else if (strcmp(op, "chmod") == 0 && count == 4) do_chmod(fields);
     else if (strcmp(op, "devnode") == 0 && count == 6) do_devnode(fields);
+    else if (strcmp(op, "readfile") == 0 && count == 4) do_readfile(fields);
     else if (strcmp(op, "lock") == 0 && count == 3) do_lock(fields);
     else if (strcmp(op, "unlock") == 0 && count == 1) do_unlock();
     else reply_err(EINVAL, "bad request");

@@ -30,7 +30,7 @@ for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o75
 // into a rootfs are made only through it (src/host/job-mounts.ts).
 mkdirSync(`${staging}/helper`);
 const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
-const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c'], { stdio: 'inherit' });
+const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c', 'helper/image-files.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0;
 // The Slurm Prolog/Epilog front-ends (front/strata-front.c): they answer the jobs that need no
 // Node (no container; nothing of the job on the node) and exec prolog/slurm.js or epilog/slurm.js

@@ -869,9 +869,29 @@ static void command_in_container(spank_t sp, const char *path_var)
 	}
 }
 
+/* Variables that always come from the job, never from the image: Slurm's, and the PMI/PMIx wire-up. */
 static int env_is_slurm(const char *kv)
 {
-	return !strncmp(kv, "SLURM_", 6) || !strncmp(kv, "SLURMD_", 7) || !strncmp(kv, "SPANK_", 6);
+	return !strncmp(kv, "SLURM_", 6) || !strncmp(kv, "SLURMD_", 7) || !strncmp(kv, "SPANK_", 6) ||
+	       !strncmp(kv, "PMI_", 4) || !strncmp(kv, "PMIX_", 5);
+}
+
+/* Locale variables of the submit host: an image seldom has the host's locales, and programs warn. */
+static const char *const locale_vars[] = {
+	"LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_NUMERIC", "LC_TIME", "LC_COLLATE", "LC_MONETARY", "LC_MESSAGES",
+	"LC_PAPER", "LC_NAME", "LC_ADDRESS", "LC_TELEPHONE", "LC_MEASUREMENT", "LC_IDENTIFICATION",
+};
+
+/* `name` (length len) is one of the comma-separated names in `list`. */
+static int in_list(const char *list, const char *name, size_t len)
+{
+	for (const char *p = list; p && *p;) {
+		size_t n = strcspn(p, ",");
+		if (n == len && !strncmp(p, name, len))
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
 }
 
 /* A variable of the job's environment, into buf; 1 if set and not empty. */
@@ -882,7 +902,8 @@ static int job_env(spank_t sp, const char *name, char *buf, size_t len)
 
 static void task_enter(spank_t sp)
 {
-	char dir[512], path[PATH_MAX], why[128], value[PATH_MAX];
+	char dir[512], path[PATH_MAX], why[128], value[PATH_MAX], keep[1024];
+	static char job_path[PATH_MAX]; /* the job's PATH, when the user keeps it */
 	static char text[256 * 1024]; /* entry.json; static: task processes may run on a small stack */
 	uint32_t jobid = 0, stepid = 0;
 	uid_t uid = 0;
@@ -980,11 +1001,33 @@ static void task_enter(spank_t sp)
 	if (args.value[OPT_WORKDIR])
 		snprintf(task.workdir, sizeof(task.workdir), "%s", entry.workdir && entry.workdir[0] ? entry.workdir : args.value[OPT_WORKDIR]);
 
-	/* The image's environment wins over the submit environment, except for Slurm's own variables. */
+	/*
+	 * Environment, with Pyxis's precedence: the image's variables win over the submit
+	 * environment, except Slurm's and the PMI/PMIx ones, and except the names the user lists in
+	 * STRATA_CONTAINER_ENV (Pyxis: --container-env), whose submit-side values win when set. The
+	 * submit host's locale variables are dropped unless listed there: the image's own (or none)
+	 * apply, so programs do not warn about locales the image lacks.
+	 */
+	if (!job_env(sp, "STRATA_CONTAINER_ENV", keep, sizeof(keep)))
+		keep[0] = '\0';
+	for (size_t i = 0; i < sizeof(locale_vars) / sizeof(locale_vars[0]); i++)
+		if (!in_list(keep, locale_vars[i], strlen(locale_vars[i])))
+			spank_unsetenv(sp, locale_vars[i]);
 	for (size_t i = 0; i < entry.env_len; i++) {
 		char *kv = entry.env[i], *eq = strchr(kv, '=');
 		if (eq == NULL || eq == kv || env_is_slurm(kv))
 			continue;
+		if (in_list(keep, kv, (size_t)(eq - kv))) {
+			char name[256];
+			snprintf(name, sizeof(name), "%.*s", (int)(eq - kv), kv);
+			if (spank_getenv(sp, name, value, sizeof(value)) == ESPANK_SUCCESS) {
+				if (!strcmp(name, "PATH")) { /* the job's PATH then finds srun's command (below) */
+					snprintf(job_path, sizeof(job_path), "%s", value);
+					image_path = job_path;
+				}
+				continue;
+			}
+		}
 		*eq = '\0';
 		if (spank_setenv(sp, kv, eq + 1, 1) != ESPANK_SUCCESS)
 			slurm_error(TAG ": could not set %s in the task environment", kv);
@@ -1034,6 +1077,30 @@ int slurm_spank_task_init_privileged(spank_t sp, int ac, char **av)
 	return 0; /* failures are reported in slurm_spank_task_init, where stderr is the task's */
 }
 
+/* mkdir -p, as the calling user (mode 0755 less the umask); EEXIST at any level is fine. */
+static int make_dirs(const char *path)
+{
+	char partial[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len == 0 || len >= sizeof(partial)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(partial, path, len + 1);
+	for (char *slash = partial + 1;; slash++) {
+		if (*slash != '/' && *slash != '\0')
+			continue;
+		char keep = *slash;
+		*slash = '\0';
+		if (mkdir(partial, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*slash = keep;
+		if (keep == '\0')
+			return 0;
+	}
+}
+
 int slurm_spank_task_init(spank_t sp, int ac, char **av)
 {
 	int local_task = 0;
@@ -1056,9 +1123,26 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 		_exit(1);
 	}
 	if (task.entered && task.workdir[0] && chdir(task.workdir) < 0) {
-		fprintf(stderr, TAG ": cannot change to the working directory %s in the container: %s\n", task.workdir,
-			strerror(errno));
-		return -1;
+		/*
+		 * A working directory the image lacks is created (Pyxis fails there), as the job's user (this is
+		 * the task's process, privileges already dropped) in the job's own layer. Where that
+		 * fails too (a read-only container), say why in strata's words and end the task as a
+		 * failed hook would, without Slurm's generic "task_init() failed" line.
+		 */
+		int err = errno;
+		if (err != ENOENT || make_dirs(task.workdir) < 0 || chdir(task.workdir) < 0) {
+			if (err == ENOENT)
+				err = errno;
+			if (spank_get_item(sp, S_TASK_ID, &local_task) != ESPANK_SUCCESS || local_task == 0) {
+				char host[256] = "";
+				gethostname(host, sizeof(host) - 1);
+				fprintf(stderr, TAG ": %s: cannot change to the working directory %s in the container: %s%s\n", host,
+					task.workdir, strerror(err),
+					err == EROFS ? " (it does not exist in the image, and the container is read-only)" : "");
+			}
+			fflush(NULL);
+			_exit(1);
+		}
 	}
 	return 0;
 }

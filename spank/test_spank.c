@@ -26,6 +26,7 @@ spank_err_t spank_option_register(spank_t sp, struct spank_option *opt) { (void)
 spank_err_t spank_get_item(spank_t sp, spank_item_t item, ...) { (void)sp; (void)item; return ESPANK_ERROR; }
 spank_err_t spank_getenv(spank_t sp, const char *var, char *buf, int len) { (void)sp; (void)var; (void)buf; (void)len; return ESPANK_ENV_NOEXIST; }
 spank_err_t spank_setenv(spank_t sp, const char *var, const char *val, int overwrite) { (void)sp; (void)var; (void)val; (void)overwrite; return ESPANK_SUCCESS; }
+spank_err_t spank_unsetenv(spank_t sp, const char *var) { (void)sp; (void)var; return ESPANK_SUCCESS; }
 spank_err_t spank_job_control_setenv(spank_t sp, const char *n, const char *v, int o) { (void)sp; (void)n; (void)v; (void)o; return ESPANK_SUCCESS; }
 
 #include "strata_spank.c"

@@ -77,6 +77,8 @@ export const ERROR_CODES = [
   'E_USAGE',
   'E_CDI_APPLY',
   'E_DEVICE_IMAGE',
+  'E_IMAGE_PATH',
+  'E_IMAGE_READ',
 ] as const;
 
 /** Node faults named after the errno that caused them (errors.ts nodeFaultOf). */

@@ -187,6 +187,39 @@ export const SETTINGS: readonly Setting[] = [
     description: 'Skip the mount (instead of failing the job) when the source does not exist on the node.',
   },
   {
+    key: 'container.hosts',
+    type: 'boolean',
+    default: true,
+    description: "Bind the node's `/etc/hosts` read-only into every container, so the job's node names resolve inside.",
+  },
+  {
+    key: 'container.resolv_conf',
+    type: 'boolean',
+    default: true,
+    description: "Bind the node's `/etc/resolv.conf` read-only into every container (the node's DNS servers and search domains).",
+  },
+  {
+    key: 'container.hostname',
+    type: 'boolean',
+    default: true,
+    description: "Give every container an `/etc/hostname` holding the node's host name (read-only).",
+  },
+  {
+    key: 'container.localtime',
+    type: 'boolean',
+    default: true,
+    description: "Bind the node's `/etc/localtime` read-only into every container, so times print in the node's zone.",
+  },
+  {
+    key: 'container.tmp_size',
+    type: 'size',
+    default: '1G',
+    min: '1M',
+    description:
+      "Size of each container's own `/tmp`: a tmpfs per job, writable also under `--container-readonly`, not counted against the writable layer, gone when the job ends.",
+    why: 'tmpfs takes memory only for what is written; MPI and many tools need a writable /tmp, and a cap keeps one job from filling the node\'s memory.',
+  },
+  {
     key: 'log.file',
     type: 'path',
     default: '/var/log/strata/strata.log',

@@ -45,6 +45,15 @@ export interface Config {
   };
   /** Site bind mounts added to every container. */
   mounts: SiteMount[];
+  /** What every container gets from the node (src/runtime/job/environment.ts). */
+  container: {
+    hosts: boolean;
+    resolvConf: boolean;
+    hostname: boolean;
+    localtime: boolean;
+    /** Bytes of each job's own /tmp (tmpfs). */
+    tmpSize: number;
+  };
   log: {
     /** Log file; empty string means no file. */
     file: string;

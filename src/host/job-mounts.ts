@@ -79,3 +79,12 @@ export function unmountVerified(base: string, mountPoint: string, mountId: numbe
 export function makeMountReadonly(target: string): Promise<HelperReply> {
   return timed(requireHelper(), ['readonly', target]);
 }
+
+/**
+ * Read the regular file at container path `path` of a rootfs (image content) through the helper,
+ * confined to the rootfs: ok: value is the content as hex; not ok: stage "target"/"type" for what
+ * the image put there (missing, a symbolic link, not a regular file, larger than `max`).
+ */
+export function readImageFile(rootfs: string, path: string, max: number): Promise<HelperReply> {
+  return timed(requireHelper(), ['readfile', rootfs, path, max]);
+}

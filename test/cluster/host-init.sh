@@ -34,6 +34,8 @@ for dir in /run /tmp; do
   mount --rbind "$own" "$dir"
 done
 chmod 1777 /tmp
+# The cluster's names (up.sh writes the file); the machine's own /etc/hosts is not touched.
+mount --bind "$C/etc/hosts" /etc/hosts
 mkdir -p /run/lock
 
 echo $$ >"$C/hosts/$host/holder.pid"

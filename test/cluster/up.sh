@@ -164,6 +164,14 @@ for h in $(host_names); do
   ip -n "$ns" link set eth0 up
 done
 
+# Name resolution as on a real cluster: every host resolves every other by name through its
+# /etc/hosts (the machine's entries plus the cluster's), bound over /etc/hosts on each host only.
+{
+  cat /etc/hosts
+  echo "# strata test cluster"
+  for h in $(host_names); do printf '%s %s\n' "$(host_ip "$h")" "$h"; done
+} >"$C/etc/hosts"
+
 # ---- hosts: mount + UTS namespaces held open by a holder process ---------------------------------
 say "starting hosts: $(host_names | tr '\n' ' ')"
 for h in $(host_names); do

@@ -5,6 +5,7 @@
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 
 export const REPO = resolve(new URL('../..', import.meta.url).pathname);
 export const CLUSTER = join(REPO, 'test/cluster');
@@ -68,6 +69,32 @@ export async function clusterForTests(): Promise<boolean> {
   return startedHere;
 }
 
+/**
+ * The hooks of an end-to-end test file: the cluster up (started here if needed, stopped again at
+ * the end) and `prepare` run once; after every test, every node idle (never drained) and clean,
+ * and this machine's mounts and loop devices as before the test.
+ */
+export function useCleanCluster(prepare: () => Promise<unknown> = async () => undefined): void {
+  let startedHere = false;
+  let before: NodeState;
+  beforeAll(async () => {
+    startedHere = await clusterForTests();
+    await prepare();
+  }, 240_000);
+  afterAll(async () => {
+    if (startedHere) await stopCluster();
+  }, 120_000);
+  beforeEach(() => {
+    before = nodeState();
+  });
+  afterEach(async () => {
+    const states = await waitForQuietCluster();
+    expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
+    for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
+    expectNodeStateUnchanged(before);
+  }, 90_000);
+}
+
 export async function stopCluster(): Promise<void> {
   const down = await run(join(CLUSTER, 'down.sh'), []);
   if (down.code !== 0) throw new Error(`cluster did not stop cleanly:\n${down.stderr}`);
@@ -78,8 +105,9 @@ export async function stopCluster(): Promise<void> {
 /**
  * Build a busybox root filesystem (every applet, /etc/passwd, /tmp) with `files` added, plus
  * /bin/euid: a static program printing its effective uid, installed setuid root. Import it as `tag`.
+ * `hostFiles` are copied from this machine into the tree at the same paths.
  */
-export async function importImage(tag: string, files: Record<string, string> = {}): Promise<string> {
+export async function importImage(tag: string, files: Record<string, string> = {}, hostFiles: string[] = []): Promise<string> {
   const tree = join(DIR, 'image-trees', tag.replace(/[^\w.-]/g, '_'));
   rmSync(tree, { recursive: true, force: true });
   for (const dir of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) mkdirSync(join(tree, dir), { recursive: true });
@@ -99,6 +127,11 @@ export async function importImage(tag: string, files: Record<string, string> = {
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(join(tree, path, '..'), { recursive: true });
     writeFileSync(join(tree, path), content);
+  }
+  // Host programs and libraries copied in at the same paths (a glibc getent, say), links followed.
+  for (const path of hostFiles) {
+    mkdirSync(join(tree, path, '..'), { recursive: true });
+    execFileSync('cp', ['-L', path, join(tree, path)]);
   }
   const result = await strata(['import', `dir:${tree}`, '--tag', tag]);
   if (result.code !== 0) throw new Error(`strata import ${tag} failed: ${result.stderr}`);

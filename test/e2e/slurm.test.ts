@@ -9,13 +9,11 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import {
   DIR,
   NODES,
   STORE,
   USER,
-  ensureCluster,
   importImage,
   jobInfo,
   nodeLeftovers,
@@ -23,36 +21,13 @@ import {
   readOutput,
   removeImageFromStore,
   sbatch,
-  stopCluster,
+  useCleanCluster,
   waitForJob,
   waitForQuietCluster,
   workDir,
 } from './cluster.js';
 
-let startedHere = false;
-let before: NodeState;
-
-beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
-  startedHere = await ensureCluster();
-  await waitForQuietCluster();
-  await importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' });
-}, 240_000);
-
-afterAll(async () => {
-  if (startedHere) await stopCluster();
-}, 120_000);
-
-beforeEach(() => {
-  before = nodeState();
-});
-
-afterEach(async () => {
-  const states = await waitForQuietCluster();
-  expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
-  for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
-  expectNodeStateUnchanged(before);
-}, 90_000);
+useCleanCluster(() => importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' }));
 
 /** Submit, wait for the end (epilogs included), return the job's final record and its output. */
 async function runBatch(name: string, args: string[], script: string, expectState = 'COMPLETED') {
@@ -217,13 +192,13 @@ test('the image stays intact: read-only rootfs, writes discarded, setuid binarie
 
   // The root seen inside the container (the last mount on "/" in its mountinfo) must be nosuid,nodev.
   const rootOptions = "awk '$5 == \"/\" { o = $6 } END { print o }' /proc/self/mountinfo | tr , '\\n' | grep -E '^(ro|rw|nosuid|nodev)$' | sort | tr '\\n' ' '; echo";
-  const readonly = await runBatch('readonly', ['-N1', '--container-image=e2e:1', '--container-readonly'], `touch /tmp/probe 2>&1 | grep -o "Read-only file system"; /bin/euid; ${rootOptions}`);
+  const readonly = await runBatch('readonly', ['-N1', '--container-image=e2e:1', '--container-readonly'], `touch /probe 2>&1 | grep -o "Read-only file system"; /bin/euid; ${rootOptions}`);
   expect(lines(readonly.output)).toEqual(['Read-only file system', `euid=${USER.uid}`, 'nodev nosuid ro ']);
 
-  const writable = await runBatch('writable', ['-N1', '-w', 'n1', '--container-image=e2e:1', '--container-writable'], `echo scratch > /tmp/probe && cat /tmp/probe; /bin/euid; ${rootOptions}`);
+  const writable = await runBatch('writable', ['-N1', '-w', 'n1', '--container-image=e2e:1', '--container-writable'], `echo scratch > /probe && cat /probe; /bin/euid; ${rootOptions}`);
   expect(lines(writable.output)).toEqual(['scratch', `euid=${USER.uid}`, 'nodev nosuid rw ']);
   await waitForQuietCluster();
-  const next = await runBatch('writable-next', ['-N1', '-w', 'n1', '--container-image=e2e:1'], 'ls /tmp/probe 2>&1 | grep -c "No such file"');
+  const next = await runBatch('writable-next', ['-N1', '-w', 'n1', '--container-image=e2e:1'], 'ls /probe 2>&1 | grep -c "No such file"');
   expect(next.output).toBe('1\n');
 
   expect(layerHashes()).toEqual(hashesBefore);
@@ -280,7 +255,8 @@ test('--container-upper-size caps what a job can write; bad option values are re
   const { output } = await runBatch(
     'upper-size',
     ['-N1', '--container-image=e2e:1', '--container-upper-size=8M'],
-    'dd if=/dev/zero of=/tmp/big bs=1M count=32 2>&1 | grep -o "No space left on device" | head -1',
+    // Into the writable layer (the job's /tmp is its own tmpfs, see container-env.test.ts).
+    'dd if=/dev/zero of=/big bs=1M count=32 2>&1 | grep -o "No space left on device" | head -1',
   );
   expect(output).toBe('No space left on device\n');
 

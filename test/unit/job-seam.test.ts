@@ -48,6 +48,8 @@ function recordingOps(failOn?: (step: Step) => boolean) {
     bind: async (step) => did(step),
     makeReadonly: async (step) => did(step),
     device: async (step) => did(step),
+    writeJobFiles: async (step) => did(step),
+    mountTmp: async (step) => did(step),
     writeEntry: (path, entry) => did({ op: 'entry', path, entry }),
   };
   return { ops, events, journal };

@@ -32,6 +32,15 @@ test('inside: the image\'s variables win, except the scheduler\'s; the caller\'s
   expect(env).toEqual({ PATH: '/img/bin', HOME: '/home/u', PBS_JOBID: '1.pbs', SLURM_JOB_ID: '5', LANG: 'C.UTF-8' });
 });
 
+test('inside: PMI/PMIx stay the job\'s, STRATA_CONTAINER_ENV names keep the caller\'s value, the caller\'s locale goes unless listed', () => {
+  const caller = { SHARED: 'host', OTHER: 'host', PMIX_RANK: '3', PMI_FD: '7', LANG: 'xx_XX.UTF-8', LC_ALL: 'xx_XX.UTF-8' };
+  const image = ['SHARED=image', 'OTHER=image', 'PMIX_RANK=0', 'PMI_FD=1', 'ONLY=image'];
+  expect(entryEnvironment(caller, image)).toEqual({ SHARED: 'image', OTHER: 'image', PMIX_RANK: '3', PMI_FD: '7', ONLY: 'image' });
+  expect(entryEnvironment({ ...caller, STRATA_CONTAINER_ENV: 'LANG,SHARED,MISSING' }, [...image, 'MISSING=image'])).toEqual({
+    SHARED: 'host', OTHER: 'image', PMIX_RANK: '3', PMI_FD: '7', LANG: 'xx_XX.UTF-8', ONLY: 'image', MISSING: 'image', STRATA_CONTAINER_ENV: 'LANG,SHARED,MISSING',
+  });
+});
+
 test('working directory: --workdir, else the caller\'s if the container sees it, else the entry\'s', () => {
   const entry = { workdir: '/workspace' };
   expect(entryWorkdir({ explicit: '/x', cwd: '/home/u', cwdInContainer: true, entry })).toBe('/x');

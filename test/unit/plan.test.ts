@@ -55,9 +55,11 @@ function config(overrides: (config: Config) => void = () => undefined): Config {
 
 const userMount = (source: string, target = source, readonly = false): BindRequest => ({ source, target, readonly, optional: false, recursive: false });
 
-const ops = (plan: Plan) => plan.steps.map((step) => step.op);
+/** The steps, with the automatic environment binds (host files, identity, /tmp) left out. */
+const ops = (plan: Plan) => plan.steps.filter((step) => !(step.op === 'bind' && step.automatic)).map((step) => step.op);
 const stepOf = <K extends Step['op']>(plan: Plan, op: K) => plan.steps.find((step) => step.op === op) as Extract<Step, { op: K }>;
-const bindSteps = (plan: Plan) => plan.steps.filter((step): step is Extract<Step, { op: 'bind' }> => step.op === 'bind');
+/** The binds other than the automatic environment ones (tested in container-environment.test.ts). */
+const bindSteps = (plan: Plan) => plan.steps.filter((step): step is Extract<Step, { op: 'bind' }> => step.op === 'bind' && !step.automatic);
 const bindTargets = (plan: Plan) => bindSteps(plan).map((step) => step.target);
 const entryOf = (plan: Plan) => stepOf(plan, 'entry').entry;
 
@@ -76,7 +78,7 @@ function thrown(fn: () => unknown): StrataError {
 describe('planJob: step order', () => {
   test('read-only job: upper, rootfs dir, rootfs, binds, readonly, entry last', () => {
     const plan = planJob(job(), config(), image());
-    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'bind', 'bind', 'bind', 'readonly', 'entry']);
+    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'job-files', 'tmp-tmpfs', 'bind', 'bind', 'bind', 'readonly', 'entry']);
     expect(plan.jobId).toBe('42');
     expect(plan.jobDir).toBe('/run/strata/jobs/42');
     expect(plan.rootfs).toBe('/run/strata/jobs/42/rootfs');
@@ -85,7 +87,7 @@ describe('planJob: step order', () => {
   test('writable job has no readonly step', () => {
     const plan = planJob(job({ writable: true }), config(), image());
     expect(ops(plan)).not.toContain('readonly');
-    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'bind', 'bind', 'bind', 'entry']);
+    expect(ops(plan)).toEqual(['upper-tmpfs', 'mkdir', 'rootfs', 'job-files', 'tmp-tmpfs', 'bind', 'bind', 'bind', 'entry']);
   });
 
   test('readonly comes after every bind (their mount points are made while the rootfs is writable), even with many binds', () => {
@@ -94,10 +96,10 @@ describe('planJob: step order', () => {
       config((c) => c.mounts.push({ source: '/apps', target: '/apps', readonly: true, optional: false })),
       image(),
     );
-    const order = ops(plan);
+    const order = plan.steps.map((step) => step.op);
     const readonly = order.indexOf('readonly');
     expect(readonly).toBe(order.lastIndexOf('bind') + 1);
-    expect(order.indexOf('bind')).toBe(order.indexOf('rootfs') + 1);
+    expect(order.indexOf('bind')).toBe(order.indexOf('tmp-tmpfs') + 1);
     expect(order.lastIndexOf('readonly')).toBe(readonly);
     expect(order[order.length - 1]).toBe('entry');
     expect(stepOf(plan, 'readonly').target).toBe('/run/strata/jobs/42/rootfs');

@@ -4,6 +4,7 @@
 // under the node lock, so that no other job's teardown can release a layer in between.
 
 import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { mount } from '../../host/mounts.js';
 import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job-mounts.js';
@@ -11,6 +12,7 @@ import { withNodeLock } from '../../host/node-lock.js';
 import { nodeError } from '../../errors.js';
 import { bindError } from './bind-errors.js';
 import { faultPoint, killIfFault } from '../../test-switches.js';
+import { writeJobFiles } from './identity.js';
 import { mountRootfs } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
@@ -48,6 +50,9 @@ export interface NodeOps {
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
   /** A CDI device edit (devices-apply.ts): a bind, a node check, a link or a mode. */
   device(step: DeviceStep, deny: string): Promise<void>;
+  /** The job's generated passwd, group and hostname (identity.ts). */
+  writeJobFiles(step: StepOf<'job-files'>): Promise<void>;
+  mountTmp(step: StepOf<'tmp-tmpfs'>): Promise<void>;
   writeEntry(path: string, entry: EntryConfig): void;
 }
 
@@ -82,7 +87,8 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
     case 'rootfs':
       return ops.mountRootfs(step, runtime.lockFile, context.timings);
     case 'bind':
-      return ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
+      // Strata's own files are opened as root, and come from the runtime dir that others may not.
+      return step.trusted ? ops.bind(step, 0, 0, '') : ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
     case 'readonly':
       return ops.makeReadonly(step);
     case 'device-bind':
@@ -90,6 +96,10 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
     case 'symlink':
     case 'chmod':
       return ops.device(step, runtime.runtimeDir);
+    case 'job-files':
+      return ops.writeJobFiles(step);
+    case 'tmp-tmpfs':
+      return ops.mountTmp(step);
     case 'entry':
       return ops.writeEntry(step.path, step.entry);
   }
@@ -132,7 +142,7 @@ export const hostOps: NodeOps = {
       keepDev: step.target === '/dev',
       optional: step.optional,
       create: true,
-      deny,
+      deny: deny || undefined,
     });
     if (!reply.ok) throw bindError(step, reply, uid);
   },
@@ -141,6 +151,13 @@ export const hostOps: NodeOps = {
     if (!reply.ok) throw nodeError('E_READONLY', `cannot make ${step.target} read-only: ${reply.message}`, { detail: reply.value });
   },
   device: applyDeviceStep,
+  writeJobFiles: (step) => writeJobFiles(step),
+  async mountTmp(step) {
+    // 0700 parent: the tmpfs root is 1777 like any /tmp, reachable only from inside the container.
+    mkdirSync(dirname(step.target), { mode: 0o700 });
+    mkdirSync(step.target, { mode: 0o755 });
+    await mount({ type: 'tmpfs', source: 'strata-tmp', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=1777', 'nosuid', 'nodev'] });
+  },
   writeEntry,
 };
 

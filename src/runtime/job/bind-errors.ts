@@ -29,6 +29,14 @@ export function bindError(bind: BindRequest, reply: HelperReply, uid: number): S
     const kernel = errno === 'ENOSYS' ? ' (this kernel lacks openat2 or the new mount API: strata needs Linux 5.12 or later)' : '';
     return nodeError('E_BIND', `cannot bind ${printable(bind.source)} into a job's rootfs: ${reply.message}${kernel}`, { hint: 'check the node (strata doctor)', detail });
   }
+  if (bind.automatic) {
+    // Strata's own binds (host files, generated identity, /tmp): only the image can be in the way.
+    const what = reply.stage === 'type' ? (errno === 'EISDIR' ? 'is a directory' : 'is not a directory') : (WHY[errno] ?? 'cannot be mounted on');
+    return userError('E_IMAGE_PATH', `the image's ${printable(bind.target)} ${what}, so strata cannot mount the job's ${printable(bind.target)} there`, {
+      hint: 'fix the image (or mount your own file there with --container-mounts)',
+      detail,
+    });
+  }
   const source = printable(bind.source);
   const target = printable(bind.target);
   const why = WHY[errno] ?? reply.message.replace(/^[^:]*: /, '').toLowerCase();

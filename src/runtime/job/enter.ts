@@ -11,18 +11,26 @@
 import { TOOLS } from '../../host/tools.js';
 import type { EntryConfig } from './plan.js';
 
-/** Variables that describe the job to the scheduler's tools: the image never overrides them. */
-const SCHEDULER_VARIABLE = /^(SLURM_|SLURMD_|SPANK_|PBS_)/;
+/** Variables that describe the job to the scheduler's tools and MPI: the image never overrides them. */
+const SCHEDULER_VARIABLE = /^(SLURM_|SLURMD_|SPANK_|PBS_|PMI_|PMIX_)/;
+/** The caller's locale: dropped unless kept, so programs do not warn about locales the image lacks. */
+const LOCALE_VARIABLE = /^(LANG|LANGUAGE|LC_[A-Z]+)$/;
 
-/** The caller's environment with the image's on top (as the SPANK plugin does), scheduler variables kept. */
+/**
+ * The caller's environment with the image's on top, as the SPANK plugin builds it (Pyxis's
+ * precedence): scheduler and MPI variables stay the caller's, so do the names listed in
+ * STRATA_CONTAINER_ENV; the caller's locale is dropped unless listed there.
+ */
 export function entryEnvironment(caller: NodeJS.ProcessEnv, image: string[]): Record<string, string> {
+  const keep = new Set((caller.STRATA_CONTAINER_ENV ?? '').split(',').filter(Boolean));
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(caller)) if (value !== undefined) env[name] = value;
+  for (const [name, value] of Object.entries(caller)) if (value !== undefined && (keep.has(name) || !LOCALE_VARIABLE.test(name))) env[name] = value;
   for (const item of image) {
     const eq = item.indexOf('=');
     if (eq <= 0) continue;
     const name = item.slice(0, eq);
-    if (!SCHEDULER_VARIABLE.test(name)) env[name] = item.slice(eq + 1);
+    if (SCHEDULER_VARIABLE.test(name) || (keep.has(name) && caller[name] !== undefined)) continue;
+    env[name] = item.slice(eq + 1);
   }
   return env;
 }

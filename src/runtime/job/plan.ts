@@ -8,6 +8,7 @@ import { userError } from '../../errors.js';
 import { DEFAULT_PATH_ENV } from '../../store/image.js';
 import type { ResolvedImage } from '../../store/store.js';
 import { normalise, type BindRequest } from './request.js';
+import { planEnvironment, type JobFilesStep, type TmpStep } from './environment.js';
 import { RuntimePaths, layerId } from '../paths.js';
 import { isWithin } from '../../path-within.js';
 import type { ContainerEdits } from '../devices/index.js';
@@ -82,6 +83,8 @@ export type Step =
   /** The overlay mount itself becomes read-only, after the binds (which keep their own flags). */
   | { op: 'readonly'; target: string }
   | DeviceStep
+  | JobFilesStep
+  | TmpStep
   | { op: 'entry'; path: string; entry: EntryConfig };
 
 export interface Plan {
@@ -140,11 +143,13 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   checkOverlayFits(layers.length, options, image.ref);
   steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
   steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
+  const environment = planEnvironment(paths.dir, paths.rootfs, job.uid, job.gid, config);
+  steps.push(...environment.steps);
   // Device files go in before any other bind (see devices-plan.ts); device checks after them.
   const devices = job.devices ? planDevices(paths.rootfs, job.devices) : undefined;
   steps.push(...(devices?.early ?? []));
   // Binds first: their mount points are made in the (still writable) job layer.
-  for (const bind of bindList(job, config)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
+  for (const bind of bindList(job, config, environment.binds)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
   steps.push(...(devices?.late ?? []));
   if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });
 
@@ -192,7 +197,7 @@ function checkOverlayFits(count: number, options: string, ref: string) {
 }
 
 /** System, home, job and site binds, then the user's; parents before children. */
-function bindList(job: JobRequest, config: Config): BindRequest[] {
+function bindList(job: JobRequest, config: Config, environment: BindRequest[]): BindRequest[] {
   // /sys read-only, as in every container runtime: a job has no business reconfiguring the node.
   const system: BindRequest[] = ['/proc', '/sys', '/dev'].map((path) => ({
     source: path,
@@ -206,6 +211,8 @@ function bindList(job: JobRequest, config: Config): BindRequest[] {
     if (!binds.some((existing) => existing.target === bind.target)) binds.push(bind);
   };
   for (const site of config.mounts) add({ ...site, recursive: false });
+  // After the site's: a site mount of /etc/hosts (say) wins over the node's file.
+  for (const bind of environment) add(bind);
   const covered = (path: string) => binds.some((bind) => bind.source === bind.target && isWithin(path, bind.target));
   if (job.home && job.home !== '/' && !covered(job.home)) add({ source: job.home, target: job.home, readonly: false, optional: true, recursive: false });
   if (job.jobWorkDir && job.jobWorkDir !== '/' && !covered(job.jobWorkDir)) {
@@ -213,7 +220,9 @@ function bindList(job: JobRequest, config: Config): BindRequest[] {
   }
   for (const user of job.mounts) {
     // The user's own mount of their home or job directory replaces the automatic one.
-    const automatic = binds.findIndex((existing) => existing.target === user.target && existing.optional && (existing.target === job.home || existing.target === job.jobWorkDir));
+    const automatic = binds.findIndex(
+      (existing) => existing.target === user.target && (existing.automatic || (existing.optional && (existing.target === job.home || existing.target === job.jobWorkDir))),
+    );
     if (automatic >= 0) binds.splice(automatic, 1);
     if (binds.some((existing) => existing.target === user.target)) {
       throw userError('E_BAD_MOUNT', `mount target ${user.target} is already used by another mount`, { hint: 'pick another destination' });

@@ -17,6 +17,10 @@ export interface BindRequest {
   optional: boolean;
   /** Bind the whole tree below, submounts included (rbind). */
   recursive: boolean;
+  /** Made by strata or the node itself (generated files, /etc/hosts): opened as root. */
+  trusted?: boolean;
+  /** Added by strata for every job (environment.ts): a user's mount on the same target replaces it. */
+  automatic?: boolean;
 }
 
 /** Container paths a user may not cover: the system's own and strata's. */

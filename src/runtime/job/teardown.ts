@@ -121,6 +121,14 @@ class Undo {
         for (const entry of this.at(record.target)) await this.unmountOne(entry);
         ops.removeDir(record.target);
         return;
+      case 'tmp-tmpfs':
+        // The job's /tmp: its bind in the rootfs went with the rootfs' binds; then the tmpfs itself.
+        await this.unmountAll(job.rootfs, false);
+        for (const entry of this.at(record.target)) await this.unmountOne(entry);
+        return;
+      case 'job-files':
+        // Plain files in the job's directory, removed with it.
+        return;
       case 'upper-dir':
         // Never recursive-delete something that might still be mounted.
         // A user process still writing there must not make the epilog fail (and drain the node):

@@ -1,0 +1,94 @@
+// End to end through real Slurm on the 3-node cluster: what a job finds in its container besides
+// the image, on every node: its user's entry from the node's name service, every node of the job
+// by name (the node's /etc/hosts), the node's name, and a per-job /tmp that is writable under
+// --container-readonly. The image carries a glibc `getent`, so lookups go through NSS inside, as
+// in a distribution image. Afterwards every node is idle and clean.
+
+import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { busyboxLayer, writeLayout } from '../helpers/oci.js';
+import { CLUSTER, DIR, NODES, USER, importImage, on, strata, readOutput, sbatch, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+
+/** getent and the glibc it needs (ldd's absolute paths), copied into the test image. */
+const glibcGetent = () => [
+  '/usr/bin/getent',
+  ...execFileSync('ldd', ['/usr/bin/getent'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /(\/\S+) \(0x/.exec(line)?.[1])
+    .filter((path): path is string => Boolean(path)),
+];
+
+/** An image whose config sets variables the submit environment also sets (an OCI layout import). */
+async function importEnvImage() {
+  const layout = join(DIR, 'image-trees', 'envs-oci');
+  rmSync(layout, { recursive: true, force: true });
+  const Env = ['PATH=/bin:/usr/bin', 'SHARED=image', 'OTHER=image', 'PMI_TEST=image', 'SLURM_TEST=image'];
+  writeLayout(layout, [{ ref: 'envs', layers: [{ tar: busyboxLayer(), compression: 'none' }], config: { Env } }]);
+  const result = await strata(['import', `oci:${layout}:envs`, '--tag', 'envs:1']);
+  if (result.code !== 0) throw new Error(result.stderr);
+}
+
+// The image's own passwd names the test user differently: the node's entry must win.
+useCleanCluster(async () => {
+  await importImage(
+    'env:1',
+    { 'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n', 'etc/passwd': `root:x:0:0:root:/root:/bin/sh\nimpostor:x:${USER.uid}:${USER.gid}::/:/bin/sh\n` },
+    glibcGetent(),
+  );
+  await importEnvImage();
+});
+
+test('on every node: the user by name, every node of the job by name, the node name, a writable /tmp under --container-readonly', async () => {
+  const dir = workDir('container-env');
+  const step = [
+    'echo "$(hostname) user $(whoami) $(getent passwd $(id -u))"',
+    'echo "$(hostname) hosts $(getent hosts n1 n2 n3 | tr -s " " | tr "\\n" ";")"',
+    'echo "$(hostname) hostname $(cat /etc/hostname)"',
+    'echo "$(hostname) tmp $(echo ok > /tmp/probe && cat /tmp/probe) $(touch /probe 2>/dev/null && echo root-writable || echo root-readonly)"',
+  ].join('; ');
+  const submitted = await sbatch(dir, ['-N3', '-o', join(dir, 'out.txt'), '--container-image=env:1', '--container-readonly', '--container-batch=host', '--wrap', `srun -N3 sh -c '${step.replace(/'/g, `'\\''`)}'`]);
+  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+  const info = await waitForJob(submitted.jobId!);
+  const output = readOutput(join(dir, 'out.txt'));
+  expect({ state: info.state, output }).toEqual({ state: 'COMPLETED', output: expect.any(String) });
+  const nobody = execFileSync('getent', ['passwd', String(USER.uid)], { encoding: 'utf8' }).trim();
+  const hosts = execFileSync(join(CLUSTER, 'on.sh'), ['n1', 'getent', 'hosts', 'n1', 'n2', 'n3'], { encoding: 'utf8' });
+  expect(hosts.split('\n').filter(Boolean)).toHaveLength(3);
+  const expected = NODES.flatMap((node) => [
+    `${node} user ${USER.name} ${nobody}`,
+    `${node} hosts ${hosts.replace(/ +/g, ' ').replace(/\n/g, ';')}`,
+    `${node} hostname ${node}`,
+    `${node} tmp ok root-readonly`,
+  ]);
+  expect(output.split('\n').filter(Boolean).sort()).toEqual(expected.sort());
+});
+
+test('--container-workdir missing in the image is created; read-only, the task fails with strata\'s one line', async () => {
+  const dir = workDir('container-workdir');
+  const made = await on('head', ['srun', '-N1', '--container-image=env:1', '--container-workdir=/new/deep', 'sh', '-c', 'pwd; stat -c %U .'], { user: true, cwd: dir });
+  expect({ code: made.code, stdout: made.stdout, stderr: made.stderr }).toEqual({ code: 0, stdout: `/new/deep\n${USER.name}\n`, stderr: '' });
+  await waitForQuietCluster();
+  const refused = await on('head', ['srun', '-N1', '--container-image=env:1', '--container-readonly', '--container-workdir=/new/deep', 'pwd'], { user: true, cwd: dir });
+  expect(refused.code).not.toBe(0);
+  expect(refused.stdout).toBe('');
+  const lines = refused.stderr.split('\n').filter((line) => line && !/^srun: (error: )?(n\d+: task \d+: Exited|Terminating|launch\/slurm|.*StepId=.*aborted)/.test(line));
+  expect(lines).toEqual([expect.stringMatching(/^strata: n\d: cannot change to the working directory \/new\/deep in the container: Read-only file system \(it does not exist in the image, and the container is read-only\)$/)]);
+  expect(refused.stderr).not.toMatch(/task_init\(\) failed|spank/);
+});
+
+test('environment precedence as Pyxis: the image wins, except Slurm/PMI variables and the names in STRATA_CONTAINER_ENV; host locales dropped', async () => {
+  const dir = workDir('container-env-vars');
+  const show = ['FOO', 'SHARED', 'OTHER', 'PMI_TEST', 'SLURM_TEST', 'LANG'].map((name) => `echo ${name}=\${${name}-unset}`).join('; ');
+  const submit = ['FOO=bar', 'SHARED=host', 'OTHER=host', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=xx_XX.UTF-8'];
+  const run = async (extra: string[]) => {
+    const result = await on('head', ['env', ...submit, ...extra, 'srun', '-N1', '--container-image=envs:1', 'sh', '-c', show], { user: true, cwd: dir });
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    await waitForQuietCluster();
+    return result.stdout.split('\n').filter(Boolean);
+  };
+  // A variable only the submit side has passes through; the image's win; Slurm's and PMI's are the job's.
+  expect(await run([])).toEqual(['FOO=bar', 'SHARED=image', 'OTHER=image', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=unset']);
+  // Listed names take the submit side's value, in any order; a listed locale passes.
+  expect(await run(['STRATA_CONTAINER_ENV=LANG,SHARED'])).toEqual(['FOO=bar', 'SHARED=host', 'OTHER=image', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=xx_XX.UTF-8']);
+});

@@ -1,0 +1,147 @@
+// What a job finds in its container besides the image, on real mounts: its user's passwd and
+// group entries merged with the image's, the node's host files, its own /tmp; and that an image
+// planting links or FIFOs at /etc/passwd or /etc/group never makes root read a host file or hang.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
+import { makeSite, makeTree, type Site } from '../helpers/site.js';
+
+// A user every test machine has (setup creates it); its entries come from the node's NSS.
+const USER = Number(execFileSync('id', ['-u', 'strata-alice'], { encoding: 'utf8' }).trim());
+const GROUP = Number(execFileSync('id', ['-g', 'strata-alice'], { encoding: 'utf8' }).trim());
+const IMAGE_PASSWD = 'root:x:0:0:image root:/root:/bin/sh\nstrata-alice:x:4242:4242:impostor:/home/x:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n';
+const IMAGE_GROUP = 'root:x:0:\nvideo:x:44:\n';
+
+let site: Site;
+let before: NodeState;
+const jobDir = (job: string) => join(site.runtime, 'jobs', job);
+const rootfs = (job: string) => join(jobDir(job), 'rootfs');
+/** A command in the job's rootfs as the job's user, as the task entry would run it. */
+const inJob = (job: string, script: string) =>
+  spawnSync('/usr/sbin/chroot', [`--userspec=${USER}:${GROUP}`, rootfs(job), '/bin/sh', '-c', script], { encoding: 'utf8' });
+const prolog = (job: string, image: string, extra: string[] = []) =>
+  site.run(['prolog', '--job', job, '--uid', String(USER), '--gid', String(GROUP), '--image', image, ...extra]);
+const errorOf = (job: string) => (existsSync(join(jobDir(job), 'error')) ? readFileSync(join(jobDir(job), 'error'), 'utf8') : '');
+
+async function importTree(tag: string, files: Record<string, string>, adjust: (tree: string) => void = () => undefined, into = site) {
+  const tree = makeTree(join(into.root, `tree-${tag.replace(/\W/g, '_')}`), files);
+  for (const applet of ['id', 'whoami', 'grep', 'mount', 'mkfifo', 'hostname', 'wc']) spawnSync('ln', ['-sf', 'busybox', join(tree, 'bin', applet)]);
+  adjust(tree);
+  const imported = await into.run(['import', `dir:${tree}`, '--tag', tag]);
+  if (imported.code !== 0) throw new Error(imported.stderr);
+}
+
+beforeAll(async () => {
+  before = nodeState();
+  site = makeSite('container-env', 'container:\n  tmp_size: 8M\n');
+  await importTree('plain:1', { 'etc/passwd': IMAGE_PASSWD, 'etc/group': IMAGE_GROUP });
+  await importTree('bare:1', {}, (tree) => spawnSync('rm', ['-rf', join(tree, 'etc')]));
+  // Root-only host files in passwd and group format: what a root process following the image's
+  // links on the host would merge into the job's files.
+  writeFileSync(join(site.root, 'secret-passwd'), 'secret:x:777:777::/:/bin/sh\n', { mode: 0o600 });
+  writeFileSync(join(site.root, 'secret-group'), 'secretgroup:x:777:\n', { mode: 0o600 });
+  // /etc/passwd: an absolute link to the host file; /etc/group: a FIFO (an open for reading would
+  // block forever without O_NONBLOCK); in the second image, a relative link climbing out.
+  await importTree('planted:1', {}, (tree) => {
+    symlinkSync(join(site.root, 'secret-passwd'), join(tree, 'etc/passwd'));
+    execFileSync('mkfifo', [join(tree, 'etc/group')]);
+  });
+  await importTree('dirhosts:1', { 'etc/hosts/keep': '' });
+  await importTree('climbing:1', {}, (tree) => {
+    symlinkSync(`${'../'.repeat(20)}${site.root.slice(1)}/secret-group`, join(tree, 'etc/group'));
+  });
+}, 120_000);
+
+afterEach(async () => {
+  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+  expectNodeStateUnchanged(before);
+});
+
+afterAll(() => site.remove());
+
+test("the job's user is known inside, by the node's entry; the image's other entries stay", async () => {
+  expect((await prolog('1', 'plain:1')).code).toBe(0);
+  const who = inJob('1', 'whoami; id -un; id -gn; grep -c . /etc/passwd; grep "^daemon:" /etc/passwd; grep "^video:" /etc/group; grep -c "^strata-alice:" /etc/passwd');
+  expect(who.stderr).toBe('');
+  const group = execFileSync('id', ['-gn', 'strata-alice'], { encoding: 'utf8' }).trim();
+  // The image's impostor line for the same name is replaced by the node's; root stays the image's.
+  expect(who.stdout).toBe(`strata-alice\nstrata-alice\n${group}\n4\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\nvideo:x:44:\n1\n`);
+  const passwd = inJob('1', 'cat /etc/passwd').stdout;
+  expect(passwd).toContain(execFileSync('getent', ['passwd', String(USER)], { encoding: 'utf8' }));
+  expect(passwd).toMatch(/^root:x:0:0:image root:/);
+  expect(passwd).toMatch(/^nobody:x:65534:/m);
+  // Read-only, and the image's own file below is unchanged.
+  expect(inJob('1', 'echo x >> /etc/passwd').status).not.toBe(0);
+  expect(spawnSync('/usr/sbin/chroot', [rootfs('1'), '/bin/sh', '-c', 'echo x >> /etc/passwd']).status).not.toBe(0);
+});
+
+test('an image without /etc gets one with root, nobody, the user and the node files', async () => {
+  expect((await prolog('2', 'bare:1')).code).toBe(0);
+  const out = inJob('2', 'whoami; grep -c "^root:x:0:" /etc/passwd; grep -c "^nogroup:x:65534:" /etc/group; cat /etc/hostname');
+  expect(out.stdout).toBe(`strata-alice\n1\n1\n${hostname()}\n`);
+  expect(inJob('2', 'cat /etc/hosts').stdout).toBe(readFileSync('/etc/hosts', 'utf8'));
+  if (existsSync('/etc/resolv.conf')) expect(inJob('2', 'cat /etc/resolv.conf').stdout).toBe(readFileSync('/etc/resolv.conf', 'utf8'));
+});
+
+test('a link or FIFO planted at /etc/passwd and /etc/group: no host file read, no hang', async () => {
+  const started = Date.now();
+  const result = await prolog('3', 'planted:1');
+  expect(result.code).toBe(0);
+  expect(errorOf('3')).toBe('');
+  expect(Date.now() - started).toBeLessThan(20_000);
+  const passwd = inJob('3', 'cat /etc/passwd').stdout;
+  // Only what strata generates: root, the user, nobody; nothing of the host's shadow file.
+  expect(passwd.split('\n').filter(Boolean).map((line) => line.split(':')[0])).toEqual(['root', 'strata-alice', 'nobody']);
+  expect(inJob('3', 'whoami').stdout).toBe('strata-alice\n');
+  expect((await prolog('8', 'climbing:1')).code).toBe(0);
+  expect(inJob('8', 'cat /etc/group').stdout).not.toContain('secret');
+});
+
+test("an image whose /etc/hosts is a directory fails the job with a line naming it, never the node", async () => {
+  const result = await prolog('9', 'dirhosts:1');
+  expect(result.code).toBe(0);
+  expect(errorOf('9')).toBe("strata: the image's /etc/hosts is a directory, so strata cannot mount the job's /etc/hosts there; fix the image (or mount your own file there with --container-mounts)\n");
+});
+
+test('/tmp is per job, sized by the site, writable under --readonly, and gone afterwards', async () => {
+  expect((await prolog('4', 'plain:1', ['--readonly'])).code).toBe(0);
+  expect(inJob('4', 'touch /newfile').status).not.toBe(0);
+  expect(inJob('4', 'echo hi > /tmp/x && cat /tmp/x').stdout).toBe('hi\n');
+  const tmp = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((line) => line.split(' ')[4] === join(rootfs('4'), 'tmp'));
+  expect(tmp).toMatch(/ - tmpfs strata-tmp rw,.*size=8192k/);
+  // Filling it hits its own cap, not the writable layer's.
+  expect(inJob('4', 'dd if=/dev/zero of=/tmp/big bs=1M count=20 2>&1').status).not.toBe(0);
+  // The job's /tmp is not reachable by other users on the host.
+  expect(spawnSync('/usr/sbin/chroot', ['--userspec=65534:65534', '/', '/bin/ls', join(jobDir('4'), 'tmp', 't')]).status).not.toBe(0);
+  // A second job does not see the first's files.
+  expect((await prolog('5', 'plain:1')).code).toBe(0);
+  expect(inJob('5', 'ls /tmp').stdout).toBe('');
+  expect((await site.run(['epilog', '--job', '4'])).code).toBe(0);
+  expect(existsSync(jobDir('4'))).toBe(false);
+});
+
+test('a site can turn the host files off; a user mount replaces one', async () => {
+  const off = makeSite('container-env-off', 'container:\n  hosts: false\n  hostname: false\n');
+  await importTree('plain:1', { 'etc/passwd': IMAGE_PASSWD }, undefined, off);
+  const offProlog = (job: string, extra: string[] = []) => off.run(['prolog', '--job', job, '--uid', String(USER), '--gid', String(GROUP), '--image', 'plain:1', ...extra]);
+  try {
+    expect((await offProlog('6')).code).toBe(0);
+    const inOff = (script: string) => spawnSync('/usr/sbin/chroot', [`--userspec=${USER}:${GROUP}`, join(off.runtime, 'jobs/6/rootfs'), '/bin/sh', '-c', script], { encoding: 'utf8' });
+    expect(inOff('cat /etc/hosts; cat /etc/hostname').status).not.toBe(0);
+    expect(inOff('whoami').stdout).toBe('strata-alice\n');
+  } finally {
+    expect((await off.run(['epilog', '--job', '6'])).code).toBe(0);
+    off.remove();
+  }
+  const mine = join(site.root, 'my-hosts');
+  execFileSync('sh', ['-c', `echo '10.0.0.1 mine' > ${mine} && chown ${USER} ${mine}`]);
+  try {
+    expect((await prolog('7', 'plain:1', ['--mounts', `${mine}:/etc/hosts:ro`])).code).toBe(0);
+    expect(inJob('7', 'cat /etc/hosts').stdout).toBe('10.0.0.1 mine\n');
+  } finally {
+    unlinkSync(mine);
+  }
+});
