@@ -27,14 +27,21 @@ static int within(const char *path, const char *dir) {
 }
 
 /*
- * bind SOURCE ROOTFS TARGET FLAGS UID GID DENY
+ * bind SOURCE ROOTFS TARGET FLAGS UID GID DENY ALSO
  * SOURCE is opened as UID/GID (their permissions decide); TARGET is a container path resolved in
  * ROOTFS (created if BIND_CREATE); a source that resolves into DENY (strata's runtime dir) is
- * refused. The source's own mount flags are kept (a read-only or noexec source stays so); nosuid,
+ * refused. Missing targets are created only in the rootfs mount itself or on ALSO's filesystem (a
+ * mount the job owns: its /tmp), never in a host directory bound in. The source's own mount flags are kept (a read-only or noexec source stays so); nosuid,
  * nodev (unless BIND_KEEP_DEV), ro (BIND_READONLY) and noexec (BIND_NOEXEC) are added, never
  * removed; the new mount is a slave, so unmounting it never propagates to the host. Reply: the
  * new mount's id, or "skipped" for a missing optional source.
  */
+/* The device of a filesystem the job owns (a path strata made), or 0. */
+static dev_t own_dev(const char *path) {
+  struct stat st;
+  return path && stat(path, &st) == 0 ? st.st_dev : 0;
+}
+
 int do_bind(char **f) {
   unsigned flags = (unsigned)strtoul(f[4], NULL, 10);
   int source = open_as_user(f[1], (uid_t)strtoul(f[5], NULL, 10), (gid_t)strtoul(f[6], NULL, 10));
@@ -56,7 +63,7 @@ int do_bind(char **f) {
     reply_stage_err(errno, STAGE_SOURCE, f[1]);
   } else if ((root = open(f[2], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
     reply_err(errno, f[2]);
-  } else if ((target = open_in_root(root, f[3], (flags & BIND_CREATE) ? (S_ISDIR(source_stat.st_mode) ? 'd' : 'f') : 0)) < 0) {
+  } else if ((target = open_in_root_also(root, f[3], (flags & BIND_CREATE) ? (S_ISDIR(source_stat.st_mode) ? 'd' : 'f') : 0, own_dev(opt(f[8])))) < 0) {
     reply_stage_err(errno, STAGE_TARGET, f[3]);
   } else if (fstat(target, &target_stat) != 0) {
     reply_stage_err(errno, STAGE_TARGET, f[3]);

@@ -38,7 +38,9 @@ static void close_keeping_errno(int fd) {
 /* Symbolic links followed while creating, as the kernel's own limit for a lookup. */
 #define MAX_LINKS 40
 
-int open_in_root(int rootfd, const char *path, char create) {
+int open_in_root(int rootfd, const char *path, char create) { return open_in_root_also(rootfd, path, create, 0); }
+
+int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev) {
   /* The prefix resolved so far, as a path below the root ("/a/b"): each step resolves the whole
    * prefix again from the root, so a symlink anywhere is followed the container's way. */
   char prefix[PATH_MAX] = "", walk[PATH_MAX];
@@ -76,7 +78,9 @@ int open_in_root(int rootfd, const char *path, char create) {
        * an image's link must not make root create entries in a host directory bound into the
        * container (/dev, a home directory, a site mount). */
       long long here = mount_id_of(current), root_id = mount_id_of(rootfd);
-      if (here < 0 || here != root_id) {
+      struct stat parent;
+      int own = here >= 0 && (here == root_id || (also_dev && fstat(current, &parent) == 0 && parent.st_dev == also_dev));
+      if (!own) {
         close(current);
         errno = here < 0 ? errno : EXDEV;
         return -1;

@@ -21,10 +21,13 @@ int openat2_path(int dirfd, const char *path, int flags, unsigned long long reso
  * would (symlinks in the image resolve inside the rootfs; `..` never leaves it; magic links are
  * refused). With `create` ('d' or 'f'), missing components are made (parents as directories, the
  * last one as `create` says) with mkdirat/openat relative to the already resolved parent, and
- * only on the mount of `rootfd` itself (EXDEV when the parent is another mount, e.g. a bind).
+ * only on the mount of `rootfd` itself (EXDEV when the parent is another mount, e.g. a bind of a
+ * host directory).
  * Returns an O_PATH descriptor or -1 with errno set.
  */
 int open_in_root(int rootfd, const char *path, char create);
+/* The same, also creating on the filesystem of device `also_dev` (a mount the job owns, its /tmp). */
+int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev);
 
 /*
  * Open `path` as uid/gid (with the user's supplementary groups) in a child process and pass the

@@ -28,6 +28,8 @@ export interface RootfsBind {
   create: boolean;
   /** A source that resolves into this directory is refused (strata's runtime dir). */
   deny?: string;
+  /** A filesystem the job owns (its /tmp, by a path in it) where missing targets may be created too. */
+  createAlsoIn?: string;
   /** No execution from the mount (a CDI spec's `noexec`). */
   noexec?: boolean;
 }
@@ -62,7 +64,7 @@ export async function timed(helper: MountHelper, fields: (string | number)[]): P
 
 /** Bind one source into the rootfs. ok: value is the new mount's id, or "skipped". */
 export function bindIntoRootfs(bind: RootfsBind): Promise<HelperReply> {
-  return timed(requireHelper(), ['bind', bind.source, bind.rootfs, bind.target, bindFlags(bind), bind.uid, bind.gid, bind.deny ?? '-']);
+  return timed(requireHelper(), ['bind', bind.source, bind.rootfs, bind.target, bindFlags(bind), bind.uid, bind.gid, bind.deny || '-', bind.createAlsoIn || '-']);
 }
 
 /**

@@ -50,6 +50,8 @@ export class RuntimePaths {
       error: join(dir, 'error'),
       upper: join(dir, 'upper'),
       rootfs: join(dir, 'rootfs'),
+      /** The job's /tmp: a tmpfs in a root-only directory (bound at /tmp in the rootfs). */
+      tmp: join(dir, 'tmp', 't'),
     };
   }
 }

@@ -70,3 +70,6 @@ export function compareTrees(expected: string, actual: string, options: { skip?:
   }
   return undefined;
 }
+
+/** What a job's rootfs has that the image does not: the node's and strata's per-job mounts. */
+export const PER_JOB_PATHS = ['proc', 'sys', 'dev', 'root', 'tmp', 'etc/passwd', 'etc/group', 'etc/hosts', 'etc/hostname', 'etc/resolv.conf', 'etc/localtime'];

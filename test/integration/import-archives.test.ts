@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
-import { compareTrees } from '../helpers/tree-compare.js';
+import { compareTrees, PER_JOB_PATHS } from '../helpers/tree-compare.js';
 
 let site: Site;
 let before: NodeState;
@@ -51,7 +51,7 @@ test('oci: import gives the tree umoci unpacks, with the image config in the job
   try {
     const rootfs = join(site.runtime, 'jobs/ref1/rootfs');
     // The job's own mounts (proc, sys, dev, the home directory) cover those directories.
-    expect(compareTrees(join(bundle, 'rootfs'), rootfs, { skip: ['proc', 'sys', 'dev', 'root'] })).toBeUndefined();
+    expect(compareTrees(join(bundle, 'rootfs'), rootfs, { skip: PER_JOB_PATHS })).toBeUndefined();
     const entry = JSON.parse(readFileSync(join(site.runtime, 'jobs/ref1/entry.json'), 'utf8'));
     expect(entry).toMatchObject({ env: ['PATH=/bin', 'FOO=bar'], workdir: '/data', entrypoint: ['/bin/sh', '-c'], cmd: ['echo hi'] });
   } finally {
@@ -126,7 +126,7 @@ test('--flatten: one layer for the whole image, the same tree; above import.flat
   execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:rich-gzip`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
   expect((await site.run(['prolog', '--job', 'flat1', '--uid', '0', '--gid', '0', '--image', 'rich:flat'])).stderr).toBe('');
   try {
-    expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/flat1/rootfs'), { skip: ['proc', 'sys', 'dev', 'root'] })).toBeUndefined();
+    expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/flat1/rootfs'), { skip: PER_JOB_PATHS })).toBeUndefined();
   } finally {
     expect((await site.run(['epilog', '--job', 'flat1'])).code).toBe(0);
   }

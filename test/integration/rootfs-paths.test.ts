@@ -30,7 +30,7 @@ const mountPointOf = (id: number) =>
     .find((fields) => Number(fields[0]) === id)?.[4];
 
 async function bindAt(target: string, { create = false, kind = 'dir' }: { create?: boolean; kind?: 'dir' | 'file' } = {}): Promise<HelperReply> {
-  return helper.request(['bind', kind === 'dir' ? sourceDir : sourceFile, root, target, bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create }), 0, 0, '-']);
+  return helper.request(['bind', kind === 'dir' ? sourceDir : sourceFile, root, target, bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create }), 0, 0, '-', '-']);
 }
 
 /** Bind, and return where the mount landed (unmounting it again). */
@@ -194,7 +194,7 @@ describe('binds already in the rootfs', () => {
     const host = join(work, 'host-bound');
     mkdirSync(host, { recursive: true });
     dirs('hostbind');
-    const bound = await helper.request(['bind', host, root, '/hostbind', bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create: false }), 0, 0, '-']);
+    const bound = await helper.request(['bind', host, root, '/hostbind', bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create: false }), 0, 0, '-', '-']);
     expect(bound.ok).toBe(true);
     link('data', '/hostbind/made-by-root');
     const error = await refused('/data', { create: true });

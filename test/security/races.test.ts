@@ -65,7 +65,7 @@ function userLink(target: string, path: string) {
 }
 
 const bind = (source: string, target: string, create = true, uid = USER) =>
-  helper.request(['bind', source, rootfs, target, bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create }), uid, uid, site.runtime]);
+  helper.request(['bind', source, rootfs, target, bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create }), uid, uid, site.runtime, '-']);
 
 /** Unmount a mount of the test rootfs by id, as teardown does (verified), retrying while a racer makes it unreachable. */
 async function unmountById(id: number) {

@@ -46,7 +46,8 @@ export interface NodeOps {
   makeDir(step: StepOf<'mkdir'>): void;
   mountRootfs(step: StepOf<'rootfs'>, lockFile: string, timings: ApplyTimings): Promise<void>;
   /** Throws the job's or the node's error; a missing optional source is no error. */
-  bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string): Promise<void>;
+  /** `ownTmp`: the job's /tmp, where missing mount points may be made too (host/job-mounts.ts). */
+  bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string, ownTmp?: string): Promise<void>;
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
   /** A CDI device edit (devices-apply.ts): a bind, a node check, a link or a mode. */
   device(step: DeviceStep, deny: string): Promise<void>;
@@ -69,14 +70,14 @@ export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps 
     const started = performance.now();
     ops.journal(job.journal, step);
     killIfFault(fault, index + 1, 'before');
-    await carryOut(step, ops, context, runtime);
+    await carryOut(step, ops, context, runtime, job);
     killIfFault(fault, index + 1, 'after');
     const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
   }
 }
 
-function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths): Promise<void> | void {
+function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>): Promise<void> | void {
   switch (step.op) {
     case 'upper-tmpfs':
       return ops.mountUpperTmpfs(step);
@@ -88,7 +89,7 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
       return ops.mountRootfs(step, runtime.lockFile, context.timings);
     case 'bind':
       // Strata's own files are opened as root, and come from the runtime dir that others may not.
-      return step.trusted ? ops.bind(step, 0, 0, '') : ops.bind(step, context.uid, context.gid, runtime.runtimeDir);
+      return step.trusted ? ops.bind(step, 0, 0, '', job.tmp) : ops.bind(step, context.uid, context.gid, runtime.runtimeDir, job.tmp);
     case 'readonly':
       return ops.makeReadonly(step);
     case 'device-bind':
@@ -130,7 +131,7 @@ export const hostOps: NodeOps = {
   async mountRootfs(step, lockFile, timings) {
     await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
   },
-  async bind(step, uid, gid, deny) {
+  async bind(step, uid, gid, deny, ownTmp) {
     const reply = await bindIntoRootfs({
       source: step.source,
       rootfs: step.rootfs,
@@ -143,6 +144,7 @@ export const hostOps: NodeOps = {
       optional: step.optional,
       create: true,
       deny: deny || undefined,
+      createAlsoIn: ownTmp,
     });
     if (!reply.ok) throw bindError(step, reply, uid);
   },

@@ -46,7 +46,7 @@ const HOST_FILES = [
 
 export function planEnvironment(jobDir: string, rootfs: string, uid: number, gid: number, config: Config): EnvironmentPlan {
   const files = join(jobDir, 'etc');
-  const tmp = join(jobDir, 'tmp', 't');
+  const tmp = join(jobDir, 'tmp', 't'); // RuntimePaths.job().tmp
   const bind = (source: string, target: string, readonly = true, optional = false): BindRequest => ({
     source,
     target,
