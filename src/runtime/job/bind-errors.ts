@@ -7,8 +7,8 @@ import type { HelperReply } from '../../host/mount-helper.js';
 import { nodeError, printable, userError, type StrataError } from '../../errors.js';
 import type { BindRequest } from './request.js';
 
-/** errnos that are the node's condition whatever the user asked for. */
-const NODE_ERRNOS = new Set(['EIO', 'ENOMEM', 'ENFILE', 'EMFILE', 'ENOSPC', 'ENOSYS', 'EPROTO', 'ECHILD']);
+/** errnos that are the node's condition whatever the user or the image asked for. */
+export const NODE_ERRNOS = new Set(['EIO', 'ENOMEM', 'ENFILE', 'EMFILE', 'ENOSPC', 'ENOSYS', 'EPROTO', 'ECHILD']);
 
 const WHY: Record<string, string> = {
   ENOENT: 'does not exist',

@@ -7,10 +7,9 @@ import { bindIntoRootfs } from '../../host/job-mounts.js';
 import { checkDeviceNode, chmodInRootfs, symlinkInRootfs } from '../../host/device-ops.js';
 import type { HelperReply } from '../../host/mount-helper.js';
 import { nodeError, printable, userError, type StrataError } from '../../errors.js';
+import { NODE_ERRNOS } from './bind-errors.js';
 import type { DeviceStep } from './devices-plan.js';
 
-/** errnos that are the node's condition whatever the image holds. */
-const NODE_ERRNOS = new Set(['EIO', 'ENOMEM', 'ENFILE', 'EMFILE', 'ENOSPC', 'ENOSYS', 'EPROTO', 'ECHILD']);
 
 const WHY: Record<string, string> = {
   ENOENT: 'a missing directory',
