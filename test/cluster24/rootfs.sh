@@ -32,12 +32,12 @@ tmp=$CACHE/.build-$KEY
 rm -rf --one-file-system "$tmp"
 say "building $ROOT (Debian trixie + Slurm 24.11; a few minutes, once per machine)"
 start=$SECONDS
-# debootstrap's own I: lines are the progress report, its ~200 "Retrieving <package>" lines
-# summarised as one in 25; the full log stays in the build directory on failure. minbase +
-# --include keeps the download to what the daemons and the plugin build need.
+# debootstrap's own "I: <Phase> <package>" lines are the progress report: the first line of each
+# phase and every 50th after it (there are ~200 packages per phase); the full log stays in the
+# build directory on failure. minbase + --include keeps the download to what the daemons and the
+# plugin build need.
 if ! debootstrap --variant=minbase --include="$PACKAGES" trixie "$tmp" "$MIRROR" 2>&1 |
-  awk '/^I: (Retrieving|Validating) / && !/Release|Packages/ { if (!/^I: Retrieving/) next; if (++n % 25 == 0) printf "rootfs:   downloaded %d packages\n", n; fflush(); next }
-       /^I: (Retrieving|Validating|Resolving|Checking|Extracting|Installing|Configuring|Base system)/ { sub(/^I: /, "rootfs:   "); print; fflush() }' >&2; then
+  awk 'sub(/^I: /, "") { if ($1 != phase) { phase = $1; n = 0; print "rootfs:   " $0 } else if (++n % 50 == 0) print "rootfs:   " $0 " (" n " so far)"; fflush() }' >&2; then
   die "debootstrap failed (log: $tmp/debootstrap/debootstrap.log)"
 fi
 [ -x "$tmp/usr/sbin/slurmd" ] || die "debootstrap finished without slurmd (log: $tmp/debootstrap/debootstrap.log)"
