@@ -21,6 +21,13 @@ mount -t proc proc "$root/proc"
 # The machine's /sys (cgroup v1 is seen as on the machine) and /dev (loop devices are global).
 mount --rbind /sys "$root/sys"
 mount --rbind /dev "$root/dev"
+# Names resolve from the cluster's hosts file only: the rootfs has no /etc/hosts, and its resolver
+# (the machine's, copied by debootstrap) is unreachable from these network namespaces, so every
+# lookup (munged's of its own name, slurmctld's of a credential's origin) would wait for DNS time-outs
+# and stall slurmctld past MessageTimeout: steps then hang in COMPLETING.
+cp "$C/etc/hosts" "$root/etc/hosts"
+sed -i 's/^hosts:.*/hosts: files/' "$root/etc/nsswitch.conf"
+: >"$root/etc/resolv.conf"
 # Private /run and /tmp, as on a separate machine.
 mount --bind "$own/run" "$root/run"
 mount --bind "$own/tmp" "$root/tmp"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Start the Slurm 24.11 test cluster: the same shape as test/cluster (one munged and slurmctld on
-# "head", slurmd on n1..n3, one network + mount + UTS namespace per host), but every host runs from
+# Start the Slurm 24.11 test cluster: the same shape as test/cluster (slurmctld on "head", slurmd
+# on n1..n3, munged on every host, one network + mount + UTS namespace per host), but every host runs from
 # a Debian 13 (trixie) root filesystem (rootfs.sh, cached), so the daemons, the tools the prolog
 # runs and the SPANK plugin's headers are Slurm 24.11's. strata itself (dist/) and the Node binary
 # are bound in from this machine. Runs next to the 22.05 cluster: see env.sh for its own names.
 #
 # Environment: as test/cluster/up.sh, plus STRATA_ROOTFS_CACHE, STRATA_DEBIAN_MIRROR (rootfs.sh) and
-#   STRATA_CLUSTER_NODE_BIN (the node binary bound at /usr/bin/node in the hosts).
+#   STRATA_CLUSTER_NODE_BIN (the node binary bound at /usr/bin/node in the hosts),
+#   STRATA_CLUSTER_PROLOGFLAGS (Alloc; e.g. RunInJob, which 24.05 added).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=env.sh
@@ -102,7 +103,7 @@ SlurmctldHost=head($(host_ip head))
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$C/munge/munge.socket
+AuthInfo=socket=/run/munge/munge.socket.2
 CredType=cred/munge
 StateSaveLocation=$C/ctld/state
 SlurmctldPidFile=$C/ctld/slurmctld.pid
@@ -124,7 +125,7 @@ ReturnToService=2
 SlurmdTimeout=60
 KillWait=5
 MinJobAge=600
-PrologFlags=Alloc
+PrologFlags=${STRATA_CLUSTER_PROLOGFLAGS:-Alloc}
 Prolog=$C/bin/prolog
 Epilog=$C/bin/epilog
 PrologEpilogTimeout=60
@@ -133,6 +134,11 @@ EOC
   for n in $(node_names); do echo "NodeName=$n NodeAddr=$(host_ip "$n") CPUs=2 RealMemory=1000 State=UNKNOWN"; done
   echo "PartitionName=debug Nodes=n[1-$NODES] Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
 } >"$C/etc/slurm.conf"
+
+{
+  printf '127.0.0.1\tlocalhost\n'
+  for h in $(host_names); do printf '%s\t%s\n' "$(host_ip "$h")" "$h"; done
+} >"$C/etc/hosts"
 
 # ---- network ------------------------------------------------------------------------------------
 say "creating network namespaces ($NS-*) and the fabric bridge"
@@ -161,13 +167,18 @@ for h in $(host_names); do
 done
 
 # ---- daemons, all trixie's ----------------------------------------------------------------------
-say "starting munged on head"
-install -d -m 0700 "$C/munge/key"
+# One munged per host, in its own /run, as on real machines: a shared one sees the same credential
+# decoded on several nodes (a message fanned out to them, or resent after a time-out) and answers
+# "Replayed credential".
+install -d -m 0700 "$C/munge" "$C/munge/key"
 on_host head mungekey --create --keyfile="$C/munge/key/munge.key"
 chmod 0600 "$C/munge/key/munge.key"
-on_host head munged --force --socket="$C/munge/munge.socket" --key-file="$C/munge/key/munge.key" \
-  --pid-file="$C/munge/munged.pid" --log-file="$C/log/munged.log" --seed-file="$C/munge/key/munged.seed" \
-  </dev/null >/dev/null 2>>"$C/log/munged.log"
+for h in $(host_names); do
+  say "starting munged on $h"
+  on_host "$h" install -d -m 0755 /run/munge
+  on_host "$h" munged --force --key-file="$C/munge/key/munge.key" --log-file="$C/log/munged-$h.log" \
+    --seed-file=/run/munge/munged.seed </dev/null >/dev/null 2>>"$C/log/munged-$h.log"
+done
 say "starting slurmctld on head"
 on_host head slurmctld -f "$C/etc/slurm.conf" </dev/null >>"$C/log/slurmctld.log" 2>&1
 for n in $(node_names); do

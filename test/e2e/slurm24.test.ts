@@ -11,7 +11,7 @@ import './cluster24-env.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { NODES, clusterForTests, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { NODES, clusterForTests, ensureCluster, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 let startedHere = false;
 let before: NodeState;
@@ -110,5 +110,23 @@ test('scancel of a running -N3 container job: the epilog leaves nothing mounted 
   expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(`/run/strata/jobs/${submitted.jobId}/`);
   await on('head', ['scancel', submitted.jobId!]);
   expect((await waitForJob(submitted.jobId!)).state).toBe('CANCELLED');
+  // afterEach: every node idle and clean, loop devices as before
+});
+
+test('PrologFlags=RunInJob (24.05+): the prolog runs in the extern step; the job gets its image, nodes end clean', async () => {
+  // Restart the cluster with RunInJob (the store goes with it). Last in this file: afterAll stops it.
+  await stopCluster();
+  process.env.STRATA_CLUSTER_PROLOGFLAGS = 'RunInJob';
+  try {
+    startedHere = (await ensureCluster()) || startedHere;
+  } finally {
+    delete process.env.STRATA_CLUSTER_PROLOGFLAGS;
+  }
+  await waitForQuietCluster();
+  expect((await on('head', ['scontrol', 'show', 'config'])).stdout).toMatch(/^PrologFlags\s*=\s*.*RunInJob/m);
+  await importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' });
+  const dir = workDir('24-runinjob');
+  const srun = await on('head', ['srun', '-N3', '-l', '--container-image=e2e:1', 'cat', '/etc/strata-marker'], { user: true, cwd: dir });
+  expect({ code: srun.code, out: lines(srun.stdout).sort() }).toEqual({ code: 0, out: ['0: e2e-image-v1', '1: e2e-image-v1', '2: e2e-image-v1'] });
   // afterEach: every node idle and clean, loop devices as before
 });
