@@ -225,6 +225,14 @@ export function checkSpankPlugin(facts: Facts): Check {
   if ('error' in elf) return fail(name, `${entry.plugin} is ${elf.error}`, 'rebuild it with `make -C spank` and run `strata install-slurm`');
   if (elf.type !== 3) return fail(name, `${entry.plugin} is not a shared object`, 'rebuild it with `make -C spank` and run `strata install-slurm`');
   if (!elf.exports.includes('slurm_spank_init')) return fail(name, `${entry.plugin} does not export slurm_spank_init: not a SPANK plugin`, 'rebuild it with `make -C spank` and run `strata install-slurm`');
+  // Slurm loads a plugin only if it was built against the same major.minor release: after an
+  // upgrade (e.g. 22.05 -> 24.11) a required plugin built for the old one makes every sbatch, srun
+  // and salloc fail with "Incompatible plugin version".
+  const built = elf.pluginVersion === undefined ? undefined : `${elf.pluginVersion >> 16}.${String((elf.pluginVersion >> 8) & 0xff).padStart(2, '0')}`;
+  const running = /^(\d+\.\d+)\./.exec(slurm.version ?? '')?.[1];
+  if (built && running && built !== running) {
+    return fail(name, `${entry.plugin} was built for Slurm ${built}, this node runs Slurm ${slurm.version}: Slurm refuses to load it ("Incompatible plugin version")`, 'rebuild it against this Slurm\'s headers (Debian: libslurm-dev) with `make -C spank` and run `strata install-slurm`');
+  }
   const runtimeDir = entry.args.runtime_dir ?? '/run/strata';
   if (runtimeDir !== facts.config.effective.runtimeDir) {
     return fail(name, `${where}: the plugin looks in runtime_dir=${runtimeDir}, strata uses ${facts.config.effective.runtimeDir}`, `set runtime_dir=${facts.config.effective.runtimeDir} on the plugstack line`);

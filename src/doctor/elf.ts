@@ -11,6 +11,11 @@ export interface ElfInfo {
   machine: number;
   /** Names of defined (not undefined) global or weak dynamic symbols. */
   exports: string[];
+  /**
+   * The value of an exported 4-byte `plugin_version`: a Slurm plugin's SLURM_VERSION_NUMBER
+   * ((major << 16) | (minor << 8) | micro) of the headers it was built against.
+   */
+  pluginVersion?: number;
 }
 
 const SHT_DYNSYM = 11;
@@ -35,14 +40,21 @@ export function readElf(bytes: Buffer): ElfInfo | { error: string } {
     if (at + sectionSize > bytes.length) throw new RangeError('truncated section table');
     return {
       type: bytes.readUInt32LE(at + 4),
+      address: word(at + (wide ? 0x10 : 0x0c)),
       offset: word(at + (wide ? 0x18 : 0x10)),
       size: word(at + (wide ? 0x20 : 0x14)),
       link: bytes.readUInt32LE(at + (wide ? 0x28 : 0x18)),
       entrySize: word(at + (wide ? 0x38 : 0x24)),
     };
   };
+  // The 4 bytes at virtual address `address` in `holder` (the section the symbol is defined in).
+  const valueAt = (holder: ReturnType<typeof section>, address: number) => {
+    const at = holder.offset + address - holder.address;
+    return at >= holder.offset && at + 4 <= Math.min(bytes.length, holder.offset + holder.size) ? bytes.readUInt32LE(at) : undefined;
+  };
   try {
     const exports: string[] = [];
+    let pluginVersion: number | undefined;
     for (let index = 0; index < sectionCount; index++) {
       const symbols = section(index);
       if (symbols.type !== SHT_DYNSYM || !symbols.entrySize) continue;
@@ -55,10 +67,13 @@ export function readElf(bytes: Buffer): ElfInfo | { error: string } {
         if (!name || sectionIndex === 0 || (binding !== STB_GLOBAL && binding !== STB_WEAK)) continue;
         const start = strings.offset + name;
         const end = bytes.indexOf(0, start);
-        if (end > start) exports.push(bytes.toString('latin1', start, end));
+        if (end <= start) continue;
+        const symbol = bytes.toString('latin1', start, end);
+        exports.push(symbol);
+        if (symbol === 'plugin_version') pluginVersion = valueAt(section(sectionIndex), wide ? Number(bytes.readBigUInt64LE(at + 8)) : bytes.readUInt32LE(at + 4));
       }
     }
-    return { bits, type, machine, exports };
+    return { bits, type, machine, exports, ...(pluginVersion === undefined ? {} : { pluginVersion }) };
   } catch (error) {
     return { error: `damaged ELF file (${error instanceof Error ? error.message : String(error)})` };
   }

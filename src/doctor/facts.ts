@@ -58,6 +58,8 @@ export interface SlurmFacts {
   pluginsAfter?: PlugstackEntry[];
   pluginFile?: FileFacts;
   pluginElf?: ElfInfo | { error: string };
+  /** `slurmd -V` (else `sinfo -V`) here, e.g. "24.11.5"; undefined when neither answers. */
+  version?: string;
 }
 
 export interface PbsFacts {

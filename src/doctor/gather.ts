@@ -2,6 +2,7 @@
 // (src/host/kernel-probe.ts), which mounts a throw-away tmpfs+overlay and removes it again. Shared
 // filesystem calls are bounded in time: a hung Lustre must give a verdict, not a hung health check.
 
+import { execFile } from 'node:child_process';
 import { constants, existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { access, open, stat } from 'node:fs/promises';
 import { release } from 'node:os';
@@ -112,6 +113,7 @@ async function slurmFacts(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Sl
   facts.plugstackReadable = stack !== undefined;
   facts.plugin = stack === undefined ? undefined : findStrataPlugin(facts.plugstackPath, stack);
   facts.pluginsAfter = stack === undefined ? [] : pluginsAfterStrata(facts.plugstackPath, stack);
+  facts.version = await slurmVersion(['slurmd', 'sinfo'], timeoutMs);
   if (facts.plugin) {
     facts.pluginFile = await fileFacts(facts.plugin.plugin, timeoutMs);
     if (facts.pluginFile.exists && !facts.pluginFile.error) {
@@ -119,6 +121,16 @@ async function slurmFacts(env: NodeJS.ProcessEnv, timeoutMs: number): Promise<Sl
     }
   }
   return facts;
+}
+
+/** The Slurm release installed here, from the first of `commands` that answers `-V` ("slurm 24.11.5"). */
+async function slurmVersion(commands: string[], timeoutMs: number): Promise<string | undefined> {
+  for (const command of commands) {
+    const output = await new Promise<string>((resolve) => execFile(command, ['-V'], { timeout: timeoutMs }, (error, stdout) => resolve(error ? '' : String(stdout))));
+    const version = /^slurm(?:-wlm)? (\d+\.\d+\.\S+)/.exec(output)?.[1];
+    if (version) return version;
+  }
+  return undefined;
 }
 
 /** Every plugin line of a plugstack file in the order Slurm loads them, following `include` lines. */

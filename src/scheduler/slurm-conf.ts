@@ -1,9 +1,16 @@
 // Reading slurm.conf (pure): what install-slurm, the doctor and device checks need of it.
 
-/** Whether PrologFlags makes the prolog run on every node at allocation (Contain and X11 imply Alloc). */
+/**
+ * The PrologFlags that make the prolog run on every node at allocation: Alloc, and those that imply
+ * it (slurm.conf(5)): Contain and X11 (22.05), ForceRequeueOnFail (23.02+), RunInJob (24.05+).
+ * A site on 24.11 with PrologFlags=RunInJob must not be told to add Alloc.
+ */
+const ALLOC_FLAGS = ['alloc', 'contain', 'x11', 'forcerequeueonfail', 'runinjob'];
+
+/** Whether PrologFlags makes the prolog run on every node at allocation. */
 export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
   const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
-  return flags.some((flag) => ['alloc', 'contain', 'x11'].includes(flag));
+  return flags.some((flag) => ALLOC_FLAGS.includes(flag));
 }
 
 /** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */

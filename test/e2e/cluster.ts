@@ -9,6 +9,8 @@ import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/
 
 export const REPO = resolve(new URL('../..', import.meta.url).pathname);
 export const CLUSTER = join(REPO, 'test/cluster');
+/** The script that starts the cluster: test/cluster24/up.sh for the Slurm 24.11 one (see slurm24.test.ts). */
+const UP = process.env.STRATA_CLUSTER_UP ?? join(CLUSTER, 'up.sh');
 export const DIR = process.env.STRATA_CLUSTER_DIR ?? '/tmp/strata-cluster';
 export const NODES = ['n1', 'n2', 'n3'];
 export const CONFIG = join(DIR, 'etc/strata.yaml');
@@ -56,7 +58,7 @@ export async function ensureCluster(): Promise<boolean> {
     execFileSync('make', ['-s', '-C', join(REPO, 'spank')]);
     return false;
   }
-  const up = await run(join(CLUSTER, 'up.sh'), [], { timeoutMs: 180_000 });
+  const up = await run(UP, [], { timeoutMs: 600_000 });
   if (up.code !== 0) throw new Error(`cluster did not start:\n${up.stderr}`);
   return true;
 }

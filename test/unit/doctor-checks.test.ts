@@ -49,7 +49,8 @@ function healthy(): Facts {
       plugstackReadable: true,
       plugin: { file: '/etc/slurm/plugstack.conf.d/strata.conf', line: 2, required: true, plugin: '/usr/local/lib/strata/strata.so', args: { runtime_dir: '/run/strata' } },
       pluginFile: { path: '/usr/local/lib/strata/strata.so', exists: true },
-      pluginElf: { bits: 64, type: 3, machine: 62, exports: ['slurm_spank_init', 'slurm_spank_task_init'] },
+      pluginElf: { bits: 64, type: 3, machine: 62, exports: ['slurm_spank_init', 'slurm_spank_task_init'], pluginVersion: 0x180b05 },
+      version: '24.11.2',
     },
   };
 }
@@ -97,6 +98,7 @@ const cases: Case[] = [
   ['no plugstack line', (f) => { delete f.slurm!.plugin; }, 'slurm.plugin', 'fail', /no strata\.so line/],
   ['plugin not ELF', (f) => (f.slurm!.pluginElf = { error: 'not an ELF file' }), 'slurm.plugin', 'fail', /not an ELF file.*make -C spank/],
   ['plugin without slurm_spank_init', (f) => (f.slurm!.pluginElf = { bits: 64, type: 3, machine: 62, exports: ['x'] }), 'slurm.plugin', 'fail', /slurm_spank_init/],
+  ['plugin built for another Slurm release (22.05.8 on 24.11)', (f) => ((f.slurm!.pluginElf as { pluginVersion?: number }).pluginVersion = 0x160508), 'slurm.plugin', 'fail', /built for Slurm 22\.05, this node runs Slurm 24\.11\.2.*Incompatible plugin version.*libslurm-dev/],
   ['plugin runtime_dir differs', (f) => (f.slurm!.plugin!.args.runtime_dir = '/run/other'), 'slurm.plugin', 'fail', /runtime_dir=\/run\/strata on the plugstack line/],
   ['optional plugin', (f) => (f.slurm!.plugin!.required = false), 'slurm.plugin', 'warn', /run on the host/],
   ['a plugin loads after strata (it would run as root in the image)', (f) => (f.slurm!.pluginsAfter = [{ file: '/etc/slurm/plugstack.conf.d/z.conf', line: 1, required: true, plugin: '/usr/lib/slurm/other.so', args: {} }]), 'slurm.plugin', 'fail', /other\.so.*as root inside container images.*last/],

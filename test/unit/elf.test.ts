@@ -1,6 +1,8 @@
 // The ELF reader `strata doctor` uses to check the SPANK plugin without nm(1).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { readElf } from '../../src/doctor/elf.js';
 
 test('lists the defined dynamic symbols of a shared object, as nm -D --defined-only does', () => {
@@ -19,4 +21,17 @@ test('rejects what is not ELF, or is cut short, with a reason', () => {
   expect(readElf(Buffer.from('#!/bin/sh\necho hi\n'.padEnd(80)))).toEqual({ error: 'not an ELF file' });
   const libc = readFileSync(process.execPath);
   expect(readElf(libc.subarray(0, 64))).toMatchObject({ error: expect.stringMatching(/damaged ELF/) });
+});
+
+test("reads a plugin's plugin_version, the Slurm release whose headers it was built against", () => {
+  // What SPANK_PLUGIN() compiles into every plugin (SLURM_VERSION_NUMBER; here 24.11.5).
+  const dir = mkdtempSync(join(tmpdir(), 'strata-elf-'));
+  try {
+    writeFileSync(join(dir, 'p.c'), 'const unsigned int plugin_version = 0x180b05;\nconst char plugin_type[] = "spank";\n');
+    execFileSync('cc', ['-shared', '-fpic', '-O2', '-o', join(dir, 'p.so'), join(dir, 'p.c')]);
+    expect(readElf(readFileSync(join(dir, 'p.so')))).toMatchObject({ pluginVersion: 0x180b05, exports: expect.arrayContaining(['plugin_version']) });
+    expect(readElf(readFileSync(process.execPath))).not.toHaveProperty('pluginVersion');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
