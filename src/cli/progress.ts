@@ -1,8 +1,8 @@
 // Import progress: on a terminal, one line redrawn in place (layers done, bytes read); in a log or
 // a pipe, nothing until the caller prints its one summary line.
 
-import type { ImportProgress } from '../store/image-import.js';
-import { humanBytes } from './format.js';
+import type { ImportProgress } from '../store/import/source-image.js';
+import { humanBytes } from '../format.js';
 
 export interface ProgressDisplay {
   progress: ImportProgress;

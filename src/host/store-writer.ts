@@ -1,12 +1,12 @@
 // Starting the writing half of a store write as the store's owner: through sudo for a user (the
 // site's sudoers rule allows exactly `<strata> _store-write`, no arguments: the request travels on
 // stdin), through setpriv for root. Its stderr is ours, so its messages and progress reach the
-// terminal; stdin/stdout carry the relay (store/relay/*).
+// terminal; stdin/stdout carry the relay (store/write/relay/*).
 
 import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { nodeError } from '../errors.js';
-import type { WriterProcess } from '../store/relay/caller.js';
+import type { WriterProcess } from '../store/write/relay/caller.js';
 import { SAFE_PATH, TOOLS } from './tools.js';
 
 export type WriterLaunch = { how: 'sudo'; ownerUid: number } | { how: 'setpriv'; ownerUid: number; ownerGid: number };

@@ -228,7 +228,7 @@ export async function* toOverlayTar(
   };
   const dropName = (path: string) => {
     if (!nondirs.has(path)) return;
-    // Streaming, this entry is already in the output: start over with a plan (layer-build.ts).
+    // Streaming, this entry is already in the output: start over with a plan (store/import/squashfs.ts).
     if (!plan && !planning) throw new NeedsPlan();
     nondirs.delete(path);
   };

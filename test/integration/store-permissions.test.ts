@@ -7,7 +7,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeFrame } from '../../src/store/relay/frames.js';
+import { encodeFrame } from '../../src/store/write/relay/frames.js';
 import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, makeTree, STRATA, type RunOutput, type Site } from '../helpers/site.js';

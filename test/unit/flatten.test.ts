@@ -1,6 +1,6 @@
 // Flattening layer tars into one, as overlayfs would stack them.
 
-import { flattenLayers, type FlattenLayer } from '../../src/store/flatten.js';
+import { flattenLayers, type FlattenLayer } from '../../src/store/import/flatten.js';
 import { ByteSource, readTar } from '../../src/tar/reader.js';
 import { isStrataError } from '../../src/errors.js';
 import { layerTar, sha256, type TarSpec } from '../helpers/oci.js';

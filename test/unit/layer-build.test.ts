@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { isStrataError, type StrataError } from '../../src/errors.js';
 import { TOOLS } from '../../src/host/tools.js';
-import { buildSquashfsLayer, type BuildSquashfsLayerOptions } from '../../src/store/layer-build.js';
+import { buildSquashfsLayer, type BuildSquashfsLayerOptions } from '../../src/store/import/squashfs.js';
 
 const PYTHON = '/usr/bin/python3';
 const GETFATTR = '/usr/bin/getfattr';

@@ -1,12 +1,12 @@
-// The relay between a store write's two halves (store/relay/*), in one process over real pipes of
+// The relay between a store write's two halves (store/write/relay/*), in one process over real pipes of
 // streams: the request, several layers streamed at once under backpressure, a source failing
 // mid-stream, a caller cut off, and input that is not the protocol.
 
 import { PassThrough } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { FrameDecoder, encodeFrame } from '../../src/store/relay/frames.js';
-import { relayWrite } from '../../src/store/relay/caller.js';
-import { WriterChannel, relayedImageSource, type WriteRequest } from '../../src/store/relay/writer.js';
+import { FrameDecoder, encodeFrame } from '../../src/store/write/relay/frames.js';
+import { relayWrite } from '../../src/store/write/relay/caller.js';
+import { WriterChannel, relayedImageSource, type WriteRequest } from '../../src/store/write/relay/writer.js';
 import { userError } from '../../src/errors.js';
 
 function pair() {

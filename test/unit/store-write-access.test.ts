@@ -1,6 +1,6 @@
-// Who may write the store and where a user's writes go (store/write-access.ts, store/ref.ts).
+// Who may write the store and where a user's writes go (store/write/route.ts, store/ref.ts).
 
-import { planStoreWrite, userTag } from '../../src/store/write-access.js';
+import { planStoreWrite, userTag } from '../../src/store/write/route.js';
 import { namespaceOf, parseImageRef } from '../../src/store/ref.js';
 import { expectUserError } from '../helpers/errors.js';
 

@@ -1,10 +1,10 @@
 // `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
 
 import { userError } from '../../errors.js';
-import { localLayerSource } from '../../store/import.js';
-import { layerSourceBytes } from '../../store/layer-build.js';
+import { localLayerSource } from '../../store/import/layer-image.js';
+import { layerSourceBytes } from '../../store/import/squashfs.js';
 import { parseImageSource } from '../../store/sources/open.js';
-import { humanBytes } from '../format.js';
+import { humanBytes } from '../../format.js';
 import { openStore } from '../open-store.js';
 import type { ImportArgs } from './import-args.js';
 
@@ -26,7 +26,7 @@ export async function imagesCommand(args: { json?: boolean }): Promise<number> {
   // Where users import, each sees what their own images take of their quota (stderr: the table
   // on stdout stays a table).
   if (config.import.userImports && store.self && process.getuid?.() !== 0) {
-    const { userUsage } = await import('../../store/user-usage.js');
+    const { userUsage } = await import('../../store/write/quota.js');
     const used = (await userUsage(store, store.self)).bytes;
     const quota = config.import.userQuota;
     process.stderr.write(`your images (~${store.self}/) take ${humanBytes(used)} of the store${quota ? ` of your quota of ${humanBytes(quota)}` : ''}\n`);
@@ -60,7 +60,7 @@ export type { ImportArgs };
 
 export async function importCommand(args: ImportArgs): Promise<number> {
   const parsed = parseImageSource(args.source);
-  if (parsed) return (await import('./import-image.js')).importImageCommand(args, parsed);
+  if (parsed) return (await import('./import.js')).importImageCommand(args, parsed);
   if (args.insecure || args.platform || args.flatten) {
     throw userError('E_BAD_SOURCE', `--${args.insecure ? 'insecure' : args.platform ? 'platform' : 'flatten'} is for image sources (docker://, oci:, archives), not ${args.source.split(':')[0]}:`, { hint: 'drop it' });
   }
@@ -69,7 +69,7 @@ export async function importCommand(args: ImportArgs): Promise<number> {
   const { storeWriteRoute, writeThroughOwner } = await import('./store-write.js');
   const route = await storeWriteRoute(config);
   if (route.how === 'direct') {
-    const { importLayer } = await import('./store-requests.js');
+    const { importLayer } = await import('../../store/write/requests.js');
     process.stdout.write(`${await importLayer(config, store, { sourceText: args.source, tag: args.tag, base: args.base })}\n`);
     return 0;
   }

@@ -6,7 +6,7 @@ import { createLogger } from '../../log.js';
 import { inventoryNode, readNodeSnapshot, type NodeInventory } from '../../runtime/node/state.js';
 import { applyReconcile, describeAction, planReconcile } from '../../runtime/node/reconcile.js';
 import { parseLiveJobs, schedulerLiveJobs, type LiveJobs } from '../../scheduler/live-jobs.js';
-import { humanBytes } from '../format.js';
+import { humanBytes } from '../../format.js';
 
 export async function nodeStatusCommand(args: { json?: boolean }): Promise<number> {
   const config = await loadConfig();

@@ -22,7 +22,7 @@ import type { SourceImage } from '../../store/sources/types.js';
 import type { Store } from '../../store/store.js';
 import { importProgressDisplay } from '../progress.js';
 import { openStore } from '../open-store.js';
-import { relayImageImport } from './import-image.js';
+import { relayImageImport } from './import.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 
 /** squashfs-tools-ng, installed with tar2sqfs (the import's own converter). */

@@ -5,9 +5,9 @@ import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { runGc } from '../../store/gc.js';
 import { verifyStore } from '../../store/verify-store.js';
-import { humanBytes } from '../format.js';
+import { humanBytes } from '../../format.js';
 import { openStore } from '../open-store.js';
-import { removeTags, tagImage } from './store-requests.js';
+import { removeTags, tagImage } from '../../store/write/requests.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 
 export async function tagCommand(args: { source: string; target: string }): Promise<number> {

@@ -1,4 +1,4 @@
-// Store writes from the command line: which route a write takes (store/write-access.ts), the
+// Store writes from the command line: which route a write takes (store/write/route.ts), the
 // caller's half that hands it to the owner's writer, and `strata _store-write`, the writer itself
 // (started by sudo or setpriv, never by hand: see host/store-writer.ts).
 
@@ -7,10 +7,10 @@ import type { Config } from '../../config/types.js';
 import { errnoCode, userError } from '../../errors.js';
 import { startStoreWriter, strataExecutable, writerCommand } from '../../host/store-writer.js';
 import { userNameOf } from '../../host/passwd.js';
-import { relayWrite, type LayerBytes } from '../../store/relay/caller.js';
-import { WriterChannel, relayRequestError, type WriteRequest } from '../../store/relay/writer.js';
+import { relayWrite, type LayerBytes } from '../../store/write/relay/caller.js';
+import { WriterChannel, relayRequestError, type WriteRequest } from '../../store/write/relay/writer.js';
 import { Store } from '../../store/store.js';
-import { planStoreWrite, type Account, type WriteRoute } from '../../store/write-access.js';
+import { planStoreWrite, type Account, type WriteRoute } from '../../store/write/route.js';
 import { configSource, loadConfig } from '../../config/load.js';
 
 /** The owner of the store's root directory, or undefined while there is no store yet. */
@@ -76,7 +76,7 @@ export async function storeWriteCommand(): Promise<number> {
     }
     const store = new Store(root, user);
     const request = await channel.readRequest();
-    const { runStoreRequest } = await import('./store-requests.js');
+    const { runStoreRequest } = await import('../../store/write/requests.js');
     const digest = await runStoreRequest({ config, store, user, request, channel });
     channel.send({ result: { digest } });
   } finally {

@@ -5,13 +5,13 @@
 // nothing is below a flattened layer. The result streams on into the usual converter and tar2sqfs.
 
 import { createHash } from 'node:crypto';
-import { userError } from '../errors.js';
-import { BLOCK, TYPE, padded, serializeHeader } from '../tar/header.js';
-import { normalize, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from '../tar/overlay-convert.js';
-import { serializePax, type PaxRecord } from '../tar/pax.js';
-import { ByteSource, readTar } from '../tar/reader.js';
-import { END_OF_ARCHIVE } from '../tar/writer.js';
-import { digestMismatch } from './sources/verify.js';
+import { userError } from '../../errors.js';
+import { BLOCK, TYPE, padded, serializeHeader } from '../../tar/header.js';
+import { normalize, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from '../../tar/overlay-convert.js';
+import { serializePax, type PaxRecord } from '../../tar/pax.js';
+import { ByteSource, readTar } from '../../tar/reader.js';
+import { END_OF_ARCHIVE } from '../../tar/writer.js';
+import { digestMismatch } from '../sources/verify.js';
 
 export interface FlattenLayer {
   /** Uncompressed layer tar bytes. */

@@ -11,10 +11,10 @@ import { open, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import type { Compression } from '../config/types.js';
-import { StrataError, errnoCode, firstLine, isStrataError, nodeError, userError } from '../errors.js';
-import { SAFE_PATH, TOOLS } from '../host/tools.js';
-import { NeedsPlan, toOverlayTar, type LayerPlan, type OverlayConvertResult } from '../tar/overlay-convert.js';
+import type { Compression } from '../../config/types.js';
+import { StrataError, errnoCode, firstLine, isStrataError, nodeError, userError } from '../../errors.js';
+import { SAFE_PATH, TOOLS } from '../../host/tools.js';
+import { NeedsPlan, toOverlayTar, type LayerPlan, type OverlayConvertResult } from '../../tar/overlay-convert.js';
 
 /**
  * `tar`: a layer tar file (plain, gzip, zstd or xz, detected by magic bytes); `dir`: a root

@@ -5,12 +5,12 @@
 // credential the caller names. It verifies what it gets exactly as a direct import does (digests,
 // diff_ids, tar entries), so the relayed bytes are no more trusted than a registry's.
 
-import { isErrorCode } from '../../error-codes.js';
+import { isErrorCode } from '../../../error-codes.js';
 import type { Readable, Writable } from 'node:stream';
-import { StrataError, userError } from '../../errors.js';
-import type { LayerSource } from '../layer-build.js';
-import { DIGEST_RE } from '../sources/manifest.js';
-import type { ImageSource, SourceImage } from '../sources/types.js';
+import { StrataError, userError } from '../../../errors.js';
+import type { LayerSource } from '../../import/squashfs.js';
+import { DIGEST_RE } from '../../sources/manifest.js';
+import type { ImageSource, SourceImage } from '../../sources/types.js';
 import { FrameDecoder, MAX_PAYLOAD, type Frame } from './frames.js';
 
 /** What the caller asks for (the first frame). Every field comes from the caller: check it. */

@@ -3,15 +3,15 @@
 // caller is not the store's owner, the owner's writer does the writing (cli/commands/store-write.ts).
 
 import { userError } from '../../errors.js';
-import type { LayerBytes } from '../../store/relay/caller.js';
-import type { WriteRequest } from '../../store/relay/writer.js';
+import type { LayerBytes } from '../../store/write/relay/caller.js';
+import type { WriteRequest } from '../../store/write/relay/writer.js';
 import type { ImageSource, SourceImage } from '../../store/sources/types.js';
-import type { WriteRoute } from '../../store/write-access.js';
+import type { WriteRoute } from '../../store/write/route.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
 import { openImageSource, type ParsedSource } from '../../store/sources/open.js';
 import { openStore } from '../open-store.js';
 import type { ImportArgs } from './import-args.js';
-import { importImageSource } from './store-requests.js';
+import { importImageSource } from '../../store/write/requests.js';
 import { storeWriteRoute, writeThroughOwner } from './store-write.js';
 
 export async function importImageCommand(args: ImportArgs, parsed: ParsedSource): Promise<number> {

@@ -2,8 +2,8 @@
 // files their tags use that no site tag uses (a layer shared with a site image costs them nothing).
 // Reads tags and manifests only (metadata), once per user import.
 
-import { namespaceOf } from './ref.js';
-import type { Store } from './store.js';
+import { namespaceOf } from '../ref.js';
+import type { Store } from '../store.js';
 
 export interface UserUsage {
   bytes: number;

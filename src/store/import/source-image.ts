@@ -6,23 +6,23 @@
 
 import { createHash } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
-import type { Compression } from '../config/types.js';
-import { errnoCode, userError } from '../errors.js';
-import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manifest } from './image.js';
-import { createStoreRoot } from './import.js';
-import { LAYER_MEDIA_TYPES } from './layout.js';
-import { stripeNewFile } from '../host/lustre.js';
-import { buildSquashfsLayer, uncompressedLayer } from './layer-build.js';
+import type { Compression } from '../../config/types.js';
+import { errnoCode, userError } from '../../errors.js';
+import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manifest } from '../image.js';
+import { createStoreRoot } from './layer-image.js';
+import { LAYER_MEDIA_TYPES } from '../layout.js';
+import { stripeNewFile } from '../../host/lustre.js';
+import { buildSquashfsLayer, uncompressedLayer } from './squashfs.js';
 import { flattenLayers } from './flatten.js';
-import { sweepPartials } from './partials.js';
+import { sweepPartials } from '../partials.js';
 import { mapLimit } from './pool.js';
-import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
-import { parseTagRef } from './ref.js';
-import { setTag, touch } from './tags.js';
-import { configDiffIds } from './sources/manifest.js';
-import type { ImageSource, SourceLayer } from './sources/types.js';
-import { digestMismatch, verifyStream } from './sources/verify.js';
-import { Store } from './store.js';
+import { newPartialPath, publishBlob, publishLayerFile, writePointer } from '../publish.js';
+import { parseTagRef } from '../ref.js';
+import { setTag, touch } from '../tags.js';
+import { configDiffIds } from '../sources/manifest.js';
+import type { ImageSource, SourceLayer } from '../sources/types.js';
+import { digestMismatch, verifyStream } from '../sources/verify.js';
+import { Store } from '../store.js';
 
 export interface ImportProgress {
   /** The image is resolved: how many layers, how many bytes to fetch at most (when known). */

@@ -4,15 +4,15 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { resolve as resolvePath } from 'node:path';
-import type { Compression } from '../config/types.js';
-import { errnoCode, nodeError, userError } from '../errors.js';
-import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from './image.js';
-import { LAYER_MEDIA_TYPES } from './layout.js';
-import { buildSquashfsLayer, type LayerSource } from './layer-build.js';
-import { newPartialPath, publishBlob, publishLayerFile, writePointer } from './publish.js';
-import { parseTagRef } from './ref.js';
-import { setTag } from './tags.js';
-import { Store } from './store.js';
+import type { Compression } from '../../config/types.js';
+import { errnoCode, nodeError, userError } from '../../errors.js';
+import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from '../image.js';
+import { LAYER_MEDIA_TYPES } from '../layout.js';
+import { buildSquashfsLayer, type LayerSource } from './squashfs.js';
+import { newPartialPath, publishBlob, publishLayerFile, writePointer } from '../publish.js';
+import { parseTagRef } from '../ref.js';
+import { setTag } from '../tags.js';
+import { Store } from '../store.js';
 
 export interface ImportRequest {
   /** `dir:PATH` or `tar:PATH`, as the user typed it (recorded in the image). */

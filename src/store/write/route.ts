@@ -6,9 +6,9 @@
 //   - any other user, where the site enables user imports, writes through sudo into `~USER/`.
 // Planning is pure; the writer is started by host/store-writer.ts.
 
-import { userError } from '../errors.js';
-import type { WriterLaunch } from '../host/store-writer.js';
-import { USER_NAME_RE, namespaceOf, parseTagRef } from './ref.js';
+import { userError } from '../../errors.js';
+import type { WriterLaunch } from '../../host/store-writer.js';
+import { USER_NAME_RE, namespaceOf, parseTagRef } from '../ref.js';
 
 export interface Account {
   uid: number;

@@ -1,24 +1,24 @@
-// What each store write does, whichever route it took (store/write-access.ts): done here directly
+// What each store write does, whichever route it took (store/write/route.ts): done here directly
 // by the store's owner, or by the owner's writer for root or a user (`user`: tags go under
 // ~user/). Messages and progress go to stderr; stdout is the caller's (or the relay's).
 
 import type { Config } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
-import { importFromSource, storedLayerFor } from '../../store/image-import.js';
-import { importImage } from '../../store/import.js';
-import type { LayerSource } from '../../store/layer-build.js';
-import { parseImageRef, parseTagRef } from '../../store/ref.js';
-import type { WriterChannel, WriteRequest } from '../../store/relay/writer.js';
-import { relayRequestError, relayedImageSource, relayedLayerSource } from '../../store/relay/writer.js';
-import { configDiffIds } from '../../store/sources/manifest.js';
-import type { ImageSource, SourceImage } from '../../store/sources/types.js';
-import { userUsage } from '../../store/user-usage.js';
-import type { Store } from '../../store/store.js';
-import { removeTag, setTag } from '../../store/tags.js';
-import { userTag } from '../../store/write-access.js';
-import { importProgressDisplay } from '../progress.js';
-import { humanBytes } from '../format.js';
+import { importFromSource, storedLayerFor } from '../import/source-image.js';
+import { importImage } from '../import/layer-image.js';
+import type { LayerSource } from '../import/squashfs.js';
+import { parseImageRef, parseTagRef } from '../ref.js';
+import type { WriterChannel, WriteRequest } from './relay/writer.js';
+import { relayRequestError, relayedImageSource, relayedLayerSource } from './relay/writer.js';
+import { configDiffIds } from '../sources/manifest.js';
+import type { ImageSource, SourceImage } from '../sources/types.js';
+import { userUsage } from './quota.js';
+import type { Store } from '../store.js';
+import { removeTag, setTag } from '../tags.js';
+import { userTag } from './route.js';
+import { importProgressDisplay } from '../../cli/progress.js';
+import { humanBytes } from '../../format.js';
 
 /** The NAME:TAG a write goes to: as typed for the site's names, in the user's namespace for a user. */
 const targetTag = (text: string, user?: string) => (user ? userTag(text, user) : parseTagRef(text));

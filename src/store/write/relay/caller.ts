@@ -5,7 +5,7 @@
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
-import { asStrataError } from '../../errors.js';
+import { asStrataError } from '../../../errors.js';
 import { encodeFrame } from './frames.js';
 import type { WriteRequest, WriterMessage } from './writer.js';
 
