@@ -1,8 +1,7 @@
 // `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
 
 import { userError } from '../../errors.js';
-import { localLayerSource } from '../../store/import/layer-image.js';
-import { layerSourceBytes } from '../../store/import/squashfs.js';
+import { layerSourceBytes, localLayerSource } from '../../store/import/layer-source.js';
 import { parseImageSource } from '../../store/sources/open.js';
 import { humanBytes } from '../../format.js';
 import { openStore } from '../open-store.js';

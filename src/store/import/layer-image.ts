@@ -1,14 +1,14 @@
 // `strata import dir:PATH | tar:PATH --tag NAME:TAG [--base NAME:TAG]`: build one squashfs layer,
 // publish it, and publish a manifest whose layers are the base's plus the new one.
 
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { resolve as resolvePath } from 'node:path';
 import type { Compression } from '../../config/types.js';
-import { errnoCode, nodeError, userError } from '../../errors.js';
+import { errnoCode, nodeError } from '../../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from '../image.js';
 import { LAYER_MEDIA_TYPES } from '../layout.js';
-import { buildSquashfsLayer, type LayerSource } from './squashfs.js';
+import { buildSquashfsLayer } from './squashfs.js';
+import { localLayerSource, type LayerSource } from './layer-source.js';
 import { newPartialPath, publishBlob, publishLayerFile, writePointer } from '../publish.js';
 import { parseTagRef } from '../ref.js';
 import { setTag } from '../tags.js';
@@ -30,27 +30,6 @@ export interface ImportResult {
   layerSize: number;
   layers: number;
   durationMs: number;
-}
-
-export function parseImportSource(text: string): { kind: 'dir' | 'tar'; path: string } {
-  const match = /^(dir|tar):(.+)$/.exec(text);
-  if (!match) {
-    throw userError('E_BAD_SOURCE', `unsupported import source "${text}"`, {
-      hint: 'use docker://REF, oci:DIR[:REF], oci-archive:FILE[:REF], docker-archive:FILE, dir:PATH (a root filesystem tree) or tar:PATH (a layer tar)',
-    });
-  }
-  return { kind: match[1] as 'dir' | 'tar', path: resolvePath(match[2]) };
-}
-
-/** The `dir:`/`tar:` source `text` names, checked as the calling process sees it. */
-export async function localLayerSource(text: string): Promise<{ kind: 'dir' | 'tar'; path: string }> {
-  const source = parseImportSource(text);
-  const sourceStat = await stat(source.path).catch(() => undefined);
-  if (!sourceStat) throw userError('E_BAD_SOURCE', `import source ${source.path} does not exist`, { hint: 'check the path' });
-  if (source.kind === 'dir' && !sourceStat.isDirectory()) {
-    throw userError('E_BAD_SOURCE', `${source.path} is not a directory`, { hint: 'use tar:PATH for a tar file' });
-  }
-  return source;
 }
 
 export async function importImage(store: Store, request: ImportRequest): Promise<ImportResult> {

@@ -12,7 +12,8 @@ import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manife
 import { createStoreRoot } from './layer-image.js';
 import { LAYER_MEDIA_TYPES } from '../layout.js';
 import { stripeNewFile } from '../../host/lustre.js';
-import { buildSquashfsLayer, uncompressedLayer } from './squashfs.js';
+import { uncompressedLayer } from './decompress.js';
+import { buildSquashfsLayer } from './squashfs.js';
 import { flattenLayers } from './flatten.js';
 import { sweepPartials } from '../partials.js';
 import { mapLimit } from './pool.js';

@@ -7,7 +7,7 @@ import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { importFromSource, storedLayerFor } from '../import/source-image.js';
 import { importImage } from '../import/layer-image.js';
-import type { LayerSource } from '../import/squashfs.js';
+import type { LayerSource } from '../import/layer-source.js';
 import { parseImageRef, parseTagRef } from '../ref.js';
 import type { WriterChannel, WriteRequest } from './relay/writer.js';
 import { relayRequestError, relayedImageSource, relayedLayerSource } from './relay/writer.js';

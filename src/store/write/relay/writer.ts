@@ -8,7 +8,7 @@
 import { isErrorCode } from '../../../error-codes.js';
 import type { Readable, Writable } from 'node:stream';
 import { StrataError, userError } from '../../../errors.js';
-import type { LayerSource } from '../../import/squashfs.js';
+import type { LayerSource } from '../../import/layer-source.js';
 import { DIGEST_RE } from '../../sources/manifest.js';
 import type { ImageSource, SourceImage } from '../../sources/types.js';
 import { FrameDecoder, MAX_PAYLOAD, type Frame } from './frames.js';

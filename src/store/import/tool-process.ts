@@ -1,0 +1,87 @@
+// The helper processes of a layer build (tar for a directory, zstd/xz to decompress, tar2sqfs to
+// pack): started with absolute paths and a minimal environment, stderr kept for the message, and
+// judged when they end. Streams, not buffered output: a layer can be tens of GB (host/exec.ts
+// collects output for short commands).
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { StrataError, errnoCode, nodeError, userError } from '../../errors.js';
+import { SAFE_PATH } from '../../host/tools.js';
+
+const STDERR_LIMIT = 64 * 1024;
+
+export interface ToolExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+/** A spawned helper with its stderr collected and its exit awaited. */
+export interface ToolProcess {
+  tool: string;
+  process: ChildProcess;
+  stderr: () => string;
+  exit: Promise<ToolExit>;
+  killedByUs: boolean;
+}
+
+export function startTool(tool: string, args: string[], stdio: ['pipe' | 'ignore', 'pipe' | 'ignore', 'pipe']): ToolProcess {
+  const process = spawn(tool, args, { stdio, env: { PATH: SAFE_PATH, LC_ALL: 'C' } });
+  let stderr = '';
+  process.stderr?.setEncoding('utf8');
+  process.stderr?.on('data', (text: string) => {
+    if (stderr.length < STDERR_LIMIT) stderr += text;
+  });
+  const exit = new Promise<ToolExit>((resolve) => {
+    process.once('error', (error) => resolve({ code: null, signal: null, error }));
+    process.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  return { tool, process, stderr: () => stderr, exit, killedByUs: false };
+}
+
+export const killTool = (child: ToolProcess) => {
+  if (child.process.exitCode === null && child.process.signalCode === null) {
+    child.killedByUs = true;
+    child.process.kill('SIGKILL');
+  }
+};
+
+/** Waits for a helper that should be finishing; kills it if it lingers. */
+export async function waitOrKill(child: ToolProcess): Promise<void> {
+  const timer = setTimeout(() => killTool(child), 2000);
+  try {
+    await child.exit;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Failed on its own: a non-zero exit, a spawn error, or a signal we did not send. */
+export const exitedBadly = (child: ToolProcess, exit: ToolExit): boolean =>
+  exit.error !== undefined || (exit.code !== null && exit.code !== 0) || (exit.signal !== null && !child.killedByUs);
+
+/** The first stderr line that says something (not progress, not a broken pipe we caused). */
+export const usefulLine = (stderr: string): string | undefined =>
+  stderr
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line !== '' && !/broken pipe/i.test(line));
+
+export const toolMissing = (tool: string, pkg: string) =>
+  nodeError('E_TOOL_MISSING', `${tool} is not installed`, { hint: `install the ${pkg} package on this host` });
+
+/** Turns a finished source helper (tar, zstd, xz) into an error, or undefined when it succeeded (or we stopped it). */
+export async function sourceToolFailure(child: ToolProcess, what: string): Promise<StrataError | undefined> {
+  const { code, signal, error } = await child.exit;
+  if (error) {
+    if (errnoCode(error) === 'ENOENT') return toolMissing(child.tool, child.tool.endsWith('tar') ? 'tar' : child.tool.split('/').pop() ?? child.tool);
+    return nodeError('E_SPAWN', `cannot run ${child.tool}: ${error.message}`, { hint: 'check the host installation' });
+  }
+  if (!exitedBadly(child, { code, signal })) return undefined;
+  const line = usefulLine(child.stderr());
+  if (line === undefined && signal === 'SIGPIPE') return undefined; // we stopped reading first
+  if (line === undefined && code !== null && child.stderr().trim() !== '') return undefined; // only a broken pipe
+  return userError('E_TAR', `cannot read ${what}: ${line ?? (signal ? `${child.tool} was killed by ${signal}` : `${child.tool} exited with ${code}`)}`, {
+    hint: 'the source is damaged or unreadable; check it, or fetch or export it again',
+    detail: child.stderr(),
+  });
+}
