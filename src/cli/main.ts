@@ -26,7 +26,7 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
         .option('platform', { type: 'string', describe: 'OS/ARCH[/VARIANT] to take from a multi-platform image (default: this machine)' })
         .option('insecure', { type: 'boolean', describe: 'docker:// over plain HTTP (localhost registries always are)' })
         .option('flatten', { type: 'boolean', describe: 'store the image as one squashfs layer (automatic above import.flatten_above layers)' }),
-      (a) => run(async () => (await import('./commands/images.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base, platform: a.platform, insecure: a.insecure, flatten: a.flatten })))
+      (a) => run(async () => (await import('./commands/import.js')).importCommand({ source: a.source!, tag: a.tag, base: a.base, platform: a.platform, insecure: a.insecure, flatten: a.flatten })))
     .command('images', 'list the images in the store', (y) => y.option('json', { type: 'boolean' }),
       (a) => run(async () => (await import('./commands/images.js')).imagesCommand({ json: a.json })))
     .command('inspect <ref>', 'show an image: layers with digests and sizes, config (JSON)', (y) =>

@@ -10,7 +10,7 @@ export interface ProgressDisplay {
   stop(): void;
 }
 
-export function importProgressDisplay(label: string, out: NodeJS.WriteStream = process.stderr): ProgressDisplay {
+export function progressLine(label: string, out: NodeJS.WriteStream = process.stderr): ProgressDisplay {
   let layers = 0;
   let done = 0;
   let reused = 0;

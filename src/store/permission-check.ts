@@ -1,6 +1,6 @@
 // `strata verify`'s check of who owns what in the store: everything must belong to the store's
 // owner (the owner of its root), be writable by nobody else and readable by all. Nodes refuse a
-// layer file that is not the owner's (runtime/layer-file.ts), and a tag or manifest only root can
+// layer file that is not the owner's (runtime/layers/file.ts), and a tag or manifest only root can
 // read fails users' `strata images` and submit-time resolution. Reads only.
 
 import { lstat, readdir } from 'node:fs/promises';

@@ -1,11 +1,8 @@
-// `strata images`, `strata inspect`, `strata resolve`, `strata import`: the store seen by admins.
+// `strata images` and `strata inspect`: what the store holds, as admins and users see it.
 
-import { userError } from '../../errors.js';
-import { layerSourceBytes, localLayerSource } from '../../store/import/layer-source.js';
-import { parseImageSource } from '../../store/sources/open.js';
 import { humanBytes } from '../../format.js';
+import { userUsage } from '../../store/write/quota.js';
 import { openStore } from '../open-store.js';
-import type { ImportArgs } from './import-args.js';
 
 export async function imagesCommand(args: { json?: boolean }): Promise<number> {
   const { config, store } = await openStore();
@@ -25,7 +22,6 @@ export async function imagesCommand(args: { json?: boolean }): Promise<number> {
   // Where users import, each sees what their own images take of their quota (stderr: the table
   // on stdout stays a table).
   if (config.import.userImports && store.self && process.getuid?.() !== 0) {
-    const { userUsage } = await import('../../store/write/quota.js');
     const used = (await userUsage(store, store.self)).bytes;
     const quota = config.import.userQuota;
     process.stderr.write(`your images (~${store.self}/) take ${humanBytes(used)} of the store${quota ? ` of your quota of ${humanBytes(quota)}` : ''}\n`);
@@ -52,30 +48,5 @@ export async function inspectCommand(args: { ref: string }): Promise<number> {
     annotations,
   };
   process.stdout.write(`${JSON.stringify(output, null, 2)}\n`);
-  return 0;
-}
-
-export type { ImportArgs };
-
-export async function importCommand(args: ImportArgs): Promise<number> {
-  const parsed = parseImageSource(args.source);
-  if (parsed) return (await import('./import.js')).importImageCommand(args, parsed);
-  if (args.insecure || args.platform || args.flatten) {
-    throw userError('E_BAD_SOURCE', `--${args.insecure ? 'insecure' : args.platform ? 'platform' : 'flatten'} is for image sources (docker://, oci:, archives), not ${args.source.split(':')[0]}:`, { hint: 'drop it' });
-  }
-  if (!args.tag) throw userError('E_BAD_REF', `importing ${args.source} needs --tag NAME:TAG`, { hint: 'name the image, e.g. --tag myimage:1' });
-  const { config, store } = await openStore();
-  const { storeWriteRoute, writeThroughOwner } = await import('./store-write.js');
-  const route = await storeWriteRoute(config);
-  if (route.how === 'direct') {
-    const { importLayer } = await import('../../store/write/requests.js');
-    process.stdout.write(`${await importLayer(config, store, { sourceText: args.source, tag: args.tag, base: args.base })}\n`);
-    return 0;
-  }
-  // Someone else writes the store: the directory or tar is read here, as this user, and relayed.
-  const local = await localLayerSource(args.source);
-  const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: args.source, what: `${local.kind === 'dir' ? 'directory' : 'layer tar'} ${local.path}`, tag: args.tag, base: args.base }, async () => layerSourceBytes(local));
-  if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
-  return outcome.status;
   return 0;
 }

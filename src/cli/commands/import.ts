@@ -1,20 +1,33 @@
-// `strata import docker://... | oci:... | oci-archive:... | docker-archive:...`: progress on a
-// terminal, the manifest digest on stdout, one summary line on stderr and in the log. When the
-// caller is not the store's owner, the owner's writer does the writing (cli/commands/store-write.ts).
+// `strata import SOURCE [--tag NAME:TAG]`: the manifest digest on stdout, progress on a terminal
+// and one summary line on stderr. The store's owner writes directly; anyone else's write goes
+// through the owner's writer (store/write/through-owner.ts), with the source read here, as them.
 
 import { userError } from '../../errors.js';
-import type { LayerBytes } from '../../store/write/relay/caller.js';
-import type { WriteRequest } from '../../store/write/relay/writer.js';
-import type { ImageSource, SourceImage } from '../../store/sources/types.js';
-import type { WriteRoute } from '../../store/write/route.js';
+import { layerSourceBytes, localLayerSource } from '../../store/import/layer-source.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
-import { openImageSource, type ParsedSource } from '../../store/sources/open.js';
+import { openImageSource, parseImageSource, type ParsedSource } from '../../store/sources/open.js';
+import { writeLayerImage, writeSourceImage } from '../../store/write/requests.js';
+import { storeWriteRoute } from '../../store/write/route.js';
+import { relaySourceImage, writeThroughOwner } from '../../store/write/through-owner.js';
 import { openStore } from '../open-store.js';
-import type { ImportArgs } from './import-args.js';
-import { importImageSource } from '../../store/write/requests.js';
-import { storeWriteRoute, writeThroughOwner } from './store-write.js';
+import { terminalWriteReport } from '../write-report.js';
 
-export async function importImageCommand(args: ImportArgs, parsed: ParsedSource): Promise<number> {
+export interface ImportArgs {
+  source: string;
+  tag?: string;
+  base?: string;
+  platform?: string;
+  insecure?: boolean;
+  flatten?: boolean;
+}
+
+export async function importCommand(args: ImportArgs): Promise<number> {
+  const parsed = parseImageSource(args.source);
+  return parsed ? importImageSource(args, parsed) : importLayerSource(args);
+}
+
+/** docker://, oci:, oci-archive:, docker-archive: a whole image. */
+async function importImageSource(args: ImportArgs, parsed: ParsedSource): Promise<number> {
   if (args.base !== undefined) throw userError('E_BAD_SOURCE', '--base is for dir: and tar: sources', { hint: 'an image source brings all its layers; drop --base' });
   if (args.insecure && parsed.kind !== 'docker') throw userError('E_BAD_SOURCE', '--insecure is for docker:// sources', { hint: 'drop it' });
   const { config, store } = await openStore();
@@ -22,12 +35,11 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   const source = openImageSource(parsed, { platform, insecure: args.insecure });
   const route = await storeWriteRoute(config);
   if (route.how === 'direct') {
-    process.stdout.write(`${await importImageSource(config, store, source, { sourceText: args.source, tag: args.tag, flatten: args.flatten })}\n`);
+    process.stdout.write(`${await writeSourceImage(config, store, terminalWriteReport(), source, { sourceText: args.source, tag: args.tag, flatten: args.flatten })}\n`);
     return 0;
   }
-  // Someone else writes the store: the source is read here, as this user, and relayed.
   try {
-    const outcome = await relayImageImport(route, source, await source.resolve(), { sourceText: args.source, tag: args.tag, flatten: args.flatten });
+    const outcome = await relaySourceImage(route, source, await source.resolve(), { sourceText: args.source, tag: args.tag, flatten: args.flatten });
     if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
     return outcome.status;
   } finally {
@@ -35,30 +47,20 @@ export async function importImageCommand(args: ImportArgs, parsed: ParsedSource)
   }
 }
 
-/**
- * Hands a resolved image to the store owner's writer; the layers are read here, as this user.
- * `layerBytes` may wrap the source's streams (progress).
- */
-export async function relayImageImport(
-  route: Extract<WriteRoute, { how: 'relay' }>,
-  source: ImageSource,
-  image: SourceImage,
-  fields: { sourceText: string; tag?: string; flatten?: boolean },
-  layerBytes: LayerBytes = (index) => image.layers[index].open(),
-) {
-  const request: WriteRequest = {
-    op: 'import',
-    sourceText: fields.sourceText,
-    description: source.description,
-    tag: fields.tag,
-    flatten: fields.flatten,
-    image: {
-      manifestDigest: image.manifestDigest,
-      config: image.configBytes.toString('base64'),
-      configDigest: image.configDigest,
-      layers: image.layers.map(({ digest, mediaType, size }) => ({ digest, mediaType, size })),
-      suggestedTag: image.suggestedTag,
-    },
-  };
-  return writeThroughOwner(route, request, layerBytes);
+/** dir:PATH or tar:PATH: one new layer, on top of --base if given. */
+async function importLayerSource(args: ImportArgs): Promise<number> {
+  if (args.insecure || args.platform || args.flatten) {
+    throw userError('E_BAD_SOURCE', `--${args.insecure ? 'insecure' : args.platform ? 'platform' : 'flatten'} is for image sources (docker://, oci:, archives), not ${args.source.split(':')[0]}:`, { hint: 'drop it' });
+  }
+  if (!args.tag) throw userError('E_BAD_REF', `importing ${args.source} needs --tag NAME:TAG`, { hint: 'name the image, e.g. --tag myimage:1' });
+  const { config, store } = await openStore();
+  const route = await storeWriteRoute(config);
+  if (route.how === 'direct') {
+    process.stdout.write(`${await writeLayerImage(config, store, terminalWriteReport(), { sourceText: args.source, tag: args.tag, base: args.base })}\n`);
+    return 0;
+  }
+  const local = await localLayerSource(args.source);
+  const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: args.source, what: `${local.kind === 'dir' ? 'directory' : 'layer tar'} ${local.path}`, tag: args.tag, base: args.base }, async () => layerSourceBytes(local));
+  if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
+  return outcome.status;
 }

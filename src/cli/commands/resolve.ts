@@ -20,10 +20,10 @@ import { parseMountRequests } from '../../runtime/job/request.js';
 import { hostPlatform } from '../../store/sources/manifest.js';
 import type { SourceImage } from '../../store/sources/types.js';
 import type { Store } from '../../store/store.js';
-import { importProgressDisplay } from '../progress.js';
+import { progressLine } from '../progress.js';
 import { openStore } from '../open-store.js';
-import { relayImageImport } from './import.js';
-import { storeWriteRoute, writeThroughOwner } from './store-write.js';
+import { storeWriteRoute } from '../../store/write/route.js';
+import { relaySourceImage, writeThroughOwner } from '../../store/write/through-owner.js';
 
 /** squashfs-tools-ng, installed with tar2sqfs (the import's own converter). */
 const SQFS2TAR = '/usr/bin/sqfs2tar';
@@ -72,7 +72,7 @@ export async function resolveOrImport(config: Config, store: Store, text: string
       if (now && (await sourceManifestOf(store, now)) === image.manifestDigest) return now;
       if (stored) announce(); // a recheck found the tag moved
       const counted = countingLayers(image, progress, source.description);
-      const outcome = await relayImageImport(route, source, image, { sourceText: arg.source, tag: `~/${arg.storeName}` }, counted?.layerBytes).finally(() => counted?.stop());
+      const outcome = await relaySourceImage(route, source, image, { sourceText: arg.source, tag: `~/${arg.storeName}` }, counted?.layerBytes).finally(() => counted?.stop());
       if (outcome.status !== 0 || !outcome.digest) {
         // The writer said why on stderr (ours); this line is for the exit status.
         throw userError('E_IMPORT_FAILED', `the import of ${text} on first use failed`, { hint: 'see the message above' });
@@ -261,7 +261,7 @@ function say(out: WriteStream | undefined, line: string): void {
 /** The layers' bytes as the writer asks for them, counted for the progress line. */
 function countingLayers(image: SourceImage, out: WriteStream | undefined, label: string) {
   if (!out) return undefined;
-  const display = importProgressDisplay(`importing ${label}`, out);
+  const display = progressLine(`importing ${label}`, out);
   display.progress.resolved?.({ layers: image.layers.length, bytes: image.layers.reduce((sum, layer) => sum + (layer.size ?? 0), 0) || undefined });
   const layerBytes = async (index: number) => {
     const stream = await image.layers[index].open();

@@ -8,13 +8,15 @@ import { verifyStore } from '../../store/verify-store.js';
 import { humanBytes } from '../../format.js';
 import { openStore } from '../open-store.js';
 import { removeTags, tagImage } from '../../store/write/requests.js';
-import { storeWriteRoute, writeThroughOwner } from './store-write.js';
+import { storeWriteRoute } from '../../store/write/route.js';
+import { writeThroughOwner } from '../../store/write/through-owner.js';
+import { terminalWriteReport } from '../write-report.js';
 
 export async function tagCommand(args: { source: string; target: string }): Promise<number> {
   const { config, store } = await openStore();
   const route = await storeWriteRoute(config);
   if (route.how === 'direct') {
-    await tagImage(store, args.source, args.target);
+    await tagImage(store, terminalWriteReport(), args.source, args.target);
     return 0;
   }
   return (await writeThroughOwner(route, { op: 'tag', source: args.source, target: args.target })).status;
@@ -24,7 +26,7 @@ export async function rmCommand(args: { refs: string[] }): Promise<number> {
   const { config, store } = await openStore();
   const route = await storeWriteRoute(config);
   if (route.how === 'direct') {
-    await removeTags(store, args.refs);
+    await removeTags(store, terminalWriteReport(), args.refs);
     return 0;
   }
   return (await writeThroughOwner(route, { op: 'rm', refs: args.refs })).status;

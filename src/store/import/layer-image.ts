@@ -1,20 +1,19 @@
 // `strata import dir:PATH | tar:PATH --tag NAME:TAG [--base NAME:TAG]`: build one squashfs layer,
 // publish it, and publish a manifest whose layers are the base's plus the new one.
 
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Compression } from '../../config/types.js';
-import { errnoCode, nodeError } from '../../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from '../image.js';
 import { LAYER_MEDIA_TYPES } from '../layout.js';
 import { buildSquashfsLayer } from './squashfs.js';
 import { localLayerSource, type LayerSource } from './layer-source.js';
-import { newPartialPath, publishBlob, publishLayerFile, writePointer } from '../publish.js';
+import { publishBlob } from '../publish.js';
+import { createStoreRoot } from './store-root.js';
+import { publishNewLayer } from './stored-layer.js';
 import { parseTagRef } from '../ref.js';
 import { setTag } from '../tags.js';
 import { Store } from '../store.js';
 
-export interface ImportRequest {
+export interface LayerImageRequest {
   /** `dir:PATH` or `tar:PATH`, as the user typed it (recorded in the image). */
   source: string;
   /** The layer's bytes when another process read the source (user imports); else `source` is read here. */
@@ -24,7 +23,7 @@ export interface ImportRequest {
   compression: Compression;
 }
 
-export interface ImportResult {
+export interface LayerImageResult {
   digest: string;
   layerDigest: string;
   layerSize: number;
@@ -32,7 +31,7 @@ export interface ImportResult {
   durationMs: number;
 }
 
-export async function importImage(store: Store, request: ImportRequest): Promise<ImportResult> {
+export async function importLayerImage(store: Store, request: LayerImageRequest): Promise<LayerImageResult> {
   const started = performance.now();
   const target = parseTagRef(request.tag);
   const source = request.layer ?? (await localLayerSource(request.source));
@@ -41,10 +40,8 @@ export async function importImage(store: Store, request: ImportRequest): Promise
   const base = request.base ? await store.open(request.base) : undefined;
   await createStoreRoot(store.layout.root);
 
-  const partial = await newPartialPath(store.layout, 'layer');
-  const { diffId } = await buildSquashfsLayer({ source, outputPath: partial, compression: request.compression });
-  const layer = await publishLayerFile(store.layout, partial, 'squashfs');
-  await writePointer(store.layout, store.layout.diffIdPath(diffId), layer.digest);
+  const layer = await publishNewLayer(store, 'layer', 0, async (partial) => (await buildSquashfsLayer({ source, outputPath: partial, compression: request.compression })).diffId);
+  const diffId = layer.key;
 
   const config: ImageConfig = base ? structuredClone(base.config) : emptyImageConfig();
   const created = new Date().toISOString();
@@ -67,19 +64,4 @@ export async function importImage(store: Store, request: ImportRequest): Promise
   const digest = await publishBlob(store.layout, Buffer.from(JSON.stringify(manifest)));
   await setTag(store.layout, target.name, target.tag, digest);
   return { digest, layerDigest: layer.digest, layerSize: layer.size, layers: manifest.layers.length, durationMs: performance.now() - started };
-}
-
-/**
- * The first import creates the store directory, but only inside an existing parent: if the shared
- * filesystem is not mounted, a store quietly created on the local disk would hide the problem.
- */
-export async function createStoreRoot(root: string): Promise<void> {
-  try {
-    await mkdir(root, { mode: 0o755 });
-  } catch (error) {
-    if (errnoCode(error) === 'EEXIST') return;
-    throw nodeError('E_STORE_UNREACHABLE', `cannot create the image store ${root}: ${(error as Error).message}`, {
-      hint: errnoCode(error) === 'ENOENT' ? `create ${dirname(root)} first (is the shared filesystem mounted?) or set store.path in strata.yaml` : 'check permissions on the store path',
-    });
-  }
 }

@@ -4,22 +4,21 @@
 // the layer file is published only when the blob digest and the diff_id both match. Then the
 // config (verbatim), the manifest and the tag. Layers run in parallel, bounded by config.
 
-import { createHash } from 'node:crypto';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Compression } from '../../config/types.js';
-import { errnoCode, userError } from '../../errors.js';
+import { userError } from '../../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manifest } from '../image.js';
-import { createStoreRoot } from './layer-image.js';
+import { createStoreRoot } from './store-root.js';
 import { LAYER_MEDIA_TYPES } from '../layout.js';
-import { stripeNewFile } from '../../host/lustre.js';
 import { uncompressedLayer } from './decompress.js';
 import { buildSquashfsLayer } from './squashfs.js';
 import { flattenLayers } from './flatten.js';
 import { sweepPartials } from '../partials.js';
 import { mapLimit } from './pool.js';
-import { newPartialPath, publishBlob, publishLayerFile, writePointer } from '../publish.js';
+import { publishBlob } from '../publish.js';
+import { flattenedKey, publishNewLayer, storedLayerFor } from './stored-layer.js';
 import { parseTagRef } from '../ref.js';
-import { setTag, touch } from '../tags.js';
+import { setTag } from '../tags.js';
 import { configDiffIds } from '../sources/manifest.js';
 import type { ImageSource, SourceLayer } from '../sources/types.js';
 import { digestMismatch, verifyStream } from '../sources/verify.js';
@@ -34,7 +33,7 @@ export interface ImportProgress {
   layerDone?(info: { index: number; reused: boolean; size?: number }): void;
 }
 
-export interface SourceImportRequest {
+export interface SourceImageRequest {
   /** As the user typed it (recorded in the manifest). */
   sourceText: string;
   /** NAME:TAG; defaults to what the source suggests. */
@@ -52,7 +51,7 @@ export interface SourceImportRequest {
   progress?: ImportProgress;
 }
 
-export interface SourceImportResult {
+export interface SourceImageResult {
   digest: string;
   tag: string;
   layers: number;
@@ -63,7 +62,19 @@ export interface SourceImportResult {
   durationMs: number;
 }
 
-export async function importFromSource(store: Store, source: ImageSource, request: SourceImportRequest): Promise<SourceImportResult> {
+interface StoredLayer {
+  digest: string;
+  size: number;
+  reused: boolean;
+}
+
+interface LayerBuildOptions {
+  compression: Compression;
+  onBytes: (n: number) => void;
+  stripeCount: number;
+}
+
+export async function importSourceImage(store: Store, source: ImageSource, request: SourceImageRequest): Promise<SourceImageResult> {
   const started = performance.now();
   const place = request.placeTag ?? ((text: string) => parseTagRef(text));
   if (request.tag) place(request.tag); // a bad --tag fails before any download
@@ -86,18 +97,19 @@ export async function importFromSource(store: Store, source: ImageSource, reques
       request.progress?.bytes?.(n);
     };
     // One build per distinct diff_id (images repeat empty layers).
-    const builds = new Map<string, Promise<{ digest: string; size: number; reused: boolean }>>();
+    const buildOptions: LayerBuildOptions = { compression: request.compression, onBytes, stripeCount: request.lustreStripeCount ?? 0 };
+    const builds = new Map<string, Promise<StoredLayer>>();
     const layerFor = (layer: SourceLayer, diffId: string, index: number) => {
       let build = builds.get(diffId);
       if (!build) {
-        build = storeLayer(store, layer, diffId, index, source.description, request.compression, onBytes, request.lustreStripeCount ?? 0);
+        build = storeLayer(store, layer, diffId, index, source.description, buildOptions);
         builds.set(diffId, build);
       }
       return build;
     };
     const flattened = request.flatten === true || (request.flattenAbove !== undefined && request.flattenAbove > 0 && image.layers.length > request.flattenAbove);
     const stored = flattened
-      ? [await storeFlattened(store, image.layers, diffIds, source.description, request.compression, onBytes, request.lustreStripeCount ?? 0)]
+      ? [await storeFlattened(store, image.layers, diffIds, source.description, buildOptions)]
       : await mapLimit(image.layers, request.parallelLayers, async (layer, index) => {
           const result = await layerFor(layer, diffIds[index], index);
           if (result.reused) reusedLayers++;
@@ -136,87 +148,45 @@ export async function importFromSource(store: Store, source: ImageSource, reques
   }
 }
 
-/** The store's layer for a diff_id, if it has one (pointer and layer file both present). */
-export async function storedLayerFor(store: Store, diffId: string): Promise<{ digest: string; size: number } | undefined> {
-  let digest: string;
-  try {
-    digest = (await readFile(store.layout.diffIdPath(diffId), 'utf8')).trim();
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return undefined;
-    throw error;
-  }
-  const path = store.layout.layerPath(digest);
-  const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) return undefined;
-  // Reused from now on: a concurrent gc must not take it before our manifest refers to it.
-  await touch(path);
-  return { digest, size: info.size };
-}
-
 /** The diff_ids a flattened layer was merged from, in manifest order, comma-separated. */
 export const FLATTENED_ANNOTATION = 'org.strata.flattened_from';
 
 /** One layer from all of them (flatten.ts), keyed in diffids/ by a digest of the diff_id list. */
-async function storeFlattened(
-  store: Store,
-  layers: SourceLayer[],
-  diffIds: string[],
-  sourceWhat: string,
-  compression: Compression,
-  onBytes: (n: number) => void,
-  stripeCount: number,
-): Promise<{ digest: string; size: number; reused: boolean }> {
-  const key = `sha256:${createHash('sha256').update(`strata flatten v1\n${diffIds.join('\n')}`).digest('hex')}`;
+async function storeFlattened(store: Store, layers: SourceLayer[], diffIds: string[], sourceWhat: string, options: LayerBuildOptions): Promise<StoredLayer> {
+  const key = flattenedKey(diffIds);
   const existing = await storedLayerFor(store, key);
   if (existing) return { ...existing, reused: true };
   const what = `the flattened layers of ${sourceWhat}`;
-  const partial = await newPartialPath(store.layout, 'flat');
-  await stripeNewFile(partial, stripeCount);
-  await buildSquashfsLayer({
-    source: {
-      kind: 'stream',
-      what,
-      open: async () =>
-        flattenLayers(
-          layers.map((layer, index) => {
-            const layerWhat = `layer ${index + 1} (${layer.digest ?? diffIds[index]}) of ${sourceWhat}`;
-            return { diffId: diffIds[index], what: layerWhat, open: async () => uncompressedLayer(verifyStream(await layer.open(), layer.digest, layerWhat, { size: layer.size, onBytes }), layerWhat) };
-          }),
-        ),
-    },
-    outputPath: partial,
-    compression,
+  const merged = async () =>
+    flattenLayers(
+      layers.map((layer, index) => {
+        const layerWhat = `layer ${index + 1} (${layer.digest ?? diffIds[index]}) of ${sourceWhat}`;
+        return { diffId: diffIds[index], what: layerWhat, open: async () => uncompressedLayer(verifyStream(await layer.open(), layer.digest, layerWhat, { size: layer.size, onBytes: options.onBytes }), layerWhat) };
+      }),
+    );
+  const published = await publishNewLayer(store, 'flat', options.stripeCount, async (partial) => {
+    await buildSquashfsLayer({ source: { kind: 'stream', what, open: merged }, outputPath: partial, compression: options.compression });
+    return key;
   });
-  const published = await publishLayerFile(store.layout, partial, 'squashfs');
-  await writePointer(store.layout, store.layout.diffIdPath(key), published.digest);
-  return { ...published, reused: false };
+  return { digest: published.digest, size: published.size, reused: false };
 }
 
-async function storeLayer(
-  store: Store,
-  layer: SourceLayer,
-  diffId: string,
-  index: number,
-  sourceWhat: string,
-  compression: Compression,
-  onBytes: (n: number) => void,
-  stripeCount: number,
-): Promise<{ digest: string; size: number; reused: boolean }> {
+/** One layer of the image: reused by diff_id, else built from the verified blob and checked against its diff_id. */
+async function storeLayer(store: Store, layer: SourceLayer, diffId: string, index: number, sourceWhat: string, options: LayerBuildOptions): Promise<StoredLayer> {
   const existing = await storedLayerFor(store, diffId);
   if (existing) return { ...existing, reused: true };
   const what = `layer ${index + 1} (${layer.digest ?? diffId}) of ${sourceWhat}`;
-  const partial = await newPartialPath(store.layout, 'layer');
-  await stripeNewFile(partial, stripeCount);
-  const built = await buildSquashfsLayer({
-    source: { kind: 'stream', what, open: async () => verifyStream(await layer.open(), layer.digest, what, { size: layer.size, onBytes }) },
-    outputPath: partial,
-    compression,
+  const published = await publishNewLayer(store, 'layer', options.stripeCount, async (partial) => {
+    const built = await buildSquashfsLayer({
+      source: { kind: 'stream', what, open: async () => verifyStream(await layer.open(), layer.digest, what, { size: layer.size, onBytes: options.onBytes }) },
+      outputPath: partial,
+      compression: options.compression,
+    });
+    if (built.diffId !== diffId) {
+      await rm(partial, { force: true });
+      throw digestMismatch(`uncompressed ${what}`, diffId, built.diffId);
+    }
+    return diffId;
   });
-  if (built.diffId !== diffId) {
-    await rm(partial, { force: true });
-    throw digestMismatch(`uncompressed ${what}`, diffId, built.diffId);
-  }
-  const published = await publishLayerFile(store.layout, partial, 'squashfs');
-  await writePointer(store.layout, store.layout.diffIdPath(diffId), published.digest);
-  return { ...published, reused: false };
+  return { digest: published.digest, size: published.size, reused: false };
 }

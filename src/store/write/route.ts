@@ -1,12 +1,16 @@
 // Who may write the store, and how. The store is written only by its owner (the owner of its root
 // directory): nodes mount a layer file only when it belongs to the owner of its directory
-// (runtime/layer-file.ts), and everything is readable by all and writable by nobody else.
+// (runtime/layers/file.ts), and everything is readable by all and writable by nobody else.
 //   - the owner writes directly;
 //   - root writes through a writer running as the owner (files owned by root would be refused);
 //   - any other user, where the site enables user imports, writes through sudo into `~USER/`.
-// Planning is pure; the writer is started by host/store-writer.ts.
+// Planning is pure (planStoreWrite, userTag); storeWriteRoute reads who owns the store and who
+// calls. The writer is started by host/store-writer.ts.
 
-import { userError } from '../../errors.js';
+import { stat } from 'node:fs/promises';
+import type { Config } from '../../config/types.js';
+import { errnoCode, userError } from '../../errors.js';
+import { userNameOf } from '../../host/passwd.js';
 import type { WriterLaunch } from '../../host/store-writer.js';
 import { USER_NAME_RE, namespaceOf, parseTagRef } from '../ref.js';
 
@@ -49,4 +53,30 @@ export function userTag(text: string, user: string): { name: string; tag: string
     throw userError('E_STORE_DENIED', `you (${user}) can only write tags in your own namespace ~${user}/, not in ~${namespace}/`, { hint: `name it ~/NAME:TAG (or just NAME:TAG)` });
   }
   return target;
+}
+
+/** The owner of the store's root directory, or undefined while there is no store yet. */
+export async function storeOwner(root: string): Promise<Account | undefined> {
+  // The directory the (admin-configured) path leads to, also through a symlink: its owner writes.
+  const info = await stat(root).catch((error: unknown) => {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!info) return undefined;
+  return { uid: info.uid, gid: info.gid, name: (await userNameOf(info.uid)) ?? `uid ${info.uid}` };
+}
+
+async function currentAccount(): Promise<Account> {
+  const uid = process.getuid!();
+  return { uid, gid: process.getgid!(), name: (await userNameOf(uid)) ?? String(uid) };
+}
+
+/**
+ * How this process's write to the store goes. A direct write gets umask 022 here, whatever the
+ * admin's shell has: every store file must be readable by all users and by every node.
+ */
+export async function storeWriteRoute(config: Config): Promise<WriteRoute> {
+  const route = planStoreWrite({ caller: await currentAccount(), owner: await storeOwner(config.store.path), root: config.store.path, userImports: config.import.userImports });
+  if (route.how === 'direct') process.umask(0o022);
+  return route;
 }
