@@ -1,11 +1,13 @@
 // Importing into the store: concurrent imports of the same content, and what a bad source leaves
-// (one line saying what the source really is: not a tar, unsupported compression, impossible names).
+// (one line saying what the source really is: not a tar, unsupported compression, impossible names),
+// and where the first import may create the store (the built-in default: yes; a configured path on
+// a shared filesystem that is not mounted: no).
 
-import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { makeSite, makeTree, type Site } from '../helpers/site.js';
+import { STRATA, makeSite, makeTree, type Site } from '../helpers/site.js';
 
 let site: Site;
 beforeAll(() => {
@@ -60,4 +62,41 @@ test.each([
   expect(result.stderr.trimEnd()).toMatch(message);
   expect(readdirSync(join(site.store, 'layers/sha256'))).toHaveLength(layers);
   expect((await site.run(['resolve', 'bad:2'])).code).toBe(2);
+});
+
+test('on a machine with no strata.yaml, the first import creates the built-in store and its parents', () => {
+  const tree = makeTree(join(site.root, 'fresh'), { 'etc/fresh': 'yes\n' });
+  // A fresh machine, whatever this one has: a private mount namespace with empty /var/lib,
+  // /var/log (the default log file) and /etc/strata; it goes when the shell exits.
+  const script = [
+    'set -e',
+    'mount -t tmpfs -o mode=0755 strata-test /var/lib',
+    'mount -t tmpfs -o mode=0755 strata-test /var/log',
+    'if [ -d /etc/strata ]; then mount -t tmpfs strata-test /etc/strata; fi',
+    `"$0" "$1" import dir:${tree} --tag fresh:1`,
+    '"$0" "$1" resolve fresh:1',
+    'stat -c "%n %U %a" /var/lib/strata /var/lib/strata/store',
+    'ls /var/lib/strata/store/layers/sha256 | wc -l',
+  ].join('\n');
+  const result = spawnSync('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script, process.execPath, STRATA], {
+    env: { PATH: process.env.PATH },
+    encoding: 'utf8',
+  });
+  expect(result.stderr).toMatch(/^imported fresh:1: 1 layers, new layer .*\n$/);
+  expect(result.status).toBe(0);
+  const [imported, resolved, ...rest] = result.stdout.trim().split('\n');
+  expect(imported).toMatch(/^sha256:[0-9a-f]{64}$/);
+  expect(resolved).toBe(imported);
+  expect(rest).toEqual(['/var/lib/strata root 755', '/var/lib/strata/store root 755', '1']);
+});
+
+test('a configured store path whose parent is missing (an unmounted shared filesystem) is refused with one line, and nothing is created', async () => {
+  const tree = makeTree(join(site.root, 'unmounted-tree'), { 'etc/x': 'x\n' });
+  const mountPoint = join(site.root, 'lustre');
+  const config = join(site.root, 'unmounted.yaml');
+  writeFileSync(config, `store:\n  path: ${mountPoint}/strata\nlog:\n  file: ""\n`);
+  const result = await site.run(['import', `dir:${tree}`, '--tag', 'x:1'], { env: { STRATA_CONFIG: config } });
+  expect(result.code).toBe(1);
+  expect(result.stderr).toMatch(new RegExp(`^strata: cannot create the image store ${mountPoint}/strata: ENOENT[^\n]*; create ${mountPoint} first \\(is the shared filesystem mounted\\?\\) or set store.path in strata.yaml\n$`));
+  expect(existsSync(mountPoint)).toBe(false);
 });
