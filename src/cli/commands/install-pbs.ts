@@ -16,7 +16,7 @@ import { readFile, readlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configSource, readConfig } from '../../config/load.js';
 import { userError } from '../../errors.js';
-import { applyInstall, findPackageRoot, listFiles, type InstallAction } from './install-slurm.js';
+import { applyInstall, findPackageRoot, listFiles, type InstallAction } from '../install-files.js';
 
 export interface InstallPbsOptions {
   packageRoot?: string;

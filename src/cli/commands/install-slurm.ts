@@ -14,13 +14,12 @@
 // running, or a slurmd that has the plugin mapped, keeps its old copy.
 //
 // Shape: planInstall() looks at the disk and returns the actions (pure apart from reads);
-// applyInstall() performs them; installSlurm() renders both.
+// applyInstall() (cli/install-files.ts) performs them; installSlurm() renders both.
 
-import { constants } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { lstat, readFile, readlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { userError } from '../../errors.js';
+import { applyInstall, findPackageRoot, listFiles, type InstallAction } from '../install-files.js';
 import { readConfig } from '../../config/load.js';
 import { parseSlurmConf, prologRunsAtAllocation } from '../../scheduler/slurm-conf.js';
 
@@ -36,12 +35,6 @@ export interface InstallOptions {
   out?: (text: string) => void;
   env?: NodeJS.ProcessEnv;
 }
-
-export type InstallAction =
-  | { kind: 'copy'; source: string; target: string; mode: number; change: 'new' | 'changed' }
-  | { kind: 'remove'; target: string }
-  | { kind: 'symlink'; target: string; pointsTo: string }
-  | { kind: 'write'; target: string; content: string };
 
 export interface InstallPlan {
   prefix: string;
@@ -146,28 +139,6 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   return { prefix, libDir, actions, unchanged, notes, paths };
 }
 
-export async function applyInstall(plan: Pick<InstallPlan, 'actions'>): Promise<void> {
-  for (const action of plan.actions) {
-    if (action.kind === 'remove') {
-      await rm(action.target, { force: true });
-      continue;
-    }
-    await mkdir(dirname(action.target), { recursive: true, mode: 0o755 });
-    const temp = `${action.target}.strata-new`;
-    await rm(temp, { force: true });
-    if (action.kind === 'copy') {
-      await copyFile(action.source, temp, constants.COPYFILE_FICLONE);
-      await chmod(temp, action.mode);
-    } else if (action.kind === 'symlink') {
-      await symlink(action.pointsTo, temp);
-    } else {
-      await writeFile(temp, action.content, { mode: 0o644, flag: 'wx' });
-    }
-    // rename: a running prolog keeps its file, a slurmd keeps its mapped plugin.
-    await rename(temp, action.target);
-  }
-}
-
 /**
  * What slurm.conf still needs, as the exact lines to add. Keys are case-insensitive in
  * slurm.conf; Contain and X11 imply Alloc.
@@ -217,36 +188,6 @@ async function configuredRuntimeDir(env: NodeJS.ProcessEnv, notes: string[]): Pr
     notes.push(`could not read the strata configuration (${error instanceof Error ? error.message : String(error)}); assumed runtime_dir=/run/strata`);
   }
   return '/run/strata';
-}
-
-/** The directory holding strata's package.json, walking up from this (bundled or source) file. */
-export async function findPackageRoot(): Promise<string> {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const manifest = await readFile(join(dir, 'package.json'), 'utf8').catch(() => undefined);
-    if (manifest && (JSON.parse(manifest) as { name?: string }).name === 'strata') return dir;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw userError('E_NOT_BUILT', 'cannot find the strata build to install from (no package.json above this program)', {
-        hint: 'run it from the source tree: node dist/bin/strata.js install-slurm',
-      });
-    }
-    dir = parent;
-  }
-}
-
-/** Regular files below `dir`, as paths relative to it. */
-export async function listFiles(dir: string): Promise<string[]> {
-  const files: string[] = [];
-  const walk = async (current: string) => {
-    for (const entry of await readdir(current, { withFileTypes: true })) {
-      const path = join(current, entry.name);
-      if (entry.isDirectory()) await walk(path);
-      else if (entry.isFile() && !entry.name.endsWith('.strata-new')) files.push(relative(dir, path));
-    }
-  };
-  await walk(dir);
-  return files.sort();
 }
 
 const exists = (path: string) =>
