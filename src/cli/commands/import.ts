@@ -23,11 +23,11 @@ export interface ImportArgs {
 
 export async function importCommand(args: ImportArgs): Promise<number> {
   const parsed = parseImageSource(args.source);
-  return parsed ? importImageSource(args, parsed) : importLayerSource(args);
+  return parsed ? imageSourceCommand(args, parsed) : layerSourceCommand(args);
 }
 
 /** docker://, oci:, oci-archive:, docker-archive: a whole image. */
-async function importImageSource(args: ImportArgs, parsed: ParsedSource): Promise<number> {
+async function imageSourceCommand(args: ImportArgs, parsed: ParsedSource): Promise<number> {
   if (args.base !== undefined) throw userError('E_BAD_SOURCE', '--base is for dir: and tar: sources', { hint: 'an image source brings all its layers; drop --base' });
   if (args.insecure && parsed.kind !== 'docker') throw userError('E_BAD_SOURCE', '--insecure is for docker:// sources', { hint: 'drop it' });
   const { config, store } = await openStore();
@@ -48,7 +48,7 @@ async function importImageSource(args: ImportArgs, parsed: ParsedSource): Promis
 }
 
 /** dir:PATH or tar:PATH: one new layer, on top of --base if given. */
-async function importLayerSource(args: ImportArgs): Promise<number> {
+async function layerSourceCommand(args: ImportArgs): Promise<number> {
   if (args.insecure || args.platform || args.flatten) {
     throw userError('E_BAD_SOURCE', `--${args.insecure ? 'insecure' : args.platform ? 'platform' : 'flatten'} is for image sources (docker://, oci:, archives), not ${args.source.split(':')[0]}:`, { hint: 'drop it' });
   }
