@@ -1,0 +1,39 @@
+// Runs the OCI → overlay tar converter over a whole archive held in memory, the way the tests of it
+// (test/unit/tar-overlay-convert, test/integration/tar-overlay-convert-sparse) drive it.
+
+import { isStrataError } from '../../src/errors.js';
+import { toOverlayTar, type OverlayConvertResult } from '../../src/tar/overlay-convert.js';
+
+/** `bytes` as a stream of `size`-byte chunks. */
+export async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield new Uint8Array(bytes.subarray(i, i + size));
+}
+
+/** Converts `bytes` fed in `chunkSize` chunks; checks the generator returns what onComplete reported. */
+export async function convert(bytes: Buffer, chunkSize = 64 * 1024, markRoot = false): Promise<{ out: Buffer; result: OverlayConvertResult }> {
+  const parts: Buffer[] = [];
+  let result: OverlayConvertResult | undefined;
+  const iterator = toOverlayTar(chunked(bytes, chunkSize), { markRoot, onComplete: (r) => (result = r) });
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) {
+      expect(next.value).toEqual(result);
+      break;
+    }
+    parts.push(next.value);
+  }
+  return { out: Buffer.concat(parts), result: result as OverlayConvertResult };
+}
+
+/** The user error a conversion fails with (one line, kind 'user'); fails the test if it succeeds. */
+export async function convertError(bytes: Buffer): Promise<{ code: string; message: string; hint?: string }> {
+  try {
+    await convert(bytes);
+  } catch (error) {
+    if (!isStrataError(error)) throw error;
+    expect(error.message).not.toContain('\n');
+    expect(error.kind).toBe('user');
+    return { code: error.code, message: error.message, hint: error.hint };
+  }
+  throw new Error('conversion succeeded, expected an error');
+}
