@@ -3,11 +3,7 @@
 
 import { isStrataError } from '../../src/errors.js';
 import { toOverlayTar, type OverlayConvertResult } from '../../src/tar/overlay-convert.js';
-
-/** `bytes` as a stream of `size`-byte chunks. */
-export async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
-  for (let i = 0; i < bytes.length; i += size) yield new Uint8Array(bytes.subarray(i, i + size));
-}
+import { chunked } from './tar-build.js';
 
 /** Converts `bytes` fed in `chunkSize` chunks; checks the generator returns what onComplete reported. */
 export async function convert(bytes: Buffer, chunkSize = 64 * 1024, markRoot = false): Promise<{ out: Buffer; result: OverlayConvertResult }> {

@@ -12,7 +12,8 @@ import { END_OF_ARCHIVE, encodeEntryHeader } from '../../src/tar/writer.js';
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
 export interface TarEntrySpec {
-  name: string;
+  /** UTF-8 text, or the name's raw bytes (which need not be UTF-8). */
+  name: string | Buffer;
   type?: EntryType;
   data?: string | Buffer;
   mode?: number;
@@ -48,7 +49,7 @@ const TYPEFLAGS: Record<EntryType, string> = {
 const RECORD = 20 * BLOCK;
 
 /** UTF-8 text as a binary string (one char per byte), the way the tar code carries names. */
-const binary = (text: string): string => Buffer.from(text, 'utf8').toString('latin1');
+const binary = (text: string | Buffer): string => (Buffer.isBuffer(text) ? text : Buffer.from(text, 'utf8')).toString('latin1');
 const records = (pax: Record<string, string>): PaxRecord[] => Object.entries(pax).map(([key, value]) => ({ key: binary(key), value: binary(value) }));
 const withPadding = (data: Buffer): Buffer => Buffer.concat([data, Buffer.alloc(padded(data.length) - data.length)]);
 
@@ -65,7 +66,7 @@ export function buildTar(entries: TarEntrySpec[], options: TarOptions = {}): Buf
     const type = entry.type ?? 'file';
     const data = type === 'file' ? Buffer.from(entry.data ?? '') : Buffer.alloc(0);
     const fields: HeaderFields = {
-      name: binary(type === 'dir' && !entry.name.endsWith('/') ? `${entry.name}/` : entry.name),
+      name: type === 'dir' && !binary(entry.name).endsWith('/') ? `${binary(entry.name)}/` : binary(entry.name),
       mode: entry.mode ?? (type === 'dir' ? 0o755 : 0o644),
       uid: entry.uid ?? 0,
       gid: entry.gid ?? 0,
@@ -79,7 +80,7 @@ export function buildTar(entries: TarEntrySpec[], options: TarOptions = {}): Buf
       devminor: entry.devminor ?? 0,
     };
     if (format === 'pax') parts.push(encodeEntryHeader(fields, records(entry.pax ?? {})));
-    else if (entry.pax) throw new Error(`PAX records need the PAX format (entry ${entry.name})`);
+    else if (entry.pax) throw new Error(`PAX records need the PAX format (entry ${displayName(binary(entry.name))})`);
     else if (format === 'gnu') parts.push(gnuHeader(fields));
     else parts.push(serializeHeader(fields));
     parts.push(withPadding(data));
@@ -114,6 +115,11 @@ function gnuBlock(fields: HeaderFields): Buffer {
   return block;
 }
 
+/** `bytes` as a stream of `size`-byte chunks (copies, as a socket would hand them over). */
+export async function* chunked(bytes: Buffer, size: number): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < bytes.length; i += size) yield new Uint8Array(bytes.subarray(i, i + size));
+}
+
 /** One entry as Python's tarfile lists it: names decoded from UTF-8, directories without the '/'. */
 export interface ListedEntry {
   name: string;
@@ -136,10 +142,7 @@ export interface ListedEntry {
 /** The entries of a tar archive (global PAX headers are applied, not listed). */
 export async function listTar(bytes: Buffer): Promise<ListedEntry[]> {
   const listed: ListedEntry[] = [];
-  async function* whole() {
-    yield bytes;
-  }
-  for await (const entry of readTar(new ByteSource(whole()))) {
+  for await (const entry of readTar(new ByteSource(chunked(bytes, bytes.length)))) {
     if (entry.typeflag === TYPE.paxGlobal) continue;
     const parts: Buffer[] = [];
     for await (const part of entry.body()) parts.push(Buffer.from(part));

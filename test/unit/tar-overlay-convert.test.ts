@@ -4,8 +4,8 @@
 
 import { createHash } from 'node:crypto';
 import { NeedsPlan, toOverlayTar, type LayerPlan } from '../../src/tar/overlay-convert.js';
-import { chunked, convert, convertError } from '../helpers/overlay-convert.js';
-import { buildTar as build, listTar, type ListedEntry, type TarEntrySpec, type TarOptions } from '../helpers/tar-build.js';
+import { convert, convertError } from '../helpers/overlay-convert.js';
+import { buildTar as build, chunked, listTar, type ListedEntry, type TarEntrySpec, type TarOptions } from '../helpers/tar-build.js';
 
 type Spec = TarOptions & { entries: TarEntrySpec[] };
 type Listed = ListedEntry;
