@@ -1,8 +1,8 @@
 // Test images as OCI layouts, built here from scratch: layer tars as Python's tarfile writes them
 // (every entry type, PAX xattrs, whiteouts; built in-process by test/helpers/tar-build.ts),
 // compressed with gzip, zstd or not at all, then blobs, configs, manifests and an index.json, as
-// image-spec image-layout.md describes. Other
-// formats come from these through skopeo (docker-archive:, registries), as a site would get them.
+// image-spec image-layout.md describes. Other formats come from these through skopeo
+// (docker-archive:, registries), as a site would get them.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
