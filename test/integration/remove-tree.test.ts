@@ -48,7 +48,8 @@ test('a tree with a mount inside: a bounded number of passes, then one node erro
   if (!isStrataError(error)) throw new Error(`expected a strata error, got ${String(error)}`);
   expect({ kind: error.kind, code: error.code }).toEqual({ kind: 'node', code: 'E_COMMAND' });
   expect(error.message).not.toContain('\n');
-  expect(error.message).toMatch(new RegExp(`^rm failed: .*${mountPoint.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  // rm's own reason, naming the mount it would not cross into.
+  expect(error.message).toBe(`${TOOLS.rm} failed: ${TOOLS.rm}: skipping '${mountPoint}', since it's on a different device`);
   // Exactly the passes asked for, with a short back-off between them: it gives up, it does not hang.
   expect(execLog.slice(logged).filter((run) => run.command.startsWith(`${TOOLS.rm} `))).toHaveLength(3);
   expect(seconds).toBeLessThan(10);
