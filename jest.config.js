@@ -1,8 +1,9 @@
-// Tests run the TypeScript sources directly (ts-jest, ESM); type checking is `npm run typecheck`.
+// Tests run the TypeScript sources directly, transpiled by esbuild (test/jest-transform.cjs);
+// type checking is `npm run typecheck`.
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true, diagnostics: false }] },
+  transform: { '^.+\\.ts$': '<rootDir>/test/jest-transform.cjs' },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 60000,

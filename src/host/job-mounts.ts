@@ -62,19 +62,22 @@ export async function timed(helper: MountHelper, fields: (string | number)[]): P
   return reply;
 }
 
-/** Bind one source into the rootfs. ok: value is the new mount's id, or "skipped". */
-export function bindIntoRootfs(bind: RootfsBind): Promise<HelperReply> {
-  return timed(requireHelper(), ['bind', bind.source, bind.rootfs, bind.target, bindFlags(bind), bind.uid, bind.gid, bind.deny || '-', bind.createAlsoIn || '-']);
+/**
+ * Bind one source into the rootfs. ok: value is the new mount's id, or "skipped". `helper` is the
+ * node's mount helper unless given (tests drive their own, so the protocol is spelled only here).
+ */
+export function bindIntoRootfs(bind: RootfsBind, helper: MountHelper = requireHelper()): Promise<HelperReply> {
+  return timed(helper, ['bind', bind.source, bind.rootfs, bind.target, bindFlags(bind), bind.uid, bind.gid, bind.deny || '-', bind.createAlsoIn || '-']);
 }
 
 /**
  * Unmount the mount `mountId` at `mountPoint` (its mountinfo path), which must lie below `base`
  * (a directory strata owns): refused with stage "verify" if what is there now is another mount.
  */
-export function unmountVerified(base: string, mountPoint: string, mountId: number, lazy: boolean): Promise<HelperReply> {
+export function unmountVerified(base: string, mountPoint: string, mountId: number, lazy: boolean, helper?: MountHelper): Promise<HelperReply> {
   const below = relative(base, mountPoint);
   if (!below || below.startsWith('..')) return Promise.resolve({ ok: false, value: 'EINVAL', message: `${mountPoint} is not below ${base}`, stage: 'verify' });
-  return timed(requireHelper(), ['umountv', base, below, mountId, lazy ? MNT_DETACH : 0]);
+  return timed(helper ?? requireHelper(), ['umountv', base, below, mountId, lazy ? MNT_DETACH : 0]);
 }
 
 /** Make the mount at `target` (a path strata owns) read-only; the mounts on top keep their own flags. */

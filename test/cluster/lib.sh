@@ -31,3 +31,50 @@ on_host() {
   nsenter -t "$pid" -m -- test -d "$PWD" && dir=$PWD
   nsenter -t "$pid" -n -m -u -- /usr/bin/env -C "$dir" SLURM_CONF="$C/etc/slurm.conf" "$@"
 }
+
+# ---- start-up steps both test clusters share (test/cluster/up.sh, test/cluster24/up.sh) ----------
+
+# The network: one namespace per host, each wired by a veth pair to a bridge in "$NS-fabric".
+make_fabric() {
+  local h ns
+  ip netns add "$NS-fabric"
+  ip -n "$NS-fabric" link add br0 type bridge
+  ip -n "$NS-fabric" link set br0 up
+  ip -n "$NS-fabric" link set lo up
+  for h in $(host_names); do
+    ns=$(netns_of "$h")
+    ip netns add "$ns"
+    ip -n "$NS-fabric" link add "v-$h" type veth peer name eth0 netns "$ns"
+    ip -n "$NS-fabric" link set "v-$h" master br0 up
+    ip -n "$ns" link set lo up
+    ip -n "$ns" addr add "$(host_ip "$h")/24" dev eth0
+    ip -n "$ns" link set eth0 up
+  done
+}
+
+# Waits for every host's holder (host-init.sh) to say it is ready.
+wait_for_hosts() {
+  local h
+  for h in $(host_names); do
+    for _ in $(seq 100); do [ -s "$C/hosts/$h/ready" ] && break; sleep 0.05; done
+    [ -s "$C/hosts/$h/ready" ] || die "host $h did not come up (see $C/log/host-$h.log)"
+  done
+}
+
+# Starts slurmctld on head and slurmd on every node, and waits until all nodes are idle.
+start_slurm() {
+  local n idle=
+  say "starting slurmctld on head"
+  on_host head slurmctld -f "$C/etc/slurm.conf" </dev/null >>"$C/log/slurmctld.log" 2>&1
+  for n in $(node_names); do
+    say "starting slurmd on $n"
+    on_host "$n" slurmd -f "$C/etc/slurm.conf" -N "$n" </dev/null >>"$C/log/slurmd-$n.log" 2>&1
+  done
+  say "waiting for $NODES nodes to be idle"
+  for _ in $(seq 120); do
+    idle=$(on_host head sinfo -h -N -o '%T' 2>/dev/null | grep -c '^idle$' || true)
+    [ "$idle" = "$NODES" ] && break
+    sleep 0.5
+  done
+  [ "$idle" = "$NODES" ] || { on_host head sinfo -N >&2 || true; die "nodes did not become idle"; }
+}

@@ -12,7 +12,8 @@
 #   STRATA_CLUSTER_PROLOG / STRATA_CLUSTER_EPILOG / STRATA_CLUSTER_CLI (override the entry points,
 #   for development),
 #   STRATA_CLUSTER_KEEP_ON_FAIL=1 (leave a failed cluster up for inspection instead of tearing it down).
-set -euo pipefail
+# -E: the teardown on failure (trap ERR) also fires inside the start-up functions of lib.sh.
+set -Eeuo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
@@ -165,19 +166,7 @@ munged --force --socket="$C/munge/munge.socket" --key-file="$C/munge/key/munge.k
 
 # ---- network ------------------------------------------------------------------------------------
 say "creating network namespaces and the fabric bridge"
-ip netns add "$NS-fabric"
-ip -n "$NS-fabric" link add br0 type bridge
-ip -n "$NS-fabric" link set br0 up
-ip -n "$NS-fabric" link set lo up
-for h in $(host_names); do
-  ns=$(netns_of "$h")
-  ip netns add "$ns"
-  ip -n "$NS-fabric" link add "v-$h" type veth peer name eth0 netns "$ns"
-  ip -n "$NS-fabric" link set "v-$h" master br0 up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" addr add "$(host_ip "$h")/24" dev eth0
-  ip -n "$ns" link set eth0 up
-done
+make_fabric
 
 # Name resolution as on a real cluster: every host resolves every other by name through its
 # /etc/hosts (the machine's entries plus the cluster's), bound over /etc/hosts on each host only.
@@ -194,26 +183,10 @@ for h in $(host_names); do
   setsid nsenter --net="/run/netns/$ns" unshare --mount --uts --propagation private -- \
     /bin/bash "$here/host-init.sh" "$h" "$C" "$REPO" </dev/null >>"$C/log/host-$h.log" 2>&1 &
 done
-for h in $(host_names); do
-  for _ in $(seq 100); do [ -s "$C/hosts/$h/ready" ] && break; sleep 0.05; done
-  [ -s "$C/hosts/$h/ready" ] || die "host $h did not come up (see $C/log/host-$h.log)"
-done
+wait_for_hosts
 
 # ---- Slurm daemons ------------------------------------------------------------------------------
-say "starting slurmctld on head"
-on_host head slurmctld -f "$C/etc/slurm.conf" </dev/null >>"$C/log/slurmctld.log" 2>&1
-for n in $(node_names); do
-  say "starting slurmd on $n"
-  on_host "$n" slurmd -f "$C/etc/slurm.conf" -N "$n" </dev/null >>"$C/log/slurmd-$n.log" 2>&1
-done
-
-say "waiting for $NODES nodes to be idle"
-for _ in $(seq 120); do
-  idle=$(on_host head sinfo -h -N -o '%T' 2>/dev/null | grep -c '^idle$' || true)
-  [ "$idle" = "$NODES" ] && break
-  sleep 0.5
-done
-[ "$idle" = "$NODES" ] || { on_host head sinfo -N >&2 || true; die "nodes did not become idle"; }
+start_slurm
 
 trap - ERR
 say "up: $NODES nodes idle; try: $here/on.sh head sbatch -N$NODES --wrap hostname"

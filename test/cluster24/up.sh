@@ -8,7 +8,7 @@
 # Environment: as test/cluster/up.sh, plus STRATA_ROOTFS_CACHE, STRATA_DEBIAN_MIRROR (rootfs.sh) and
 #   STRATA_CLUSTER_NODE_BIN (the node binary bound at /usr/bin/node in the hosts),
 #   STRATA_CLUSTER_PROLOGFLAGS (Alloc; e.g. RunInJob, which 24.05 added).
-set -euo pipefail
+set -Eeuo pipefail # -E: trap ERR also fires inside the functions of lib.sh
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=env.sh
 . "$here/env.sh"
@@ -142,18 +142,7 @@ EOC
 
 # ---- network ------------------------------------------------------------------------------------
 say "creating network namespaces ($NS-*) and the fabric bridge"
-ip netns add "$NS-fabric"
-ip -n "$NS-fabric" link add br0 type bridge
-ip -n "$NS-fabric" link set br0 up
-for h in $(host_names); do
-  ns=$(netns_of "$h")
-  ip netns add "$ns"
-  ip -n "$NS-fabric" link add "v-$h" type veth peer name eth0 netns "$ns"
-  ip -n "$NS-fabric" link set "v-$h" master br0 up
-  ip -n "$ns" link set lo up
-  ip -n "$ns" addr add "$(host_ip "$h")/24" dev eth0
-  ip -n "$ns" link set eth0 up
-done
+make_fabric
 
 # ---- hosts ---------------------------------------------------------------------------------------
 say "starting hosts: $(host_names | tr '\n' ' ')"
@@ -161,10 +150,7 @@ for h in $(host_names); do
   setsid nsenter --net="/run/netns/$(netns_of "$h")" unshare --mount --uts --propagation private -- \
     /bin/bash "$here/host-init.sh" "$h" "$C" "$ROOTFS" "$NODE_BIN" "$REPO" </dev/null >>"$C/log/host-$h.log" 2>&1 &
 done
-for h in $(host_names); do
-  for _ in $(seq 100); do [ -s "$C/hosts/$h/ready" ] && break; sleep 0.05; done
-  [ -s "$C/hosts/$h/ready" ] || die "host $h did not come up (see $C/log/host-$h.log)"
-done
+wait_for_hosts
 
 # ---- daemons, all trixie's ----------------------------------------------------------------------
 # One munged per host, in its own /run, as on real machines: a shared one sees the same credential
@@ -179,20 +165,7 @@ for h in $(host_names); do
   on_host "$h" munged --force --key-file="$C/munge/key/munge.key" --log-file="$C/log/munged-$h.log" \
     --seed-file=/run/munge/munged.seed </dev/null >/dev/null 2>>"$C/log/munged-$h.log"
 done
-say "starting slurmctld on head"
-on_host head slurmctld -f "$C/etc/slurm.conf" </dev/null >>"$C/log/slurmctld.log" 2>&1
-for n in $(node_names); do
-  say "starting slurmd on $n"
-  on_host "$n" slurmd -f "$C/etc/slurm.conf" -N "$n" </dev/null >>"$C/log/slurmd-$n.log" 2>&1
-done
-
-say "waiting for $NODES nodes to be idle"
-for _ in $(seq 120); do
-  idle=$(on_host head sinfo -h -N -o '%T' 2>/dev/null | grep -c '^idle$' || true)
-  [ "$idle" = "$NODES" ] && break
-  sleep 0.5
-done
-[ "$idle" = "$NODES" ] || { on_host head sinfo -N >&2 || true; die "nodes did not become idle"; }
+start_slurm
 
 trap - ERR
 say "up: $NODES nodes idle (Slurm $(on_host head sinfo -V)); try: $here/on.sh head sbatch -N$NODES --wrap hostname"

@@ -74,17 +74,19 @@ export async function clusterForTests(): Promise<boolean> {
 /**
  * The hooks of an end-to-end test file: the cluster up (started here if needed, stopped again at
  * the end) and `prepare` run once; after every test, every node idle (never drained) and clean,
- * and this machine's mounts and loop devices as before the test.
+ * and this machine's mounts and loop devices as before the test. `setupTimeoutMs` bounds starting the
+ * cluster and `prepare`. The result says whether this file started the cluster (a test that
+ * restarts it sets it, so that afterAll stops it).
  */
-export function useCleanCluster(prepare: () => Promise<unknown> = async () => undefined): void {
-  let startedHere = false;
+export function useCleanCluster(prepare: () => Promise<unknown> = async () => undefined, setupTimeoutMs = 240_000): { startedHere: boolean } {
+  const cluster = { startedHere: false };
   let before: NodeState;
   beforeAll(async () => {
-    startedHere = await clusterForTests();
+    cluster.startedHere = await clusterForTests();
     await prepare();
-  }, 240_000);
+  }, setupTimeoutMs);
   afterAll(async () => {
-    if (startedHere) await stopCluster();
+    if (cluster.startedHere) await stopCluster();
   }, 120_000);
   beforeEach(() => {
     before = nodeState();
@@ -95,6 +97,7 @@ export function useCleanCluster(prepare: () => Promise<unknown> = async () => un
     for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
     expectNodeStateUnchanged(before);
   }, 90_000);
+  return cluster;
 }
 
 export async function stopCluster(): Promise<void> {

@@ -10,32 +10,10 @@
 import './cluster24-env.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { NODES, clusterForTests, ensureCluster, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { NODES, ensureCluster, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
-let startedHere = false;
-let before: NodeState;
-
-beforeAll(async () => {
-  // The first run on a machine builds the rootfs (debootstrap, ~2 min); later runs reuse it.
-  startedHere = await clusterForTests();
-  await importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' });
-}, 600_000);
-
-afterAll(async () => {
-  if (startedHere) await stopCluster();
-}, 120_000);
-
-beforeEach(() => {
-  before = nodeState();
-});
-
-afterEach(async () => {
-  const states = await waitForQuietCluster();
-  expect(states).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
-  for (const node of NODES) expect({ node, left: await nodeLeftovers(node) }).toEqual({ node, left: [] });
-  expectNodeStateUnchanged(before);
-}, 90_000);
+// The first run on a machine builds the rootfs (debootstrap, ~2 min); later runs reuse it.
+const cluster = useCleanCluster(() => importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' }), 600_000);
 
 const lines = (text: string) => text.split('\n').filter(Boolean);
 
@@ -122,7 +100,7 @@ runInJobTest('PrologFlags=RunInJob (24.05+): the prolog runs in the extern step;
   await stopCluster();
   process.env.STRATA_CLUSTER_PROLOGFLAGS = 'RunInJob';
   try {
-    startedHere = (await ensureCluster()) || startedHere;
+    cluster.startedHere = (await ensureCluster()) || cluster.startedHere;
   } finally {
     delete process.env.STRATA_CLUSTER_PROLOGFLAGS;
   }

@@ -7,17 +7,19 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, expectCleanNode, expectNextJobWorks, nodeStatus, useThreeLayerSite } from '../helpers/faults.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { loopsFor } from '../helpers/node-state.js';
 
 const fx = useThreeLayerSite('busy');
 
 
 test('a process with its cwd in the rootfs: epilog detaches lazily, status reports the held loops, all goes when it exits', async () => {
-  expect((await fx.site.run(['prolog', '--job', '81', '--uid', '1000', '--gid', '1000', '--image', 'three:1'])).code).toBe(0);
-  const rootfs = join(fx.site.runtime, 'jobs/81/rootfs');
+  const jobs = jobsOn(() => fx.site);
+  expect((await jobs.prolog('81', 'three:1')).code).toBe(0);
+  const rootfs = jobs.rootfs('81');
   const holder = spawn('/usr/bin/sleep', ['120'], { cwd: join(rootfs, 'data'), stdio: 'ignore' });
   try {
-    const epilog = await fx.site.run(['epilog', '--job', '81']);
+    const epilog = await jobs.epilog('81');
     expect({ code: epilog.code, stderr: epilog.stderr }).toEqual({ code: 0, stderr: '' });
     const epilogLine = readFileSync(fx.site.logFile, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.job === '81' && line.phase === 'epilog');
     expect({ result: epilogLine?.result, message: epilogLine?.message }).toEqual({ result: 'lazy', message: expect.stringContaining('lazily detached') });

@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectCleanNode, expectNextJobWorks } from '../helpers/faults.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { importSmallImage, importThreeLayerImage } from '../helpers/images.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
@@ -15,7 +16,8 @@ let site: Site;
 let before: NodeState;
 /** upper.disk_path of this site: a small tmpfs during the disk test. */
 const DISK = `/tmp/strata-limits-disk-${process.pid}`;
-const prolog = (job: string, env: NodeJS.ProcessEnv = {}) => site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', 'three:1'], { env });
+const jobs = jobsOn(() => site);
+const prolog = (job: string, env: NodeJS.ProcessEnv = {}) => jobs.prolog(job, 'three:1', [], env);
 const mountTmpfs = (dir: string, size: string) => {
   mkdirSync(dir, { recursive: true });
   execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'strata-test', dir]);
@@ -68,12 +70,11 @@ test('an upper on node-local disk that fills up: ENOSPC inside the job, the host
   mountTmpfs(disk, '2M');
   try {
     const beforeJob = nodeState();
-    expect((await site.run(['prolog', '--job', '74', '--uid', '1000', '--gid', '1000', '--image', 'small:1'])).code).toBe(0);
-    const rootfs = join(site.runtime, 'jobs/74/rootfs');
-    const fill = spawnSync('/usr/sbin/chroot', [rootfs, '/bin/sh', '-c', 'dd if=/dev/zero of=/big bs=64k 2>&1; echo more > /more'], { encoding: 'utf8' });
+    expect((await jobs.prolog('74', 'small:1')).code).toBe(0);
+    const fill = jobs.inJob('74', 'dd if=/dev/zero of=/big bs=64k 2>&1; echo more > /more');
     expect(fill.stdout).toMatch(/No space left on device/);
     expect((await site.run(['node', 'status'])).stdout).toMatch(/^74 +ready .* [12]\.\dMiB disk/m);
-    expect((await site.run(['epilog', '--job', '74'])).code).toBe(0);
+    expect((await jobs.epilog('74')).code).toBe(0);
     expect(execFileSync('/usr/bin/ls', ['-A', disk], { encoding: 'utf8' })).toBe('');
     expectNodeStateUnchanged(beforeJob);
   } finally {

@@ -9,6 +9,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, expectCleanNode, expectNextJobWorks } from '../helpers/faults.js';
 import { importThreeLayerImage } from '../helpers/images.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
@@ -23,7 +24,8 @@ let digest = '';
 const sh = (file: string, args: string[]) => execFileSync(file, args, { encoding: 'utf8' }).trim();
 const mountStore = () => sh('/usr/bin/mount', [device, site.store]);
 const unmountStore = (lazy = false) => sh('/usr/bin/umount', lazy ? ['--lazy', site.store] : [site.store]);
-const prolog = (job: string, extra: string[] = []) => site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', 'three:1', ...extra]);
+const jobs = jobsOn(() => site);
+const prolog = (job: string, extra: string[] = []) => jobs.prolog(job, 'three:1', extra);
 
 /** A node fault: exit 1 and exactly one line on stderr, matching `pattern`. */
 function expectNodeFault(result: { code: number | null; stderr: string }, pattern: RegExp) {
@@ -65,10 +67,10 @@ test('the store goes away while a job runs: the job keeps its image, new jobs ar
   expect((await prolog('61')).code).toBe(0);
   unmountStore(true);
   // The running job still reads its layers (the loop devices hold the files).
-  expect(spawnSync('/usr/sbin/chroot', [join(site.runtime, 'jobs/61/rootfs'), '/bin/cat', '/etc/top-marker'], { encoding: 'utf8' }).stdout).toBe('top\n');
+  expect(jobs.inJob('61', 'cat /etc/top-marker').stdout).toBe('top\n');
   expectNodeFault(await prolog('62'), /^strata: prolog: job 62: image store .* (holds no layers|is not reachable).*shared filesystem is mounted/);
   expectNodeFault(await prolog('63', ['--image-digest', digest]), /^strata: prolog: job 63: image store .*shared filesystem is mounted/);
-  expect((await site.run(['epilog', '--job', '61'])).code).toBe(0);
+  expect((await jobs.epilog('61')).code).toBe(0);
   await expectCleanNode(site, unmounted);
   mountStore();
   await expectNextJobWorks(site, mounted, 'three:1');

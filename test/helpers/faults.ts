@@ -2,11 +2,11 @@
 // was (loops, mounts, runtime dir), `strata node status` reports nothing stale, and the next job
 // on it works.
 
-import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NodeInventory } from '../../src/runtime/node/state.js';
 import { importThreeLayerImage } from './images.js';
+import { jobsOn } from './jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from './node-state.js';
 import { makeSite, type Site } from './site.js';
 
@@ -42,11 +42,11 @@ export async function expectCleanNode(site: Site, before: NodeState): Promise<vo
 
 /** A job runs on the node (prolog, a command in its rootfs, epilog), and leaves it clean. */
 export async function expectNextJobWorks(site: Site, before: NodeState, image: string, job = 'next'): Promise<void> {
-  const prolog = await site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', image]);
+  const jobs = jobsOn(() => site);
+  const prolog = await jobs.prolog(job, image);
   expect({ code: prolog.code, stderr: prolog.stderr }).toEqual({ code: 0, stderr: '' });
-  const rootfs = join(site.runtime, 'jobs', job, 'rootfs');
-  expect(spawnSync('/usr/sbin/chroot', [rootfs, '/bin/sh', '-c', 'echo ok'], { encoding: 'utf8' }).stdout).toBe('ok\n');
-  expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+  expect(jobs.inJob(job, 'echo ok').stdout).toBe('ok\n');
+  expect((await jobs.epilog(job)).code).toBe(0);
   await expectCleanNode(site, before);
 }
 

@@ -1,13 +1,16 @@
-// Test images as OCI layouts, built here from scratch: layer tars written by Python's tarfile
-// (every entry type, PAX xattrs, whiteouts), compressed with gzip, zstd or not at all, then
-// blobs, configs, manifests and an index.json, as image-spec image-layout.md describes. Other
-// formats come from these through skopeo (docker-archive:, registries), as a site would get them.
+// Test images as OCI layouts, built here from scratch: layer tars as Python's tarfile writes them
+// (every entry type, PAX xattrs, whiteouts; built in-process by test/helpers/tar-build.ts),
+// compressed with gzip, zstd or not at all, then blobs, configs, manifests and an index.json, as
+// image-spec image-layout.md describes. Other formats come from these through skopeo
+// (docker-archive:, registries), as a site would get them.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { XATTR_PREFIX } from '../../src/tar/pax.js';
+import { buildTar } from './tar-build.js';
 
 export interface TarSpec {
   name: string;
@@ -26,36 +29,24 @@ export interface TarSpec {
   fromFile?: string;
 }
 
-/** A layer tar (PAX format) from entry specs, via Python's tarfile. */
+/** A layer tar from entry specs, as Python's tarfile writes one (PAX format unless asked), built in-process. */
 export function layerTar(entries: TarSpec[], format: 'pax' | 'gnu' = 'pax'): Buffer {
-  const script = `
-import tarfile, io, sys, json
-spec = json.loads(sys.stdin.read())
-out = io.BytesIO()
-fmt = tarfile.PAX_FORMAT if spec['format'] == 'pax' else tarfile.GNU_FORMAT
-types = {'file': tarfile.REGTYPE, 'dir': tarfile.DIRTYPE, 'symlink': tarfile.SYMTYPE, 'hardlink': tarfile.LNKTYPE,
-         'char': tarfile.CHRTYPE, 'block': tarfile.BLKTYPE, 'fifo': tarfile.FIFOTYPE}
-with tarfile.open(fileobj=out, mode='w', format=fmt) as t:
-    for e in spec['entries']:
-        ti = tarfile.TarInfo(e['name'])
-        ti.type = types[e.get('type', 'file')]
-        ti.mode = e.get('mode', 0o755 if ti.type == tarfile.DIRTYPE else 0o644)
-        ti.uid = e.get('uid', 0); ti.gid = e.get('gid', 0); ti.mtime = 1700000000
-        ti.linkname = e.get('linkname', '')
-        ti.devmajor = e.get('devmajor', 0); ti.devminor = e.get('devminor', 0)
-        if e.get('xattrs'):
-            ti.pax_headers = {'SCHILY.xattr.' + k: v for k, v in e['xattrs'].items()}
-        data = None
-        if ti.type == tarfile.REGTYPE:
-            if e.get('fromFile'):
-                data = open(e['fromFile'], 'rb').read()
-            else:
-                data = (e.get('content', '') * e.get('repeat', 1)).encode()
-            ti.size = len(data)
-        t.addfile(ti, io.BytesIO(data) if data is not None else None)
-sys.stdout.buffer.write(out.getvalue())
-`;
-  return execFileSync('python3', ['-c', script], { input: JSON.stringify({ entries, format }), maxBuffer: 1 << 30 });
+  return buildTar(
+    entries.map((entry) => ({
+      name: entry.name,
+      type: entry.type,
+      data: entry.fromFile ? readFileSync(entry.fromFile) : (entry.content ?? '').repeat(entry.repeat ?? 1),
+      mode: entry.mode,
+      uid: entry.uid,
+      gid: entry.gid,
+      mtime: 1700000000,
+      linkname: entry.linkname,
+      devmajor: entry.devmajor,
+      devminor: entry.devminor,
+      pax: entry.xattrs && Object.keys(entry.xattrs).length > 0 ? Object.fromEntries(Object.entries(entry.xattrs).map(([key, value]) => [`${XATTR_PREFIX}${key}`, value])) : undefined,
+    })),
+    { format },
+  );
 }
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';

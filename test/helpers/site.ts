@@ -52,8 +52,13 @@ export function makeSite(name: string, extraConfig = ''): Site {
 }
 
 export function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<RunOutput> {
+  return runCommand(process.execPath, args, { env });
+}
+
+/** Runs a command to its end, collecting its output (stdin is /dev/null). */
+export function runCommand(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd?: string }): Promise<RunOutput> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env: options.env, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));

@@ -3,9 +3,10 @@
 // planting links or FIFOs at /etc/passwd or /etc/group never makes root read a host file or hang.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, makeTree, type Site } from '../helpers/site.js';
 
@@ -17,14 +18,8 @@ const IMAGE_GROUP = 'root:x:0:\nvideo:x:44:\n';
 
 let site: Site;
 let before: NodeState;
-const jobDir = (job: string) => join(site.runtime, 'jobs', job);
-const rootfs = (job: string) => join(jobDir(job), 'rootfs');
-/** A command in the job's rootfs as the job's user, as the task entry would run it. */
-const inJob = (job: string, script: string) =>
-  spawnSync('/usr/sbin/chroot', [`--userspec=${USER}:${GROUP}`, rootfs(job), '/bin/sh', '-c', script], { encoding: 'utf8' });
-const prolog = (job: string, image: string, extra: string[] = []) =>
-  site.run(['prolog', '--job', job, '--uid', String(USER), '--gid', String(GROUP), '--image', image, ...extra]);
-const errorOf = (job: string) => (existsSync(join(jobDir(job), 'error')) ? readFileSync(join(jobDir(job), 'error'), 'utf8') : '');
+// inJob: a command in the job's rootfs as the job's user, as the task entry would run it.
+const { jobDir, rootfs, inJob, prolog, epilog, epilogAll, errorOf } = jobsOn(() => site, { uid: USER, gid: GROUP, chrootAsUser: true });
 
 async function importTree(tag: string, files: Record<string, string>, adjust: (tree: string) => void = () => undefined, into = site) {
   const tree = makeTree(join(into.root, `tree-${tag.replace(/\W/g, '_')}`), files);
@@ -56,7 +51,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+  for (const epilogged of await epilogAll()) expect(epilogged.code).toBe(0);
   expectNodeStateUnchanged(before);
 });
 
@@ -119,21 +114,20 @@ test('/tmp is per job, sized by the site, writable under --readonly, and gone af
   // A second job does not see the first's files.
   expect((await prolog('5', 'plain:1')).code).toBe(0);
   expect(inJob('5', 'ls /tmp').stdout).toBe('');
-  expect((await site.run(['epilog', '--job', '4'])).code).toBe(0);
+  expect((await epilog('4')).code).toBe(0);
   expect(existsSync(jobDir('4'))).toBe(false);
 });
 
 test('a site can turn the host files off; a user mount replaces one', async () => {
   const off = makeSite('container-env-off', 'container:\n  hosts: false\n  hostname: false\n');
   await importTree('plain:1', { 'etc/passwd': IMAGE_PASSWD }, undefined, off);
-  const offProlog = (job: string, extra: string[] = []) => off.run(['prolog', '--job', job, '--uid', String(USER), '--gid', String(GROUP), '--image', 'plain:1', ...extra]);
+  const offJobs = jobsOn(() => off, { uid: USER, gid: GROUP, chrootAsUser: true });
   try {
-    expect((await offProlog('6')).code).toBe(0);
-    const inOff = (script: string) => spawnSync('/usr/sbin/chroot', [`--userspec=${USER}:${GROUP}`, join(off.runtime, 'jobs/6/rootfs'), '/bin/sh', '-c', script], { encoding: 'utf8' });
-    expect(inOff('cat /etc/hosts; cat /etc/hostname').status).not.toBe(0);
-    expect(inOff('whoami').stdout).toBe('strata-alice\n');
+    expect((await offJobs.prolog('6', 'plain:1')).code).toBe(0);
+    expect(offJobs.inJob('6', 'cat /etc/hosts; cat /etc/hostname').status).not.toBe(0);
+    expect(offJobs.inJob('6', 'whoami').stdout).toBe('strata-alice\n');
   } finally {
-    expect((await off.run(['epilog', '--job', '6'])).code).toBe(0);
+    expect((await offJobs.epilog('6')).code).toBe(0);
     off.remove();
   }
   const mine = join(site.root, 'my-hosts');

@@ -5,14 +5,15 @@
 // plants symlinks where the device's files go and at the dynamic loader's cache; nothing outside
 // the rootfs may change. Every test leaves losetup -a / findmnt as found.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildLibcuda, cudaProbeFiles, makeGpuNodes, tempDir, writeFakeNvidiaSmi, writeSpecs } from '../helpers/cdi-host.js';
 import { DRIVER_VERSION, nvidiaSpecYaml } from '../helpers/cdi-specs.js';
+import { jobsOn, strataExecAs } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { busyboxLayer, layerTar, writeLayout, type TarSpec } from '../helpers/oci.js';
-import { STRATA, makeSite, type RunOutput, type Site } from '../helpers/site.js';
+import { makeSite, type RunOutput, type Site } from '../helpers/site.js';
 
 const UID = 1000;
 /** Not a directory the dynamic loader searches by itself: only the device's env can find it. */
@@ -27,25 +28,12 @@ let victimFile: string;
 let victimDir: string;
 const hostileName = `strata-hostile-${process.pid}`;
 
-const jobDir = (job: string) => join(site.runtime, 'jobs', job);
+const { jobDir, prolog, epilogAll } = jobsOn(() => site, { uid: UID });
 const entry = (job: string) => JSON.parse(readFileSync(join(jobDir(job), 'entry.json'), 'utf8'));
-const prolog = (job: string, image: string, extra: string[] = []) => site.run(['prolog', '--job', job, '--uid', String(UID), '--gid', String(UID), '--image', image, ...extra]);
 
 /** `strata exec` as the job's user: the environment is entry.json's over this caller's. */
-function inJob(job: string, script: string): Promise<RunOutput> {
-  return new Promise((resolve) => {
-    const child = spawn('/usr/bin/setpriv', [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', process.execPath, STRATA, 'exec', '--job', job, '--', 'sh', '-c', script], {
-      cwd: '/',
-      env: { PATH: '/usr/bin:/bin', STRATA_CONFIG: site.configPath },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+const inJob = (job: string, script: string): Promise<RunOutput> =>
+  strataExecAs(UID, ['--job', job, '--', 'sh', '-c', script], { env: { PATH: '/usr/bin:/bin', STRATA_CONFIG: site.configPath } });
 
 async function mustImport(layout: string, ref: string) {
   const result = await site.run(['import', `oci:${layout}:${ref}`, '--tag', `${ref}:1`]);
@@ -89,7 +77,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) await site.run(['epilog', '--job', job]);
+  await epilogAll();
   expectNodeStateUnchanged(before);
 });
 

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importSmallImage } from '../helpers/images.js';
+import { jobsOn, strataExecAs } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { STRATA, makeSite, type RunOutput, type Site } from '../helpers/site.js';
 
@@ -14,20 +15,8 @@ let before: NodeState;
 let workDir: string;
 
 /** `strata exec ARGS` as nobody, from `cwd`, with a caller environment of its own. */
-function execAsNobody(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunOutput> {
-  return new Promise((resolve) => {
-    const child = spawn('/usr/bin/setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, STRATA, 'exec', ...args], {
-      cwd: options.cwd ?? '/',
-      env: { PATH: '/caller/bin:/usr/bin:/bin', STRATA_CONFIG: site.configPath, CALLER_ONLY: 'kept', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+const execAsNobody = (args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<RunOutput> =>
+  strataExecAs(NOBODY, args, { cwd: options.cwd, env: { PATH: '/caller/bin:/usr/bin:/bin', STRATA_CONFIG: site.configPath, CALLER_ONLY: 'kept', ...options.env } });
 
 beforeAll(async () => {
   before = nodeState();
@@ -39,8 +28,7 @@ beforeAll(async () => {
   mkdirSync(workDir);
   writeFileSync(join(workDir, 'input.txt'), 'from the job directory\n');
   chmodSync(workDir, 0o777);
-  const prolog = (job: string, uid: number, extra: string[] = []) =>
-    site.run(['prolog', '--job', job, '--uid', String(uid), '--gid', String(uid), '--image', 'exec:1', ...extra]);
+  const prolog = (job: string, uid: number, extra: string[] = []) => jobsOn(() => site, { uid }).prolog(job, 'exec:1', extra);
   expect((await prolog('501.pbs', NOBODY, ['--job-workdir', workDir])).code).toBe(0);
   expect((await prolog('502', 1000)).code).toBe(0);
   // A user-caused set-up failure, recorded by the prolog.
@@ -48,7 +36,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const job of ['501.pbs', '502', '503']) expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+  for (const job of ['501.pbs', '502', '503']) expect((await jobsOn(() => site).epilog(job)).code).toBe(0);
   expectNodeStateUnchanged(before);
   site.remove();
 });

@@ -11,6 +11,7 @@ import { closeSync, createReadStream, mkdirSync, openSync, readFileSync, readSyn
 import { join } from 'node:path';
 import { busyboxLayer, writeLayout, type LayerCompression } from '../helpers/oci.js';
 import { writeHugeTarZst, type HugeSizeForm } from '../helpers/huge-tar.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
@@ -49,14 +50,15 @@ function bytesAt(path: string, offset: number, length: number): Buffer {
   }
 }
 
+const asRoot = jobsOn(() => site, { uid: 0 });
 async function prolog(job: string, image: string): Promise<string> {
-  const result = await site.run(['prolog', '--job', job, '--uid', '0', '--gid', '0', '--image', image]);
+  const result = await asRoot.prolog(job, image);
   if (result.code !== 0 || result.stderr !== '') throw new Error(`prolog for ${image} failed (${result.code}): ${result.stderr}`);
-  return join(site.runtime, 'jobs', job, 'rootfs');
+  return asRoot.rootfs(job);
 }
 
 async function epilog(job: string): Promise<void> {
-  const result = await site.run(['epilog', '--job', job]);
+  const result = await asRoot.epilog(job);
   if (result.code !== 0) throw new Error(`epilog ${job} failed: ${result.stderr}`);
 }
 

@@ -5,19 +5,21 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
 let stepCount = 0;
-const prologArgs = (job: string) => ['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', 'three:1', '--mounts', '/tmp:/scratch'];
+const jobs = jobsOn(() => site);
+const prolog = (job: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}) => jobs.prolog(job, 'three:1', ['--mounts', '/tmp:/scratch', ...extra], env);
 
 beforeAll(async () => {
   before = nodeState();
   site = makeSite('kill');
   await importThreeLayerImage(site);
-  const dry = await site.run([...prologArgs('0'), '--dry-run']);
+  const dry = await prolog('0', ['--dry-run']);
   stepCount = JSON.parse(dry.stdout).steps.length;
 }, 120_000);
 
@@ -38,9 +40,9 @@ test('prolog killed after each step, then epilog: nothing left behind', async ()
   for (let step = 1; step <= stepCount; step++) {
     for (const when of ['before', 'after']) {
       const job = `k${step}${when[0]}`;
-      const killed = await site.run(prologArgs(job), { env: { STRATA_FAULT_KILL: `${step}:${when}` } });
+      const killed = await prolog(job, [], { STRATA_FAULT_KILL: `${step}:${when}` });
       expect({ job, signal: killed.signal }).toEqual({ job, signal: 'SIGKILL' });
-      const epilog = await site.run(['epilog', '--job', job]);
+      const epilog = await jobs.epilog(job);
       expect({ job, code: epilog.code, stderr: epilog.stderr }).toEqual({ job, code: 0, stderr: '' });
       cleanNode();
     }
@@ -49,10 +51,10 @@ test('prolog killed after each step, then epilog: nothing left behind', async ()
 
 test('prolog killed half-way and run again completes; the epilog then cleans up', async () => {
   const middle = Math.ceil(stepCount / 2);
-  await site.run(prologArgs('again'), { env: { STRATA_FAULT_KILL: `${middle}:after` } });
-  const rerun = await site.run(prologArgs('again'));
+  await prolog('again', [], { STRATA_FAULT_KILL: `${middle}:after` });
+  const rerun = await prolog('again');
   expect(rerun.code).toBe(0);
   expect(existsSync(join(site.runtime, 'jobs/again/entry.json'))).toBe(true);
-  expect((await site.run(['epilog', '--job', 'again'])).code).toBe(0);
+  expect((await jobs.epilog('again')).code).toBe(0);
   cleanNode();
 }, 60_000);

@@ -5,14 +5,16 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, STRATA, type Site } from '../helpers/site.js';
 import { storeOperations } from '../../bench/strace-count.mjs';
 
 let site: Site;
 let before: NodeState;
-const prolog = (job: string, env: NodeJS.ProcessEnv = {}) => site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', 'three:1'], { env });
-const epilog = (job: string, env: NodeJS.ProcessEnv = {}) => site.run(['epilog', '--job', job], { env });
+const jobs = jobsOn(() => site);
+const prolog = (job: string, env: NodeJS.ProcessEnv = {}) => jobs.prolog(job, 'three:1', [], env);
+const { epilog } = jobs;
 
 beforeAll(async () => {
   before = nodeState();

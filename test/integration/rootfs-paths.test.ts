@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bindFlags } from '../../src/host/job-mounts.js';
+import { bindIntoRootfs } from '../../src/host/job-mounts.js';
 import { MountHelper, type HelperReply } from '../../src/host/mount-helper.js';
 import { bindError } from '../../src/runtime/job/bind-errors.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
@@ -29,8 +29,12 @@ const mountPointOf = (id: number) =>
     .map((line) => line.split(' '))
     .find((fields) => Number(fields[0]) === id)?.[4];
 
+/** A plain bind into the test rootfs as root, through the mount helper. */
+const bindAsRoot = (source: string, target: string, create: boolean) =>
+  bindIntoRootfs({ source, rootfs: root, target, uid: 0, gid: 0, readonly: false, recursive: false, keepDev: false, optional: false, create }, helper);
+
 async function bindAt(target: string, { create = false, kind = 'dir' }: { create?: boolean; kind?: 'dir' | 'file' } = {}): Promise<HelperReply> {
-  return helper.request(['bind', kind === 'dir' ? sourceDir : sourceFile, root, target, bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create }), 0, 0, '-', '-']);
+  return bindAsRoot(kind === 'dir' ? sourceDir : sourceFile, target, create);
 }
 
 /** Bind, and return where the mount landed (unmounting it again). */
@@ -194,7 +198,7 @@ describe('binds already in the rootfs', () => {
     const host = join(work, 'host-bound');
     mkdirSync(host, { recursive: true });
     dirs('hostbind');
-    const bound = await helper.request(['bind', host, root, '/hostbind', bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create: false }), 0, 0, '-', '-']);
+    const bound = await bindAsRoot(host, '/hostbind', false);
     expect(bound.ok).toBe(true);
     link('data', '/hostbind/made-by-root');
     const error = await refused('/data', { create: true });

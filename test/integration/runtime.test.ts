@@ -1,20 +1,17 @@
 // The node runtime on real loop devices and overlays: what a job sees, what jobs share, and that
 // every prolog/epilog combination leaves the node as it was.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { importSmallImage, importThreeLayerImage } from '../helpers/images.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
-const jobDir = (job: string) => join(site.runtime, 'jobs', job);
-const rootfs = (job: string) => join(jobDir(job), 'rootfs');
-const inJob = (job: string, script: string) => spawnSync('/usr/sbin/chroot', [rootfs(job), '/bin/sh', '-c', script], { encoding: 'utf8' });
-const prolog = (job: string, image: string, extra: string[] = []) => site.run(['prolog', '--job', job, '--uid', '1000', '--gid', '1000', '--image', image, ...extra]);
-const epilog = (job: string) => site.run(['epilog', '--job', job]);
+const { jobDir, rootfs, inJob, prolog, epilog, epilogAll } = jobsOn(() => site);
 
 beforeAll(async () => {
   before = nodeState();
@@ -25,7 +22,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   // Whatever a test did, its jobs go, and the node must be as it was.
-  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) await epilog(job);
+  await epilogAll();
   expectNodeStateUnchanged(before);
 });
 

@@ -5,11 +5,11 @@
 // machine: one per "host"), user errors at job start and where the user sees them, a node fault,
 // a killed prolog, and reconciliation. Real mounts; every test leaves the node as it found it.
 
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pbsDaemon, runHook, type PbsDaemon } from '../helpers/pbs.js';
 import { importSmallImage } from '../helpers/images.js';
+import { chrootJob, jobDir } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
@@ -22,8 +22,6 @@ let momHome: string;
 const momConfigs = new Map<string, string>();
 const momConfig = (mom: PbsDaemon) => momConfigs.get(mom.name)!;
 
-const jobDir = (mom: PbsDaemon, job: string) => join(mom.runtime, 'jobs', job);
-const inJob = (mom: PbsDaemon, job: string, script: string) => spawnSync('/usr/sbin/chroot', [join(jobDir(mom, job), 'rootfs'), '/bin/sh', '-c', script], { encoding: 'utf8' });
 interface JobSpec {
   id: string;
   euser: string;
@@ -128,7 +126,7 @@ test('qsub -l container_image, then a 3-host job: the MoMs find the pinned image
   for (const mom of moms) {
     const entry = JSON.parse(readFileSync(join(jobDir(mom, '10.pbs'), 'entry.json'), 'utf8'));
     expect(entry).toMatchObject({ jobId: '10.pbs', uid: 65534, gid: 65534, manifestDigest: digest });
-    expect(inJob(mom, '10.pbs', 'cat /etc/image-name').stdout).toBe('pbsimg:1\n');
+    expect(chrootJob(mom, '10.pbs', 'cat /etc/image-name').stdout).toBe('pbsimg:1\n');
   }
   expect(begun[1].log.join('\n')).toMatch(/^10\.pbs: strata: container pbsimg:1 ready on n2 \(sister; job vnodes n2\)$/m);
   expect(await launch(moms[0], spec(true))).toMatchObject({ outcome: 'accept', launched: { status: 0, stdout: 'job script ran as nobody\n', stderr: '' } });

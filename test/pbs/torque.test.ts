@@ -3,11 +3,11 @@
 // stdin closed. Exit statuses mean what Torque makes of them: 0 run, 1 abort the job, >1 requeue.
 // A 3-node job is three runtime dirs on this machine (one per "host").
 
-import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runTorque } from '../helpers/pbs.js';
 import { importSmallImage } from '../helpers/images.js';
+import { chrootJob, jobDir } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
@@ -15,7 +15,6 @@ let site: Site;
 let before: NodeState;
 let hosts: { name: string; config: string; runtime: string }[];
 
-const jobDir = (host: (typeof hosts)[number], job: string) => join(host.runtime, 'jobs', job);
 
 /** $1..$8 of the prologue: job id, user, group, job name, resource list, queue, account, script. */
 const prologueArgs = (job: string, resources: string) => [job, 'nobody', 'nogroup', 'train', resources, 'batch', 'proj1', `/var/spool/torque/mom_priv/jobs/${job}.SC`];
@@ -63,7 +62,7 @@ test('a 3-node array subjob: prologue on the mother superior, prologue.parallel 
   for (const result of started) expect(result).toMatchObject({ code: 0, stderr: '' });
   for (const host of hosts) {
     expect(JSON.parse(readFileSync(join(jobDir(host, '30[2].torque'), 'entry.json'), 'utf8'))).toMatchObject({ uid: 65534, gid: 65534, image: 'tq:1' });
-    const inside = spawnSync('/usr/sbin/chroot', [join(jobDir(host, '30[2].torque'), 'rootfs'), '/bin/cat', '/etc/image-name'], { encoding: 'utf8' });
+    const inside = chrootJob(host, '30[2].torque', 'cat /etc/image-name');
     expect(inside.stdout).toBe('tq:1\n');
   }
   const ended = await Promise.all(hosts.map((host) => epilogue(host, '30[2].torque', IMAGE)));

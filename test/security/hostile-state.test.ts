@@ -4,8 +4,9 @@
 // leaves the node as it was. Also: a bind never relaxes the source's own mount flags.
 
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, makeTree, type Site } from '../helpers/site.js';
 
@@ -13,9 +14,9 @@ const USER = 1000;
 let site: Site;
 let before: NodeState;
 let own: string;
-const jobDir = (job: string) => join(site.runtime, 'jobs', job);
-const errorOf = (job: string) => (existsSync(join(jobDir(job), 'error')) ? readFileSync(join(jobDir(job), 'error'), 'utf8') : '');
-const prolog = (job: string, extra: string[]) => site.run(['prolog', '--job', job, '--uid', String(USER), '--gid', String(USER), '--image', 'hostile:1', ...extra]);
+const jobs = jobsOn(() => site, { uid: USER });
+const { errorOf } = jobs;
+const prolog = (job: string, extra: string[]) => jobs.prolog(job, 'hostile:1', extra);
 const mountOptionsAt = (path: string) =>
   readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
@@ -40,7 +41,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+  for (const epilogged of await jobs.epilogAll()) expect(epilogged.code).toBe(0);
   expectNodeStateUnchanged(before);
 });
 
@@ -90,12 +91,12 @@ test('a read-only or noexec source stays so in the container, even when asked rw
     const result = await prolog('flags', ['--mounts', `${readonly}:/ro:rw,${noexec}:/nx`]);
     expect(result.code).toBe(0);
     expect(errorOf('flags')).toBe('');
-    const rootfs = join(jobDir('flags'), 'rootfs');
+    const rootfs = jobs.rootfs('flags');
     expect(mountOptionsAt(join(rootfs, 'ro'))).toEqual(expect.arrayContaining(['ro', 'nosuid', 'nodev']));
     expect(mountOptionsAt(join(rootfs, 'nx'))).toEqual(expect.arrayContaining(['rw', 'noexec', 'nosuid', 'nodev']));
     // /sys is read-only in every container.
     expect(mountOptionsAt(join(rootfs, 'sys'))).toContain('ro');
-    expect((await site.run(['epilog', '--job', 'flags'])).code).toBe(0);
+    expect((await jobs.epilog('flags')).code).toBe(0);
   } finally {
     execFileSync('umount', [readonly]);
     execFileSync('umount', [noexec]);

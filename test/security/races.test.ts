@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MountHelper } from '../../src/host/mount-helper.js';
-import { bindFlags } from '../../src/host/job-mounts.js';
+import { bindIntoRootfs, unmountVerified } from '../../src/host/job-mounts.js';
 import { importSmallImage } from '../helpers/images.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, REPO, type Site } from '../helpers/site.js';
@@ -65,14 +65,14 @@ function userLink(target: string, path: string) {
 }
 
 const bind = (source: string, target: string, create = true, uid = USER) =>
-  helper.request(['bind', source, rootfs, target, bindFlags({ readonly: false, recursive: false, keepDev: false, optional: false, create }), uid, uid, site.runtime, '-']);
+  bindIntoRootfs({ source, rootfs, target, uid, gid: uid, readonly: false, recursive: false, keepDev: false, optional: false, create, deny: site.runtime }, helper);
 
 /** Unmount a mount of the test rootfs by id, as teardown does (verified), retrying while a racer makes it unreachable. */
 async function unmountById(id: number) {
   for (let attempt = 0; attempt < 2000; attempt++) {
     const at = mountPointOf(id);
     if (!at) return;
-    await helper.request(['umountv', site.root, at.slice(site.root.length + 1), id, 0]);
+    await unmountVerified(site.root, at, id, false, helper);
   }
   throw new Error(`mount ${id} never came down`);
 }
@@ -193,7 +193,7 @@ test('unmount: swapping a parent of a job\'s mount point with a link to a host m
       const id = Number(reply.value);
       const at = mountPointOf(id)!;
       const racing = race(join(home, 'x'), join(home, 'x-link'), 30);
-      for (let attempt = 0; attempt < 50 && mountPointOf(id); attempt++) await helper.request(['umountv', site.root, at.slice(site.root.length + 1), id, 0]);
+      for (let attempt = 0; attempt < 50 && mountPointOf(id); attempt++) await unmountVerified(site.root, at, id, false, helper);
       await racing.done;
       // Put the directory back where it was if the racer left it swapped.
       if (!existsSync(join(home, 'x', 'mnt'))) renameSync(join(home, 'x'), join(home, 'x-tmp')), renameSync(join(home, 'x-link'), join(home, 'x')), renameSync(join(home, 'x-tmp'), join(home, 'x-link'));

@@ -6,18 +6,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importSmallImage } from '../helpers/images.js';
+import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, makeTree, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
 const JOB_UID = 1000;
-const jobDir = (job: string) => join(site.runtime, 'jobs', job);
-const rootfs = (job: string) => join(jobDir(job), 'rootfs');
-const prolog = (job: string, image: string, extra: string[] = []) => site.run(['prolog', '--job', job, '--uid', String(JOB_UID), '--gid', String(JOB_UID), '--image', image, ...extra]);
-const epilog = (job: string) => site.run(['epilog', '--job', job]);
+const { jobDir, rootfs, prolog, epilog, epilogAll, errorOf } = jobsOn(() => site, { uid: JOB_UID });
 const as = (uid: number, script: string) => spawnSync('/usr/bin/setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '/bin/sh', '-c', script], { encoding: 'utf8' });
-const errorOf = (job: string) => (existsSync(join(jobDir(job), 'error')) ? readFileSync(join(jobDir(job), 'error'), 'utf8') : '');
 const layerFiles = () => readdirSync(join(site.store, 'layers/sha256')).map((name) => join(site.store, 'layers/sha256', name));
 
 beforeAll(async () => {
@@ -34,7 +31,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  for (const job of existsSync(join(site.runtime, 'jobs')) ? readdirSync(join(site.runtime, 'jobs')) : []) await epilog(job);
+  await epilogAll();
   expectNodeStateUnchanged(before);
 });
 

@@ -1,15 +1,10 @@
-// CDI edits as plan steps (src/runtime/job/devices-plan.ts) and the soname reader: where each edit
+// CDI edits as plan steps (src/runtime/job/devices-plan.ts) and sonames of mounted libraries: where each edit
 // goes (before every bind, or after the host's /dev), what is never written (the host's trees),
 // and the environment an entry gets.
 
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { NO_EDITS, type ContainerEdits } from '../../src/runtime/devices/edits.js';
 import { withSonames } from '../../src/runtime/devices/index.js';
-import { readSoname } from '../../src/runtime/devices/soname.js';
 import { deviceEnv, planDevices } from '../../src/runtime/job/devices-plan.js';
-import { cleanupCdi, tempDir } from '../helpers/cdi-host.js';
 import { expectNodeError } from '../helpers/errors.js';
 
 const ROOTFS = '/run/strata/jobs/1/rootfs';
@@ -77,19 +72,9 @@ test('additional groups and no env change without device env', () => {
   expect(deviceEnv(['B=1', 'A=2', 'B=3'], plan)).toEqual(['B=1', 'A=2', 'B=3']);
 });
 
-test('readSoname reads DT_SONAME of a real library; withSonames only asks for .so files', () => {
-  const dir = tempDir();
-  try {
-    writeFileSync(join(dir, 'l.c'), 'int f(void) { return 1; }\n');
-    execFileSync('gcc', ['-shared', '-fPIC', '-Wl,-soname,libdemo.so.1', '-o', join(dir, 'libdemo.so.1.2.3'), join(dir, 'l.c')]);
-    expect(readSoname(join(dir, 'libdemo.so.1.2.3'))).toBe('libdemo.so.1');
-    expect(readSoname(join(dir, 'l.c'))).toBeUndefined();
-    expect(readSoname(join(dir, 'missing'))).toBeUndefined();
-    const asked: string[] = [];
-    const out = withSonames(edits({ mounts: [mount('/drv/libcuda.so.550', '/x/libcuda.so.550'), mount('/drv/nvidia-smi', '/usr/bin/nvidia-smi')] }), (path) => (asked.push(path), 'libcuda.so.1'));
-    expect(asked).toEqual(['/drv/libcuda.so.550']);
-    expect(out.mounts.map((m) => m.soname)).toEqual(['libcuda.so.1', undefined]);
-  } finally {
-    cleanupCdi(dir);
-  }
+test('withSonames only asks for .so files (readSoname on a gcc-built library: test/integration/devices-soname)', () => {
+  const asked: string[] = [];
+  const out = withSonames(edits({ mounts: [mount('/drv/libcuda.so.550', '/x/libcuda.so.550'), mount('/drv/nvidia-smi', '/usr/bin/nvidia-smi')] }), (path) => (asked.push(path), 'libcuda.so.1'));
+  expect(asked).toEqual(['/drv/libcuda.so.550']);
+  expect(out.mounts.map((m) => m.soname)).toEqual(['libcuda.so.1', undefined]);
 });

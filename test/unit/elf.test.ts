@@ -1,37 +1,14 @@
-// The ELF reader `strata doctor` uses to check the SPANK plugin without nm(1).
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The ELF reader `strata doctor` uses to check the SPANK plugin without nm(1): what it refuses.
+// (Real shared objects, checked against nm and built with cc: test/integration/elf.test.ts.)
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readElf } from '../../src/doctor/elf.js';
-
-test('lists the defined dynamic symbols of a shared object, as nm -D --defined-only does', () => {
-  const libc = execFileSync('/bin/sh', ['-c', "ldd /bin/ls | awk '/libc\\.so/ {print $3}'"], { encoding: 'utf8' }).trim();
-  const info = readElf(readFileSync(libc));
-  if ('error' in info) throw new Error(info.error);
-  expect(info.type).toBe(3);
-  expect(info.bits).toBe(64);
-  expect(info.exports).toEqual(expect.arrayContaining(['malloc', 'printf', 'open']));
-  // Undefined (imported) symbols are not exports.
-  const nm = execFileSync('nm', ['-D', '--defined-only', libc], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
-  expect(info.exports.length).toBeGreaterThan(nm * 0.9);
-});
 
 test('rejects what is not ELF, or is cut short, with a reason', () => {
   expect(readElf(Buffer.from('#!/bin/sh\necho hi\n'.padEnd(80)))).toEqual({ error: 'not an ELF file' });
-  const libc = readFileSync(process.execPath);
-  expect(readElf(libc.subarray(0, 64))).toMatchObject({ error: expect.stringMatching(/damaged ELF/) });
-});
-
-test("reads a plugin's plugin_version, the Slurm release whose headers it was built against", () => {
-  // What SPANK_PLUGIN() compiles into every plugin (SLURM_VERSION_NUMBER; here 24.11.5).
-  const dir = mkdtempSync(join(tmpdir(), 'strata-elf-'));
-  try {
-    writeFileSync(join(dir, 'p.c'), 'const unsigned int plugin_version = 0x180b05;\nconst char plugin_type[] = "spank";\n');
-    execFileSync('cc', ['-shared', '-fpic', '-O2', '-o', join(dir, 'p.so'), join(dir, 'p.c')]);
-    expect(readElf(readFileSync(join(dir, 'p.so')))).toMatchObject({ pluginVersion: 0x180b05, exports: expect.arrayContaining(['plugin_version']) });
-    expect(readElf(readFileSync(process.execPath))).not.toHaveProperty('pluginVersion');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  // The first 64 bytes of a real executable: the ELF header alone, nothing it points to.
+  const head = Buffer.alloc(64);
+  const fd = openSync(process.execPath, 'r');
+  readSync(fd, head, 0, 64, 0);
+  closeSync(fd);
+  expect(readElf(head)).toMatchObject({ error: expect.stringMatching(/damaged ELF/) });
 });

@@ -1,4 +1,5 @@
 // buildSquashfsLayer end to end: real tar2sqfs, checked with unsquashfs and getfattr (no mounts).
+// Layer tars are built in-process (test/helpers/tar-build.ts), as Python's tarfile writes them.
 
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
@@ -9,30 +10,13 @@ import { gzipSync } from 'node:zlib';
 import { isStrataError, type StrataError } from '../../src/errors.js';
 import { TOOLS } from '../../src/host/tools.js';
 import { buildSquashfsLayer, type BuildSquashfsLayerOptions } from '../../src/store/import/squashfs.js';
+import { buildTar as build, type TarEntrySpec } from '../helpers/tar-build.js';
 
-const PYTHON = '/usr/bin/python3';
 const GETFATTR = '/usr/bin/getfattr';
 const SETFATTR = '/usr/bin/setfattr';
 const RDSQUASHFS = '/usr/bin/rdsquashfs';
 
-// Builds a PAX tar from a JSON spec on stdin: [{name, type, data, mode, uid, gid, mtime, linkname, pax}].
-const BUILD = `
-import io, json, sys, tarfile
-types = {'file': tarfile.REGTYPE, 'dir': tarfile.DIRTYPE, 'symlink': tarfile.SYMTYPE, 'hardlink': tarfile.LNKTYPE}
-with tarfile.open(sys.argv[1], 'w', format=tarfile.PAX_FORMAT) as tf:
-    for e in json.load(sys.stdin):
-        ti = tarfile.TarInfo(e['name'])
-        ti.type = types[e.get('type', 'file')]
-        data = e.get('data', '').encode()
-        ti.size = len(data) if ti.type == tarfile.REGTYPE else 0
-        ti.mode = e.get('mode', 0o755 if ti.type == tarfile.DIRTYPE else 0o644)
-        ti.uid = e.get('uid', 0); ti.gid = e.get('gid', 0); ti.mtime = e.get('mtime', 0)
-        ti.linkname = e.get('linkname', '')
-        if 'pax' in e: ti.pax_headers = e['pax']
-        tf.addfile(ti, io.BytesIO(data) if ti.type == tarfile.REGTYPE else None)
-`;
-
-type EntrySpec = { name: string; type?: 'file' | 'dir' | 'symlink' | 'hardlink'; data?: string; mode?: number; uid?: number; gid?: number; mtime?: number; linkname?: string; pax?: Record<string, string> };
+type EntrySpec = TarEntrySpec & { type?: 'file' | 'dir' | 'symlink' | 'hardlink'; data?: string };
 
 let work: string;
 let counter = 0;
@@ -45,7 +29,7 @@ const fresh = (name: string) => join(work, `${counter++}-${name}`);
 
 function buildTar(entries: EntrySpec[]): string {
   const path = fresh('layer.tar');
-  execFileSync(PYTHON, ['-c', BUILD, path], { input: JSON.stringify(entries) });
+  writeFileSync(path, build(entries));
   return path;
 }
 
