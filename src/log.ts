@@ -11,7 +11,7 @@ import { dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import type { Config, LogLevel } from './config/types.js';
 import { SyslogWriter } from './host/syslog.js';
-import { currentEnv } from './host/job-context.js';
+import { currentEnv, jobContext } from './host/job-context.js';
 
 const SEVERITY: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
@@ -36,7 +36,8 @@ export function createLogger(config: Pick<Config, 'log'>, defaults: Record<strin
       // A full or read-only log disk must never fail a job or drain a node.
     }
   };
-  const base = { node: hostname(), ...defaults };
+  // `via: agent`: the run was served by the node agent (src/runtime/agent), not its own process.
+  const base = { node: hostname(), ...(jobContext.getStore() ? { via: 'agent' } : {}), ...defaults };
   const at = (level: LogLevel) => (message: string, meta: Record<string, unknown> = {}) => {
     if (SEVERITY[level] > SEVERITY[config.log.level]) return;
     write(level, `${JSON.stringify({ ...base, ...redact(meta), level, message, timestamp: new Date().toISOString() })}\n`);
