@@ -9,8 +9,7 @@ import { dirname, join } from 'node:path';
 import { configSource, loadConfig } from '../../config/load.js';
 import { nodeError } from '../../errors.js';
 import { jobContext, newJobContext } from '../../host/job-context.js';
-import { releaseRunExecutor } from '../../host/mount-helper.js';
-import { acquireNodeLock } from '../../host/node-lock.js';
+import { MountHelper, mountHelperPath, releaseRunExecutor } from '../../host/mount-helper.js';
 import { createLogger } from '../../log.js';
 import { installedFiles, watchFiles } from '../../runtime/agent/fingerprint.js';
 import type { AgentReply, AgentRequest } from '../../runtime/agent/frames.js';
@@ -37,9 +36,11 @@ export async function nodeAgentCommand(): Promise<number> {
   if (!info.isDirectory() || info.uid !== 0) throw nodeError('E_AGENT', `${dir} is not a directory owned by root`, { hint: 'remove it; the agent makes it' });
   chmodSync(dir, 0o700);
   // One agent per node: a second one would take the first one's socket over.
-  const lock = await acquireNodeLock(join(dir, 'lock'), 1000).catch(() => {
-    throw nodeError('E_AGENT', `another node agent holds ${join(dir, 'lock')}`, { hint: 'see `systemctl status strata-agent`' });
-  });
+  // (Its own executor, not the node lock's queue, which the jobs' lock takers share.)
+  const executorPath = mountHelperPath();
+  const lock = executorPath ? new MountHelper(executorPath) : undefined;
+  const held = await lock?.request(['lock', join(dir, 'lock'), 1000]).catch(() => undefined);
+  if (lock && !held?.ok) throw nodeError('E_AGENT', `another node agent holds ${join(dir, 'lock')}`, { hint: 'see `systemctl status strata-agent`' });
   const log = createLogger(config, { phase: 'agent' });
   let stopped: string | undefined;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (stopped = signal));
@@ -52,7 +53,7 @@ export async function nodeAgentCommand(): Promise<number> {
     note: (event, meta) => log.info(event, meta),
     checkEveryMs: 500,
   });
-  await lock.release();
+  await lock?.close();
   // Exit now even with requests in flight (the gate failed): their front-ends run them again.
   process.exit(code);
 }
