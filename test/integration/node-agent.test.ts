@@ -116,7 +116,8 @@ test('a job through the agent ends up exactly as through its own Node process: r
   expect((direct.userError as { afterProlog: { error: string } }).afterProlog.error).toMatch(/nosuch:1/);
   for (const name of Object.keys(cases)) {
     expect(results(`d-${name}`).every((line) => line.via === 'process')).toBe(true);
-    expect(results(`a-${name}`).map((line) => line.via)).toEqual(['agent', 'agent']);
+    expect(results(`a-${name}`).map((line) => line.via)).toEqual(results(`d-${name}`).map(() => 'agent'));
+    expect(results(`a-${name}`).length).toBeGreaterThan(0);
   }
 }, 120_000);
 
@@ -182,5 +183,5 @@ test('an upgraded strata or a changed configuration: the agent makes way, the fr
   expect(results('u1').at(-1)).toEqual({ phase: 'epilog', result: 'ok', via: 'agent' });
   writeFileSync(site.configPath, `${readFileSync(site.configPath, 'utf8')}# changed\n`);
   expect(await exited).toEqual({ code: 0, signal: null });
-  expect(logLines().filter((line) => line.message === 'agent making way').map((line) => line.reason)).toEqual([`changed: ${join(dist, 'prolog/slurm.js')}`, `changed: ${site.configPath}`]);
+  expect(logLines().filter((line) => line.message === 'agent making way' && line.reason.startsWith('changed')).map((line) => line.reason)).toEqual([`changed: ${join(dist, 'prolog/slurm.js')}`, `changed: ${site.configPath}`]);
 }, 120_000);
