@@ -17,7 +17,7 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, timed, stats, table, fmt } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 7));
@@ -58,8 +58,21 @@ function floorOps(ref, job, tag = '') {
   const binds = plan.steps.filter((step) => step.op === 'bind' && (!step.optional || existsSync(step.source)));
   const target = (bind) => join(plan.rootfs, bind.target);
   const layers = rootfs.layers.map((layer) => ['loop', layer.file, layer.mountPoint]);
-  const prolog = [['mkdir', `${floorRuntime}/jobs`], ['mkdir', plan.jobDir], ['tmpfs', upper.target, `size=${upper.sizeBytes},mode=0700`], ['overlay', rootfs.target, rootfs.layerDir, overlayData(rootfs.options)], ...binds.map((bind) => ['bind', bind.source, target(bind), bind.recursive ? 'rec' : 'one'])];
-  const epilog = [...binds.reverse().map((bind) => [bind.recursive ? 'umountr' : 'umount', target(bind)]), ['umount', rootfs.target], ['umount', upper.target], ['rmdir', rootfs.target], ['rmdir', upper.target], ['rmdir', plan.jobDir]];
+  // The job's environment (environment.ts): its /tmp tmpfs, and the files strata writes (passwd,
+  // group, hostname), created empty here, that the binds then put into the rootfs.
+  const tmp = plan.steps.find((step) => step.op === 'tmp-tmpfs');
+  const jobFiles = plan.steps.find((step) => step.op === 'job-files');
+  const writtenFiles = binds.filter((bind) => jobFiles && bind.source.startsWith(`${jobFiles.dir}/`)).map((bind) => bind.source);
+  const environment = [
+    ...(jobFiles ? [['mkdir', jobFiles.dir], ...writtenFiles.map((file) => ['file', file])] : []),
+    ...(tmp ? [['mkdir', dirname(tmp.target)], ['tmpfs', tmp.target, `size=${tmp.sizeBytes},mode=1777`]] : []),
+  ];
+  const environmentUndo = [
+    ...(tmp ? [['umount', tmp.target], ['rmdir', tmp.target], ['rmdir', dirname(tmp.target)]] : []),
+    ...(jobFiles ? [...writtenFiles.map((file) => ['unlink', file]), ['rmdir', jobFiles.dir]] : []),
+  ];
+  const prolog = [['mkdir', `${floorRuntime}/jobs`], ['mkdir', plan.jobDir], ['tmpfs', upper.target, `size=${upper.sizeBytes},mode=0700`], ['overlay', rootfs.target, rootfs.layerDir, overlayData(rootfs.options)], ...environment, ...binds.map((bind) => ['bind', bind.source, target(bind), bind.recursive ? 'rec' : 'one'])];
+  const epilog = [...binds.reverse().map((bind) => [bind.recursive ? 'umountr' : 'umount', target(bind)]), ['umount', rootfs.target], ['umount', upper.target], ['rmdir', rootfs.target], ['rmdir', upper.target], ...environmentUndo, ['rmdir', plan.jobDir]];
   const release = [...rootfs.layers.map((layer) => ['umount', layer.mountPoint]), ...rootfs.layers.map((layer) => ['rmdir', layer.mountPoint])];
   const write = (name, ops) => {
     const path = join(root, `ops-${job}-${name}`);

@@ -71,7 +71,7 @@ function jobSnapshot(job: string) {
   if (!existsSync(dir)) return { exists: false };
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((line) => line.split(' ')).filter((fields) => fields[4]?.startsWith(`${dir}/`)).map((fields) => `${fields[4].slice(dir.length)} ${fields[fields.indexOf('-') + 1]}`).sort();
   const journal = existsSync(join(dir, 'journal')) ? readFileSync(join(dir, 'journal'), 'utf8').replace(/"at":"[^"]*"/g, '"at":"T"') : undefined;
-  const inside = spawnSync('/usr/sbin/chroot', [join(dir, 'rootfs'), '/bin/sh', '-c', 'ls /data /opq; cat /etc/top-marker'], { encoding: 'utf8' }).stdout;
+  const inside = spawnSync('/usr/sbin/chroot', [join(dir, 'rootfs'), '/bin/sh', '-c', 'ls /data; ls /opq; cat /etc/top-marker'], { encoding: 'utf8' }).stdout;
   const error = existsSync(join(dir, 'error')) ? readFileSync(join(dir, 'error'), 'utf8') : undefined;
   return { exists: true, files: readdirSync(dir).sort(), mounts, journal, inside, error, entry: existsSync(join(dir, 'entry.json')) ? JSON.parse(readFileSync(join(dir, 'entry.json'), 'utf8')) : undefined };
 }
@@ -154,14 +154,15 @@ test('the agent killed (SIGKILL) in the middle of a prolog: the front-end runs t
 
 test('only root may talk to the agent: others cannot reach the socket, and a non-root peer is refused by its credentials', async () => {
   await startAgent();
+  // Sends a request (SEND=1) or only waits for what the agent says; prints the reply or the error.
   const client = `const s = require('net').connect(${JSON.stringify(socket())}); let r = ''; s.on('data', (d) => (r += d)); s.on('error', (e) => { console.log(e.code); });
-    s.on('connect', () => s.end('strata-agent/1 epilog\\nSLURM_JOB_ID=1\\0STRATA_CONFIG=${site.configPath}\\0')); s.on('close', () => r && console.log(JSON.stringify(r)));`;
+    s.on('connect', () => s.end(process.env.SEND ? 'strata-agent/1 epilog\\nSLURM_JOB_ID=1\\0STRATA_CONFIG=${site.configPath}\\0' : undefined)); s.on('close', () => r && console.log(JSON.stringify(r)));`;
   const as = (extra: string[]) => spawnSync('/usr/bin/setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...extra, process.execPath, '-e', client], { encoding: 'utf8' });
   expect(as([]).stdout.trim()).toBe('EACCES');
   // With CAP_DAC_OVERRIDE the socket's 0700 directory is no obstacle: SO_PEERCRED still says uid 65534.
   expect(as(['--inh-caps=+dac_override', '--ambient-caps=+dac_override']).stdout.trim()).toBe('"refused not-root\\n"');
   // Root gets its answer.
-  expect(spawnSync(process.execPath, ['-e', client], { encoding: 'utf8' }).stdout.trim()).toBe('"status 0 0 0\\n"');
+  expect(spawnSync(process.execPath, ['-e', client], { encoding: 'utf8', env: { SEND: '1' } }).stdout.trim()).toBe('"status 0 0 0\\n"');
 });
 
 test('an upgraded strata or a changed configuration: the agent makes way, the front-ends run Node meanwhile', async () => {
