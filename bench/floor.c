@@ -121,6 +121,12 @@ static int run(const char *path) {
     } else if (strcmp(op, "bind") == 0) {
       unsigned long recursive = strcmp(field[3], "rec") == 0 ? MS_REC : 0;
       struct stat info;
+      // The target's missing parents (an image without /etc), as strata creates them in the upper.
+      for (char *slash = strchr(field[2] + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(field[2], 0755);
+        *slash = '/';
+      }
       if (stat(field[1], &info) < 0) failed = fail("stat", field[1]);
       else if (S_ISDIR(info.st_mode)) mkdir(field[2], 0755);
       else close(open(field[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644));

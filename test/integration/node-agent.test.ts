@@ -112,7 +112,7 @@ test('a job through the agent ends up exactly as through its own Node process: r
     expect(served).toEqual(renamed);
   }
   expect((direct.ready as { afterProlog: { inside: string } }).afterProlog.inside).toBe('keep.txt\nnew\ntop\n');
-  expect((direct.nodeFault as { prolog: Ran }).prolog).toMatchObject({ code: 1, stderr: expect.stringMatching(/^strata: prolog: job d-nodeFault: image store .* holds no layers/) });
+  expect((direct.nodeFault as { prolog: Ran }).prolog).toMatchObject({ code: 1, stderr: expect.stringMatching(/^strata: prolog: job d-nodeFault: image store .* is not reachable/) });
   expect((direct.userError as { afterProlog: { error: string } }).afterProlog.error).toMatch(/nosuch:1/);
   for (const name of Object.keys(cases)) {
     expect(results(`d-${name}`).every((line) => line.via === 'process')).toBe(true);
