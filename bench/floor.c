@@ -11,6 +11,8 @@
 //   umountr TARGET            unmount everything at or below TARGET, deepest first (umount -R)
 //   mkdir PATH
 //   rmdir PATH
+//   file PATH                 create an empty file (the job's passwd/group/hostname, bound into the rootfs)
+//   unlink PATH
 //
 //   floor run OPS_FILE        carry the operations out; exit 1 on the first failure
 //   floor time N PROGRAM [ARG...]   run PROGRAM N times (fork, execve with this environment,
@@ -119,6 +121,12 @@ static int run(const char *path) {
     } else if (strcmp(op, "bind") == 0) {
       unsigned long recursive = strcmp(field[3], "rec") == 0 ? MS_REC : 0;
       struct stat info;
+      // The target's missing parents (an image without /etc), as strata creates them in the upper.
+      for (char *slash = strchr(field[2] + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+        *slash = '\0';
+        mkdir(field[2], 0755);
+        *slash = '/';
+      }
       if (stat(field[1], &info) < 0) failed = fail("stat", field[1]);
       else if (S_ISDIR(info.st_mode)) mkdir(field[2], 0755);
       else close(open(field[2], O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
@@ -132,6 +140,12 @@ static int run(const char *path) {
       if (mkdir(field[1], 0711) < 0 && errno != EEXIST) failed = fail("mkdir", field[1]);
     } else if (strcmp(op, "rmdir") == 0) {
       if (rmdir(field[1]) < 0 && errno != ENOENT) failed = fail("rmdir", field[1]);
+    } else if (strcmp(op, "file") == 0) {
+      int fd = open(field[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd < 0) failed = fail("create", field[1]);
+      else close(fd);
+    } else if (strcmp(op, "unlink") == 0) {
+      if (unlink(field[1]) < 0 && errno != ENOENT) failed = fail("unlink", field[1]);
     } else {
       fprintf(stderr, "floor: unknown operation %s\n", op);
       failed = 1;

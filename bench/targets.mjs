@@ -6,6 +6,10 @@
 //   - a job without a container: prolog + epilog versus /bin/true twice, both run by floor.c's
 //     timer with Slurm's environment and no PATH, on an idle node and next to a running container job;
 //   - 16 concurrent prologs (one image; 16 images) versus 16 concurrent floors.
+// The container rows are measured both ways in the same runs: through the resident node agent
+// (`strata node agent`, which the front-ends ask first) and with the front-ends starting Node
+// (STRATA_AGENT=off); the agent's memory (its process group: agent, gate, mount executors) is
+// sampled idle and during the 16 concurrent prologs.
 // Both sides are started the same way (spawnSync, or floor's fork+execve timer), so start-up
 // overheads of the harness cancel in the ratios.
 //
@@ -13,7 +17,7 @@
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, timed, stats, table, fmt } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 7));
@@ -54,8 +58,21 @@ function floorOps(ref, job, tag = '') {
   const binds = plan.steps.filter((step) => step.op === 'bind' && (!step.optional || existsSync(step.source)));
   const target = (bind) => join(plan.rootfs, bind.target);
   const layers = rootfs.layers.map((layer) => ['loop', layer.file, layer.mountPoint]);
-  const prolog = [['mkdir', `${floorRuntime}/jobs`], ['mkdir', plan.jobDir], ['tmpfs', upper.target, `size=${upper.sizeBytes},mode=0700`], ['overlay', rootfs.target, rootfs.layerDir, overlayData(rootfs.options)], ...binds.map((bind) => ['bind', bind.source, target(bind), bind.recursive ? 'rec' : 'one'])];
-  const epilog = [...binds.reverse().map((bind) => [bind.recursive ? 'umountr' : 'umount', target(bind)]), ['umount', rootfs.target], ['umount', upper.target], ['rmdir', rootfs.target], ['rmdir', upper.target], ['rmdir', plan.jobDir]];
+  // The job's environment (environment.ts): its /tmp tmpfs, and the files strata writes (passwd,
+  // group, hostname), created empty here, that the binds then put into the rootfs.
+  const tmp = plan.steps.find((step) => step.op === 'tmp-tmpfs');
+  const jobFiles = plan.steps.find((step) => step.op === 'job-files');
+  const writtenFiles = binds.filter((bind) => jobFiles && bind.source.startsWith(`${jobFiles.dir}/`)).map((bind) => bind.source);
+  const environment = [
+    ...(jobFiles ? [['mkdir', jobFiles.dir], ...writtenFiles.map((file) => ['file', file])] : []),
+    ...(tmp ? [['mkdir', dirname(tmp.target)], ['tmpfs', tmp.target, `size=${tmp.sizeBytes},mode=1777`]] : []),
+  ];
+  const environmentUndo = [
+    ...(tmp ? [['umount', tmp.target], ['rmdir', tmp.target], ['rmdir', dirname(tmp.target)]] : []),
+    ...(jobFiles ? [...writtenFiles.map((file) => ['unlink', file]), ['rmdir', jobFiles.dir]] : []),
+  ];
+  const prolog = [['mkdir', `${floorRuntime}/jobs`], ['mkdir', plan.jobDir], ['tmpfs', upper.target, `size=${upper.sizeBytes},mode=0700`], ['overlay', rootfs.target, rootfs.layerDir, overlayData(rootfs.options)], ...environment, ...binds.map((bind) => ['bind', bind.source, target(bind), bind.recursive ? 'rec' : 'one'])];
+  const epilog = [...binds.reverse().map((bind) => [bind.recursive ? 'umountr' : 'umount', target(bind)]), ['umount', rootfs.target], ['umount', upper.target], ['rmdir', rootfs.target], ['rmdir', upper.target], ...environmentUndo, ['rmdir', plan.jobDir]];
   const release = [...rootfs.layers.map((layer) => ['umount', layer.mountPoint]), ...rootfs.layers.map((layer) => ['rmdir', layer.mountPoint])];
   const write = (name, ops) => {
     const path = join(root, `ops-${job}-${name}`);
@@ -74,22 +91,57 @@ function floorOps(ref, job, tag = '') {
 }
 const floor = (ops) => timed([floorBin, 'run', ops]);
 
+// ---- the node agent ------------------------------------------------------------------------------
+const MODES = ['agent', 'node'];
+/** The entry points' environment in a mode: the agent answers unless told off. */
+const modeEnv = (mode, env) => (mode === 'node' ? { ...env, STRATA_AGENT: 'off' } : env);
+const runIn = (mode, phase, id, ref) => timed([dist(`${phase}/slurm`)], modeEnv(mode, site.slurmEnv(id, ref)));
+/** Start the agent for this site; resolves once it listens. */
+async function startAgent() {
+  const child = spawn(process.execPath, [dist('bin/strata.js'), 'node', 'agent'], { env: { STRATA_CONFIG: site.config }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const socket = join(site.runtime, 'agent/sock');
+  for (let waited = 0; !existsSync(socket); waited += 20) {
+    if (waited > 20_000 || child.exitCode !== null) throw new Error('the node agent did not start');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return child;
+}
+/** Resident memory (KiB) of a process group: the agent, its gate and its mount executors. */
+function groupRss(pgid) {
+  let total = 0;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) !== pgid) continue;
+      total += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
 // ---- prolog and epilog versus the floor ---------------------------------------------------------
 let job = 1000;
 function layerRow(count) {
   const ref = images[count];
   const a = floorOps(ref, 'a'), h = floorOps(ref, 'h'), w = floorOps(ref, 'w');
-  const s = { cold: [], warm: [], epilog: [], epilogWarm: [] };
-  const f = { cold: [], warm: [], epilog: [], epilogWarm: [] };
+  const keys = ['cold', 'warm', 'epilog', 'epilogWarm'];
+  const s = Object.fromEntries(MODES.map((mode) => [mode, Object.fromEntries(keys.map((key) => [key, []]))]));
+  const f = Object.fromEntries(keys.map((key) => [key, []]));
   for (let run = 0; run <= RUNS; run++) {
-    // strata: a job alone on the node (cold prolog, its epilog releases the layers), then a job
-    // next to one that holds the layers (warm prolog, epilog that keeps them).
-    const id = job++, holder = job++, second = job++;
-    const sample = { cold: site.prolog(id, ref), epilog: site.epilog(id, ref) };
-    site.prolog(holder, ref);
-    sample.warm = site.prolog(second, ref);
-    sample.epilogWarm = site.epilog(second, ref);
-    site.epilog(holder, ref);
+    // strata, each mode: a job alone on the node (cold prolog, its epilog releases the layers),
+    // then a job next to one that holds the layers (warm prolog, epilog that keeps them).
+    const samples = {};
+    for (const mode of MODES) {
+      const id = job++, holder = job++, second = job++;
+      const sample = { cold: runIn(mode, 'prolog', id, ref), epilog: runIn(mode, 'epilog', id, ref) };
+      runIn(mode, 'prolog', holder, ref);
+      sample.warm = runIn(mode, 'prolog', second, ref);
+      sample.epilogWarm = runIn(mode, 'epilog', second, ref);
+      runIn(mode, 'epilog', holder, ref);
+      samples[mode] = sample;
+    }
     // The floor, the same sequence.
     const floorSample = { cold: floor(a.cold), epilog: floor(a.epilogRelease) };
     floor(h.cold);
@@ -97,10 +149,13 @@ function layerRow(count) {
     floorSample.epilogWarm = floor(w.epilog);
     floor(h.epilogRelease);
     if (run === 0) continue; // warm-up
-    for (const key of Object.keys(s)) s[key].push(sample[key]), f[key].push(floorSample[key]);
+    for (const key of keys) {
+      f[key].push(floorSample[key]);
+      for (const mode of MODES) s[mode][key].push(samples[mode][key]);
+    }
   }
-  const median = (values) => stats(values).median;
-  return { count, strata: Object.fromEntries(Object.entries(s).map(([k, v]) => [k, median(v)])), floor: Object.fromEntries(Object.entries(f).map(([k, v]) => [k, median(v)])) };
+  const medians = (byKey) => Object.fromEntries(Object.entries(byKey).map(([k, v]) => [k, stats(v).median]));
+  return { count, strata: medians(s.node), agent: medians(s.agent), floor: medians(f) };
 }
 
 // ---- jobs without a container -------------------------------------------------------------------
@@ -142,14 +197,21 @@ const loopsOn = (prefix) =>
       return false;
     }
   }).length;
-async function concurrency(kind) {
+async function concurrency(kind, agentPid) {
   const refs = Array.from({ length: CONCURRENT }, (_, i) => (kind === 'one image' ? images[5] : spread[i]));
-  const ids = refs.map(() => job++);
-  const prologs = await startAll(refs.map(() => [dist('prolog/slurm')]), ids.map((id, i) => ({ ...site.slurmEnv(id, refs[i]) })));
-  const ready = ids.filter((id) => existsSync(join(site.runtime, 'jobs', String(id), 'entry.json'))).length;
-  const loops = loopsOn(site.store);
   const layerFilesUsed = new Set(refs.flatMap((ref) => planOf(ref).steps.find((step) => step.op === 'rootfs').layers.map((layer) => layer.file))).size;
-  const epilogs = await startAll(refs.map(() => [dist('epilog/slurm')]), ids.map((id, i) => ({ ...site.slurmEnv(id, refs[i]) })));
+  const row = { kind, layerFilesUsed };
+  for (const mode of MODES) {
+    const ids = refs.map(() => job++);
+    let peakRss = 0;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, groupRss(agentPid))), 10);
+    const prologs = await startAll(refs.map(() => [dist('prolog/slurm')]), ids.map((id, i) => modeEnv(mode, site.slurmEnv(id, refs[i]))));
+    clearInterval(sampler);
+    const ready = ids.filter((id) => existsSync(join(site.runtime, 'jobs', String(id), 'entry.json'))).length;
+    const loops = loopsOn(site.store);
+    const epilogs = await startAll(refs.map(() => [dist('epilog/slurm')]), ids.map((id, i) => modeEnv(mode, site.slurmEnv(id, refs[i]))));
+    row[mode] = { prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, loopsLeft: loopsOn(site.store), ...(mode === 'agent' ? { peakRss } : {}) };
+  }
   // The floor: one image = its layers mounted once, then 16 jobs' own mounts at once;
   // 16 images = 16 cold floors at once, each with its own layers.
   const ops = refs.map((ref, i) => floorOps(ref, `c${i}`, kind === 'one image' ? '' : `-${i}`));
@@ -160,7 +222,7 @@ async function concurrency(kind) {
   } else floorProlog = (await startAll(ops.map((o) => [floorBin, 'run', o.cold]), ops.map(() => process.env))).ms;
   let floorEpilog = (await startAll(ops.map((o) => [floorBin, 'run', kind === 'one image' ? o.epilog : o.epilogRelease]), ops.map(() => process.env))).ms;
   if (kind === 'one image') floorEpilog += floor(ops[0].release);
-  return { kind, prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, layerFilesUsed, floorProlog, floorEpilog, loopsLeft: loopsOn(site.store) };
+  return { ...row, floorProlog, floorEpilog };
 }
 
 // ---- run and report ----------------------------------------------------------------------------
@@ -168,11 +230,14 @@ const verdict = (ratio, limit) => `${ratio.toFixed(2)}x ${ratio <= limit ? 'met'
 const results = await withMountLock(async () => {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; load average at start ${load}; ms\n`);
+  const agent = await startAgent();
+  const memory = { idleRss: groupRss(agent.pid) };
   const layers = LAYERS.map((count) => {
     const row = layerRow(count);
-    console.log(`  ${count} layers: strata cold ${fmt(row.strata.cold)} warm ${fmt(row.strata.warm)} epilog ${fmt(row.strata.epilog)} | floor ${fmt(row.floor.cold)} / ${fmt(row.floor.warm)} / ${fmt(row.floor.epilog)}`);
+    console.log(`  ${count} layers: agent cold ${fmt(row.agent.cold)} warm ${fmt(row.agent.warm)} epilog ${fmt(row.agent.epilog)} | Node cold ${fmt(row.strata.cold)} warm ${fmt(row.strata.warm)} epilog ${fmt(row.strata.epilog)} | floor ${fmt(row.floor.cold)} / ${fmt(row.floor.warm)} / ${fmt(row.floor.epilog)}`);
     return row;
   });
+  memory.afterLayerRows = groupRss(agent.pid);
   const plain = [noContainer('idle node')];
   // Next to a running container job: the epilog front-end reads mountinfo and the layer dir.
   const busy = job++;
@@ -180,16 +245,22 @@ const results = await withMountLock(async () => {
   plain.push(noContainer('a container job running'));
   site.epilog(busy, images[10]);
   const concurrent = [];
-  for (const kind of ['one image', '16 images']) concurrent.push(await concurrency(kind));
-  return { load, layers, plain, concurrent };
+  for (const kind of ['one image', '16 images']) concurrent.push(await concurrency(kind, agent.pid));
+  memory.after = groupRss(agent.pid);
+  agent.kill('SIGTERM');
+  await new Promise((resolve) => agent.on('exit', resolve));
+  const loadEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  return { load, loadEnd, layers, plain, concurrent, memory };
 });
 
 const two = (value) => value.toFixed(2);
-console.log('\nprolog and epilog (Slurm entry points) vs the C floor (same mount/umount/loop calls), median ms:');
-console.log(table(
-  ['layers', 'prolog cold', 'floor', 'ratio', 'prolog warm', 'floor', 'ratio', 'epilog', 'floor', 'ratio', 'epilog (layers kept)', 'floor'],
-  results.layers.map(({ count, strata: s, floor: f }) => [count, two(s.cold), two(f.cold), verdict(s.cold / f.cold, 2), two(s.warm), two(f.warm), verdict(s.warm / f.warm, 1.5), two(s.epilog), two(f.epilog), verdict(s.epilog / f.epilog, 1.5), two(s.epilogWarm), two(f.epilogWarm)]),
-));
+for (const [mode, title] of [['agent', 'through the node agent'], ['strata', 'the front-ends starting Node (STRATA_AGENT=off)']]) {
+  console.log(`\nprolog and epilog (Slurm entry points), ${title}, vs the C floor (same mount/umount/loop calls), median ms:`);
+  console.log(table(
+    ['layers', 'prolog cold', 'floor', 'ratio', 'prolog warm', 'floor', 'ratio', 'epilog', 'floor', 'ratio', 'epilog (layers kept)', 'floor'],
+    results.layers.map(({ count, [mode]: s, floor: f }) => [count, two(s.cold), two(f.cold), verdict(s.cold / f.cold, 2), two(s.warm), two(f.warm), verdict(s.warm / f.warm, 1.5), two(s.epilog), two(f.epilog), verdict(s.epilog / f.epilog, 1.5), two(s.epilogWarm), two(f.epilogWarm)]),
+  ));
+}
 console.log(`\njob without a container: prolog + epilog vs /bin/true twice (floor's fork+execve timer, ${TRUE_RUNS} runs each, medians, ms):`);
 console.log(table(
   ['node state', '/bin/true', 'prolog', 'epilog', 'extra over 2x /bin/true', 'target', 'Node entry points: extra'],
@@ -197,8 +268,14 @@ console.log(table(
 ));
 console.log(`\n${CONCURRENT} concurrent prologs, then their epilogs (one 5-layer image; ${CONCURRENT} images of ${SPREAD_LAYERS} layers), wall ms:`);
 console.log(table(
-  ['images', 'ready', 'failed', 'prologs', 'floors', 'ratio', 'epilogs', 'floors', 'ratio', 'loop devices / layer files', 'loops left'],
-  results.concurrent.map((row) => [row.kind, `${row.ready}/${CONCURRENT}`, row.failed, fmt(row.prolog), fmt(row.floorProlog), verdict(row.prolog / row.floorProlog, 2), fmt(row.epilog), fmt(row.floorEpilog), `${two(row.epilog / row.floorEpilog)}x`, `${row.loops} / ${row.layerFilesUsed} ${row.loops === row.layerFilesUsed ? 'met' : 'MISSED'}`, row.loopsLeft]),
+  ['images', 'path', 'ready', 'failed', 'prologs', 'floors', 'ratio', 'epilogs', 'floors', 'ratio', 'loop devices / layer files', 'loops left'],
+  results.concurrent.flatMap((row) => MODES.map((mode) => {
+    const m = row[mode];
+    return [row.kind, mode, `${m.ready}/${CONCURRENT}`, m.failed, fmt(m.prolog), fmt(row.floorProlog), verdict(m.prolog / row.floorProlog, 2), fmt(m.epilog), fmt(row.floorEpilog), `${two(m.epilog / row.floorEpilog)}x`, `${m.loops} / ${row.layerFilesUsed} ${m.loops === row.layerFilesUsed ? 'met' : 'MISSED'}`, m.loopsLeft];
+  })),
 ));
+const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
+console.log(`\nnode agent memory (RSS of agent + gate + mount executors): idle ${mib(results.memory.idleRss)}, after the layer rows ${mib(results.memory.afterLayerRows)}, peak during 16 concurrent prologs ${mib(Math.max(...results.concurrent.map((row) => row.agent.peakRss)))}, at the end ${mib(results.memory.after)}`);
+console.log(`load average: ${results.load} at start, ${results.loadEnd} at the end`);
 mkdirSync(join(repo, 'bench/results'), { recursive: true });
 writeFileSync(join(repo, `bench/results/targets${QUICK ? '-quick' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);

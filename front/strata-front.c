@@ -12,6 +12,10 @@
 //           change nothing: every entry of <runtime_dir>/l is a mount that a job overlay lists as
 //           a lower, or a mounted layer kept by `layers.cache: keep`.
 //
+// Otherwise it asks the resident node agent (`strata node agent`, front/agent-client.h) to run
+// the job's prolog/epilog in-process, and execs Node only when there is no agent or the agent does
+// not answer.
+//
 // Anything this program does not fully understand (a configuration it cannot read with its small
 // scanner, an odd job id, an unreadable directory, an error of its own) means "run Node": Node
 // handles it exactly as it did before this program existed. This program never exits non-zero
@@ -58,10 +62,6 @@ static int run_node(char **argv) {
   fprintf(stderr, "strata: " PHASE ": cannot run %s: %s\n", self, strerror(errno));
   return 1;
 }
-
-#ifdef STRATA_EPILOG
-
-enum { RUN_NODE = -1 };
 
 // A whole file into a NUL-terminated buffer (no NULs inside), or NULL with errno set.
 static char *read_file(const char *path, size_t limit) {
@@ -214,6 +214,12 @@ static int read_config(struct config *config) {
   return ok;
 }
 
+#include "agent-client.h"
+
+#ifdef STRATA_EPILOG
+
+enum { RUN_NODE = -1 };
+
 // src/runtime/paths.ts checkJobId.
 static int valid_job_id(const char *id) {
   size_t length = strlen(id);
@@ -340,7 +346,8 @@ static int epilog_decision(void) {
 int main(int argc, char **argv) {
   (void)argc;
   if (epilog_decision() == 0) return 0;
-  return run_node(argv);
+  int status = ask_agent(PHASE);
+  return status >= 0 ? status : run_node(argv);
 }
 
 #else
@@ -354,7 +361,8 @@ int main(int argc, char **argv) {
   (void)argc;
   // prolog/slurm.ts: without an image the prolog does nothing, not even read the configuration.
   if (!is_set("SPANK_STRATA_IMAGE") && !is_set("SPANK_STRATA_IMAGE_DIGEST")) return 0;
-  return run_node(argv);
+  int status = ask_agent(PHASE);
+  return status >= 0 ? status : run_node(argv);
 }
 
 #endif

@@ -32,6 +32,9 @@ mkdirSync(`${staging}/helper`);
 const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
 const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c', 'helper/image-files.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0;
+// The node agent's socket owner (front/strata-agent-gate.c): without it there is no agent, and the
+// front-ends run Node for every container job, as before.
+spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-agent-gate`, 'front/strata-agent-gate.c'], { stdio: 'inherit' });
 // The Slurm Prolog/Epilog front-ends (front/strata-front.c): they answer the jobs that need no
 // Node (no container; nothing of the job on the node) and exec prolog/slurm.js or epilog/slurm.js
 // otherwise. Without a C compiler, slurm.conf names the .js entry points directly.

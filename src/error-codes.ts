@@ -3,6 +3,7 @@
 // error. docs/user-guide.md must list every code of a user error (test/unit/user-guide.test.ts).
 
 export const ERROR_CODES = [
+  'E_AGENT',
   'E_AUTH_CONFIG',
   'E_BAD_DEVICE',
   'E_BAD_JOB',

@@ -11,6 +11,7 @@ import { dirname } from 'node:path';
 import { hostname as osHostname } from 'node:os';
 import type { Config, LogLevel } from './config/types.js';
 import { SyslogWriter } from './host/syslog.js';
+import { currentEnv, jobContext } from './host/job-context.js';
 
 const SEVERITY: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };
 
@@ -25,7 +26,7 @@ export function createLogger(config: Pick<Config, 'log'>, defaults: Record<strin
       // Reported by `strata doctor`; logging is best effort.
     }
   }
-  const toSyslog = config.log.syslog ? syslog ?? new SyslogWriter() : undefined;
+  const toSyslog = config.log.syslog ? syslog ?? processSyslog() : undefined;
   const write = (level: LogLevel, line: string) => {
     toSyslog?.write(level, line.trimEnd());
     try {
@@ -35,7 +36,8 @@ export function createLogger(config: Pick<Config, 'log'>, defaults: Record<strin
       // A full or read-only log disk must never fail a job or drain a node.
     }
   };
-  const base = { node: hostname(), ...defaults };
+  // `via: agent`: the run was served by the node agent (src/runtime/agent), not its own process.
+  const base = { node: hostname(), ...(jobContext.getStore() ? { via: 'agent' } : {}), ...defaults };
   const at = (level: LogLevel) => (message: string, meta: Record<string, unknown> = {}) => {
     if (SEVERITY[level] > SEVERITY[config.log.level]) return;
     write(level, `${JSON.stringify({ ...base, ...redact(meta), level, message, timestamp: new Date().toISOString() })}\n`);
@@ -57,5 +59,9 @@ export function redact(meta: Record<string, unknown>): Record<string, unknown> {
 }
 
 function hostname(): string {
-  return process.env.SLURMD_NODENAME ?? osHostname();
+  return currentEnv().SLURMD_NODENAME ?? osHostname();
 }
+
+// One logger(1) child per process: the node agent creates a logger per request.
+let sharedSyslog: SyslogWriter | undefined;
+const processSyslog = () => (sharedSyslog ??= new SyslogWriter());

@@ -2,8 +2,11 @@
 // names what it does rather than how the tests steer it. None is ever set in production; unset,
 // each costs one environment lookup.
 //   STRATA_FAULT_KILL, STRATA_FAULT_KILL_EPILOG  SIGKILL around a journalled step (kill tests)
+//   STRATA_AGENT_FAULT_KILL                      the same, in the node agent only (its kill test)
 //   STRATA_TEST_MAX_LOOPS                        pretend loop devices run out (fault tests)
 //   STRATA_TEST_LFS                              a stand-in for lfs(1) (no Lustre client here)
+
+import { currentEnv } from './host/job-context.js';
 
 // Fault injection for the kill tests (test/faults, test/integration/kill.test.ts): the variable
 // names a step of a journal-driven phase and the instant at which this process SIGKILLs itself, as
@@ -16,7 +19,7 @@ export interface FaultPoint {
 }
 
 /** `N:before|after` from the named variable, or undefined. */
-export function faultPoint(variable: string, env: NodeJS.ProcessEnv = process.env): FaultPoint | undefined {
+export function faultPoint(variable: string, env: NodeJS.ProcessEnv = currentEnv()): FaultPoint | undefined {
   const match = /^(\d+):(before|after)$/.exec(env[variable] ?? '');
   return match ? { index: Number(match[1]), when: match[2] as FaultPoint['when'] } : undefined;
 }
@@ -32,10 +35,20 @@ export function killIfFault(fault: FaultPoint | undefined, index: number, when: 
  * tests run out of loop devices without exhausting the machine's real ones (which others share).
  */
 export function simulatedLoopShortage(file: string, target: string, boundInDir: () => number): string | undefined {
-  const max = process.env.STRATA_TEST_MAX_LOOPS;
+  const max = currentEnv().STRATA_TEST_MAX_LOOPS;
   if (max === undefined || !/^\d+$/.test(max) || boundInDir() < Number(max)) return undefined;
   return `mount: ${target}: failed to setup loop device for ${file}.\n`;
 }
 
 /** STRATA_TEST_LFS: this machine has no Lustre client; the tests name a stand-in that follows lfs-setstripe(1). */
-export const lfsOverride = (): string | undefined => process.env.STRATA_TEST_LFS;
+export const lfsOverride = (): string | undefined => currentEnv().STRATA_TEST_LFS;
+
+/**
+ * The environment a node-agent request runs with: STRATA_AGENT_FAULT_KILL becomes the run's
+ * STRATA_FAULT_KILL and the front-end's own fault switches are dropped, so that the agent's kill
+ * test kills the agent only and the front-end's fallback then runs to the end.
+ */
+export function agentRunEnv(env: Record<string, string>): Record<string, string> {
+  const { STRATA_AGENT_FAULT_KILL: agentFault, STRATA_FAULT_KILL: _prolog, STRATA_FAULT_KILL_EPILOG: _epilog, ...rest } = env;
+  return agentFault ? { ...rest, STRATA_FAULT_KILL: agentFault } : rest;
+}

@@ -71,7 +71,9 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
           z.option('dry-run', { type: 'boolean', describe: 'say what would be removed; change nothing' })
             .option('live-jobs', { type: 'string', describe: 'the jobs still running here, ID,... (instead of asking the scheduler; "" = none)' }),
           (a) => run(async () => (await import('./commands/node.js')).nodeGcCommand({ dryRun: a.dryRun, liveJobs: a.liveJobs })))
-        .demandCommand(1, 'name a node command: status or gc'))
+        .command('agent', 'run the resident node agent that serves the Slurm prolog/epilog front-ends without starting Node per job (the strata-agent systemd unit runs it)', (z) => z,
+          () => run(async () => (await import('./commands/node-agent.js')).nodeAgentCommand()))
+        .demandCommand(1, 'name a node command: status, gc or agent'))
     .command('exec [command..]', 'run a command inside your job\'s container on this node (no setuid: user namespace)', (y) =>
       y.positional('command', { type: 'string', array: true, describe: 'the command, after --' })
         .option('job', { type: 'string', describe: 'job id (default: $SLURM_JOB_ID or $PBS_JOBID)' })

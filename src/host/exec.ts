@@ -5,6 +5,7 @@ import type { ErrorCode } from '../error-codes.js';
 import { spawn } from 'node:child_process';
 import { nodeError, StrataError, firstLine } from '../errors.js';
 import { SAFE_PATH, TOOLS, type Tool } from './tools.js';
+import { jobContext } from './job-context.js';
 
 export interface RunOptions {
   cwd?: string;
@@ -24,6 +25,14 @@ export interface RunResult {
 
 /** Commands run so far in this process, with durations: the `--timings` breakdown reads this. */
 export const execLog: { command: string; durationMs: number }[] = [];
+
+/** The commands of the run in progress (one agent request, or this whole process). */
+export const commandLog = () => jobContext.getStore()?.commands ?? execLog;
+
+/** Note one command for `--timings`. */
+export function recordCommand(command: string, durationMs: number) {
+  commandLog().push({ command, durationMs });
+}
 
 const quote = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`);
 
@@ -51,7 +60,7 @@ export function runTool(tool: Tool, args: string[], options: RunOptions = {}): P
     );
     child.on('close', (code, signal) => {
       const durationMs = performance.now() - started;
-      execLog.push({ command, durationMs });
+      recordCommand(command, durationMs);
       resolve({
         stdout: Buffer.concat(out).toString(),
         stderr: Buffer.concat(err).toString(),

@@ -6,7 +6,7 @@
 
 import { relative } from 'node:path';
 import { nodeError } from '../errors.js';
-import { execLog } from './exec.js';
+import { recordCommand } from './exec.js';
 import { MNT_DETACH, mountExecutor, type HelperReply, type MountHelper } from './mount-helper.js';
 
 /** What one bind into a rootfs asks for. */
@@ -58,7 +58,7 @@ export function requireHelper(): MountHelper {
 export async function timed(helper: MountHelper, fields: (string | number)[]): Promise<HelperReply> {
   const started = performance.now();
   const reply = await helper.request(fields);
-  execLog.push({ command: `strata-mount ${fields.join(' ')}`, durationMs: performance.now() - started });
+  recordCommand(`strata-mount ${fields.join(' ')}`, performance.now() - started);
   return reply;
 }
 

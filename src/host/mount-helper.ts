@@ -8,7 +8,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { nodeError } from '../errors.js';
-import { execLog, type RunResult } from './exec.js';
+import { recordCommand, type RunResult } from './exec.js';
+import { jobContext } from './job-context.js';
 
 /** mount(2) flags (linux/mount.h) and umount2(2) flags used by strata. */
 export const MS = {
@@ -97,7 +98,7 @@ export class MountHelper {
     const reply = await this.request(fields);
     const durationMs = performance.now() - started;
     const command = `strata-mount ${fields.join(' ')}`;
-    execLog.push({ command, durationMs });
+    recordCommand(command, durationMs);
     return { stdout: reply.ok ? reply.value : '', stderr: reply.ok ? '' : `${reply.message} (${reply.value})`, exitCode: reply.ok ? 0 : 32, durationMs, command, reply };
   }
 
@@ -139,12 +140,41 @@ export class MountHelper {
 }
 
 let shared: MountHelper | null | undefined;
+/** Key of a run's own executor in its job context (src/host/job-context.ts). */
+const OWN_EXECUTOR = {};
+/** Executors of finished agent runs, holding no lock, kept for the next runs (a spawn is ~5 ms). */
+const idle: MountHelper[] = [];
+const MAX_IDLE = 8;
 
-/** This process's mount executor, started on first use; null when strata spawns util-linux instead. */
+/**
+ * This process's mount executor, started on first use; null when strata spawns util-linux instead.
+ * In the node agent each request has its own while it runs (given back by `releaseRunExecutor`):
+ * it holds that run's node lock, exactly as a separate prolog process's executor would.
+ */
 export function mountExecutor(): MountHelper | null {
-  if (shared === undefined || shared?.exited) {
-    const path = mountHelperPath();
-    shared = path ? new MountHelper(path) : null;
-  }
-  return shared;
+  const context = jobContext.getStore();
+  const current = context ? (context.owned.get(OWN_EXECUTOR) as MountHelper | null | undefined) : shared;
+  if (current !== undefined && !current?.exited) return current;
+  const path = mountHelperPath();
+  const started = (context && takeIdle()) || (path ? new MountHelper(path) : null);
+  if (context) context.owned.set(OWN_EXECUTOR, started);
+  else shared = started;
+  return started;
+}
+
+function takeIdle(): MountHelper | undefined {
+  for (let executor = idle.pop(); executor; executor = idle.pop()) if (!executor.exited) return executor;
+  return undefined;
+}
+
+/** The run in progress is done with its executor: keep it for the next run, holding no lock. */
+export async function releaseRunExecutor(): Promise<void> {
+  const context = jobContext.getStore();
+  const executor = context?.owned.get(OWN_EXECUTOR) as MountHelper | null | undefined;
+  context?.owned.delete(OWN_EXECUTOR);
+  if (!executor || executor.exited) return;
+  // The run released its node lock, unless it failed in between: drop it here either way.
+  const unlocked = await executor.request(['unlock']).then((reply) => reply.ok, () => false);
+  if (unlocked && idle.length < MAX_IDLE) idle.push(executor);
+  else await executor.close();
 }

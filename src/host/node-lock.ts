@@ -10,6 +10,7 @@ import { dirname } from 'node:path';
 import { nodeError } from '../errors.js';
 import { mountExecutor, type MountHelper } from './mount-helper.js';
 import { TOOLS } from './tools.js';
+import { jobContext } from './job-context.js';
 
 export interface NodeLock {
   /** How long we waited for it (ms). */
@@ -29,11 +30,15 @@ let turn: Promise<void> = Promise.resolve();
 
 /** The mount executor holds the lock: no process spawned, where flock(1) costs flock + sh + cat. */
 async function lockWithHelper(helper: MountHelper, lockFile: string, timeoutMs: number): Promise<NodeLock> {
-  let endTurn!: () => void;
-  const previous = turn;
-  turn = new Promise((resolve) => (endTurn = resolve));
+  let endTurn: () => void = () => undefined;
   const started = performance.now();
-  await previous;
+  // In the node agent each run has its own executor (mount-helper.ts): flock(2) queues them, as it
+  // queues separate prolog processes.
+  if (!jobContext.getStore()) {
+    const previous = turn;
+    turn = new Promise((resolve) => (endTurn = resolve));
+    await previous;
+  }
   const reply = await helper.request(['lock', lockFile, timeoutMs]).catch((error: Error) => ({ ok: false, value: 'EPIPE', message: error.message }));
   if (!reply.ok) {
     endTurn();

@@ -44,7 +44,13 @@ test('installs the build, the plugin, the CLI link and the plugstack line, then 
   expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/strata.conf'), 'utf8')).toContain(
     `required ${lib}/strata.so strata=${lib}/bin/strata.js runtime_dir=/run/strata`,
   );
+  // The node agent's unit runs the installed CLI; enabling it is the admin's step.
+  const unit = readFileSync(join(root, 'etc/systemd/system/strata-agent.service'), 'utf8');
+  expect(unit).toContain(`ExecStart=${process.execPath} ${lib}/bin/strata.js node agent\n`);
+  expect(unit).toMatch(/^Restart=always$/m);
+  expect(lstatSync(join(lib, 'helper/strata-agent-gate')).mode & 0o777).toBe(0o755);
   const text = output.join('');
+  expect(text).toContain('systemctl enable --now strata-agent.service');
   expect(text).toMatch(new RegExp(`installed ${lib}/prolog/slurm.js \\(new\\)`));
   // slurm.conf names the native front-ends, which start Node only for jobs that need it.
   expect(text).toContain(`Prolog=${lib}/prolog/slurm\n`);

@@ -4,19 +4,19 @@
 
 import { loadConfig } from '../../config/load.js';
 import { asStrataError } from '../../errors.js';
-import { execLog } from '../../host/exec.js';
+import { commandLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
 import { teardownJob } from '../../runtime/job/teardown.js';
-import { printTimings } from './timings.js';
+import { printTimings, PROCESS_OUTPUT, type Output } from './timings.js';
 
-export async function epilogCommand(args: { job: string; timings?: boolean }, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function epilogCommand(args: { job: string; timings?: boolean }, env: NodeJS.ProcessEnv = process.env, output: Output = PROCESS_OUTPUT): Promise<number> {
   const started = performance.now();
   let config;
   try {
     config = await loadConfig(env);
   } catch (thrown) {
-    process.stderr.write(`strata: epilog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
+    output.err(`strata: epilog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
     return 1;
   }
   const log = withMetrics(createLogger(config, { phase: 'epilog', job: args.job }), config, 'epilog');
@@ -30,12 +30,12 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
     } else {
       log.info(result.nothing ? 'nothing to tear down' : 'job torn down', { result: 'ok', steps: result.steps, durationMs });
     }
-    if (args.timings) printTimings('epilog', timings, execLog, performance.now() - started);
+    if (args.timings) printTimings('epilog', timings, commandLog(), performance.now() - started, output);
     return 0;
   } catch (thrown) {
     const error = asStrataError(thrown);
     log.error('teardown failed', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs: Math.round(performance.now() - started) });
-    process.stderr.write(`strata: epilog: job ${args.job}: ${error.summary}\n`);
+    output.err(`strata: epilog: job ${args.job}: ${error.summary}\n`);
     return error.kind === 'user' ? 0 : 1;
   }
 }

@@ -7,6 +7,8 @@
 //                                      prolog/slurm and epilog/slurm, and the SPANK plugin strata.so
 //   <prefix>/bin/strata                symlink to lib/strata/bin/strata.js
 //   <sysconfdir>/slurm/plugstack.conf.d/strata.conf   the plugstack line (never overwritten once there)
+//   <sysconfdir>/systemd/system/strata-agent.service  the node agent's unit (agent-unit.ts; enabling
+//                                      it is the admin's step, printed as a note)
 //
 // prefix defaults to /usr/local; sysconfdir is /etc for the prefixes /usr and /usr/local, else
 // <prefix>/etc. slurm.conf is only read, never edited: it must be the same on every node, which is
@@ -22,6 +24,7 @@ import { userError } from '../../errors.js';
 import { applyInstall, findPackageRoot, listFiles, type InstallAction } from '../install-files.js';
 import { readConfig } from '../../config/load.js';
 import { parseSlurmConf, prologRunsAtAllocation } from '../../scheduler/slurm-conf.js';
+import { AGENT_UNIT, agentUnit } from './agent-unit.js';
 
 export interface InstallOptions {
   /** Where the strata package is (holds dist/ and spank/strata.so); found from this file by default. */
@@ -34,6 +37,8 @@ export interface InstallOptions {
   runtimeDir?: string;
   out?: (text: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** The Node that runs the agent; default the one running this. */
+  nodePath?: string;
 }
 
 export interface InstallPlan {
@@ -44,7 +49,7 @@ export interface InstallPlan {
   /** Things the admin must do by hand (slurm.conf lines, plugstack includes), one per entry. */
   notes: string[];
   /** The installed entry points, for the slurm.conf lines. */
-  paths: { prolog: string; epilog: string; cli: string; plugin: string; plugstackSnippet: string };
+  paths: { prolog: string; epilog: string; cli: string; plugin: string; plugstackSnippet: string; agentUnit: string };
 }
 
 export async function installSlurm(args: { dryRun: boolean; prefix?: string }, options: InstallOptions = {}): Promise<number> {
@@ -92,6 +97,7 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
     cli: join(libDir, 'bin', 'strata.js'),
     plugin: join(libDir, 'strata.so'),
     plugstackSnippet: join(sysconfdir, 'slurm', 'plugstack.conf.d', 'strata.conf'),
+    agentUnit: join(sysconfdir, 'systemd', 'system', AGENT_UNIT),
   };
   if (!(await exists(pluginSource))) {
     throw userError('E_NOT_BUILT', `the SPANK plugin ${pluginSource} is not built`, {
@@ -133,6 +139,14 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   const existing = await readFile(paths.plugstackSnippet, 'utf8').catch(() => undefined);
   if (existing === undefined) actions.push({ kind: 'write', target: paths.plugstackSnippet, content: snippet });
   else if (existing !== snippet) notes.push(`kept ${paths.plugstackSnippet} as it is (it differs from what strata would write:\n  ${snippet.split('\n')[1]})`);
+
+  // The node agent's unit is strata's own file: brought up to date like the build.
+  const unit = agentUnit(paths.cli, options.nodePath ?? process.execPath, env.STRATA_CONFIG);
+  const currentUnit = await readFile(paths.agentUnit, 'utf8').catch(() => undefined);
+  if (currentUnit !== unit) {
+    actions.push({ kind: 'write', target: paths.agentUnit, content: unit });
+    notes.push(`the node agent (optional; without it every container job's prolog and epilog start Node): systemctl daemon-reload && systemctl enable --now ${AGENT_UNIT}`);
+  }
 
   const slurmConf = options.slurmConf ?? env.SLURM_CONF ?? join(sysconfdir, 'slurm', 'slurm.conf');
   notes.push(...(await checkSlurmConf(slurmConf, paths)));

@@ -5,19 +5,20 @@
 import { loadConfig } from '../../config/load.js';
 import { parseSize } from '../../config/validate.js';
 import { asStrataError, printable, userError } from '../../errors.js';
-import { execLog } from '../../host/exec.js';
+import { commandLog } from '../../host/exec.js';
 import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
 import { parseDeviceRequests } from '../../runtime/devices/requests.js';
 import { parseMountRequests } from '../../runtime/job/request.js';
 import { recordJobError, runProlog, type PrologRequest } from '../../runtime/job/prolog.js';
 import { teardownJob } from '../../runtime/job/teardown.js';
-import { printTimings } from './timings.js';
+import { printTimings, PROCESS_OUTPUT, type Output } from './timings.js';
 import type { PrologArgs, PrologExit } from '../../scheduler/prolog-args.js';
 
 export type { PrologArgs, PrologExit };
 
-export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env, exit: PrologExit = {}): Promise<number> {
+/** `output` receives what the scheduler's log shows (the node agent collects it per request). */
+export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = process.env, exit: PrologExit = {}, output: Output = PROCESS_OUTPUT): Promise<number> {
   const started = performance.now();
   const timings: Record<string, number> = {};
   let config;
@@ -25,7 +26,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     config = await loadConfig(env);
   } catch (thrown) {
     // Without a config there is no log file: stderr reaches slurmd's log.
-    process.stderr.write(`strata: prolog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
+    output.err(`strata: prolog: job ${args.job}: ${asStrataError(thrown).summary}\n`);
     return 1;
   }
   timings.config = performance.now() - started;
@@ -34,7 +35,7 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     const request = toRequest(args);
     const outcome = await runProlog(request, config, timings, args.dryRun);
     if (outcome.result === 'dry-run') {
-      process.stdout.write(`${JSON.stringify(outcome.plan, null, 2)}\n`);
+      output.out(`${JSON.stringify(outcome.plan, null, 2)}\n`);
       return 0;
     }
     const durationMs = Math.round(performance.now() - started);
@@ -43,13 +44,13 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
       if (exit.userError) {
         // The scheduler fails the job with this message itself: the error file has no reader.
         await teardownJob(args.job, config).catch(() => undefined);
-        process.stderr.write(`strata: prolog: job ${args.job}: ${outcome.error.summary}\n`);
+        output.err(`strata: prolog: job ${args.job}: ${outcome.error.summary}\n`);
         return exit.userError;
       }
     } else {
       log.info(outcome.result === 'no-image' ? 'no container requested' : 'rootfs ready', { ...outcome, durationMs, lockWaitMs: timings['lock wait'] });
     }
-    if (args.timings) printTimings('prolog', timings, execLog, performance.now() - started);
+    if (args.timings) printTimings('prolog', timings, commandLog(), performance.now() - started, output);
     return 0;
   } catch (thrown) {
     const error = asStrataError(thrown);
@@ -57,14 +58,14 @@ export async function prologCommand(args: PrologArgs, env: NodeJS.ProcessEnv = p
     if (error.kind === 'user') {
       // Bad arguments (job id, sizes, mount syntax) before anything was set up.
       log.warn('job set-up refused (user error)', { result: 'user-error', code: error.code, error: error.summary, durationMs });
-      process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
+      output.err(`strata: prolog: job ${args.job}: ${error.summary}\n`);
       if (exit.userError) return exit.userError;
       // Recorded like a set-up failure, so that the job fails with it rather than runs without its container.
       if (error.code !== 'E_BAD_JOB') recordJobError(args.job, error.summary, config);
       return 0;
     }
     log.error('node fault', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs });
-    process.stderr.write(`strata: prolog: job ${args.job}: ${error.summary}\n`);
+    output.err(`strata: prolog: job ${args.job}: ${error.summary}\n`);
     return 1;
   }
 }

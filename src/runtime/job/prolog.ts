@@ -11,6 +11,7 @@ import { RuntimePaths } from '../paths.js';
 import { planJob, type JobRequest, type Plan } from './plan.js';
 import { teardownJob } from './teardown.js';
 import { homeOf, userNameOf } from '../../host/passwd.js';
+import { currentEnv } from '../../host/job-context.js';
 import { checkStrataPaths } from './strata-paths.js';
 import { jobDevices } from '../devices/index.js';
 import type { QualifiedName } from '../devices/names.js';
@@ -84,7 +85,7 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
  */
 async function jobRequest(request: PrologRequest, config: Config, image: ResolvedImage): Promise<JobRequest> {
   const { devices: explicit, ...rest } = request;
-  const { edits } = jobDevices(config, { explicit: explicit ?? [], imageEnv: image.config.config?.Env ?? [], jobEnv: process.env });
+  const { edits } = jobDevices(config, { explicit: explicit ?? [], imageEnv: image.config.config?.Env ?? [], jobEnv: currentEnv() });
   return { ...rest, home: await homeOf(request.uid), ...(edits.devices.length ? { devices: edits } : {}) };
 }
 

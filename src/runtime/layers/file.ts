@@ -6,6 +6,7 @@
 import { closeSync, lstatSync, openSync, readSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errnoCode, nodeError, userError } from '../../errors.js';
+import { perRun } from '../../host/job-context.js';
 
 const storeIoError = (file: string, error: unknown) =>
   nodeError('E_STORE_IO', `cannot read layer file ${file} from the image store: ${errnoCode(error) ?? (error as Error).message}`, {
@@ -24,8 +25,10 @@ function lstatOrThrow(path: string) {
 
 // All layers of an image share one store directory: look it up once per process, since every
 // lookup is a metadata operation on the shared filesystem's servers.
-const dirStats = new Map<string, ReturnType<typeof lstatOrThrow>>();
+// (One lookup per run in the node agent, which serves many jobs: perRun.)
+const DIR_STATS = {};
 function storeDirStat(dir: string) {
+  const dirStats = perRun(DIR_STATS, () => new Map<string, ReturnType<typeof lstatOrThrow>>());
   if (!dirStats.has(dir)) dirStats.set(dir, lstatOrThrow(dir));
   return dirStats.get(dir);
 }
