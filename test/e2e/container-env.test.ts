@@ -115,7 +115,7 @@ test('--container-env NAME[,NAME...]: those names take the job\'s value, an unse
   const refused = await on('head', ['srun', '-N1', '--container-image=envs:1', '--container-env=SHARED,', 'true'], { user: true, cwd: dir });
   expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({
     code: 1,
-    stderr: 'strata: --container-env: "SHARED," is not a list of variable names; use e.g. NAME or NAME1,NAME2 (the values come from your environment)',
+    stderr: 'srun: error: strata: --container-env: "SHARED," is not a list of variable names; use e.g. NAME or NAME1,NAME2 (the values come from your environment)',
   });
 });
 
@@ -126,7 +126,8 @@ test('sbatch --container-env reaches every step, also under --export=NONE', asyn
   chownSync(script, USER.uid, USER.gid);
   for (const exportMode of ['--export=NONE', '--export=ALL']) {
     const out = join(dir, `out${exportMode.slice(9)}.txt`);
-    const submitted = await sbatch(dir, ['-N2', '-o', out, exportMode, '--container-image=envs:1', '--container-env=SHARED', script]);
+    // the batch script on the host (srun is not in the image), its steps in the image
+    const submitted = await sbatch(dir, ['-N2', '-o', out, exportMode, '--container-image=envs:1', '--container-batch=host', '--container-env=SHARED', script]);
     expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
     const info = await waitForJob(submitted.jobId!);
     const output = readOutput(out);
