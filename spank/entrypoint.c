@@ -135,6 +135,7 @@ int entrypoint_run(spank_t sp, const struct entry *e, const char *keep, int show
 	char **env, **argv, program[PATH_MAX], *environ_text;
 	const char *path_var = DEFAULT_PATH;
 	int log_fd = -1, status = 0, rc = -1;
+	void (*old_chld)(int) = SIG_ERR;
 	size_t environ_len;
 	pid_t pid;
 
@@ -165,6 +166,8 @@ int entrypoint_run(spank_t sp, const struct entry *e, const char *keep, int show
 		goto out;
 	}
 
+	/* slurmstepd's disposition may be "ignore" (children reaped unseen): this one is waited for */
+	old_chld = signal(SIGCHLD, SIG_DFL);
 	pid = fork();
 	if (pid < 0) {
 		snprintf(why, len, "cannot run the image's entrypoint: fork: %s", strerror(errno));
@@ -172,6 +175,9 @@ int entrypoint_run(spank_t sp, const struct entry *e, const char *keep, int show
 	}
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_RDONLY);
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL); /* a normal start, whatever slurmstepd blocks */
 		if (devnull >= 0)
 			dup2(devnull, STDIN_FILENO);
 		if (log_fd >= 0) {
@@ -210,6 +216,8 @@ int entrypoint_run(spank_t sp, const struct entry *e, const char *keep, int show
 	free(environ_text);
 	rc = 0;
 out:
+	if (old_chld != SIG_ERR)
+		signal(SIGCHLD, old_chld);
 	if (env) {
 		/* the asprintf'd kept values are the entries not pointing into the entry */
 		for (char **v = env; *v; v++) {
