@@ -254,15 +254,23 @@ fail:
 	entry_free(entry);
 }
 
-/* As the user: the remapped entry (userns.c), then the same command lookup as task_enter's. */
+/*
+ * As the user: the remapped entry (userns.c), then the same command lookup as task_enter's.
+ * Slurm has already changed to the job's working directory, on the host; the prolog binds it at
+ * the same path, so the task returns there inside (else to /tmp, as Slurm falls back).
+ */
 static void enter_remapped(spank_t sp)
 {
-	char why[512];
+	char why[512], cwd[PATH_MAX];
 
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		cwd[0] = '\0';
 	if (remap_enter(&task.userns, why, sizeof(why)) < 0)
 		task_exit(sp, "%s", why);
 	if (fchdir(task.rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
 		task_exit(sp, "--container-remap-root: cannot enter the container: %s", strerror(errno));
+	if (cwd[0] != '/' || chdir(cwd) < 0)
+		(void)!chdir("/tmp");
 	close(task.rootfd);
 	task.rootfd = -1;
 	if (!task.batch)

@@ -119,10 +119,12 @@ test('--container-env NAME[,NAME...]: those names take the job\'s value, an unse
   });
 });
 
+// Under sbatch --export=NONE, srun inherits it (SLURM_EXPORT_ENV): a script passes its own variables
+// with srun --export=ALL, which does not carry the job's options; the list still arrives.
 test('sbatch --container-env reaches every step, also under --export=NONE', async () => {
   const dir = workDir('container-env-export-none');
   const script = join(dir, 'job.sh');
-  writeFileSync(script, '#!/bin/sh\nexport SHARED=script OTHER=script\nsrun -N2 sh -c \'echo "step $SHARED $OTHER"\'\n', { mode: 0o755 });
+  writeFileSync(script, '#!/bin/sh\nexport SHARED=script OTHER=script\nsrun --export=ALL -N2 sh -c \'echo "step $SHARED $OTHER"\'\n', { mode: 0o755 });
   chownSync(script, USER.uid, USER.gid);
   for (const exportMode of ['--export=NONE', '--export=ALL']) {
     const out = join(dir, `out${exportMode.slice(9)}.txt`);

@@ -61,8 +61,8 @@ test('sbatch --container-entrypoint: the batch script and every step run after t
 
 test('--container-remap-root: uid and gid 0 inside, files written are the user\'s on the host, the image\'s root files show as nobody', async () => {
   const dir = workDir('remap-root');
-  const script = 'id -u; id -g; touch written-as-root; ls -ln /bin/busybox | while read mode links uid gid rest; do echo "$uid $gid"; done';
-  expect(await srun(dir, ['--container-remap-root', 'sh', '-c', script])).toMatchObject({ code: 0, stdout: '0\n0\n65534 65534\n', stderr: '' });
+  const script = 'id -u; id -g; pwd; touch written-as-root; ls -ln /bin/busybox | while read mode links uid gid rest; do echo "$uid $gid"; done';
+  expect(await srun(dir, ['--container-remap-root', 'sh', '-c', script])).toMatchObject({ code: 0, stdout: `0\n0\n${dir}\n65534 65534\n`, stderr: '' });
   const written = statSync(join(dir, 'written-as-root'));
   expect({ uid: written.uid, gid: written.gid }).toEqual({ uid: USER.uid, gid: USER.gid });
   // without it (the site's default), and with PYXIS_CONTAINER_REMAP_ROOT
@@ -110,6 +110,6 @@ test('the home directory is mounted by default; --no-container-mount-home (or PY
     expect(await srun(dir, ['--no-container-mount-home', ...look])).toMatchObject({ code: 0, stdout: 'absent\n', stderr: '' });
     expect(await srun(dir, look, ['PYXIS_CONTAINER_MOUNT_HOME=0'])).toMatchObject({ code: 0, stdout: 'absent\n', stderr: '' });
     // the job's working directory is still there without the home
-    expect(await srun(dir, ['--no-container-mount-home', 'pwd'])).toMatchObject({ code: 0, stdout: `${dir}\n` });
+    expect(await srun(dir, ['--no-container-mount-home', 'sh', '-c', 'pwd'])).toMatchObject({ code: 0, stdout: `${dir}\n` });
   });
 });
