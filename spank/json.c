@@ -273,7 +273,8 @@ static int skip_value(struct reader *r, int depth)
 	}
 }
 
-static int read_env_array(struct reader *r, struct entry *e)
+/* A JSON array of strings, appended to the NULL-terminated array *arr (length *len). */
+static int read_string_array(struct reader *r, char ***arr, size_t *len)
 {
 	if (expect(r, '[') < 0)
 		return -1;
@@ -288,14 +289,14 @@ static int read_env_array(struct reader *r, struct entry *e)
 
 		if (read_string(r, &s) < 0)
 			return -1;
-		grown = realloc(e->env, (e->env_len + 2) * sizeof(*grown));
+		grown = realloc(*arr, (*len + 2) * sizeof(*grown));
 		if (grown == NULL) {
 			free(s);
 			return fail(r, "out of memory");
 		}
-		e->env = grown;
-		e->env[e->env_len++] = s;
-		e->env[e->env_len] = NULL;
+		*arr = grown;
+		(*arr)[(*len)++] = s;
+		(*arr)[*len] = NULL;
 		skip_ws(r);
 		if (r->p < r->end && *r->p == ',') {
 			r->p++;
@@ -303,6 +304,30 @@ static int read_env_array(struct reader *r, struct entry *e)
 		}
 		return expect(r, ']');
 	}
+}
+
+static int read_bool(struct reader *r, int *out)
+{
+	skip_ws(r);
+	if (r->end - r->p >= 4 && !memcmp(r->p, "true", 4)) {
+		r->p += 4;
+		*out = 1;
+		return 0;
+	}
+	if (r->end - r->p >= 5 && !memcmp(r->p, "false", 5)) {
+		r->p += 5;
+		*out = 0;
+		return 0;
+	}
+	return fail(r, "expected true or false");
+}
+
+/* A NULL-terminated, possibly empty array, so that readers need no NULL check. */
+static int ensure_array(struct reader *r, char ***arr)
+{
+	if (*arr == NULL && (*arr = calloc(1, sizeof(**arr))) == NULL)
+		return fail(r, "out of memory");
+	return 0;
 }
 
 int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t errlen)
@@ -329,7 +354,13 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				goto bad;
 			}
 			if (strcmp(key, "env") == 0) {
-				rc = read_env_array(&r, e);
+				rc = read_string_array(&r, &e->env, &e->env_len);
+			} else if (strcmp(key, "entrypoint") == 0) {
+				rc = read_string_array(&r, &e->entrypoint, &e->entrypoint_len);
+			} else if (strcmp(key, "runEntrypoint") == 0) {
+				rc = read_bool(&r, &e->run_entrypoint);
+			} else if (strcmp(key, "remapRoot") == 0) {
+				rc = read_bool(&r, &e->remap_root);
 			} else if (strcmp(key, "workdir") == 0) {
 				free(e->workdir);
 				e->workdir = NULL;
@@ -359,26 +390,27 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 		fail(&r, "trailing data");
 		goto bad;
 	}
-	if (e->env == NULL) {
-		e->env = calloc(1, sizeof(*e->env));
-		if (e->env == NULL) {
-			fail(&r, "out of memory");
-			goto bad;
-		}
-	}
+	if (ensure_array(&r, &e->env) < 0 || ensure_array(&r, &e->entrypoint) < 0)
+		goto bad;
 	return 0;
 bad:
 	entry_free(e);
 	return -1;
 }
 
+static void free_array(char **arr, size_t len)
+{
+	if (arr) {
+		for (size_t i = 0; i < len; i++)
+			free(arr[i]);
+		free(arr);
+	}
+}
+
 void entry_free(struct entry *e)
 {
-	if (e->env) {
-		for (size_t i = 0; i < e->env_len; i++)
-			free(e->env[i]);
-		free(e->env);
-	}
+	free_array(e->env, e->env_len);
+	free_array(e->entrypoint, e->entrypoint_len);
 	free(e->workdir);
 	memset(e, 0, sizeof(*e));
 	e->uid = -1;

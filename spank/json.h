@@ -6,12 +6,17 @@
 
 /*
  * <runtime_dir>/jobs/<jobid>/entry.json, written by the prolog once the rootfs is ready:
- *   {"env": ["K=V", ...], "workdir": "/path", "entrypoint": [...], "cmd": [...], "uid": N, "gid": N}
+ *   {"env": ["K=V", ...], "workdir": "/path", "entrypoint": [...], "cmd": [...], "uid": N, "gid": N,
+ *    "runEntrypoint": bool, "remapRoot": bool}
  * Unknown keys are skipped, so the prolog may add fields without breaking older plugins.
  */
 struct entry {
 	char **env;        /* NULL-terminated "K=V" strings */
 	size_t env_len;
+	char **entrypoint; /* NULL-terminated; empty when the image has none */
+	size_t entrypoint_len;
+	int run_entrypoint; /* the job's (or the site's) choice; 0 when absent */
+	int remap_root;    /* idem */
 	char *workdir;     /* NULL when absent */
 	long long uid;     /* -1 when absent */
 	long long gid;     /* -1 when absent */

@@ -51,27 +51,24 @@ static const struct {
 	[OPT_SAVE] = { "save", 0, NULL, "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH",
 		"[strata] not supported yet (Pyxis: save the container as a squashfs file)",
 		"to keep what a job installed, copy it out in the job and build an image from it: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG" },
-	[OPT_MOUNT_HOME] = { "mount-home", 0, NULL, "PYXIS_CONTAINER_MOUNT_HOME", OPT_NO_MOUNT_HOME, NULL,
-		"[strata] bind mount your home directory (strata always does)", NULL },
+	/* Pyxis's flag pairs: the job's choice reaches the prolog (mount-home) and entry.json; a step's wins in its tasks. */
+	[OPT_MOUNT_HOME] = { "mount-home", 0, "STRATA_CONTAINER_MOUNT_HOME", "PYXIS_CONTAINER_MOUNT_HOME", OPT_NO_MOUNT_HOME, NULL,
+		"[strata] bind mount your home directory at its own path (the site's default, usually on)", NULL },
 	[OPT_NO_MOUNT_HOME] = { "mount-home", 1, NULL, NULL, OPT_MOUNT_HOME, NULL,
-		"[strata] not supported: strata always mounts your home directory",
-		"strata always mounts your home directory; to hide it, mount an empty directory over it "
-		"(--container-mounts=/path/to/empty:$HOME)" },
-	[OPT_REMAP_ROOT] = { "remap-root", 0, NULL, "PYXIS_CONTAINER_REMAP_ROOT", OPT_NO_REMAP_ROOT, NULL,
-		"[strata] not supported yet (Pyxis: run as root in a user namespace)",
-		"tasks run as you; install software into an image instead (strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
+		"[strata] do not bind mount your home directory (the job's working directory still is)", NULL },
+	[OPT_REMAP_ROOT] = { "remap-root", 0, "STRATA_CONTAINER_REMAP_ROOT", "PYXIS_CONTAINER_REMAP_ROOT", OPT_NO_REMAP_ROOT, NULL,
+		"[strata] run as root (uid 0) in a user namespace mapped to you: files you write are yours on the host; "
+		"needs unprivileged user namespaces on the nodes", NULL },
 	[OPT_NO_REMAP_ROOT] = { "remap-root", 1, NULL, NULL, OPT_REMAP_ROOT, NULL,
-		"[strata] run as yourself in the container (always so)", NULL },
-	[OPT_ENTRYPOINT] = { "entrypoint", 0, NULL, "PYXIS_CONTAINER_ENTRYPOINT", OPT_NO_ENTRYPOINT, NULL,
-		"[strata] not supported yet (Pyxis: run the image's entrypoint first)",
-		"run the entrypoint yourself as the command (e.g. srun --container-image=IMAGE /entrypoint.sh CMD...)" },
+		"[strata] run as yourself in the container (the site's default, usually so)", NULL },
+	[OPT_ENTRYPOINT] = { "entrypoint", 0, "STRATA_CONTAINER_ENTRYPOINT", "PYXIS_CONTAINER_ENTRYPOINT", OPT_NO_ENTRYPOINT, NULL,
+		"[strata] run the image's entrypoint before the command (its output shows with --container-entrypoint-log)", NULL },
 	[OPT_NO_ENTRYPOINT] = { "entrypoint", 1, NULL, NULL, OPT_ENTRYPOINT, NULL,
-		"[strata] do not run the image's entrypoint (always so)", NULL },
-	[OPT_ENTRYPOINT_LOG] = { "entrypoint-log", 0, NULL, "PYXIS_CONTAINER_ENTRYPOINT_LOG", NO_OPT, NULL,
-		"[strata] accepted for Pyxis scripts; no effect (strata runs no entrypoint)", NULL },
-	[OPT_ENV] = { "env", 0, NULL, "PYXIS_CONTAINER_ENV", NO_OPT, "NAME[,NAME...]",
-		"[strata] not supported yet (Pyxis: host values that override the image's)",
-		"set the variables in the job itself (export them in the batch script, or srun ... env NAME=VALUE CMD)" },
+		"[strata] do not run the image's entrypoint (the site's default, usually so)", NULL },
+	[OPT_ENTRYPOINT_LOG] = { "entrypoint-log", 0, "STRATA_CONTAINER_ENTRYPOINT_LOG", "PYXIS_CONTAINER_ENTRYPOINT_LOG", NO_OPT, NULL,
+		"[strata] show the output of the image's entrypoint", NULL },
+	[OPT_ENV] = { "env", 0, "STRATA_CONTAINER_ENV", "PYXIS_CONTAINER_ENV", NO_OPT, "NAME[,NAME...]",
+		"[strata] these variables of your environment override the image's (and its entrypoint sees them)", NULL },
 	[OPT_UNSHARE] = { "unshare", 0, NULL, "PYXIS_CONTAINER_UNSHARE", NO_OPT, "NS[,NS...]",
 		"[strata] not supported (Pyxis: new net, ipc or uts namespaces)",
 		"strata containers share the node's network, IPC and host name, as Pyxis's do by default; drop it" },
@@ -223,6 +220,22 @@ int valid_size(const char *s)
 	return nonzero && *p == '\0' ? 0 : -1;
 }
 
+/* NAME[,NAME...]: no empty name (Pyxis refuses "FOO,"), no '=' (a value belongs in the environment). */
+int valid_env_names(const char *list)
+{
+	for (const char *p = list;;) {
+		size_t n = strcspn(p, ",");
+		if (n == 0 || memchr(p, '=', n) != NULL)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)p[i] <= ' ' || p[i] == 0x7f)
+				return -1;
+		if (p[n] == '\0')
+			return 0;
+		p += n + 1;
+	}
+}
+
 int args_validate(void)
 {
 	if (!args.value[OPT_IMAGE]) {
@@ -247,6 +260,11 @@ int args_validate(void)
 			slurm_error(TAG ": %s is not supported by strata: %s", opt_label((enum opt_id)i), opt_spec[i].refused);
 			return -1;
 		}
+	}
+	if (args.value[OPT_ENV] && valid_env_names(args.value[OPT_ENV]) < 0) {
+		slurm_error(TAG ": %s: \"%s\" is not a list of variable names; use e.g. NAME or NAME1,NAME2 (the values come from your environment)",
+			    opt_label(OPT_ENV), args.value[OPT_ENV]);
+		return -1;
 	}
 	/* The mount list is checked by `strata resolve --mounts` (one parser, the prolog's). */
 	if (args.value[OPT_WORKDIR] && args.value[OPT_WORKDIR][0] != '/') {

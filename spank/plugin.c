@@ -20,7 +20,6 @@
 
 #include <stdlib.h>
 
-#include <slurm/slurm.h>
 #include <slurm/spank.h>
 
 #include "strata.h"

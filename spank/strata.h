@@ -4,7 +4,9 @@
  *   options.c  the --<prefix>-* option table, environment fallbacks, validation
  *   submit.c   srun/sbatch/salloc: `strata resolve`, pinning, hand-over to the prolog
  *   task.c     slurmstepd: enter the rootfs the prolog prepared, or fail with its message
+ *   task_files.c, task_command.c   its checks of root's files; the command and directory
  *   task_env.c slurmstepd: the task environment (image vs job, Pyxis's precedence)
+ *   entrypoint.c  --container-entrypoint;  userns.c  --container-remap-root
  *   plugin.c   the SPANK entry points, which only dispatch to the above
  *   json.c     the entry.json reader
  * Only plugin.c's slurm_spank_* symbols leave the shared object (strata.lds).
@@ -14,6 +16,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <slurm/spank.h>
 
@@ -77,6 +80,8 @@ const char *opt_label(enum opt_id id);
 int args_validate(void);
 /* A size as strata reads it (512M, 4G, 1.5GiB, 4096; not 0): 0, else -1. */
 int valid_size(const char *s);
+/* A --container-env list: NAME[,NAME...]; 0, else -1. */
+int valid_env_names(const char *list);
 void options_free(void);
 
 /* ---- submit.c ---- */
@@ -89,17 +94,64 @@ int valid_digest(const char *s);
 
 /* slurm_spank_task_init_privileged: as root, enter the container (or remember why not). */
 void task_enter(spank_t sp);
-/* slurm_spank_task_init: as the user, report a failure and end the task, or change directory. */
+/* slurm_spank_task_init: as the user, report a failure and end the task, or finish entering. */
 void task_start(spank_t sp);
+
+/* ---- task_files.c ---- */
+
+/* A file or directory only root can have written: owned by root, no group/other write, no symlink. */
+int root_owned(const char *path, mode_t type);
+/* `path` is a real directory (no symlink) with a file system of its own, below `parent`. */
+int is_mount_point(const char *path, const char *parent);
+/* Reads a root-owned regular file (at most cap-1 bytes); returns its length or -1. */
+ssize_t read_root_file(const char *path, char *buf, size_t cap);
+
+/* ---- task_command.c ---- */
+
+/* The PATH a command is looked up in when the image sets none. */
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Make the batch script reachable from inside the container; -1 with a reason in `why`. */
+int batch_script_through_fd(spank_t sp, char *why, size_t len);
+/* srun's absolute command path, looked up by name in `path_var` when the container lacks it. */
+void command_in_container(spank_t sp, const char *path_var);
+/* The first executable `name` in a PATH list, into out; 0, or -1 if none. */
+int path_lookup(const char *name, const char *path_var, char *out, size_t len);
+int make_dirs(const char *path);
 
 /* ---- task_env.c ---- */
 
 /*
- * Apply the image's environment to the task, with Pyxis's precedence. Returns the PATH to find
- * srun's command in (the image's, the job's when kept, or NULL for none).
+ * Apply the image's environment to the task, with Pyxis's precedence; `keep` lists the names
+ * whose job values win (--container-env). Returns the PATH to find srun's command in (the
+ * image's, the job's when kept, or NULL for none).
  */
-const char *task_env_apply(spank_t sp, struct entry *entry);
+const char *task_env_apply(spank_t sp, struct entry *entry, const char *keep);
 /* A variable of the job's environment, into buf; 1 if set and not empty. */
 int job_env(spank_t sp, const char *name, char *buf, size_t len);
+/* "K=V" is Slurm's or the PMI/PMIx wire-up: always the job's, never the image's. */
+int env_is_slurm(const char *kv);
+/* `name` (length len) is one of the comma-separated names in `list` (NULL: none). */
+int in_list(const char *list, const char *name, size_t len);
+
+/* ---- entrypoint.c ---- */
+
+/*
+ * Run the image's entrypoint (inside the container, as the task's user) and give the task the
+ * environment it leaves; 0, or -1 with a one-line reason in `why`.
+ */
+int entrypoint_run(spank_t sp, const struct entry *e, const char *keep, int show_log, char *why, size_t len);
+
+/* ---- userns.c ---- */
+
+struct remap {
+	pid_t helper; /* root helper that writes the maps; -1 when none */
+	int sock;     /* to the helper */
+};
+
+/* As root, before privileges are dropped: start the helper. 0, or -1 with errno. */
+int remap_prepare(struct remap *r, uid_t uid, gid_t gid);
+/* As the user: become uid/gid 0 in a new user namespace; 0, or -1 with a reason in `why`. */
+int remap_enter(struct remap *r, char *why, size_t len);
 
 #endif

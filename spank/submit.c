@@ -232,6 +232,12 @@ int step_in_allocation(const char *image)
 	return -1;
 }
 
+/* "1" if the flag was given, "0" if its negation was, NULL if neither. */
+static const char *flag_pair(enum opt_id yes, enum opt_id no)
+{
+	return args.value[yes] ? "1" : args.value[no] ? "0" : NULL;
+}
+
 int submit_side(spank_t sp)
 {
 	char out[512], err[MSG_MAX];
@@ -273,11 +279,20 @@ int submit_side(spank_t sp)
 			{ "STRATA_IMAGE_DIGEST", out },
 			{ "STRATA_MOUNTS", args.value[OPT_MOUNTS] },
 			{ "STRATA_WORKDIR", args.value[OPT_WORKDIR] },
-			{ "STRATA_WRITABLE", args.value[OPT_WRITABLE] ? "1" : args.value[OPT_READONLY] ? "0" : NULL },
+			{ "STRATA_WRITABLE", flag_pair(OPT_WRITABLE, OPT_READONLY) },
 			{ "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE] },
 			{ "STRATA_DEVICES", args.value[OPT_DEVICES] },
-			/* for the task side: in the job environment as SLURM_SPANK_STRATA_BATCH */
+			/* Pyxis's flag pairs, yes/no; unset = the site's default (strata.yaml container.*) */
+			{ "STRATA_MOUNT_HOME", flag_pair(OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME) },
+			{ "STRATA_ENTRYPOINT", flag_pair(OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT) },
+			{ "STRATA_REMAP_ROOT", flag_pair(OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT) },
+			/*
+			 * For the task side, in the job environment as SLURM_SPANK_STRATA_*: there also under
+			 * --export=NONE, which empties what carries the options themselves to the job's steps.
+			 */
 			{ "STRATA_BATCH", args.value[OPT_BATCH] },
+			{ "STRATA_ENV", args.value[OPT_ENV] },
+			{ "STRATA_ENTRYPOINT_LOG", args.value[OPT_ENTRYPOINT_LOG] },
 		};
 		for (size_t i = 0; i < sizeof(handover) / sizeof(handover[0]); i++)
 			if (handover[i].value && setenv_job(sp, handover[i].name, handover[i].value) < 0)

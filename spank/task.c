@@ -1,7 +1,9 @@
 /*
  * Task side (slurmstepd, remote context): enter the rootfs the prolog prepared, or fail with its
  * message. task_enter runs as root in the task's process (slurm_spank_task_init_privileged),
- * task_start in the same process once Slurm dropped privileges (slurm_spank_task_init).
+ * task_start in the same process once Slurm dropped privileges (slurm_spank_task_init). With
+ * --container-remap-root the container is entered in task_start instead (userns.c), and with
+ * --container-entrypoint the image's entrypoint runs there last (entrypoint.c).
  */
 
 #include <errno.h>
@@ -32,10 +34,19 @@
 static struct {
 	int fail;                 /* fail the task in task_init, printing `message` */
 	char message[MSG_MAX];
-	int entered;              /* chrooted */
+	int entered;              /* chrooted, or (remapped) to be chrooted in task_start */
 	/* chdir here in task_init ("" = stay where Slurm put the task) */
 	char workdir[PATH_MAX];
-} task;
+	int batch;
+	int remap;                /* --container-remap-root: enter in task_start, in a user namespace */
+	int rootfd;               /* the rootfs, for that late entry */
+	struct remap userns;
+	const char *path_var;     /* where srun's command is looked up, for that late entry */
+	int run_entrypoint;
+	int entrypoint_log;
+	char keep[1024];          /* --container-env: names whose job values win */
+	struct entry entry;       /* kept for the entrypoint */
+} task = { .rootfd = -1 };
 
 static void task_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void task_fail(const char *fmt, ...)
@@ -50,53 +61,28 @@ static void task_fail(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* A file or directory only root can have written: owned by root, no group/other write, no symlink. */
-static int root_owned(const char *path, mode_t type)
+/*
+ * End the task (as the user, stdio the task's) with strata's one line, printed by the node's first
+ * task only: as Slurm would on a failed hook (exit 1), without its "Failed to invoke spank plugin
+ * stack" or "task_init() failed" lines in the user's output.
+ */
+static void task_exit(spank_t sp, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void task_exit(spank_t sp, const char *fmt, ...)
 {
-	struct stat st;
+	int local_task = 0;
+	va_list ap;
 
-	if (lstat(path, &st) < 0)
-		return -1;
-	if ((st.st_mode & S_IFMT) != type || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		errno = EPERM;
-		return -1;
+	if (spank_get_item(sp, S_TASK_ID, &local_task) != ESPANK_SUCCESS || local_task == 0) {
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		fprintf(stderr, TAG ": %s: ", host);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
 	}
-	return 0;
-}
-
-/* `path` is a real directory (no symlink) with a file system of its own, below `parent`. */
-static int is_mount_point(const char *path, const char *parent)
-{
-	struct stat st, pst;
-
-	return lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && lstat(parent, &pst) == 0 && st.st_dev != pst.st_dev;
-}
-
-/* Reads a root-owned regular file (at most cap-1 bytes); returns its length or -1. */
-static ssize_t read_root_file(const char *path, char *buf, size_t cap)
-{
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	struct stat st;
-	size_t len = 0;
-
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-		close(fd);
-		errno = EPERM;
-		return -1;
-	}
-	while (len < cap - 1) {
-		ssize_t r = read(fd, buf + len, cap - 1 - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	buf[len] = '\0';
-	return (ssize_t)len;
+	fflush(NULL);
+	_exit(1);
 }
 
 /* The prolog's one-line message for the user, made printable. */
@@ -118,89 +104,68 @@ static void load_error(const char *path)
 }
 
 /*
- * The batch script lives in slurmd's spool directory, which is not inside the container. Open it
- * while still outside and run it through /proc/self/fd/N (inherited across exec, not close-on-exec);
- * its #! interpreter is then found inside the container.
+ * Options reach slurmstepd through the job environment, which --export=NONE empties; the values
+ * the submit side handed over (SLURM_SPANK_STRATA_*) are always there.
  */
-static int batch_script_through_fd(spank_t sp)
+static void options_handed_over(spank_t sp)
 {
-	int argc = 0, fd;
-	char **argv = NULL;
-	char path[64];
+	static const struct { enum opt_id id; const char *name; } handed[] = {
+		{ OPT_BATCH, "SLURM_SPANK_STRATA_BATCH" },
+		{ OPT_WORKDIR, "SLURM_SPANK_STRATA_WORKDIR" },
+		{ OPT_ENV, "SLURM_SPANK_STRATA_ENV" },
+		{ OPT_ENTRYPOINT_LOG, "SLURM_SPANK_STRATA_ENTRYPOINT_LOG" },
+	};
+	char value[PATH_MAX];
 
-	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1 || argv == NULL || !argv[0]) {
-		task_fail("cannot find the batch script");
-		return -1;
-	}
-	fd = open(argv[0], O_RDONLY | O_NOFOLLOW);
-	if (fd < 0) {
-		task_fail("cannot open the batch script %s: %s", argv[0], strerror(errno));
-		return -1;
-	}
-	if (fd < 10) { /* keep it out of the way of stdio and of low numbers scripts use */
-		int high = fcntl(fd, F_DUPFD, 10);
-		close(fd);
-		fd = high;
-		if (fd < 0) {
-			task_fail("cannot keep the batch script open: %s", strerror(errno));
-			return -1;
-		}
-	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	argv[0] = strdup(path); /* in this task process only; the old string stays owned by slurmstepd */
-	return argv[0] ? 0 : -1;
+	for (size_t i = 0; i < sizeof(handed) / sizeof(handed[0]); i++)
+		if (!args.value[handed[i].id] && job_env(sp, handed[i].name, value, sizeof(value)))
+			opt_set(handed[i].id, value, 1);
 }
 
-/*
- * srun resolves the command against the submit host's PATH (e.g. /usr/bin/cat), which the image
- * may not have. If the absolute path does not exist inside the container, look its name up in the
- * container's PATH instead.
- */
-static void command_in_container(spank_t sp, const char *path_var)
+/* A flag pair for this task: the step's own option (or variable), else the job's from entry.json. */
+static int flag_choice(enum opt_id yes, enum opt_id no, int job_choice)
 {
-	int argc = 0;
-	char **argv = NULL;
-	const char *name, *p;
-	char candidate[PATH_MAX];
+	return args.value[yes] ? 1 : args.value[no] ? 0 : job_choice;
+}
 
-	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || argc < 1 || argv == NULL || !argv[0])
-		return;
-	if (argv[0][0] != '/' || access(argv[0], X_OK) == 0)
-		return;
-	name = strrchr(argv[0], '/') + 1;
-	if (*name == '\0')
-		return;
-	for (p = path_var; p && *p;) {
-		size_t n = strcspn(p, ":");
-		if (n > 0 && (size_t)snprintf(candidate, sizeof(candidate), "%.*s/%s", (int)n, p, name) < sizeof(candidate) &&
-		    candidate[0] == '/' && access(candidate, X_OK) == 0) {
-			slurm_debug(TAG ": running %s for %s", candidate, argv[0]);
-			argv[0] = strdup(candidate);
-			return;
+/* Enter the container now (chroot), or get ready to enter it later as root of a user namespace. */
+static int enter_rootfs(const char *path, uid_t uid, gid_t gid)
+{
+	if (!task.remap) {
+		if (chroot(path) < 0 || chdir("/") < 0) {
+			task_fail("cannot enter the container at %s: %s", path, strerror(errno));
+			return -1;
 		}
-		p += n + (p[n] == ':');
+		return 0;
 	}
+	task.rootfd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (task.rootfd < 0 || remap_prepare(&task.userns, uid, gid) < 0) {
+		task_fail("cannot prepare the container at %s for --container-remap-root: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 void task_enter(spank_t sp)
 {
-	char dir[512], path[PATH_MAX], why[128], value[PATH_MAX];
+	char dir[512], path[PATH_MAX], why[512], value[PATH_MAX];
 	static char text[256 * 1024]; /* entry.json; static: task processes may run on a small stack */
 	uint32_t jobid = 0, stepid = 0;
 	uid_t uid = 0;
-	int batch, batch_host, want;
-	struct entry entry;
-	const char *image_path = NULL;
+	gid_t gid = 0;
+	int batch_host, want;
+	struct entry *entry = &task.entry;
+	const char *image_path;
 
 	if (spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_STEPID, &stepid) != ESPANK_SUCCESS ||
-	    spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS) {
+	    spank_get_item(sp, S_JOB_UID, &uid) != ESPANK_SUCCESS || spank_get_item(sp, S_JOB_GID, &gid) != ESPANK_SUCCESS) {
 		task_fail("cannot identify the job");
 		return;
 	}
 	if (stepid == SLURM_EXTERN_CONT)
 		return;
-	batch = stepid == SLURM_BATCH_SCRIPT;
+	task.batch = stepid == SLURM_BATCH_SCRIPT;
 
 	/*
 	 * A container job (an image option on the command line, or the pin the submit side left in
@@ -209,14 +174,7 @@ void task_enter(spank_t sp)
 	want = (args.value[OPT_IMAGE] && !args.from_env[OPT_IMAGE]) ||
 	       job_env(sp, "SLURM_SPANK_STRATA_IMAGE_DIGEST", value, sizeof(value));
 	options_from_env(sp);
-	/*
-	 * Options reach slurmstepd through the job environment, which --export=NONE empties; the
-	 * values the submit side handed over (SLURM_SPANK_STRATA_*) are always there.
-	 */
-	if (!args.value[OPT_BATCH] && job_env(sp, "SLURM_SPANK_STRATA_BATCH", value, sizeof(value)))
-		opt_set(OPT_BATCH, value, 1);
-	if (!args.value[OPT_WORKDIR] && job_env(sp, "SLURM_SPANK_STRATA_WORKDIR", value, sizeof(value)))
-		opt_set(OPT_WORKDIR, value, 1);
+	options_handed_over(sp);
 	batch_host = args.value[OPT_BATCH] ? parse_batch(args.value[OPT_BATCH]) == 1 : conf.batch_host;
 
 	snprintf(dir, sizeof(dir), "%s/jobs/%u", conf.runtime_dir, jobid);
@@ -232,7 +190,7 @@ void task_enter(spank_t sp)
 				  jobid, path, strerror(errno));
 		return; /* not a container job */
 	}
-	if (batch && batch_host)
+	if (task.batch && batch_host)
 		return;
 
 	if (root_owned(conf.runtime_dir, S_IFDIR) < 0 || root_owned(dir, S_IFDIR) < 0) {
@@ -243,34 +201,38 @@ void task_enter(spank_t sp)
 		task_fail("cannot read %s: %s", path, strerror(errno));
 		return;
 	}
-	if (entry_parse(text, strlen(text), &entry, why, sizeof(why)) < 0) {
+	if (entry_parse(text, strlen(text), entry, why, sizeof(why)) < 0) {
 		task_fail("%s is damaged: %s", path, why);
 		return;
 	}
-	if (entry.uid >= 0 && (uid_t)entry.uid != uid) {
-		task_fail("%s belongs to uid %lld, not to this job's user (uid %u)", path, entry.uid, (unsigned)uid);
-		goto out;
+	if (entry->uid >= 0 && (uid_t)entry->uid != uid) {
+		task_fail("%s belongs to uid %lld, not to this job's user (uid %u)", path, entry->uid, (unsigned)uid);
+		goto fail;
 	}
+	task.remap = flag_choice(OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, entry->remap_root);
+	task.run_entrypoint = flag_choice(OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, entry->run_entrypoint);
+	task.entrypoint_log = args.value[OPT_ENTRYPOINT_LOG] != NULL;
+	snprintf(task.keep, sizeof(task.keep), "%s", args.value[OPT_ENV] ? args.value[OPT_ENV] : "");
 
-	if (batch && batch_script_through_fd(sp) < 0)
-		goto out;
+	if (task.batch && batch_script_through_fd(sp, why, sizeof(why)) < 0) {
+		task_fail("%s", why);
+		goto fail;
+	}
 
 	snprintf(path, sizeof(path), "%s/rootfs", dir);
 	if (!is_mount_point(path, dir)) {
 		task_fail("the container root %s is not mounted", path);
-		goto out;
+		goto fail;
 	}
-	if (chroot(path) < 0 || chdir("/") < 0) {
-		task_fail("cannot enter the container at %s: %s", path, strerror(errno));
-		goto out;
-	}
+	if (enter_rootfs(path, uid, gid) < 0)
+		goto fail;
 	/*
 	 * No setuid or file-capability gains inside the container, whatever the image holds and
 	 * however it is mounted (the image mounts are nosuid too; this also covers the binds).
 	 */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
 		task_fail("cannot set no_new_privs: %s", strerror(errno));
-		goto out;
+		goto fail;
 	}
 
 	/*
@@ -280,79 +242,65 @@ void task_enter(spank_t sp)
 	 */
 	task.entered = 1;
 	if (args.value[OPT_WORKDIR])
-		snprintf(task.workdir, sizeof(task.workdir), "%s", entry.workdir && entry.workdir[0] ? entry.workdir : args.value[OPT_WORKDIR]);
+		snprintf(task.workdir, sizeof(task.workdir), "%s", entry->workdir && entry->workdir[0] ? entry->workdir : args.value[OPT_WORKDIR]);
 
-	image_path = task_env_apply(sp, &entry);
-	if (!batch)
-		command_in_container(sp, image_path ? image_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-out:
-	entry_free(&entry);
+	/* entry stays: the environment's strings and the entrypoint are used again in task_start */
+	image_path = task_env_apply(sp, entry, task.keep);
+	task.path_var = image_path ? image_path : DEFAULT_PATH;
+	if (!task.batch && !task.remap)
+		command_in_container(sp, task.path_var);
+	return;
+fail:
+	entry_free(entry);
 }
 
-/* mkdir -p, as the calling user (mode 0755 less the umask); EEXIST at any level is fine. */
-static int make_dirs(const char *path)
+/*
+ * As the user: the remapped entry (userns.c), then the same command lookup as task_enter's.
+ * Slurm has already changed to the job's working directory, on the host; the prolog binds it at
+ * the same path, so the task returns there inside (else to /tmp, as Slurm falls back).
+ */
+static void enter_remapped(spank_t sp)
 {
-	char partial[PATH_MAX];
-	size_t len = strlen(path);
+	char why[512], cwd[PATH_MAX];
 
-	if (len == 0 || len >= sizeof(partial)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	memcpy(partial, path, len + 1);
-	for (char *slash = partial + 1;; slash++) {
-		if (*slash != '/' && *slash != '\0')
-			continue;
-		char keep = *slash;
-		*slash = '\0';
-		if (mkdir(partial, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*slash = keep;
-		if (keep == '\0')
-			return 0;
-	}
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		cwd[0] = '\0';
+	if (remap_enter(&task.userns, why, sizeof(why)) < 0)
+		task_exit(sp, "%s", why);
+	if (fchdir(task.rootfd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		task_exit(sp, "--container-remap-root: cannot enter the container: %s", strerror(errno));
+	if (cwd[0] != '/' || chdir(cwd) < 0)
+		(void)!chdir("/tmp");
+	close(task.rootfd);
+	task.rootfd = -1;
+	if (!task.batch)
+		command_in_container(sp, task.path_var);
 }
 
 void task_start(spank_t sp)
 {
-	int local_task = 0;
+	char why[MSG_MAX];
 
-	if (task.fail) {
-		/* One copy of the message per node is enough: print it from the first local task. */
-		if (spank_get_item(sp, S_TASK_ID, &local_task) != ESPANK_SUCCESS || local_task == 0) {
-			char host[256] = "";
-			gethostname(host, sizeof(host) - 1);
-			fprintf(stderr, TAG ": %s: %s\n", host, task.message);
-		}
-		/*
-		 * This is the task's own process, just before exec: end it here, as Slurm would on a
-		 * failed hook (exit 1), without adding "Failed to invoke spank plugin stack" to the
-		 * user's output.
-		 */
-		fflush(NULL);
-		_exit(1);
-	}
-	if (task.entered && task.workdir[0] && chdir(task.workdir) < 0) {
+	if (task.fail)
+		task_exit(sp, "%s", task.message);
+	if (!task.entered)
+		return;
+	if (task.remap)
+		enter_remapped(sp);
+	if (task.workdir[0] && chdir(task.workdir) < 0) {
 		/*
 		 * A working directory the image lacks is created (Pyxis fails there), as the job's user (this is
 		 * the task's process, privileges already dropped) in the job's own layer. Where that
-		 * fails too (a read-only container), say why in strata's words and end the task as a
-		 * failed hook would, without Slurm's generic "task_init() failed" line.
+		 * fails too (a read-only container), say why in strata's words.
 		 */
 		int err = errno;
 		if (err != ENOENT || make_dirs(task.workdir) < 0 || chdir(task.workdir) < 0) {
 			if (err == ENOENT)
 				err = errno;
-			if (spank_get_item(sp, S_TASK_ID, &local_task) != ESPANK_SUCCESS || local_task == 0) {
-				char host[256] = "";
-				gethostname(host, sizeof(host) - 1);
-				fprintf(stderr, TAG ": %s: cannot change to the working directory %s in the container: %s%s\n", host,
-					task.workdir, strerror(err),
-					err == EROFS ? " (it does not exist in the image, and the container is read-only)" : "");
-			}
-			fflush(NULL);
-			_exit(1);
+			task_exit(sp, "cannot change to the working directory %s in the container: %s%s", task.workdir, strerror(err),
+				  err == EROFS ? " (it does not exist in the image, and the container is read-only)" : "");
 		}
 	}
+	if (task.run_entrypoint && entrypoint_run(sp, &task.entry, task.keep, task.entrypoint_log, why, sizeof(why)) < 0)
+		task_exit(sp, "%s", why);
 }
-

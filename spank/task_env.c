@@ -1,7 +1,7 @@
 /*
  * The task environment (slurmstepd, as root, after entering the container), with Pyxis's
  * precedence: the image's variables win over the job's, except Slurm's, the PMI/PMIx wire-up and
- * the names the user keeps (STRATA_CONTAINER_ENV).
+ * the names the user keeps (--container-env).
  */
 
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include "strata.h"
 
 /* Variables that always come from the job, never from the image: Slurm's, and the PMI/PMIx wire-up. */
-static int env_is_slurm(const char *kv)
+int env_is_slurm(const char *kv)
 {
 	return !strncmp(kv, "SLURM_", 6) || !strncmp(kv, "SLURMD_", 7) || !strncmp(kv, "SPANK_", 6) ||
 	       !strncmp(kv, "PMI_", 4) || !strncmp(kv, "PMIX_", 5);
@@ -26,7 +26,7 @@ static const char *const locale_vars[] = {
 };
 
 /* `name` (length len) is one of the comma-separated names in `list`. */
-static int in_list(const char *list, const char *name, size_t len)
+int in_list(const char *list, const char *name, size_t len)
 {
 	for (const char *p = list; p && *p;) {
 		size_t n = strcspn(p, ",");
@@ -43,21 +43,19 @@ int job_env(spank_t sp, const char *name, char *buf, size_t len)
 	return spank_getenv(sp, name, buf, (int)len) == ESPANK_SUCCESS && buf[0] != '\0';
 }
 
-const char *task_env_apply(spank_t sp, struct entry *entry)
+const char *task_env_apply(spank_t sp, struct entry *entry, const char *keep)
 {
 	static char job_path[PATH_MAX]; /* the job's PATH, when the user keeps it */
-	char value[PATH_MAX], keep[1024];
+	char value[PATH_MAX];
 	const char *image_path = NULL;
 
 	/*
 	 * Environment, with Pyxis's precedence: the image's variables win over the submit
-	 * environment, except Slurm's and the PMI/PMIx ones, and except the names the user lists in
-	 * STRATA_CONTAINER_ENV (Pyxis: --container-env), whose submit-side values win when set. The
+	 * environment, except Slurm's and the PMI/PMIx ones, and except the names the user lists with
+	 * --container-env (`keep`), whose values in the job's environment win when set. The
 	 * submit host's locale variables are dropped unless listed there: the image's own (or none)
 	 * apply, so programs do not warn about locales the image lacks.
 	 */
-	if (!job_env(sp, "STRATA_CONTAINER_ENV", keep, sizeof(keep)))
-		keep[0] = '\0';
 	for (size_t i = 0; i < sizeof(locale_vars) / sizeof(locale_vars[0]); i++)
 		if (!in_list(keep, locale_vars[i], strlen(locale_vars[i])))
 			spank_unsetenv(sp, locale_vars[i]);

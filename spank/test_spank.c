@@ -4,9 +4,14 @@
  * Run with `make -C spank check`.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <slurm/spank.h>
 
@@ -27,9 +32,50 @@ spank_context_t spank_context(void) { return S_CTX_ALLOCATOR; }
 int spank_remote(spank_t sp) { (void)sp; return 0; }
 spank_err_t spank_option_register(spank_t sp, struct spank_option *opt) { (void)sp; (void)opt; return ESPANK_SUCCESS; }
 spank_err_t spank_get_item(spank_t sp, spank_item_t item, ...) { (void)sp; (void)item; return ESPANK_ERROR; }
-spank_err_t spank_getenv(spank_t sp, const char *var, char *buf, int len) { (void)sp; (void)var; (void)buf; (void)len; return ESPANK_ENV_NOEXIST; }
-spank_err_t spank_setenv(spank_t sp, const char *var, const char *val, int overwrite) { (void)sp; (void)var; (void)val; (void)overwrite; return ESPANK_SUCCESS; }
-spank_err_t spank_unsetenv(spank_t sp, const char *var) { (void)sp; (void)var; return ESPANK_SUCCESS; }
+/* The task environment spank_getenv/spank_setenv work on: a small table. */
+static struct { char name[64], value[256]; } job_environ[32];
+
+spank_err_t spank_getenv(spank_t sp, const char *var, char *buf, int len)
+{
+	(void)sp;
+	for (size_t i = 0; i < sizeof(job_environ) / sizeof(*job_environ); i++)
+		if (job_environ[i].name[0] && !strcmp(job_environ[i].name, var))
+			return snprintf(buf, (size_t)len, "%s", job_environ[i].value) < len ? ESPANK_SUCCESS : ESPANK_NOSPACE;
+	return ESPANK_ENV_NOEXIST;
+}
+spank_err_t spank_setenv(spank_t sp, const char *var, const char *val, int overwrite)
+{
+	size_t free_slot = SIZE_MAX;
+	(void)sp;
+	for (size_t i = 0; i < sizeof(job_environ) / sizeof(*job_environ); i++) {
+		if (job_environ[i].name[0] && !strcmp(job_environ[i].name, var)) {
+			if (!overwrite)
+				return ESPANK_ENV_EXISTS;
+			snprintf(job_environ[i].value, sizeof(job_environ[i].value), "%s", val);
+			return ESPANK_SUCCESS;
+		}
+		if (!job_environ[i].name[0] && free_slot == SIZE_MAX)
+			free_slot = i;
+	}
+	if (free_slot == SIZE_MAX)
+		return ESPANK_ERROR;
+	snprintf(job_environ[free_slot].name, sizeof(job_environ[free_slot].name), "%s", var);
+	snprintf(job_environ[free_slot].value, sizeof(job_environ[free_slot].value), "%s", val);
+	return ESPANK_SUCCESS;
+}
+spank_err_t spank_unsetenv(spank_t sp, const char *var)
+{
+	(void)sp;
+	for (size_t i = 0; i < sizeof(job_environ) / sizeof(*job_environ); i++)
+		if (!strcmp(job_environ[i].name, var))
+			job_environ[i].name[0] = '\0';
+	return ESPANK_SUCCESS;
+}
+static const char *job_value(const char *name)
+{
+	static char buf[256];
+	return spank_getenv(NULL, name, buf, sizeof(buf)) == ESPANK_SUCCESS ? buf : NULL;
+}
 spank_err_t spank_job_control_setenv(spank_t sp, const char *n, const char *v, int o) { (void)sp; (void)n; (void)v; (void)o; return ESPANK_SUCCESS; }
 
 
@@ -101,7 +147,14 @@ static void test_entry(void)
 	CHECK(e.env_len == 3 && !strcmp(e.env[0], "PATH=/bin:/usr/bin") && !strcmp(e.env[1], "A=\xc3\xa9\n"));
 	CHECK(!strcmp(e.env[2], "E=\xf0\x9f\x98\x80") && e.env[3] == NULL);
 	CHECK(e.workdir && !strcmp(e.workdir, "/w") && e.uid == 1000 && e.gid == 100);
+	CHECK(e.entrypoint_len == 0 && e.entrypoint && e.entrypoint[0] == NULL && e.run_entrypoint == 0 && e.remap_root == 0);
 	entry_free(&e);
+
+	const char *flags = "{\"entrypoint\":[\"/docker-entrypoint.sh\",\"--quiet\"],\"runEntrypoint\":true,\"remapRoot\":false}";
+	CHECK(entry_parse(flags, strlen(flags), &e, err, sizeof(err)) == 0);
+	CHECK(e.entrypoint_len == 2 && !strcmp(e.entrypoint[1], "--quiet") && e.entrypoint[2] == NULL && e.run_entrypoint == 1 && e.remap_root == 0);
+	entry_free(&e);
+	CHECK(entry_parse("{\"remapRoot\":1}", 14, &e, err, sizeof(err)) < 0 && strstr(err, "true or false"));
 
 	CHECK(entry_parse("{}", 2, &e, err, sizeof(err)) == 0 && e.env_len == 0 && e.env && e.env[0] == NULL && e.uid == -1);
 	entry_free(&e);
@@ -176,21 +229,52 @@ static void test_pyxis_options(void)
 	options_from_env(NULL);
 	CHECK(!args.value[OPT_READONLY] && !args.value[OPT_WRITABLE]);
 	unsetenv("PYXIS_CONTAINER_READONLY");
+	/* PYXIS_CONTAINER_MOUNT_HOME=0 is --no-container-mount-home (Pyxis's env_vars.bats) */
 	args_reset();
 	setenv("PYXIS_CONTAINER_MOUNT_HOME", "0", 1);
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
 	options_from_env(NULL);
-	CHECK(args_validate() < 0 && strstr(last_error, "PYXIS_CONTAINER_MOUNT_HOME (--no-container-mount-home) is not supported by strata: strata always mounts your home directory"));
+	CHECK(args.value[OPT_NO_MOUNT_HOME] && !args.value[OPT_MOUNT_HOME] && args_validate() == 0);
 	unsetenv("PYXIS_CONTAINER_MOUNT_HOME");
+	/* the command line wins over the variable */
+	args_reset();
+	setenv("PYXIS_CONTAINER_REMAP_ROOT", "1", 1);
+	option_cb(OPT_NO_REMAP_ROOT, NULL, 0);
+	options_from_env(NULL);
+	CHECK(args.value[OPT_NO_REMAP_ROOT] && !args.value[OPT_REMAP_ROOT]);
+	unsetenv("PYXIS_CONTAINER_REMAP_ROOT");
+	/* --container-env: PYXIS_CONTAINER_ENV, STRATA_CONTAINER_ENV before it, the option before both */
+	args_reset();
+	setenv("PYXIS_CONTAINER_ENV", "CUDA_VERSION", 1);
+	options_from_env(NULL);
+	CHECK(args.value[OPT_ENV] && !strcmp(args.value[OPT_ENV], "CUDA_VERSION"));
+	args_reset();
+	setenv("STRATA_CONTAINER_ENV", "LANG", 1);
+	options_from_env(NULL);
+	CHECK(!strcmp(args.value[OPT_ENV], "LANG"));
+	args_reset();
+	option_cb(OPT_ENV, "CUDA_VERSION,LD_LIBRARY_PATH", 0);
+	options_from_env(NULL);
+	CHECK(!strcmp(args.value[OPT_ENV], "CUDA_VERSION,LD_LIBRARY_PATH"));
+	unsetenv("PYXIS_CONTAINER_ENV");
+	unsetenv("STRATA_CONTAINER_ENV");
+	/* a list of names: no empty one (Pyxis's invalid_args.bats: "FOO,"), no value */
+	const char *env_lists[][2] = { { "FOO", "" }, { "FOO,BAR_2", "" }, { "FOO,", "bad" }, { ",FOO", "bad" }, { "FOO,,BAR", "bad" },
+				       { "FOO=1", "bad" }, { "FOO BAR", "bad" } };
+	for (size_t i = 0; i < sizeof(env_lists) / sizeof(*env_lists); i++) {
+		args_reset();
+		option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+		option_cb(OPT_ENV, env_lists[i][0], 0);
+		int bad = env_lists[i][1][0] != '\0';
+		CHECK((bad ? args_validate() < 0 && strstr(last_error, "--container-env: \"") && strstr(last_error, "is not a list of variable names")
+			   : args_validate() == 0) || !fprintf(stderr, "  env list %s\n", env_lists[i][0]));
+	}
 
 	/* refused options: one line naming the option (or the variable) and what to do instead */
 	const struct { enum opt_id id; const char *arg, *says; } refused[] = {
 		{ OPT_NAME, "args-test", "--container-name is not supported by strata: strata keeps no container after its job" },
 		{ OPT_SAVE, "/tmp/x.sqsh", "--container-save is not supported by strata: to keep what a job installed" },
-		{ OPT_REMAP_ROOT, NULL, "--container-remap-root is not supported by strata: tasks run as you" },
-		{ OPT_ENTRYPOINT, NULL, "--container-entrypoint is not supported by strata: run the entrypoint yourself" },
-		{ OPT_ENV, "FOO", "--container-env is not supported by strata: set the variables in the job itself" },
 		{ OPT_UNSHARE, "net", "--container-unshare is not supported by strata: strata containers share the node's network" },
-		{ OPT_NO_MOUNT_HOME, NULL, "--no-container-mount-home is not supported by strata" },
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
 		args_reset();
@@ -199,21 +283,18 @@ static void test_pyxis_options(void)
 		CHECK((args_validate() < 0 && strstr(last_error, refused[i].says)) || !fprintf(stderr, "  refused %s: %s\n", refused[i].says, last_error));
 		CHECK(!strchr(last_error, '\n'));
 	}
-	args_reset();
-	setenv("PYXIS_CONTAINER_REMAP_ROOT", "1", 1);
-	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
-	options_from_env(NULL);
-	CHECK(args_validate() < 0 && strstr(last_error, "PYXIS_CONTAINER_REMAP_ROOT (--container-remap-root) is not supported by strata"));
-	unsetenv("PYXIS_CONTAINER_REMAP_ROOT");
 
-	/* accepted: what strata does anyway */
+	/* Pyxis's flag pairs, either half, are accepted */
+	const enum opt_id flags[] = { OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME, OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, OPT_ENTRYPOINT_LOG };
+	for (size_t i = 0; i < sizeof(flags) / sizeof(*flags); i++) {
+		args_reset();
+		option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+		option_cb((int)flags[i], NULL, 0);
+		CHECK(args_validate() == 0 || !fprintf(stderr, "  flag --%s: %s\n", opt_names[flags[i]], last_error));
+	}
 	args_reset();
 	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
-	option_cb(OPT_MOUNT_HOME, NULL, 0);
-	option_cb(OPT_NO_REMAP_ROOT, NULL, 0);
 	option_cb(OPT_NO_ENTRYPOINT, NULL, 0);
-	option_cb(OPT_ENTRYPOINT_LOG, NULL, 0);
-	CHECK(args_validate() == 0);
 	/* both halves of a pair */
 	option_cb(OPT_ENTRYPOINT, NULL, 0);
 	CHECK(args_validate() < 0 && strstr(last_error, "--container-entrypoint and --no-container-entrypoint exclude each other"));
@@ -244,12 +325,158 @@ static void test_pyxis_options(void)
 	args_reset();
 }
 
+static void env_reset(void)
+{
+	memset(job_environ, 0, sizeof(job_environ));
+}
+
+/* Pyxis's env.bats precedence, on the task environment: the image wins unless the name is kept. */
+static void test_task_env(void)
+{
+	/* writable strings, as entry_parse makes them (task_env_apply cuts them at '=' for a moment) */
+	char env0[] = "PATH=/usr/local/cuda/bin:/usr/bin:/bin", env1[] = "CUDA_VERSION=11.8.0", env2[] = "LD_LIBRARY_PATH=/usr/local/nvidia/lib",
+	     env3[] = "SLURM_TEST=image", env4[] = "PMIX_TEST=image";
+	char *image_env[] = { env0, env1, env2, env3, env4, NULL };
+	struct entry e = { .env = image_env, .env_len = 5 };
+	const struct { const char *keep, *cuda, *ld, *lang; } cases[] = {
+		{ "", "11.8.0", "/usr/local/nvidia/lib", NULL },
+		{ "CUDA_VERSION", "12.0.0", "/usr/local/nvidia/lib", NULL },
+		{ "CUDA_VERSION,LD_LIBRARY_PATH", "12.0.0", "/usr/local/cuda/lib64", NULL },
+		{ "LD_LIBRARY_PATH,CUDA_VERSION", "12.0.0", "/usr/local/cuda/lib64", NULL },
+		{ "LANG", "11.8.0", "/usr/local/nvidia/lib", "en_US.UTF-8" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		env_reset();
+		spank_setenv(NULL, "CUDA_VERSION", "12.0.0", 1);
+		spank_setenv(NULL, "LD_LIBRARY_PATH", "/usr/local/cuda/lib64", 1);
+		spank_setenv(NULL, "LANG", "en_US.UTF-8", 1);
+		spank_setenv(NULL, "SLURM_TEST", "job", 1);
+		task_env_apply(NULL, &e, cases[i].keep);
+		CHECK((!strcmp(job_value("CUDA_VERSION"), cases[i].cuda) && !strcmp(job_value("LD_LIBRARY_PATH"), cases[i].ld)) ||
+		      !fprintf(stderr, "  keep \"%s\": CUDA_VERSION=%s LD_LIBRARY_PATH=%s\n", cases[i].keep, job_value("CUDA_VERSION"), job_value("LD_LIBRARY_PATH")));
+		CHECK(cases[i].lang ? job_value("LANG") && !strcmp(job_value("LANG"), cases[i].lang) : job_value("LANG") == NULL);
+		CHECK(!strcmp(job_value("SLURM_TEST"), "job") && job_value("PMIX_TEST") == NULL);
+	}
+	/* a kept name the job does not set: the image's value (Pyxis: "referencing an unset variable") */
+	env_reset();
+	task_env_apply(NULL, &e, "CUDA_VERSION");
+	CHECK(job_value("CUDA_VERSION") && !strcmp(job_value("CUDA_VERSION"), "11.8.0"));
+	env_reset();
+}
+
+static void write_script(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+/* The image's entrypoint runs before the command; what it exports reaches the task (entrypoint.bats). */
+static void test_entrypoint(void)
+{
+	char dir[] = "/tmp/strata-spank-test-XXXXXX", ok[128], fails[128], why[MSG_MAX];
+	char env0[] = "PATH=/usr/bin:/bin", env1[] = "DOCKER_TLS_VERIFY=";
+	char *entry_env[] = { env0, env1, NULL };
+	char *argv_ok[] = { ok, NULL }, *argv_fails[] = { fails, NULL };
+	struct entry e = { .env = entry_env, .env_len = 2, .entrypoint = argv_ok, .entrypoint_len = 1 };
+
+	if (!mkdtemp(dir)) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(ok, sizeof(ok), "%s/docker-entrypoint.sh", dir);
+	snprintf(fails, sizeof(fails), "%s/broken.sh", dir);
+	/* as docker:dind's: the port depends on a variable the user may pass with --container-env */
+	write_script(ok, "#!/bin/sh\necho banner\nif [ -n \"$DOCKER_TLS_VERIFY\" ]; then export DOCKER_HOST=tcp://docker:2376; "
+			 "else export DOCKER_HOST=tcp://docker:2375; fi\nexport SLURM_FAKE=ep\nexec \"$@\"\n");
+	write_script(fails, "#!/bin/sh\necho cannot start: no config >&2\nexit 3\n");
+
+	env_reset();
+	spank_setenv(NULL, "DOCKER_TLS_VERIFY", "1", 1); /* in the job, but not kept: the entrypoint does not see it */
+	spank_setenv(NULL, "SLURM_FAKE", "job", 1);
+	CHECK(entrypoint_run(NULL, &e, "", 0, why, sizeof(why)) == 0 || !fprintf(stderr, "  %s\n", why));
+	CHECK(job_value("DOCKER_HOST") && !strcmp(job_value("DOCKER_HOST"), "tcp://docker:2375"));
+	CHECK(!strcmp(job_value("SLURM_FAKE"), "job") && job_value("SHLVL") == NULL);
+
+	env_reset();
+	spank_setenv(NULL, "DOCKER_TLS_VERIFY", "1", 1);
+	CHECK(entrypoint_run(NULL, &e, "DOCKER_TLS_VERIFY", 0, why, sizeof(why)) == 0 || !fprintf(stderr, "  %s\n", why));
+	CHECK(job_value("DOCKER_HOST") && !strcmp(job_value("DOCKER_HOST"), "tcp://docker:2376"));
+	CHECK(!strcmp(job_value("DOCKER_TLS_VERIFY"), "1"));
+
+	/* one that ends without running the command: a one-line reason with what it printed */
+	e.entrypoint = argv_fails;
+	CHECK(entrypoint_run(NULL, &e, "", 0, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "exited with status 3 without running the command") && strstr(why, "cannot start: no config") &&
+	      strstr(why, "--no-container-entrypoint") && !strchr(why, '\n'));
+	/* a name not in the container's PATH */
+	char *argv_missing[] = { "no-such-entrypoint", NULL };
+	e.entrypoint = argv_missing;
+	CHECK(entrypoint_run(NULL, &e, "", 0, why, sizeof(why)) < 0 && strstr(why, "no-such-entrypoint is not in the container's PATH"));
+	/* none in the image: nothing runs */
+	e.entrypoint_len = 0;
+	CHECK(entrypoint_run(NULL, &e, "", 0, why, sizeof(why)) == 0);
+	unlink(ok);
+	unlink(fails);
+	rmdir(dir);
+	env_reset();
+}
+
+/*
+ * --container-remap-root, for real where the test runs as root: the helper is started as root, the
+ * process drops to an unprivileged user, then is uid 0 in its namespace, and what it writes is
+ * the user's on the host.
+ */
+static void test_remap_root(void)
+{
+	const uid_t user = 65534;
+	char dir[] = "/tmp/strata-spank-remap-XXXXXX", file[128];
+	struct stat st;
+	int status = -1;
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		printf("spank unit tests: remap-root skipped (not root)\n");
+		return;
+	}
+	if (!mkdtemp(dir) || chmod(dir, 01777) < 0) {
+		CHECK(!"mkdtemp");
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/written-as-root", dir);
+	pid = fork();
+	if (pid == 0) {
+		struct remap r;
+		char why[512];
+		if (remap_prepare(&r, user, user) < 0 || setgroups(0, NULL) < 0 || setresgid(user, user, user) < 0 ||
+		    setresuid(user, user, user) < 0)
+			_exit(10);
+		if (remap_enter(&r, why, sizeof(why)) < 0) {
+			fprintf(stderr, "  remap: %s\n", why);
+			_exit(11);
+		}
+		if (getuid() != 0 || getgid() != 0 || geteuid() != 0)
+			_exit(12);
+		FILE *f = fopen(file, "w");
+		_exit(f && fclose(f) == 0 ? 0 : 13);
+	}
+	waitpid(pid, &status, 0);
+	CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0) || !fprintf(stderr, "  remap child: status %d\n", status));
+	CHECK(stat(file, &st) == 0 && st.st_uid == user && st.st_gid == user);
+	unlink(file);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_config();
 	test_values();
 	test_pyxis_options();
 	test_entry();
+	test_task_env();
+	test_entrypoint();
+	test_remap_root();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;

@@ -12,7 +12,7 @@
 #
 # The image comes from `qsub -l container_image=NAME:TAG` (custom string resource) or
 # `qsub -v STRATA_CONTAINER_IMAGE=NAME:TAG`; STRATA_CONTAINER_MOUNTS, _WORKDIR, _READONLY, _DEVICES,
-# _WRITABLE and _UPPER_SIZE in Variable_List mean what they mean for Slurm. At the MoM the image
+# _WRITABLE, _UPPER_SIZE and _MOUNT_HOME (yes/no) in Variable_List mean what they mean for Slurm. At the MoM the image
 # is read from the STRATA_IMAGE the queuejob hook put in Variable_List: Variable_List always
 # reaches MoM hooks, a custom resource only if it was created with flag=m.
 #
@@ -65,6 +65,7 @@ JOB_OPTIONS = (
     ("STRATA_CONTAINER_READONLY", "STRATA_READONLY"),
     ("STRATA_CONTAINER_UPPER_SIZE", "STRATA_UPPER_SIZE"),
     ("STRATA_CONTAINER_DEVICES", "STRATA_DEVICES"),
+    ("STRATA_CONTAINER_MOUNT_HOME", "STRATA_MOUNT_HOME"),
     ("STRATA_IMAGE_DIGEST", "STRATA_IMAGE_DIGEST"),
     ("PBS_O_WORKDIR", "STRATA_JOB_WORKDIR"),
 )

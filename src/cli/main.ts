@@ -50,11 +50,15 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
         .option('readonly', { type: 'boolean', describe: 'read-only rootfs' })
         .option('upper-size', { type: 'string', describe: 'size of the writable layer, e.g. 4G' })
         .option('devices', { type: 'string', describe: 'CDI devices, vendor.com/class=name,... (--container-devices)' })
+        .option('mount-home', { type: 'boolean', describe: 'bind the user\'s home directory (--no-mount-home: do not; default: container.mount_home)' })
+        .option('entrypoint', { type: 'boolean', describe: 'run the image\'s entrypoint before each task (default: container.entrypoint)' })
+        .option('remap-root', { type: 'boolean', describe: 'tasks run as uid 0 in a user namespace (default: container.remap_root)' })
         .option('timings', { type: 'boolean', describe: 'print where the time went (stderr)' })
         .option('dry-run', { type: 'boolean', describe: 'print the mount plan (JSON) and change nothing' }),
       (a) => run(async () => (await import('./commands/prolog.js')).prologCommand({
         job: a.job, uid: a.uid, gid: a.gid, image: a.image, imageDigest: a.imageDigest, mounts: a.mounts, workdir: a.workdir,
         jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, devices: a.devices, timings: a.timings, dryRun: a.dryRun,
+        mountHome: a.mountHome, entrypoint: a.entrypoint, remapRoot: a.remapRoot,
       })))
     .command('epilog', 'remove a job\'s rootfs from this node (run by the scheduler\'s epilog)', (y) =>
       y.option('job', { type: 'string', demandOption: true }).option('timings', { type: 'boolean' }),

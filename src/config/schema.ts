@@ -220,6 +220,30 @@ export const SETTINGS: readonly Setting[] = [
     why: 'tmpfs takes memory only for what is written; MPI and many tools need a writable /tmp, and a cap keeps one job from filling the node\'s memory.',
   },
   {
+    key: 'container.mount_home',
+    type: 'boolean',
+    default: true,
+    description:
+      "Bind the job user's home directory into every container at its own path, unless the job says `--no-container-mount-home` (Pyxis's option; `--container-mount-home` turns it on where this is false).",
+    why: 'Users expect their dotfiles, keys and scripts inside, as with Pyxis and enroot\'s default.',
+  },
+  {
+    key: 'container.entrypoint',
+    type: 'boolean',
+    default: false,
+    description:
+      "Run the image's ENTRYPOINT before each task's command, unless the job says `--no-container-entrypoint` (`--container-entrypoint` turns it on where this is false); its output is shown only with `--container-entrypoint-log`.",
+    why: "Pyxis's default: HPC images' entrypoints often print banners or start services a batch task does not want.",
+  },
+  {
+    key: 'container.remap_root',
+    type: 'boolean',
+    default: false,
+    description:
+      'Run every task as uid 0 in a user namespace mapped to the job user, unless the job says `--no-container-remap-root` (`--container-remap-root` asks for it where this is false). Needs unprivileged user namespaces on the nodes.',
+    why: "Pyxis's default: tasks run as the user, as on the host.",
+  },
+  {
     key: 'log.file',
     type: 'path',
     default: '/var/log/strata/strata.log',

@@ -53,6 +53,10 @@ export interface Config {
     localtime: boolean;
     /** Bytes of each job's own /tmp (tmpfs). */
     tmpSize: number;
+    /** Site defaults of Pyxis's flag pairs (a job's option wins). */
+    mountHome: boolean;
+    entrypoint: boolean;
+    remapRoot: boolean;
   };
   log: {
     /** Log file; empty string means no file. */

@@ -7,8 +7,8 @@
 //   STRATA_JOB_WORKDIR        the job's working directory on the host (PBS_O_WORKDIR)
 //   STRATA_IMAGE              -l container_image=... or -v STRATA_CONTAINER_IMAGE=...
 //   STRATA_IMAGE_DIGEST       the digest the queuejob hook pinned at qsub time
-//   STRATA_MOUNTS, STRATA_WORKDIR, STRATA_WRITABLE, STRATA_READONLY, STRATA_UPPER_SIZE
-//                             from -v STRATA_CONTAINER_MOUNTS=... and friends
+//   STRATA_MOUNTS, STRATA_WORKDIR, STRATA_WRITABLE, STRATA_READONLY, STRATA_UPPER_SIZE,
+//   STRATA_MOUNT_HOME         from -v STRATA_CONTAINER_MOUNTS=... and friends
 //
 // Every value comes from the user and is validated downstream like any other input.
 

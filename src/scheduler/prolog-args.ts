@@ -14,6 +14,10 @@ export interface PrologArgs {
   upperSize?: string;
   /** `--container-devices`: CDI devices, `vendor.com/class=name[,...]`. */
   devices?: string;
+  /** Pyxis's flag pairs; undefined = the site default (container.* in strata.yaml). */
+  mountHome?: boolean;
+  entrypoint?: boolean;
+  remapRoot?: boolean;
   timings?: boolean;
   /** Print the plan (JSON) and change nothing. */
   dryRun?: boolean;

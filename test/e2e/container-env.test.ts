@@ -5,7 +5,7 @@
 // in a distribution image. Afterwards every node is idle and clean.
 
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { chownSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxLayer, writeLayout } from '../helpers/oci.js';
 import { CLUSTER, DIR, NODES, USER, importImage, on, strata, readOutput, sbatch, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
@@ -91,4 +91,54 @@ test('environment precedence as Pyxis: the image wins, except Slurm/PMI variable
   expect(await run([])).toEqual(['FOO=bar', 'SHARED=image', 'OTHER=image', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=unset']);
   // Listed names take the submit side's value, in any order; a listed locale passes.
   expect(await run(['STRATA_CONTAINER_ENV=LANG,SHARED'])).toEqual(['FOO=bar', 'SHARED=host', 'OTHER=image', 'PMI_TEST=job', 'SLURM_TEST=job', 'LANG=xx_XX.UTF-8']);
+});
+
+// Pyxis's tests/env.bats, "--container-env overriding container variable" and "forcing $LANG passthrough".
+test('--container-env NAME[,NAME...]: those names take the job\'s value, an unset one keeps the image\'s; PYXIS_CONTAINER_ENV too', async () => {
+  const dir = workDir('container-env-option');
+  const run = async (env: string[], options: string[]) => {
+    const result = await on('head', ['env', ...env, 'srun', '-N1', '--container-image=envs:1', ...options, 'sh', '-c', 'echo "$SHARED $OTHER ${LANG-unset}"'], { user: true, cwd: dir });
+    expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+    await waitForQuietCluster();
+    return result.stdout.trim();
+  };
+  // referencing a variable the job does not set: the image's value stays
+  expect(await run(['OTHER=host'], ['--container-env=SHARED'])).toBe('image image unset');
+  expect(await run(['SHARED=host', 'OTHER=host'], [])).toBe('image image unset');
+  expect(await run(['SHARED=host', 'OTHER=host'], ['--container-env', 'SHARED'])).toBe('host image unset');
+  expect(await run(['SHARED=host', 'OTHER=host'], ['--container-env=OTHER,SHARED'])).toBe('host host unset');
+  expect(await run(['SHARED=host', 'LANG=xx_XX.UTF-8'], ['--container-env=LANG'])).toBe('image image xx_XX.UTF-8');
+  expect(await run(['SHARED=host', 'PYXIS_CONTAINER_ENV=SHARED'], [])).toBe('host image unset');
+  // the option wins over the variable
+  expect(await run(['SHARED=host', 'OTHER=host', 'PYXIS_CONTAINER_ENV=SHARED'], ['--container-env=OTHER'])).toBe('image host unset');
+  // a malformed list is refused at submit time, with one line
+  const refused = await on('head', ['srun', '-N1', '--container-image=envs:1', '--container-env=SHARED,', 'true'], { user: true, cwd: dir });
+  expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({
+    code: 1,
+    stderr: 'srun: error: strata: --container-env: "SHARED," is not a list of variable names; use e.g. NAME or NAME1,NAME2 (the values come from your environment)',
+  });
+});
+
+// Under sbatch --export=NONE, srun inherits it (SLURM_EXPORT_ENV): a script passes its own variables
+// with srun --export=ALL, which does not carry the job's options; the list still arrives.
+test('sbatch --container-env reaches every step, also under --export=NONE', async () => {
+  const dir = workDir('container-env-export-none');
+  const script = join(dir, 'job.sh');
+  writeFileSync(script, '#!/bin/sh\nexport SHARED=script OTHER=script\nsrun --export=ALL -N2 sh -c \'echo "step $SHARED $OTHER"\'\n', { mode: 0o755 });
+  chownSync(script, USER.uid, USER.gid);
+  for (const exportMode of ['--export=NONE', '--export=ALL']) {
+    const out = join(dir, `out${exportMode.slice(9)}.txt`);
+    // the batch script on the host (srun is not in the image), its steps in the image
+    const submitted = await sbatch(dir, ['-N2', '-o', out, exportMode, '--container-image=envs:1', '--container-batch=host', '--container-env=SHARED', script]);
+    expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+    const info = await waitForJob(submitted.jobId!);
+    const output = readOutput(out);
+    expect({ exportMode, state: info.state, lines: output.split('\n').filter(Boolean).sort() }).toEqual({
+      exportMode,
+      state: 'COMPLETED',
+      // in each step, the script's export wins for SHARED (listed), the image's value for OTHER
+      lines: ['step script image', 'step script image'],
+    });
+    await waitForQuietCluster();
+  }
 });

@@ -58,7 +58,7 @@ describe('defaults', () => {
     upper: { backing: 'tmpfs', diskPath: '/var/tmp/strata', defaultSize: 2 ** 30, maxSize: 16 * 2 ** 30 },
     layers: { cache: 'release', directIo: false },
     mounts: [],
-    container: { hosts: true, resolvConf: true, hostname: true, localtime: true, tmpSize: 2 ** 30 },
+    container: { hosts: true, resolvConf: true, hostname: true, localtime: true, tmpSize: 2 ** 30, mountHome: true, entrypoint: false, remapRoot: false },
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
     import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0, onDemand: false, recheckTags: 'never' },

@@ -14,6 +14,8 @@ test('the PBS hook\'s environment becomes prolog arguments', () => {
   const bare = pbsHookJob({ PBS_JOBID: '8' });
   expect(bare.uid).toBeNaN();
   expect(bare.writable).toBe(true);
+  expect(bare.mountHome).toBeUndefined(); // the site's container.mount_home
+  expect(pbsHookJob({ PBS_JOBID: '9', STRATA_MOUNT_HOME: '0' }).mountHome).toBe(false); // -v STRATA_CONTAINER_MOUNT_HOME=0
 });
 
 test('Torque: the image comes from other=image:REF in $5, else from pbs_mom\'s environment', () => {

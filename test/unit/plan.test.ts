@@ -318,6 +318,15 @@ describe('planJob: bind mounts', () => {
     expect(targets).toContain('/home/alicex');
   });
 
+  test('--no-container-mount-home (or the site default off) leaves the home out; the job directory is still bound', () => {
+    const request = { home: '/home/alice', jobWorkDir: '/home/alice/proj' };
+    expect(bindTargets(planJob(job({ ...request, mountHome: false }), config(), image()))).toEqual(['/proc', '/sys', '/dev', '/home/alice/proj']);
+    const siteOff = config((c) => (c.container.mountHome = false));
+    expect(bindTargets(planJob(job(request), siteOff, image()))).toEqual(['/proc', '/sys', '/dev', '/home/alice/proj']);
+    // --container-mount-home where the site's default is off
+    expect(bindTargets(planJob(job({ ...request, mountHome: true }), siteOff, image()))).toEqual(['/proc', '/sys', '/dev', '/home/alice']);
+  });
+
   test('parents are mounted before children, whatever order they were given in', () => {
     const plan = planJob(
       job({
@@ -386,7 +395,19 @@ describe('planJob: entry', () => {
       cmd: ['echo hi'],
       user: 'nobody',
       writable: true,
+      runEntrypoint: false,
+      remapRoot: false,
     });
+  });
+
+  test.each([
+    ['the site default', {}, {}, { runEntrypoint: false, remapRoot: false }],
+    ['a site that turns both on', {}, { entrypoint: true, remapRoot: true }, { runEntrypoint: true, remapRoot: true }],
+    ['the job\'s options over the site\'s', { entrypoint: false, remapRoot: false }, { entrypoint: true, remapRoot: true }, { runEntrypoint: false, remapRoot: false }],
+    ['the job asking where the site does not', { entrypoint: true, remapRoot: true }, {}, { runEntrypoint: true, remapRoot: true }],
+  ])('entrypoint and remap-root: %s', (_, request, site, expected) => {
+    const plan = planJob(job(request), config((c) => Object.assign(c.container, site)), image());
+    expect(entryOf(plan)).toMatchObject(expected);
   });
 
   test.each([

@@ -47,6 +47,12 @@ describe('slurmJob', () => {
     });
   });
 
+  test('Pyxis\'s flag pairs: yes/no, unset = the site default', () => {
+    expect(slurmJob({ ...BASE, SPANK_STRATA_MOUNT_HOME: '0', SPANK_STRATA_ENTRYPOINT: '1', SPANK_STRATA_REMAP_ROOT: 'yes' })).toMatchObject({ mountHome: false, entrypoint: true, remapRoot: true });
+    const unset = slurmJob({ ...BASE, SPANK_STRATA_MOUNT_HOME: '' });
+    expect([unset.mountHome, unset.entrypoint, unset.remapRoot]).toEqual([undefined, undefined, undefined]);
+  });
+
   test('empty SPANK values mean "not given"', () => {
     const args = slurmJob({
       ...BASE,

@@ -100,5 +100,8 @@ export function toRequest(args: PrologArgs): PrologRequest {
     writable: args.writable ?? true,
     upperSize,
     devices: parseDeviceRequests(args.devices),
+    mountHome: args.mountHome,
+    entrypoint: args.entrypoint,
+    remapRoot: args.remapRoot,
   };
 }

@@ -30,6 +30,10 @@ export interface JobRequest {
   mounts: BindRequest[];
   /** CDI devices for the job (jobDevices in src/runtime/devices), if any. */
   devices?: ContainerEdits;
+  /** Pyxis's flag pairs as the job gave them; undefined = the site default (config.container). */
+  mountHome?: boolean;
+  entrypoint?: boolean;
+  remapRoot?: boolean;
 }
 
 export interface LayerMount {
@@ -58,6 +62,10 @@ export interface EntryConfig {
   additionalGids?: number[];
   /** The CDI devices the container has, fully qualified; absent when none. */
   devices?: string[];
+  /** Run `entrypoint` before each task's command (the job's choice, else the site's); a step's option wins. */
+  runEntrypoint: boolean;
+  /** Tasks run as uid 0 in a user namespace mapped to the job user (idem). */
+  remapRoot: boolean;
 }
 
 export type Step =
@@ -170,6 +178,8 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       cmd: imageConfig.Cmd ?? [],
       user: imageConfig.User || undefined,
       writable: job.writable,
+      runEntrypoint: job.entrypoint ?? config.container.entrypoint,
+      remapRoot: job.remapRoot ?? config.container.remapRoot,
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
     },
@@ -214,7 +224,7 @@ function bindList(job: JobRequest, config: Config, environment: BindRequest[]): 
   // After the site's: a site mount of /etc/hosts (say) wins over the node's file.
   for (const bind of environment) add(bind);
   const covered = (path: string) => binds.some((bind) => bind.source === bind.target && isWithin(path, bind.target));
-  if (job.home && job.home !== '/' && !covered(job.home)) add({ source: job.home, target: job.home, readonly: false, optional: true, recursive: false });
+  if ((job.mountHome ?? config.container.mountHome) && job.home && job.home !== '/' && !covered(job.home)) add({ source: job.home, target: job.home, readonly: false, optional: true, recursive: false });
   if (job.jobWorkDir && job.jobWorkDir !== '/' && !covered(job.jobWorkDir)) {
     add({ source: job.jobWorkDir, target: job.jobWorkDir, readonly: false, optional: true, recursive: false });
   }
