@@ -6,6 +6,8 @@ export type LayerCachePolicy = 'release' | 'keep';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type Compression = 'zstd' | 'lz4' | 'gzip' | 'xz' | 'none';
 export type RecheckTags = 'never' | 'always';
+export type PytorchEnv = 'off' | 'pytorch' | 'all';
+export type SlurmClientPath = 'first' | 'last';
 
 export interface SiteMount {
   /** Host path. */
@@ -53,6 +55,16 @@ export interface Config {
     localtime: boolean;
     /** Bytes of each job's own /tmp (tmpfs). */
     tmpSize: number;
+    /** PyTorch distributed variables per task (spank/pytorch_env.c). */
+    pytorchEnv: PytorchEnv;
+  };
+  /** The node's Slurm client inside container jobs (src/runtime/slurm-client/). */
+  slurmClient: {
+    enabled: boolean;
+    /** `/.strata/slurm/bin` before (`first`) or after (`last`) the image's PATH. */
+    path: SlurmClientPath;
+    binDirs: string[];
+    libraryDirs: string[];
   };
   log: {
     /** Log file; empty string means no file. */

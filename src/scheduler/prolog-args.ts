@@ -15,6 +15,8 @@ export interface PrologArgs {
   /** `--container-devices`: CDI devices, `vendor.com/class=name[,...]`. */
   devices?: string;
   timings?: boolean;
+  /** A Slurm job: the node's Slurm client is made usable in its container (slurm_client.*). */
+  slurmClient?: boolean;
   /** Print the plan (JSON) and change nothing. */
   dryRun?: boolean;
 }

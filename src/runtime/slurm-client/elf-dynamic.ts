@@ -1,0 +1,76 @@
+// Just enough of an ELF executable's program headers to run it with its own dynamic loader from
+// elsewhere: the loader it names (PT_INTERP) and the directories it searches first (DT_RUNPATH, or
+// the older DT_RPATH; `$ORIGIN` expanded). Pure: works on the file's bytes. Read for the node's
+// own Slurm commands (src/host/slurm-client.ts), which are trusted host files.
+
+import { posix } from 'node:path';
+
+export interface ElfDynamic {
+  /** PT_INTERP, e.g. /lib64/ld-linux-x86-64.so.2; absent for a static executable. */
+  interpreter?: string;
+  /** DT_RUNPATH (else DT_RPATH) entries, `$ORIGIN`/`${ORIGIN}` replaced by the file's directory. */
+  runpath: string[];
+}
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const PT_INTERP = 3;
+const DT_STRTAB = 5;
+const DT_RPATH = 15;
+const DT_RUNPATH = 29;
+
+/** The loader and run path of the 64-bit little-endian ELF file at `path` (its bytes), or a reason. */
+export function readElfDynamic(bytes: Buffer, path: string): ElfDynamic | { error: string } {
+  if (bytes.length < 64 || bytes.readUInt32BE(0) !== 0x7f454c46) return { error: 'not an ELF file' };
+  if (bytes[4] !== 2 || bytes[5] !== 1) return { error: 'not a 64-bit little-endian ELF file' };
+  try {
+    const headersAt = Number(bytes.readBigUInt64LE(0x20));
+    const headerSize = bytes.readUInt16LE(0x36);
+    const count = bytes.readUInt16LE(0x38);
+    const headers = Array.from({ length: count }, (_, index) => {
+      const at = headersAt + index * headerSize;
+      return {
+        type: bytes.readUInt32LE(at),
+        offset: Number(bytes.readBigUInt64LE(at + 0x08)),
+        address: Number(bytes.readBigUInt64LE(at + 0x10)),
+        fileSize: Number(bytes.readBigUInt64LE(at + 0x20)),
+      };
+    });
+    const cString = (at: number) => {
+      const end = bytes.indexOf(0, at);
+      if (end < 0) throw new RangeError('unterminated string');
+      return bytes.toString('utf8', at, end);
+    };
+    const result: ElfDynamic = { runpath: [] };
+    const interp = headers.find((header) => header.type === PT_INTERP);
+    if (interp) result.interpreter = cString(interp.offset);
+    const dynamic = headers.find((header) => header.type === PT_DYNAMIC);
+    if (!dynamic) return result;
+    // The dynamic section names the string table by virtual address: map it through PT_LOAD.
+    const fileOffset = (address: number) => {
+      const load = headers.find((header) => header.type === PT_LOAD && address >= header.address && address < header.address + header.fileSize);
+      if (!load) throw new RangeError('address outside the file');
+      return load.offset + address - load.address;
+    };
+    let strtab: number | undefined;
+    const paths: Record<number, number> = {};
+    for (let at = dynamic.offset; at + 16 <= dynamic.offset + dynamic.fileSize; at += 16) {
+      const tag = Number(bytes.readBigInt64LE(at));
+      const value = Number(bytes.readBigUInt64LE(at + 8));
+      if (tag === 0) break;
+      if (tag === DT_STRTAB) strtab = fileOffset(value);
+      if (tag === DT_RUNPATH || tag === DT_RPATH) paths[tag] = value;
+    }
+    const chosen = paths[DT_RUNPATH] ?? paths[DT_RPATH];
+    if (strtab !== undefined && chosen !== undefined) {
+      const origin = posix.dirname(path);
+      result.runpath = cString(strtab + chosen)
+        .split(':')
+        .filter(Boolean)
+        .map((entry) => posix.normalize(entry.replace(/\$\{ORIGIN\}|\$ORIGIN/g, origin)));
+    }
+    return result;
+  } catch (error) {
+    return { error: `damaged ELF file (${(error as Error).message})` };
+  }
+}

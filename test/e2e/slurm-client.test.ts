@@ -1,0 +1,52 @@
+// End to end through real Slurm on the 3-node cluster, as an unprivileged user: a batch script
+// that runs in an image with no Slurm and no glibc at all (busybox) calls srun, scontrol, squeue,
+// sbatch and scancel, and they work: the node's own client runs inside the container through its
+// own loader and libraries (src/runtime/slurm-client/). The steps srun starts run in the job's
+// container as always. Afterwards every node is idle, with nothing left mounted.
+
+import { chownSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { importImage, readOutput, sbatch, useCleanCluster, waitForJob, workDir, USER } from './cluster.js';
+
+useCleanCluster(async () => {
+  await importImage('noslurm:1', { 'etc/step-marker': 'in the image\n' });
+});
+
+test('srun, scontrol, squeue, sbatch and scancel from a batch script in an image without Slurm or glibc', async () => {
+  const dir = workDir('slurm-client');
+  const script = join(dir, 'job.sh');
+  writeFileSync(
+    script,
+    [
+      '#!/bin/sh',
+      // The image really has neither Slurm nor a C library of its own.
+      'ls /usr/bin/srun /lib/x86_64-linux-gnu/libc.so.6 /usr/lib/x86_64-linux-gnu/libc.so.6 2>/dev/null | sed "s/^/image has /"',
+      'echo "srun is $(command -v srun)"',
+      // Steps run in the job's container: they see the image's files.
+      'srun -N2 sh -c \'echo "step on $(hostname): $(cat /etc/step-marker)"\' | sort',
+      'scontrol show job "$SLURM_JOB_ID" | grep -o "JobState=[A-Z]*"',
+      'squeue -h -j "$SLURM_JOB_ID" -o "queue %i %T %D"',
+      'child=$(sbatch --parsable -N1 -o /dev/null --begin=now+1hour --wrap true)',
+      'squeue -h -j "$child" -o "child %T"',
+      'scancel "$child" && echo "child cancelled"',
+    ].join('\n') + '\n',
+  );
+  chownSync(script, USER.uid, USER.gid);
+  const submitted = await sbatch(dir, ['-N2', '-o', join(dir, 'out.txt'), '--container-image=noslurm:1', script]);
+  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+  const info = await waitForJob(submitted.jobId!);
+  const output = readOutput(join(dir, 'out.txt'));
+  expect({ state: info.state, output }).toEqual({
+    state: 'COMPLETED',
+    output: [
+      'srun is /.strata/slurm/bin/srun',
+      'step on n1: in the image',
+      'step on n2: in the image',
+      'JobState=RUNNING',
+      `queue ${submitted.jobId} RUNNING 2`,
+      'child PENDING',
+      'child cancelled',
+      '',
+    ].join('\n'),
+  });
+}, 120_000);
