@@ -5,6 +5,7 @@
  *   submit.c   srun/sbatch/salloc: `strata resolve`, pinning, hand-over to the prolog
  *   task.c     slurmstepd: enter the rootfs the prolog prepared, or fail with its message
  *   task_env.c slurmstepd: the task environment (image vs job, Pyxis's precedence)
+ *   pytorch_env.c slurmstepd: the PyTorch distributed variables per task (site switch)
  *   plugin.c   the SPANK entry points, which only dispatch to the above
  *   json.c     the entry.json reader
  * Only plugin.c's slurm_spank_* symbols leave the shared object (strata.lds).
@@ -101,5 +102,12 @@ void task_start(spank_t sp);
 const char *task_env_apply(spank_t sp, struct entry *entry);
 /* A variable of the job's environment, into buf; 1 if set and not empty. */
 int job_env(spank_t sp, const char *name, char *buf, size_t len);
+
+/* ---- pytorch_env.c ---- */
+
+/* MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK for this task, when entry.json asks. */
+void pytorch_env_apply(spank_t sp, const struct entry *entry);
+/* The first host name of a Slurm host list ("gpu[07-10,12]-ib,x1" -> "gpu07-ib"): 0, or -1. */
+int first_host(const char *list, char *out, size_t len);
 
 #endif

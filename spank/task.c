@@ -283,6 +283,7 @@ void task_enter(spank_t sp)
 		snprintf(task.workdir, sizeof(task.workdir), "%s", entry.workdir && entry.workdir[0] ? entry.workdir : args.value[OPT_WORKDIR]);
 
 	image_path = task_env_apply(sp, &entry);
+	pytorch_env_apply(sp, &entry);
 	if (!batch)
 		command_in_container(sp, image_path ? image_path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
 out:

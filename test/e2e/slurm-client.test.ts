@@ -4,9 +4,9 @@
 // own loader and libraries (src/runtime/slurm-client/). The steps srun starts run in the job's
 // container as always. Afterwards every node is idle, with nothing left mounted.
 
-import { chownSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importImage, readOutput, sbatch, useCleanCluster, waitForJob, workDir, USER } from './cluster.js';
+import { CONFIG, importImage, readOutput, sbatch, useCleanCluster, waitForJob, workDir, USER } from './cluster.js';
 
 useCleanCluster(async () => {
   await importImage('noslurm:1', { 'etc/step-marker': 'in the image\n' });
@@ -49,4 +49,29 @@ test('srun, scontrol, squeue, sbatch and scancel from a batch script in an image
       '',
     ].join('\n'),
   });
+}, 120_000);
+
+test('container.pytorch_env: all: each task gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK; --container-env keeps the user\'s', async () => {
+  const original = readFileSync(CONFIG, 'utf8');
+  writeFileSync(CONFIG, `${original}container:\n  pytorch_env: all\n`);
+  try {
+    const dir = workDir('pytorch-env');
+    const show = 'echo "$SLURM_PROCID $MASTER_ADDR $MASTER_PORT $WORLD_SIZE $RANK $LOCAL_RANK $OMP_NUM_THREADS $(hostname)"';
+    const script = join(dir, 'job.sh');
+    writeFileSync(
+      script,
+      ['#!/bin/sh', `srun sh -c '${show}' | sort`, `MASTER_PORT=12345 STRATA_CONTAINER_ENV=MASTER_PORT srun -n1 sh -c 'echo "kept $MASTER_PORT $RANK $WORLD_SIZE"'`].join('\n') + '\n',
+    );
+    chownSync(script, USER.uid, USER.gid);
+    const submitted = await sbatch(dir, ['-N2', '-n4', '-o', join(dir, 'out.txt'), '--container-image=noslurm:1', script]);
+    expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+    const info = await waitForJob(submitted.jobId!);
+    const port = 61000 + (Number(submitted.jobId) % 4536);
+    expect({ state: info.state, output: readOutput(join(dir, 'out.txt')) }).toEqual({
+      state: 'COMPLETED',
+      output: [`0 n1 ${port} 4 0 0 1 n1`, `1 n1 ${port} 4 1 1 1 n1`, `2 n1 ${port} 4 2 0 1 n2`, `3 n1 ${port} 4 3 1 1 n2`, 'kept 12345 0 1', ''].join('\n'),
+    });
+  } finally {
+    writeFileSync(CONFIG, original);
+  }
 }, 120_000);

@@ -62,6 +62,8 @@ export interface EntryConfig {
   additionalGids?: number[];
   /** The CDI devices the container has, fully qualified; absent when none. */
   devices?: string[];
+  /** Each task gets the PyTorch distributed variables (container.pytorch_env; spank/pytorch_env.c). */
+  pytorchEnv?: boolean;
 }
 
 export type Step =
@@ -180,10 +182,16 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       writable: job.writable,
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
+      ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),
     },
   });
   const notes = [...(devices?.notes ?? []), ...(slurm?.notes ?? [])];
   return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps, ...(notes.length ? { notes } : {}) };
+}
+
+/** `pytorch`: images that say they carry PyTorch (PYTORCH_VERSION), as enroot's hook decides. */
+export function wantsPytorchEnv(setting: Config['container']['pytorchEnv'], imageEnv: string[]): boolean {
+  return setting === 'all' || (setting === 'pytorch' && imageEnv.some((item) => item.startsWith('PYTORCH_VERSION=')));
 }
 
 export function overlayOptions(layers: LayerMount[], upperRoot: string): string {
