@@ -166,7 +166,7 @@ describe('errors', () => {
     ['boolean', { mounts: [{ source: '/a', readonly: 'maybe' }] }, 'mounts[0].readonly: "maybe" is not a boolean; use true or false (yes/no and 1/0 also work)'],
     ['no value', { upper: { max_size: null } }, 'upper.max_size: has no value; set a value or remove the key to use the default'],
     ['section type', { upper: '4G' }, 'upper: expected a mapping, got "4G"; use the keys backing, disk_path, default_size, max_size'],
-    ['document type', ['a'], '(top level): expected a mapping, got a list; use the keys store, runtime_dir, upper, layers, mounts, container, log, metrics, import, devices'],
+    ['document type', ['a'], '(top level): expected a mapping, got a list; use the keys store, runtime_dir, upper, layers, mounts, container, slurm_client, log, metrics, import, devices'],
     ['list type', { mounts: '/scratch' }, 'mounts: expected a list, got "/scratch"; use a list of mappings with source, target, readonly, optional'],
     ['list item type', { mounts: ['/scratch'] }, 'mounts[0]: expected a mapping, got "/scratch"; use the keys source, target, readonly, optional'],
     ['missing required', { mounts: [{ target: '/x' }] }, 'mounts[0].source: is required but missing; use an absolute path'],
@@ -177,7 +177,7 @@ describe('errors', () => {
     ['unknown key', { mounts: [{ source: '/a', read_only: true }] }, 'mounts[0].read_only: unknown key; did you mean mounts[0].readonly?'],
     ['key of another section', { max_size: '4G' }, 'max_size: unknown key; did you mean upper.max_size?'],
     ['dotted key', { 'upper.max_size': '4G' }, 'upper.max_size: unknown key; write dotted keys nested: max_size under upper'],
-    ['unknown key, no suggestion', { colour: 'blue' }, 'colour: unknown key; known keys: store, runtime_dir, upper, layers, mounts, container, log, metrics, import, devices'],
+    ['unknown key, no suggestion', { colour: 'blue' }, 'colour: unknown key; known keys: store, runtime_dir, upper, layers, mounts, container, slurm_client, log, metrics, import, devices'],
     ['unknown key in a section', { log: { rotate: 1 } }, 'log.rotate: unknown key; known keys in log: file, level, syslog'],
     ['default > max', { upper: { default_size: '32G' } }, 'upper.default_size: 32G is larger than upper.max_size (16G); use a size no larger than upper.max_size'],
     ['reserved target', { mounts: [{ source: '/host/proc', target: '/proc' }] }, 'mounts[0].target: "/proc" is reserved; use a path other than /, /proc, /sys, /dev'],
@@ -206,7 +206,7 @@ describe('errors', () => {
       bogus: true,
     });
     expect(errors).toEqual([
-      'bogus: unknown key; known keys: store, runtime_dir, upper, layers, mounts, container, log, metrics, import, devices',
+      'bogus: unknown key; known keys: store, runtime_dir, upper, layers, mounts, container, slurm_client, log, metrics, import, devices',
       'store.path: "relative" is not an absolute path; use an absolute path',
       'upper.extra: unknown key; known keys in upper: backing, disk_path, default_size, max_size',
       'upper.backing: "ram" is not allowed; use one of tmpfs, disk',

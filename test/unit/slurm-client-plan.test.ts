@@ -5,7 +5,7 @@ import type { Config } from '../../src/config/types.js';
 import type { PathOwner, SlurmClientFacts } from '../../src/host/slurm-client.js';
 import { LAYER_MEDIA_TYPES } from '../../src/store/layout.js';
 import type { ResolvedImage } from '../../src/store/store.js';
-import { planJob, type Step } from '../../src/runtime/job/plan.js';
+import { planJob, wantsPytorchEnv, type Step } from '../../src/runtime/job/plan.js';
 import { readElfDynamic } from '../../src/runtime/slurm-client/elf-dynamic.js';
 import { parsePlugstack } from '../../src/runtime/slurm-client/plugstack.js';
 import { SLURM_CLIENT_BIN, planSlurmClient, unsafeReason, withSlurmPath } from '../../src/runtime/slurm-client/plan.js';
@@ -169,6 +169,9 @@ describe('planJob with the Slurm client', () => {
     const targets = plan.steps.flatMap((step) => (step.op === 'bind' ? [step.target] : []));
     expect(targets).toEqual(expect.arrayContaining([SLURM_CLIENT_BIN, '/etc/slurm', PLUGINS, '/run/munge']));
     expect(entryOf(plan.steps).env).toEqual([`PATH=${SLURM_CLIENT_BIN}:/usr/bin:/bin`]);
+    expect(entryOf(plan.steps).pytorchEnv).toBeUndefined();
+    const base = config();
+    expect(entryOf(planJob(job, { ...base, container: { ...base.container, pytorchEnv: 'all' } }, image).steps).pytorchEnv).toBe(true);
   });
 
   test('switched off by the site, or not a Slurm job: nothing of it', () => {
@@ -182,6 +185,14 @@ describe('planJob with the Slurm client', () => {
     const plan = planJob({ ...job, mounts: [{ source: '/home/u/munge', target: '/run/munge', readonly: true, optional: false, recursive: false }] }, config(), image);
     const munge = plan.steps.filter((step) => step.op === 'bind' && step.target === '/run/munge');
     expect(munge).toEqual([expect.objectContaining({ source: '/home/u/munge' })]);
+  });
+});
+
+describe('container.pytorch_env', () => {
+  test('off: never; pytorch: images whose environment sets PYTORCH_VERSION (as enroot); all: every image', () => {
+    const torch = ['PATH=/usr/bin', 'PYTORCH_VERSION=2.3.0'];
+    const plain = ['PATH=/usr/bin', 'PYTORCH_VERSION_X=1'];
+    expect([wantsPytorchEnv('off', torch), wantsPytorchEnv('pytorch', torch), wantsPytorchEnv('pytorch', plain), wantsPytorchEnv('all', plain)]).toEqual([false, true, false, true]);
   });
 });
 
