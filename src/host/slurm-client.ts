@@ -5,12 +5,12 @@
 // node's own files (root's configuration names them), never the image's or a user's; whether it is
 // safe to bind them is decided by the pure planner (runtime/slurm-client/plan.ts) from `owners`.
 
-import { lstatSync, readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readFileSync, readSync, readdirSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import type { Config } from '../config/types.js';
 import { parseSlurmConf } from '../scheduler/slurm-conf.js';
 import { parsePlugstack } from '../runtime/slurm-client/plugstack.js';
-import { readElfDynamic } from '../runtime/slurm-client/elf-dynamic.js';
+import { readElfDynamic, type ReadAt } from '../runtime/slurm-client/elf-dynamic.js';
 
 /** The user commands strata makes available, in the order they are looked for. */
 export const SLURM_COMMANDS = ['srun', 'sbatch', 'salloc', 'scontrol', 'squeue', 'scancel', 'sinfo', 'sacct', 'sstat', 'sattach', 'sbcast', 'sprio', 'sshare', 'sreport', 'sacctmgr', 'sdiag', 'strigger'] as const;
@@ -52,12 +52,10 @@ export interface SlurmClientFacts {
 
 /** libmunge's compiled-in socket (Debian, RHEL). */
 const MUNGE_SOCKET = '/run/munge/munge.socket.2';
-/** Large enough for any Slurm command's headers, dynamic section and string table. */
-const ELF_READ_MAX = 4 * 1024 * 1024;
 
 const real = (path: string) => {
   try {
-    return realpathSync(path);
+    return realpathSync.native(path);
   } catch {
     return undefined;
   }
@@ -86,14 +84,8 @@ export function gatherSlurmClient(env: NodeJS.ProcessEnv, config: Pick<Config, '
   for (const name of SLURM_COMMANDS) {
     const found = config.slurmClient.binDirs.map((dir) => real(join(dir, name))).find(Boolean);
     if (!found) continue;
-    let bytes: Buffer;
-    try {
-      bytes = readHead(found);
-    } catch {
-      continue;
-    }
-    const dynamic = readElfDynamic(bytes, found);
-    if ('error' in dynamic || !dynamic.interpreter) continue;
+    const dynamic = withFile(found, (read) => readElfDynamic(read, found));
+    if (!dynamic || 'error' in dynamic || !dynamic.interpreter) continue;
     const loader = real(dynamic.interpreter);
     if (!loader) continue;
     commands.push({ name, path: found, loader, runpath: dynamic.runpath.map(real).filter((dir): dir is string => Boolean(dir)) });
@@ -124,9 +116,22 @@ export function gatherSlurmClient(env: NodeJS.ProcessEnv, config: Pick<Config, '
 
 const isNamed = (value: { path: string; real: string } | undefined): value is { path: string; real: string } => Boolean(value);
 
-function readHead(path: string): Buffer {
-  const bytes = readFileSync(path);
-  return bytes.length > ELF_READ_MAX ? bytes.subarray(0, ELF_READ_MAX) : bytes;
+/** `use` with positional reads of the file at `path`; undefined if it cannot be opened. */
+function withFile<T>(path: string, use: (read: ReadAt) => T): T | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    return use((offset, length) => {
+      const buffer = Buffer.alloc(length);
+      return buffer.subarray(0, readSync(fd, buffer, 0, length, offset));
+    });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** plugstack.conf and its includes (a `*` in the last component), at most 4 levels deep. */

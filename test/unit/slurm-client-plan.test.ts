@@ -6,7 +6,7 @@ import type { PathOwner, SlurmClientFacts } from '../../src/host/slurm-client.js
 import { LAYER_MEDIA_TYPES } from '../../src/store/layout.js';
 import type { ResolvedImage } from '../../src/store/store.js';
 import { planJob, wantsPytorchEnv, type Step } from '../../src/runtime/job/plan.js';
-import { readElfDynamic } from '../../src/runtime/slurm-client/elf-dynamic.js';
+import { inMemory, readElfDynamic } from '../../src/runtime/slurm-client/elf-dynamic.js';
 import { parsePlugstack } from '../../src/runtime/slurm-client/plugstack.js';
 import { SLURM_CLIENT_BIN, planSlurmClient, unsafeReason, withSlurmPath } from '../../src/runtime/slurm-client/plan.js';
 
@@ -205,8 +205,11 @@ describe('reading the node files', () => {
   });
 
   test('ELF: the loader a dynamic executable names (this Node binary), or why a file is not one', () => {
-    const node = readElfDynamic(readFileSync(process.execPath), process.execPath);
+    const node = readElfDynamic(inMemory(readFileSync(process.execPath)), process.execPath);
     expect(node).toEqual({ interpreter: expect.stringMatching(/^\/.*ld-linux.*\.so\.\d$/), runpath: expect.any(Array) });
-    expect(readElfDynamic(Buffer.from('#!/bin/sh\n'.padEnd(80)), '/x')).toEqual({ error: 'not an ELF file' });
+    expect(readElfDynamic(inMemory(Buffer.from('#!/bin/sh\n'.padEnd(80))), '/x')).toEqual({ error: 'not an ELF file' });
+    // Cut anywhere, a file gives a reason, never an exception.
+    const bytes = readFileSync(process.execPath);
+    for (const size of [64, 200, 4096, 65536]) expect(readElfDynamic(inMemory(bytes.subarray(0, size)), '/x')).toEqual({ error: expect.stringMatching(/damaged ELF file/) });
   });
 });
