@@ -60,7 +60,7 @@ test('container.pytorch_env: all: each task gets MASTER_ADDR, MASTER_PORT, WORLD
     const script = join(dir, 'job.sh');
     writeFileSync(
       script,
-      ['#!/bin/sh', `srun sh -c '${show}' | sort`, `MASTER_PORT=12345 STRATA_CONTAINER_ENV=MASTER_PORT srun -n1 sh -c 'echo "kept $MASTER_PORT $RANK $WORLD_SIZE"'`].join('\n') + '\n',
+      ['#!/bin/sh', `srun sh -c '${show}' | sort`, `MASTER_PORT=12345 STRATA_CONTAINER_ENV=MASTER_PORT srun -N1 -n1 sh -c 'echo "kept $MASTER_PORT $RANK $WORLD_SIZE"'`].join('\n') + '\n',
     );
     chownSync(script, USER.uid, USER.gid);
     const submitted = await sbatch(dir, ['-N2', '-n4', '-o', join(dir, 'out.txt'), '--container-image=noslurm:1', script]);
