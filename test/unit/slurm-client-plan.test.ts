@@ -136,6 +136,8 @@ describe('unsafeReason', () => {
     expect(unsafeReason('/tmp/cluster/etc', { ...owners, '/tmp/cluster/etc': { uid: 1000, mode: DIR } }, 1000)).toBe('/tmp/cluster/etc is owned by uid 1000');
     expect(unsafeReason('/tmp/cluster/etc', { ...owners, '/tmp/cluster/etc': { uid: 2000, mode: DIR } }, 1000)).toBe('/tmp/cluster/etc is owned by uid 2000');
     expect(unsafeReason('/tmp/cluster/etc', { ...owners, '/tmp/cluster/etc': { uid: 105, mode: DIR } }, 1000)).toBeUndefined();
+    expect(unsafeReason('/tmp/cluster/etc', { ...owners, '/tmp/cluster/etc': { uid: 105, mode: DIR } }, 105)).toBe('/tmp/cluster/etc is owned by uid 105');
+    expect(unsafeReason('/tmp/cluster/etc', owners, 0)).toBeUndefined();
   });
   test('a path that could not be examined is not', () => {
     expect(unsafeReason('/nowhere/x', {}, 1000)).toBe('/nowhere/x could not be examined');

@@ -61,7 +61,8 @@ export function unsafeReason(path: string, owners: Record<string, PathOwner>, ui
     const owner = owners[at];
     if (!owner) return `${at} could not be examined`;
     const sticky = (owner.mode & S_IFMT) === S_IFDIR && (owner.mode & S_ISVTX) !== 0;
-    if (owner.uid === uid || owner.uid > SYSTEM_UID_MAX) return `${at} is owned by uid ${owner.uid}`;
+    // (A job of root's may use whatever root owns.)
+    if ((owner.uid === uid && uid !== 0) || owner.uid > SYSTEM_UID_MAX) return `${at} is owned by uid ${owner.uid}`;
     if (owner.mode & (S_IWGRP | S_IWOTH) && !sticky) return `${at} is writable by others`;
     if (at === '/') return undefined;
   }
