@@ -70,6 +70,15 @@ const named = (path: string) => {
  * usable (no slurm.conf, no commands, a static or foreign command).
  */
 export function gatherSlurmClient(env: NodeJS.ProcessEnv, config: Pick<Config, 'slurmClient'>): SlurmClientFacts | { missing: string } {
+  // Whatever goes wrong here costs the job its Slurm commands (they then say why), never the job.
+  try {
+    return gather(env, config);
+  } catch (error) {
+    return { missing: `cannot read the node's Slurm client: ${(error as Error).message}` };
+  }
+}
+
+function gather(env: NodeJS.ProcessEnv, config: Pick<Config, 'slurmClient'>): SlurmClientFacts | { missing: string } {
   const confPath = env.SLURM_CONF || '/etc/slurm/slurm.conf';
   const conf = named(confPath);
   const confDir = named(posix.dirname(confPath));

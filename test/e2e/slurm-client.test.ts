@@ -51,6 +51,17 @@ test('srun, scontrol, squeue, sbatch and scancel from a batch script in an image
   });
 }, 120_000);
 
+test('--container-readonly: the mount points are made before the container becomes read-only', async () => {
+  const dir = workDir('slurm-client-ro');
+  const script = join(dir, 'job.sh');
+  writeFileSync(script, ['#!/bin/sh', 'touch /probe 2>/dev/null || echo "root read-only"', 'scontrol show job "$SLURM_JOB_ID" | grep -o "JobState=[A-Z]*"', 'srun -N1 -n1 hostname'].join('\n') + '\n');
+  chownSync(script, USER.uid, USER.gid);
+  const submitted = await sbatch(dir, ['-N1', '-w', 'n3', '-o', join(dir, 'out.txt'), '--container-image=noslurm:1', '--container-readonly', script]);
+  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+  const info = await waitForJob(submitted.jobId!);
+  expect({ state: info.state, output: readOutput(join(dir, 'out.txt')) }).toEqual({ state: 'COMPLETED', output: 'root read-only\nJobState=RUNNING\nn3\n' });
+}, 120_000);
+
 test('container.pytorch_env: all: each task gets MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK; --container-env keeps the user\'s', async () => {
   const original = readFileSync(CONFIG, 'utf8');
   writeFileSync(CONFIG, `${original}container:\n  pytorch_env: all\n`);
