@@ -88,7 +88,7 @@ export function planSlurmClient(facts: SlurmClientFacts | { missing: string }, c
   const same: BindRequest[] = [];
   const sources: string[] = [];
   const atOwnPath = (item: { path: string; real: string }) => {
-    if (same.some((bind) => bind.target === item.path) || same.some((bind) => isWithin(item.path, bind.target) && bind.source !== bind.target)) return;
+    if (same.some((bind) => bind.target === item.path)) return;
     same.push({ source: item.real, target: item.path, readonly: true, optional: true, recursive: false, trusted: true, automatic: true });
     sources.push(item.real);
   };
