@@ -216,6 +216,22 @@ static int read_number(struct reader *r, long long *out)
 
 static int skip_value(struct reader *r, int depth);
 
+static int read_bool(struct reader *r, int *out)
+{
+	skip_ws(r);
+	if ((size_t)(r->end - r->p) >= 4 && !strncmp(r->p, "true", 4)) {
+		r->p += 4;
+		*out = 1;
+		return 0;
+	}
+	if ((size_t)(r->end - r->p) >= 5 && !strncmp(r->p, "false", 5)) {
+		r->p += 5;
+		*out = 0;
+		return 0;
+	}
+	return fail(r, "expected true or false");
+}
+
 static int skip_container(struct reader *r, int depth, char close, int is_object)
 {
 	skip_ws(r);
@@ -306,22 +322,6 @@ static int read_string_array(struct reader *r, char ***arr, size_t *len)
 	}
 }
 
-static int read_bool(struct reader *r, int *out)
-{
-	skip_ws(r);
-	if (r->end - r->p >= 4 && !memcmp(r->p, "true", 4)) {
-		r->p += 4;
-		*out = 1;
-		return 0;
-	}
-	if (r->end - r->p >= 5 && !memcmp(r->p, "false", 5)) {
-		r->p += 5;
-		*out = 0;
-		return 0;
-	}
-	return fail(r, "expected true or false");
-}
-
 /* A NULL-terminated, possibly empty array, so that readers need no NULL check. */
 static int ensure_array(struct reader *r, char ***arr)
 {
@@ -369,6 +369,8 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				rc = read_number(&r, &e->uid);
 			} else if (strcmp(key, "gid") == 0) {
 				rc = read_number(&r, &e->gid);
+			} else if (strcmp(key, "pytorchEnv") == 0) {
+				rc = read_bool(&r, &e->pytorch_env);
 			} else {
 				rc = skip_value(&r, 1);
 			}

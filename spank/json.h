@@ -20,6 +20,7 @@ struct entry {
 	char *workdir;     /* NULL when absent */
 	long long uid;     /* -1 when absent */
 	long long gid;     /* -1 when absent */
+	int pytorch_env;   /* "pytorchEnv": true: set the PyTorch distributed variables per task */
 };
 
 /* Parse `len` bytes of `text`. Returns 0, or -1 with a short reason in `err`. */

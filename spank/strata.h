@@ -7,6 +7,7 @@
  *   task_files.c, task_command.c   its checks of root's files; the command and directory
  *   task_env.c slurmstepd: the task environment (image vs job, Pyxis's precedence)
  *   entrypoint.c  --container-entrypoint;  userns.c  --container-remap-root
+ *   pytorch_env.c slurmstepd: the PyTorch distributed variables per task (site switch)
  *   plugin.c   the SPANK entry points, which only dispatch to the above
  *   json.c     the entry.json reader
  * Only plugin.c's slurm_spank_* symbols leave the shared object (strata.lds).
@@ -153,5 +154,12 @@ struct remap {
 int remap_prepare(struct remap *r, uid_t uid, gid_t gid);
 /* As the user: become uid/gid 0 in a new user namespace; 0, or -1 with a reason in `why`. */
 int remap_enter(struct remap *r, char *why, size_t len);
+
+/* ---- pytorch_env.c ---- */
+
+/* MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK for this task, when entry.json asks. */
+void pytorch_env_apply(spank_t sp, const struct entry *entry, const char *keep);
+/* The first host name of a Slurm host list ("gpu[07-10,12]-ib,x1" -> "gpu07-ib"): 0, or -1. */
+int first_host(const char *list, char *out, size_t len);
 
 #endif

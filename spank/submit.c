@@ -204,6 +204,25 @@ static int setenv_job(spank_t sp, const char *name, const char *value)
 	return 0;
 }
 
+/*
+ * sbatch or salloc inside a container job with that job's own image (Slurm hands the job's options
+ * on through SLURM_SPANK__* variables, so a plain `sbatch` in the batch script has it too): the new
+ * job runs the very image this one is pinned to, as the job's steps do, without `strata resolve`,
+ * which a batch script in the container could not run (neither strata nor the store is inside).
+ * 1 with the digest in `out`, else 0.
+ */
+static int job_own_image(const char *image, char *out, size_t len)
+{
+	const char *job_image = getenv("SLURM_SPANK_STRATA_IMAGE");
+	const char *job_digest = getenv("SLURM_SPANK_STRATA_IMAGE_DIGEST");
+
+	if (!(getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID")) || !job_image || !job_digest || strcmp(job_image, image) ||
+	    !valid_digest(job_digest))
+		return 0;
+	snprintf(out, len, "%s", job_digest);
+	return 1;
+}
+
 int step_in_allocation(const char *image)
 {
 	const char *job_image = getenv("SLURM_SPANK_STRATA_IMAGE");
@@ -259,7 +278,15 @@ int submit_side(spank_t sp)
 	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID")))
 		return step_in_allocation(image);
 
-	rc = run_resolve(image, args.value[OPT_MOUNTS], out, sizeof(out), err, sizeof(err));
+	if (job_own_image(image, out, sizeof(out)))
+		rc = 0;
+	else if (getenv("SLURM_SPANK_STRATA_IMAGE_DIGEST") && access(conf.strata, F_OK) != 0) {
+		slurm_error(TAG ": %s=%s: another image cannot be checked from inside a container job (%s is not in the "
+			    "container); submit it from a login node, or run this script with --%s-batch=host",
+			    opt_label(OPT_IMAGE), image, conf.strata, conf.prefix);
+		return -1;
+	} else
+		rc = run_resolve(image, args.value[OPT_MOUNTS], out, sizeof(out), err, sizeof(err));
 	out[strcspn(out, "\r\n")] = '\0';
 	if (rc == 2) {
 		print_lines(err, "unknown image");

@@ -246,6 +246,7 @@ void task_enter(spank_t sp)
 
 	/* entry stays: the environment's strings and the entrypoint are used again in task_start */
 	image_path = task_env_apply(sp, entry, task.keep);
+	pytorch_env_apply(sp, entry, task.keep);
 	task.path_var = image_path ? image_path : DEFAULT_PATH;
 	if (!task.batch && !task.remap)
 		command_in_container(sp, task.path_var);

@@ -468,6 +468,31 @@ static void test_remap_root(void)
 	rmdir(dir);
 }
 
+static void test_pytorch(void)
+{
+	char host[16], err[128];
+	struct entry e;
+	static const struct { const char *list, *first; } lists[] = {
+		{ "n1", "n1" }, { "n[1-3]", "n1" }, { "gpu[007-010,012]-ib,x1", "gpu007-ib" }, { "a,b", "a" },
+		{ "r[2-3]n[10-11]", "r2n10" },
+	};
+
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		CHECK((first_host(lists[i].list, host, sizeof(host)) == 0 && !strcmp(host, lists[i].first)) ||
+		      !fprintf(stderr, "  first_host %s -> %s\n", lists[i].list, host));
+	CHECK(first_host("", host, sizeof(host)) < 0);
+	CHECK(first_host("n[", host, sizeof(host)) < 0);
+	CHECK(first_host("n[x]", host, sizeof(host)) < 0);
+	CHECK(first_host("averyveryverylongname", host, sizeof(host)) < 0);
+
+	const char *on = "{\"pytorchEnv\":true}", *absent = "{\"env\":[]}", *number = "{\"pytorchEnv\":1}";
+	CHECK(entry_parse(on, strlen(on), &e, err, sizeof(err)) == 0 && e.pytorch_env == 1);
+	entry_free(&e);
+	CHECK(entry_parse(absent, strlen(absent), &e, err, sizeof(err)) == 0 && e.pytorch_env == 0);
+	entry_free(&e);
+	CHECK(entry_parse(number, strlen(number), &e, err, sizeof(err)) < 0);
+}
+
 int main(void)
 {
 	test_config();
@@ -477,6 +502,7 @@ int main(void)
 	test_task_env();
 	test_entrypoint();
 	test_remap_root();
+	test_pytorch();
 	if (failures) {
 		fprintf(stderr, "%d check(s) failed\n", failures);
 		return 1;

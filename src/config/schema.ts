@@ -9,7 +9,7 @@
 // the effective Config (types.ts) is the camelCase form of each segment (`upper.maxSize`).
 // Long (over ~300 lines): it is a table, one entry per configuration key.
 
-import type { Compression, LayerCachePolicy, LogLevel, RecheckTags, UpperBacking } from './types.js';
+import type { Compression, LayerCachePolicy, LogLevel, PytorchEnv, RecheckTags, SlurmClientPath, UpperBacking } from './types.js';
 
 export type SettingType =
   /** An absolute path (normalised: no trailing slash, no `.`/`..` segments). */
@@ -70,6 +70,8 @@ export const LAYER_CACHE_POLICIES = allOf<LayerCachePolicy>()(['release', 'keep'
 export const LOG_LEVELS = allOf<LogLevel>()(['error', 'warn', 'info', 'debug']);
 export const COMPRESSIONS = allOf<Compression>()(['zstd', 'lz4', 'gzip', 'xz', 'none']);
 export const RECHECK_TAGS = allOf<RecheckTags>()(['never', 'always']);
+export const PYTORCH_ENVS = allOf<PytorchEnv>()(['off', 'pytorch', 'all']);
+export const SLURM_CLIENT_PATHS = allOf<SlurmClientPath>()(['first', 'last']);
 
 /** Where strata looks for its configuration unless STRATA_CONFIG names another file. */
 export const DEFAULT_CONFIG_PATH = '/etc/strata/strata.yaml';
@@ -242,6 +244,45 @@ export const SETTINGS: readonly Setting[] = [
     description:
       'Run every task as uid 0 in a user namespace mapped to the job user, unless the job says `--no-container-remap-root` (`--container-remap-root` asks for it where this is false). Needs unprivileged user namespaces on the nodes.',
     why: "Pyxis's default: tasks run as the user, as on the host.",
+  },
+  {
+    key: 'container.pytorch_env',
+    type: 'enum',
+    default: 'off',
+    allowed: PYTORCH_ENVS,
+    description:
+      "Give every task the PyTorch distributed variables enroot's optional Slurm hook sets (`MASTER_ADDR` = the step's first node, `MASTER_PORT` = 61000 + job id mod 4536, `WORLD_SIZE`, `RANK`, `LOCAL_RANK` from the task's Slurm values): `pytorch` for images whose environment sets `PYTORCH_VERSION` (as enroot's hook), `all` for every image. A variable the image sets, or one listed in `--container-env`, is left alone.",
+    why: 'Off by default, as enroot ships the hook: `RANK` and `WORLD_SIZE` in every job would surprise programs that are not PyTorch.',
+  },
+  {
+    key: 'slurm_client.enabled',
+    type: 'boolean',
+    default: true,
+    description:
+      "Make the node's Slurm commands (`srun`, `sbatch`, `scontrol`, `squeue`, `scancel`, ...) usable inside Slurm container jobs, also in images without Slurm or with another glibc: the commands, their libraries and loader are bound read-only under `/.strata/slurm/host`, run through small wrappers in `/.strata/slurm/bin`, and slurm.conf's directory, the plugin directory, the SPANK plugins and the munge socket's directory are bound read-only at their own paths.",
+    why: 'A batch script that calls `srun` is the most common Slurm job (pyxis issue 31); everything bound is the node\'s own, read-only, and used only by the wrappers.',
+  },
+  {
+    key: 'slurm_client.path',
+    type: 'enum',
+    default: 'first',
+    allowed: SLURM_CLIENT_PATHS,
+    description:
+      "Where `/.strata/slurm/bin` goes in the container's `PATH`: `first` (the node's commands win over an image's own Slurm) or `last` (an image's own `srun` wins, for sites whose images carry a matching Slurm).",
+    why: "The node's client always matches the cluster's Slurm; an image's seldom does.",
+  },
+  {
+    key: 'slurm_client.bin_dirs',
+    type: 'paths',
+    default: ['/usr/local/bin', '/usr/bin'],
+    description: "Where the node's Slurm commands are looked for, first match wins (e.g. add `/opt/slurm/bin`).",
+  },
+  {
+    key: 'slurm_client.library_dirs',
+    type: 'paths',
+    default: [],
+    description:
+      "Library directories the Slurm commands need besides their own run path, the plugin directory and the dynamic loader's directory (a munge or PMIx built into `/opt`, say); bound read-only and searched first.",
   },
   {
     key: 'log.file',

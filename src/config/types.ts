@@ -6,6 +6,8 @@ export type LayerCachePolicy = 'release' | 'keep';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 export type Compression = 'zstd' | 'lz4' | 'gzip' | 'xz' | 'none';
 export type RecheckTags = 'never' | 'always';
+export type PytorchEnv = 'off' | 'pytorch' | 'all';
+export type SlurmClientPath = 'first' | 'last';
 
 export interface SiteMount {
   /** Host path. */
@@ -57,6 +59,16 @@ export interface Config {
     mountHome: boolean;
     entrypoint: boolean;
     remapRoot: boolean;
+    /** PyTorch distributed variables per task (spank/pytorch_env.c). */
+    pytorchEnv: PytorchEnv;
+  };
+  /** The node's Slurm client inside container jobs (src/runtime/slurm-client/). */
+  slurmClient: {
+    enabled: boolean;
+    /** `/.strata/slurm/bin` before (`first`) or after (`last`) the image's PATH. */
+    path: SlurmClientPath;
+    binDirs: string[];
+    libraryDirs: string[];
   };
   log: {
     /** Log file; empty string means no file. */

@@ -19,6 +19,8 @@ export interface PrologArgs {
   entrypoint?: boolean;
   remapRoot?: boolean;
   timings?: boolean;
+  /** A Slurm job: the node's Slurm client is made usable in its container (slurm_client.*). */
+  slurmClient?: boolean;
   /** Print the plan (JSON) and change nothing. */
   dryRun?: boolean;
 }

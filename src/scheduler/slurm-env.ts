@@ -37,5 +37,6 @@ export function slurmJob(env: NodeJS.ProcessEnv): PrologArgs {
     jobWorkdir: env.SLURM_JOB_WORK_DIR || undefined,
     ...containerOptions(env, 'SPANK_STRATA_'),
     timings: false,
+    slurmClient: true,
   };
 }

@@ -174,6 +174,31 @@ test('mount points: a user swapping directories inside the rootfs cannot make ro
   hostDirUntouched();
 }, 60_000);
 
+test('the node\'s files (Slurm client: a plugin file, a library directory) bound as root at new paths: a user swapping a directory on the way cannot make root create or mount anything outside the rootfs', async () => {
+  // Trusted binds are opened as root (uid 0) and create file and directory mount points, e.g.
+  // /usr/local/lib/strata/strata.so or /.strata/slurm/host/usr/lib/... (runtime/slurm-client/plan.ts).
+  const file = join(site.root, 'node-plugin.so');
+  writeFileSync(file, 'plugin\n');
+  const dir = join(site.root, 'node-lib');
+  mkdirSync(dir, { recursive: true });
+  userDir(join(rootfs, 's'));
+  userLink(hostDir, join(rootfs, 's-abs'));
+  const racing = race(join(rootfs, 's'), join(rootfs, 's-abs'), RACE_MS / 2);
+  let mounted = 0;
+  for (let attempt = 0; attempt < ATTEMPTS / 2; attempt++) {
+    const reply = await bind(attempt % 2 ? file : dir, attempt % 2 ? `/s/lib${attempt}/strata.so` : `/s/host${attempt}/usr/lib`, true, 0);
+    if (reply.ok) {
+      mounted++;
+      expect(mountPointOf(Number(reply.value))!.startsWith(`${rootfs}/`)).toBe(true);
+      await unmountById(Number(reply.value));
+    }
+    hostDirUntouched();
+  }
+  await racing.done;
+  expect(mounted).toBeGreaterThan(0);
+  hostDirUntouched();
+}, 60_000);
+
 test('unmount: swapping a parent of a job\'s mount point with a link to a host mount never unmounts the host\'s', async () => {
   // The host's own mount, at the same relative place the job's mount would be found through the link.
   const decoyParent = join(site.root, 'decoy');

@@ -164,7 +164,7 @@ describe('configCheck', () => {
     expect([code, stdout]).toEqual([1, '']);
     expect(stderr).toBe(
       `invalid configuration in ${path} (2 problems):\n` +
-        '  bogus: unknown key; known keys: store, runtime_dir, upper, layers, mounts, container, log, metrics, import, devices\n' +
+        '  bogus: unknown key; known keys: store, runtime_dir, upper, layers, mounts, container, slurm_client, log, metrics, import, devices\n' +
         '  upper.max_size: "12X" is not a size; use a number of bytes or a size like 512M, 4G\n',
     );
     const json = await run({ json: true }, { STRATA_CONFIG: path });

@@ -50,6 +50,7 @@ function recordingOps(failOn?: (step: Step) => boolean) {
     device: async (step) => did(step),
     writeJobFiles: async (step) => did(step),
     mountTmp: async (step) => did(step),
+    writeSlurmWrappers: (step) => did(step),
     writeEntry: (path, entry) => did({ op: 'entry', path, entry }),
   };
   return { ops, events, journal };

@@ -76,6 +76,7 @@ test("every bind may make its mount point on the job's own /tmp (the tmpfs bound
     writeJobFiles: noop,
     mountTmp: noop,
     writeEntry: () => undefined,
+    writeSlurmWrappers: () => undefined,
   };
   await applyPlan(plan(), { config, image: 'sha256:x', uid: 1000, gid: 1000, timings: {} }, ops);
   const at = (target: string) => seen.find((bind) => bind.target === target);

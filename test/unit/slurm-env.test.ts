@@ -16,6 +16,7 @@ describe('slurmJob', () => {
       writable: true,
       upperSize: undefined,
       timings: false,
+      slurmClient: true,
     });
   });
 
@@ -44,6 +45,7 @@ describe('slurmJob', () => {
       upperSize: '4G',
       devices: 'nvidia.com/gpu=all',
       timings: false,
+      slurmClient: true,
     });
   });
 

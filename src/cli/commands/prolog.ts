@@ -103,5 +103,6 @@ export function toRequest(args: PrologArgs): PrologRequest {
     mountHome: args.mountHome,
     entrypoint: args.entrypoint,
     remapRoot: args.remapRoot,
+    ...(args.slurmClient ? { slurmClient: true } : {}),
   };
 }

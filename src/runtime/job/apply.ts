@@ -3,8 +3,8 @@
 // the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
 // under the node lock, so that no other job's teardown can release a layer in between.
 
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { mount } from '../../host/mounts.js';
 import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job-mounts.js';
@@ -54,6 +54,8 @@ export interface NodeOps {
   /** The job's generated passwd, group and hostname (identity.ts). */
   writeJobFiles(step: StepOf<'job-files'>): Promise<void>;
   mountTmp(step: StepOf<'tmp-tmpfs'>): Promise<void>;
+  /** The wrappers of the node's Slurm commands (runtime/slurm-client/plan.ts). */
+  writeSlurmWrappers(step: StepOf<'slurm-client'>): void;
   writeEntry(path: string, entry: EntryConfig): void;
 }
 
@@ -101,6 +103,8 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
       return ops.writeJobFiles(step);
     case 'tmp-tmpfs':
       return ops.mountTmp(step);
+    case 'slurm-client':
+      return ops.writeSlurmWrappers(step);
     case 'entry':
       return ops.writeEntry(step.path, step.entry);
   }
@@ -159,6 +163,11 @@ export const hostOps: NodeOps = {
     mkdirSync(dirname(step.target), { mode: 0o700 });
     mkdirSync(step.target, { mode: 0o755 });
     await mount({ type: 'tmpfs', source: 'strata-tmp', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=1777', 'nosuid', 'nodev'] });
+  },
+  writeSlurmWrappers(step) {
+    // The job's own directory (root's, 0711): made here, so nothing else can have put files in it.
+    mkdirSync(step.dir, { mode: 0o755 });
+    for (const { name, text } of step.wrappers) writeFileSync(join(step.dir, name), text, { mode: 0o755, flag: 'wx' });
   },
   writeEntry,
 };

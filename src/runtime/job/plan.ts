@@ -13,6 +13,8 @@ import { RuntimePaths, layerId } from '../paths.js';
 import { isWithin } from '../../path-within.js';
 import type { ContainerEdits } from '../devices/index.js';
 import { deviceEnv, planDevices, type DeviceStep } from './devices-plan.js';
+import { planSlurmClient, withSlurmPath, type SlurmClientStep } from '../slurm-client/plan.js';
+import type { SlurmClientFacts } from '../../host/slurm-client.js';
 
 export interface JobRequest {
   jobId: string;
@@ -34,6 +36,8 @@ export interface JobRequest {
   mountHome?: boolean;
   entrypoint?: boolean;
   remapRoot?: boolean;
+  /** The node's Slurm client (Slurm jobs; host/slurm-client.ts), or why there is none. */
+  slurmClient?: SlurmClientFacts | { missing: string };
 }
 
 export interface LayerMount {
@@ -66,6 +70,8 @@ export interface EntryConfig {
   runEntrypoint: boolean;
   /** Tasks run as uid 0 in a user namespace mapped to the job user (idem). */
   remapRoot: boolean;
+  /** Each task gets the PyTorch distributed variables (container.pytorch_env; spank/pytorch_env.c). */
+  pytorchEnv?: boolean;
 }
 
 export type Step =
@@ -93,6 +99,7 @@ export type Step =
   | DeviceStep
   | JobFilesStep
   | TmpStep
+  | SlurmClientStep
   | { op: 'entry'; path: string; entry: EntryConfig };
 
 export interface Plan {
@@ -153,15 +160,18 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
   const environment = planEnvironment(paths.dir, paths.rootfs, job.uid, job.gid, config);
   steps.push(...environment.steps);
+  const slurm = job.slurmClient && config.slurmClient.enabled ? planSlurmClient(job.slurmClient, config, paths.dir, job.uid) : undefined;
+  steps.push(...(slurm?.steps ?? []));
   // Device files go in before any other bind (see devices-plan.ts); device checks after them.
   const devices = job.devices ? planDevices(paths.rootfs, job.devices) : undefined;
   steps.push(...(devices?.early ?? []));
   // Binds first: their mount points are made in the (still writable) job layer.
-  for (const bind of bindList(job, config, environment.binds)) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
+  for (const bind of bindList(job, config, [...environment.binds, ...(slurm?.binds ?? [])])) steps.push({ op: 'bind', rootfs: paths.rootfs, ...bind });
   steps.push(...(devices?.late ?? []));
   if (!job.writable) steps.push({ op: 'readonly', target: paths.rootfs });
 
   const imageConfig = image.config.config ?? {};
+  const imageEnv = imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV];
   steps.push({
     op: 'entry',
     path: paths.entry,
@@ -172,7 +182,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       rootfs: paths.rootfs,
       uid: job.uid,
       gid: job.gid,
-      env: deviceEnv(imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV], devices ?? { env: [] }),
+      env: deviceEnv(slurm ? withSlurmPath(imageEnv, config.slurmClient.path) : imageEnv, devices ?? { env: [] }),
       workdir: job.workdir ?? (imageConfig.WorkingDir || '/'),
       entrypoint: imageConfig.Entrypoint ?? [],
       cmd: imageConfig.Cmd ?? [],
@@ -182,9 +192,16 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       remapRoot: job.remapRoot ?? config.container.remapRoot,
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
+      ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),
     },
   });
-  return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps, ...(devices?.notes.length ? { notes: devices.notes } : {}) };
+  const notes = [...(devices?.notes ?? []), ...(slurm?.notes ?? [])];
+  return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps, ...(notes.length ? { notes } : {}) };
+}
+
+/** `pytorch`: images that say they carry PyTorch (PYTORCH_VERSION), as enroot's hook decides. */
+export function wantsPytorchEnv(setting: Config['container']['pytorchEnv'], imageEnv: string[]): boolean {
+  return setting === 'all' || (setting === 'pytorch' && imageEnv.some((item) => item.startsWith('PYTORCH_VERSION=')));
 }
 
 export function overlayOptions(layers: LayerMount[], upperRoot: string): string {

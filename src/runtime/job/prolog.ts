@@ -14,10 +14,13 @@ import { homeOf, userNameOf } from '../../host/passwd.js';
 import { currentEnv } from '../../host/job-context.js';
 import { checkStrataPaths } from './strata-paths.js';
 import { jobDevices } from '../devices/index.js';
+import { gatherSlurmClient } from '../../host/slurm-client.js';
 import type { QualifiedName } from '../devices/names.js';
 import type { ResolvedImage } from '../../store/store.js';
 
-export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices'> {
+export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices' | 'slurmClient'> {
+  /** A Slurm job: gather the node's Slurm client for its container (host/slurm-client.ts). */
+  slurmClient?: boolean;
   /** The job's explicit CDI device requests (`--container-devices`). */
   devices?: QualifiedName[];
   /** The image as the user typed it; empty means the job uses no container. */
@@ -84,9 +87,11 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
  * is the job's (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES).
  */
 async function jobRequest(request: PrologRequest, config: Config, image: ResolvedImage): Promise<JobRequest> {
-  const { devices: explicit, ...rest } = request;
+  const { devices: explicit, slurmClient, ...rest } = request;
   const { edits } = jobDevices(config, { explicit: explicit ?? [], imageEnv: image.config.config?.Env ?? [], jobEnv: currentEnv() });
-  return { ...rest, home: await homeOf(request.uid), ...(edits.devices.length ? { devices: edits } : {}) };
+  // slurmd's environment names its slurm.conf (SLURM_CONF), which the client in the job uses too.
+  const client = slurmClient && config.slurmClient.enabled ? { slurmClient: gatherSlurmClient(currentEnv(), config) } : {};
+  return { ...rest, home: await homeOf(request.uid), ...(edits.devices.length ? { devices: edits } : {}), ...client };
 }
 
 /** Leave a user error where the job finds it (`strata exec`, the PBS hook's execjob_launch). */

@@ -127,6 +127,7 @@ class Undo {
         for (const entry of this.at(record.target)) await this.unmountOne(entry);
         return;
       case 'job-files':
+      case 'slurm-client':
         // Plain files in the job's directory, removed with it.
         return;
       case 'upper-dir':
