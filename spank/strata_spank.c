@@ -16,7 +16,9 @@
  *       error on the task's stderr and end the task with exit status 1, or chdir to the
  *       container working directory given with --container-workdir.
  *
- * The plugin never mounts anything: the prolog prepares the rootfs, the epilog removes it.
+ * The plugin mounts nothing in the node's mount namespace: the prolog prepares the rootfs, the
+ * epilog removes it. Only Slurm's per-step PMIx directories, which exist from step start on, are
+ * bound by the task itself in a mount namespace of its own (pmix.c).
  * It defines no slurm_spank_job_prolog/epilog on purpose: with one, slurmd strips SPANK option
  * variables from the prolog environment (see docs/slurm.md).
  */
@@ -42,6 +44,7 @@
 #include <slurm/spank.h>
 
 #include "json.h"
+#include "pmix.h"
 
 SPANK_PLUGIN(strata, 1);
 
@@ -69,6 +72,7 @@ static struct {
 	int batch_host;           /* site default for the batch step: 0 in the container, 1 on the host */
 	int timeout;              /* seconds allowed for `strata resolve` */
 	int import_timeout;       /* seconds once it says it imports the image on first use */
+	char pmix_tmpdir[PATH_MAX]; /* where Slurm makes PMIx client directories: slurm.conf TmpFS */
 } conf;
 
 static int parse_bool(const char *s)
@@ -110,6 +114,7 @@ static int config_parse(int ac, char **av)
 	strcpy(conf.prefix, "container");
 	strcpy(conf.strata, "/usr/bin/strata");
 	strcpy(conf.runtime_dir, "/run/strata");
+	strcpy(conf.pmix_tmpdir, "/tmp");
 	conf.timeout = 60;
 	conf.import_timeout = 3600;
 
@@ -140,6 +145,9 @@ static int config_parse(int ac, char **av)
 				return -1;
 		} else if (KEY("runtime_dir")) {
 			if (copy_path(conf.runtime_dir, sizeof(conf.runtime_dir), "runtime_dir", v, 0) < 0)
+				return -1;
+		} else if (KEY("pmix_tmpdir")) {
+			if (copy_path(conf.pmix_tmpdir, sizeof(conf.pmix_tmpdir), "pmix_tmpdir", v, 0) < 0)
 				return -1;
 		} else if (KEY("config")) {
 			if (copy_path(conf.config, sizeof(conf.config), "config", v, 1) < 0)
@@ -902,7 +910,7 @@ static int job_env(spank_t sp, const char *name, char *buf, size_t len)
 
 static void task_enter(spank_t sp)
 {
-	char dir[512], path[PATH_MAX], why[128], value[PATH_MAX], keep[1024];
+	char dir[512], path[PATH_MAX], why[1024], value[PATH_MAX], keep[1024];
 	static char job_path[PATH_MAX]; /* the job's PATH, when the user keeps it */
 	static char text[256 * 1024]; /* entry.json; static: task processes may run on a small stack */
 	uint32_t jobid = 0, stepid = 0;
@@ -977,6 +985,12 @@ static void task_enter(spank_t sp)
 	snprintf(path, sizeof(path), "%s/rootfs", dir);
 	if (!is_mount_point(path, dir)) {
 		task_fail("the container root %s is not mounted", path);
+		goto out;
+	}
+	/* The step's PMIx directories (srun --mpi=pmix), in a mount namespace of the task's own. */
+	snprintf(value, sizeof(value), "%s/tmp/t", dir);
+	if (pmix_bind_step(sp, path, value, conf.pmix_tmpdir, why, sizeof(why)) < 0) {
+		task_fail("%s", why);
 		goto out;
 	}
 	if (chroot(path) < 0 || chdir("/") < 0) {
@@ -1122,6 +1136,8 @@ int slurm_spank_task_init(spank_t sp, int ac, char **av)
 		fflush(NULL);
 		_exit(1);
 	}
+	if (task.entered)
+		pmix_map_env(sp);
 	if (task.entered && task.workdir[0] && chdir(task.workdir) < 0) {
 		/*
 		 * A working directory the image lacks is created (Pyxis fails there), as the job's user (this is

@@ -74,15 +74,16 @@ export async function clusterForTests(): Promise<boolean> {
 /**
  * The hooks of an end-to-end test file: the cluster up (started here if needed, stopped again at
  * the end) and `prepare` run once; after every test, every node idle (never drained) and clean,
- * and this machine's mounts and loop devices as before the test.
+ * and this machine's mounts and loop devices as before the test. `prepareTimeoutMs` covers the
+ * cluster's start and `prepare` (longer for an image built on first use).
  */
-export function useCleanCluster(prepare: () => Promise<unknown> = async () => undefined): void {
+export function useCleanCluster(prepare: () => Promise<unknown> = async () => undefined, prepareTimeoutMs = 240_000): void {
   let startedHere = false;
   let before: NodeState;
   beforeAll(async () => {
     startedHere = await clusterForTests();
     await prepare();
-  }, 240_000);
+  }, prepareTimeoutMs);
   afterAll(async () => {
     if (startedHere) await stopCluster();
   }, 120_000);
@@ -138,6 +139,19 @@ export async function importImage(tag: string, files: Record<string, string> = {
   const result = await strata(['import', `dir:${tree}`, '--tag', tag]);
   if (result.code !== 0) throw new Error(`strata import ${tag} failed: ${result.stderr}`);
   return result.stdout.trim().split('\n').pop()!;
+}
+
+/**
+ * The MPI image (Debian 12: python3, numpy, Open MPI with mpicc, mpi4py), built once per machine
+ * from Debian packages by test/images/mpi-rootfs.sh (cached under /var/cache/strata/rootfs; the
+ * first build takes a few minutes) and imported as `tag`, as the demo does.
+ */
+export async function importMpiImage(tag: string): Promise<void> {
+  const built = await run(join(REPO, 'test/images/mpi-rootfs.sh'), [], { timeoutMs: 1_200_000 });
+  if (built.code !== 0) throw new Error(`building the MPI image tree failed:\n${built.stderr}`);
+  const env = { ...process.env, STRATA_CONFIG: CONFIG };
+  const result = await run(join(REPO, 'dist/bin/strata.js'), ['import', `dir:${built.stdout.trim()}`, '--tag', tag], { env, timeoutMs: 600_000 });
+  if (result.code !== 0) throw new Error(`strata import ${tag} failed: ${result.stderr}`);
 }
 
 /** Delete an image from the store the way garbage collection would: tag, manifest, config, layers. */
