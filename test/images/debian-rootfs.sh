@@ -52,7 +52,8 @@ if ! debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tmp" "$MIRRO
   awk 'sub(/^I: /, "") && !/^Validating / { if ($1 != phase) { phase = $1; n = 0; print "rootfs:   " $0 } else if (++n % 50 == 0) print "rootfs:   " $0 " (" n " so far)"; fflush() }' >&2; then
   die "debootstrap failed (log: $tmp/debootstrap/debootstrap.log)"
 fi
-[ -e "$tmp/$CHECK" ] || die "debootstrap finished without $CHECK (log: $tmp/debootstrap/debootstrap.log)"
+# Checked inside the tree: Debian's alternatives are absolute links (/usr/bin/mpicc -> /etc/alternatives/...).
+chroot "$tmp" /usr/bin/test -e "/$CHECK" || die "debootstrap finished without $CHECK (log: $tmp/debootstrap/debootstrap.log)"
 # The apt caches are not needed to run anything; the tree is ~3x smaller without them.
 rm -rf "$tmp"/var/cache/apt/archives/*.deb "$tmp"/var/lib/apt/lists/*
 date -u +%FT%TZ >"$tmp/.strata-complete"
