@@ -109,12 +109,10 @@ static int make_in_readonly_root(int rootfd, const char *path)
 	return made < 0 ? -1 : open_in_root(rootfd, path, 0);
 }
 
-/*
- * Bind the host directory `path` at the same path in the rootfs: the source opened as the job's
- * user (what the user may reach decides), the target resolved and made by descriptor, the mount
- * moved from descriptor to descriptor. nosuid,nodev,noexec, as enroot binds it.
- */
-static int bind_dir(int rootfd, dev_t job_tmp_dev, const char *path, uid_t uid, gid_t gid, char *why, size_t why_len)
+/* The source opened as the job's user (what the user may reach decides), the target resolved and
+ * made by descriptor, the mount moved from descriptor to descriptor. nosuid,nodev,noexec, as
+ * enroot binds it. */
+int pmix_bind_dir(int rootfd, dev_t job_tmp_dev, const char *path, uid_t uid, gid_t gid, char *why, size_t why_len)
 {
 	struct mount_attr attr;
 	struct stat st;
@@ -207,11 +205,11 @@ int pmix_bind_step(spank_t sp, const char *rootfs, const char *job_tmp, const ch
 		return -1;
 	}
 	dev_t tmp_dev = stat(job_tmp, &st) == 0 ? st.st_dev : 0;
-	rc = bind_dir(rootfd, tmp_dev, server, uid, gid, why, why_len);
+	rc = pmix_bind_dir(rootfd, tmp_dev, server, uid, gid, why, why_len);
 	/* The client directory is scratch space: a site whose TmpFS strata was not told about only
 	 * loses the bind, never the step. */
 	if (rc == 0 && client[0] && access(client, F_OK) == 0)
-		rc = bind_dir(rootfd, tmp_dev, client, uid, gid, why, why_len);
+		rc = pmix_bind_dir(rootfd, tmp_dev, client, uid, gid, why, why_len);
 	close(rootfd);
 	return rc;
 }

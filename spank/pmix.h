@@ -26,6 +26,13 @@ int pmix_bind_step(spank_t sp, const char *rootfs, const char *job_tmp, const ch
  * PMIX_{PTL_MODULE,SECURITY_MODE,GDS_MODULE} where the job did not set them. */
 void pmix_map_env(spank_t sp);
 
+/*
+ * Bind the host directory `path` at the same path in the rootfs `rootfd` (in the caller's mount
+ * namespace), making the mount point in the rootfs mount or on `job_tmp_dev` (0: none); under a
+ * read-only rootfs mount, through a writable clone of it. 0, or -1 with the reason in `why`.
+ */
+int pmix_bind_dir(int rootfd, dev_t job_tmp_dev, const char *path, uid_t uid, gid_t gid, char *why, size_t why_len);
+
 /* Slurm's client directory of a step: <base>/spmix_appdir_<uid>_<job>.<step> (pmixp_info.c). */
 int pmix_client_dir(char *buf, size_t len, const char *base, uid_t uid, uint32_t job, uint32_t step);
 
