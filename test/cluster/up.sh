@@ -22,6 +22,9 @@ for tool in slurmctld slurmd munged ip nsenter unshare setpriv make cc; do
   command -v "$tool" >/dev/null || die "missing tool: $tool (Debian: slurmctld slurmd slurm-client munge libslurm-dev iproute2 util-linux build-essential)"
 done
 
+# MpiDefault=pmix below: Slurm's mpi/pmix loads the unversioned libpmix.so.
+compgen -G '/usr/lib/*/pmix2/lib/libpmix.so' >/dev/null || die "missing libpmix for Slurm's mpi/pmix (Debian: libpmix2 libpmix-dev; run scripts/setup)"
+
 # The native front-ends when the build has them (what install-slurm puts in slurm.conf).
 PROLOG=${STRATA_CLUSTER_PROLOG:-$REPO/dist/prolog/slurm}
 EPILOG=${STRATA_CLUSTER_EPILOG:-$REPO/dist/epilog/slurm}
