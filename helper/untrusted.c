@@ -1,5 +1,7 @@
 /* Path handling in trees a user controls: see untrusted.h. */
+#ifndef _GNU_SOURCE /* also built into the SPANK plugin, whose Makefile defines it */
 #define _GNU_SOURCE
+#endif
 #include "untrusted.h"
 
 #include <errno.h>

@@ -52,6 +52,7 @@ int config_parse(int ac, char **av)
 	strcpy(conf.prefix, "container");
 	strcpy(conf.strata, "/usr/bin/strata");
 	strcpy(conf.runtime_dir, "/run/strata");
+	strcpy(conf.pmix_tmpdir, "/tmp");
 	conf.timeout = 60;
 	conf.import_timeout = 3600;
 
@@ -82,6 +83,9 @@ int config_parse(int ac, char **av)
 				return -1;
 		} else if (KEY("runtime_dir")) {
 			if (copy_path(conf.runtime_dir, sizeof(conf.runtime_dir), "runtime_dir", v, 0) < 0)
+				return -1;
+		} else if (KEY("pmix_tmpdir")) {
+			if (copy_path(conf.pmix_tmpdir, sizeof(conf.pmix_tmpdir), "pmix_tmpdir", v, 0) < 0)
 				return -1;
 		} else if (KEY("config")) {
 			if (copy_path(conf.config, sizeof(conf.config), "config", v, 1) < 0)

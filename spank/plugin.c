@@ -13,7 +13,9 @@
  *       error on the task's stderr and end the task with exit status 1, or chdir to the
  *       container working directory given with --container-workdir.
  *
- * The plugin never mounts anything: the prolog prepares the rootfs, the epilog removes it.
+ * The plugin mounts nothing in the node's mount namespace: the prolog prepares the rootfs, the
+ * epilog removes it. Only Slurm's per-step PMIx directories, which exist from step start on, are
+ * bound by the task itself, in a mount namespace of its own, before the chroot (pmix.c).
  * It defines no slurm_spank_job_prolog/epilog on purpose: with one, slurmd strips SPANK option
  * variables from the prolog environment (see docs/slurm.md).
  */

@@ -10,6 +10,7 @@
  *   pytorch_env.c slurmstepd: the PyTorch distributed variables per task (site switch)
  *   plugin.c   the SPANK entry points, which only dispatch to the above
  *   json.c     the entry.json reader
+ *   pmix.c     slurmstepd: the step's PMIx directories and variables (srun --mpi=pmix), pmix.h
  * Only plugin.c's slurm_spank_* symbols leave the shared object (strata.lds).
  */
 #ifndef STRATA_SPANK_H
@@ -37,6 +38,7 @@ struct plugin_conf {
 	int batch_host;           /* site default for the batch step: 0 in the container, 1 on the host */
 	int timeout;              /* seconds allowed for `strata resolve` */
 	int import_timeout;       /* seconds once it says it imports the image on first use */
+	char pmix_tmpdir[PATH_MAX]; /* where Slurm makes PMIx client directories: slurm.conf TmpFS */
 };
 
 extern struct plugin_conf conf;

@@ -22,6 +22,7 @@
 #include <slurm/slurm.h>
 #include <slurm/spank.h>
 
+#include "pmix.h"
 #include "strata.h"
 
 #ifndef SLURM_BATCH_SCRIPT
@@ -148,7 +149,7 @@ static int enter_rootfs(const char *path, uid_t uid, gid_t gid)
 
 void task_enter(spank_t sp)
 {
-	char dir[512], path[PATH_MAX], why[512], value[PATH_MAX];
+	char dir[512], path[PATH_MAX], why[1024], value[PATH_MAX];
 	static char text[256 * 1024]; /* entry.json; static: task processes may run on a small stack */
 	uint32_t jobid = 0, stepid = 0;
 	uid_t uid = 0;
@@ -224,6 +225,12 @@ void task_enter(spank_t sp)
 		task_fail("the container root %s is not mounted", path);
 		goto fail;
 	}
+	/* The step's PMIx directories (srun --mpi=pmix), in a mount namespace of the task's own. */
+	snprintf(value, sizeof(value), "%s/tmp/t", dir);
+	if (pmix_bind_step(sp, path, value, conf.pmix_tmpdir, why, sizeof(why)) < 0) {
+		task_fail("%s", why);
+		goto fail;
+	}
 	if (enter_rootfs(path, uid, gid) < 0)
 		goto fail;
 	/*
@@ -288,6 +295,7 @@ void task_start(spank_t sp)
 		return;
 	if (task.remap)
 		enter_remapped(sp);
+	pmix_map_env(sp);
 	if (task.workdir[0] && chdir(task.workdir) < 0) {
 		/*
 		 * A working directory the image lacks is created (Pyxis fails there), as the job's user (this is

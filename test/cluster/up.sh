@@ -18,10 +18,22 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
+# The hosts' holders and munged outlive this script: they must not inherit the caller's descriptors,
+# or a flock'ed /tmp/strata-mounttests.lock stays held for as long as the cluster runs (seen with
+# `STRATA_DEMO_KEEP=1 flock ... scripts/demo`: every other test run waited on it). 255 is the
+# descriptor bash reads this script from.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  [ "$fd" -gt 2 ] && [ "$fd" != 255 ] && eval "exec $fd>&-"
+done
+
 [ "$(id -u)" = 0 ] || die "must run as root (namespaces, slurmd, mounts)"
 for tool in slurmctld slurmd munged ip nsenter unshare setpriv make cc; do
   command -v "$tool" >/dev/null || die "missing tool: $tool (Debian: slurmctld slurmd slurm-client munge libslurm-dev iproute2 util-linux build-essential)"
 done
+
+# MpiDefault=pmix below: Slurm's mpi/pmix loads the unversioned libpmix.so.
+compgen -G '/usr/lib/*/pmix2/lib/libpmix.so' >/dev/null || die "missing libpmix for Slurm's mpi/pmix (Debian: libpmix2 libpmix-dev; run scripts/setup)"
 
 # The native front-ends when the build has them (what install-slurm puts in slurm.conf).
 PROLOG=${STRATA_CLUSTER_PROLOG:-$REPO/dist/prolog/slurm}
@@ -134,7 +146,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SwitchType=switch/none
-MpiDefault=none
+MpiDefault=pmix
 GresTypes=gpu
 SchedulerType=sched/backfill
 SelectType=select/cons_tres

@@ -69,11 +69,13 @@ chmod 1777 "$C/work"
 # The plugin is built against 24.11's <slurm/spank.h>, in a chroot of the rootfs, from a copy of the
 # sources (the checkout's spank/ holds the 22.05 build the other cluster loads).
 say "building the SPANK plugin against Slurm 24.11's headers"
-install -d "$C/spank"
+# The plugin links the mount helper's descriptor-based path code (helper/untrusted.c) in.
+install -d "$C/spank" "$C/spank/helper"
 cp "$REPO"/spank/{Makefile,strata.lds,*.c,*.h} "$C/spank/"
+cp "$REPO"/helper/untrusted.{c,h} "$C/spank/helper/"
 rm -f "$C/spank/test_spank.c"
 unshare --mount --propagation private -- sh -c '
-  mount --bind "$1" "$2/mnt" && chroot "$2" /usr/bin/make -s -C /mnt strata.so' sh "$C/spank" "$ROOTFS" >/dev/null
+  mount --bind "$1" "$2/mnt" && chroot "$2" /usr/bin/make -s -C /mnt HELPER=helper strata.so' sh "$C/spank" "$ROOTFS" >/dev/null
 
 # ---- configuration (as test/cluster/up.sh, with 24.11's names) ----------------------------------
 cat >"$C/etc/strata.yaml" <<EOC

@@ -143,6 +143,19 @@ export async function importImage(tag: string, files: Record<string, string> = {
   return result.stdout.trim().split('\n').pop()!;
 }
 
+/**
+ * The MPI image (Debian 12: python3, numpy, Open MPI with mpicc, mpi4py), built once per machine
+ * from Debian packages by test/images/mpi-rootfs.sh (cached under /var/cache/strata/rootfs; the
+ * first build takes a few minutes) and imported as `tag`, as the demo does.
+ */
+export async function importMpiImage(tag: string): Promise<void> {
+  const built = await run(join(REPO, 'test/images/mpi-rootfs.sh'), [], { timeoutMs: 1_200_000 });
+  if (built.code !== 0) throw new Error(`building the MPI image tree failed:\n${built.stderr}`);
+  const env = { ...process.env, STRATA_CONFIG: CONFIG };
+  const result = await run(join(REPO, 'dist/bin/strata.js'), ['import', `dir:${built.stdout.trim()}`, '--tag', tag], { env, timeoutMs: 600_000 });
+  if (result.code !== 0) throw new Error(`strata import ${tag} failed: ${result.stderr}`);
+}
+
 /** Delete an image from the store the way garbage collection would: tag, manifest, config, layers. */
 export function removeImageFromStore(tag: string): void {
   const [name, version] = tag.split(':');

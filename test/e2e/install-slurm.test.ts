@@ -72,6 +72,15 @@ test('installs the build, the plugin, the CLI link and the plugstack line, then 
   expect(output.join('')).toMatch(/is up to date/);
 });
 
+test('a site TmpFS reaches the plugin as pmix_tmpdir (where Slurm makes the steps\' PMIx client directories)', async () => {
+  writeFileSync(join(root, 'etc/slurm/slurm.conf'), 'ClusterName=x\nTmpFS=/local/scratch\n');
+  expect(await installSlurm({ dryRun: false, prefix }, options())).toBe(0);
+  const lib = join(prefix, 'lib/strata');
+  expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/strata.conf'), 'utf8')).toContain(
+    `required ${lib}/strata.so strata=${lib}/bin/strata.js runtime_dir=/run/strata pmix_tmpdir=/local/scratch\n`,
+  );
+});
+
 test('--dry-run says what would change and changes nothing', async () => {
   await installSlurm({ dryRun: true, prefix }, options());
   expect(output.join('')).toMatch(/would install .*prolog\/slurm\.js/);

@@ -135,7 +135,11 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
 
   const notes: string[] = [];
   const runtimeDir = options.runtimeDir ?? (await configuredRuntimeDir(env, notes));
-  const snippet = `# strata: --container-image and friends (written by strata install-slurm)\nrequired ${paths.plugin} strata=${paths.cli} runtime_dir=${runtimeDir}\n`;
+  const slurmConf = options.slurmConf ?? env.SLURM_CONF ?? join(sysconfdir, 'slurm', 'slurm.conf');
+  // Slurm makes each step's PMIx client directory under TmpFS (default /tmp); the plugin binds it.
+  const tmpFs = parseSlurmConf(await readFile(slurmConf, 'utf8').catch(() => '')).get('tmpfs');
+  const pmixTmpdir = tmpFs && tmpFs !== '/tmp' && tmpFs.startsWith('/') ? ` pmix_tmpdir=${tmpFs}` : '';
+  const snippet = `# strata: --container-image and friends (written by strata install-slurm)\nrequired ${paths.plugin} strata=${paths.cli} runtime_dir=${runtimeDir}${pmixTmpdir}\n`;
   const existing = await readFile(paths.plugstackSnippet, 'utf8').catch(() => undefined);
   if (existing === undefined) actions.push({ kind: 'write', target: paths.plugstackSnippet, content: snippet });
   else if (existing !== snippet) notes.push(`kept ${paths.plugstackSnippet} as it is (it differs from what strata would write:\n  ${snippet.split('\n')[1]})`);
@@ -148,7 +152,6 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
     notes.push(`the node agent (optional; without it every container job's prolog and epilog start Node): systemctl daemon-reload && systemctl enable --now ${AGENT_UNIT}`);
   }
 
-  const slurmConf = options.slurmConf ?? env.SLURM_CONF ?? join(sysconfdir, 'slurm', 'slurm.conf');
   notes.push(...(await checkSlurmConf(slurmConf, paths)));
   return { prefix, libDir, actions, unchanged, notes, paths };
 }

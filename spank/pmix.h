@@ -1,0 +1,42 @@
+/*
+ * Slurm's PMIx wire-up inside the container (`srun --mpi=pmix`): the step's PMIx directories
+ * bound at their own paths in a mount namespace private to the task, and the PMIX_*_MODULE ->
+ * PMIX_MCA_* mapping PMIx clients expect. See pmix.c and docs/slurm.md ("MPI").
+ */
+#ifndef STRATA_PMIX_H
+#define STRATA_PMIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <slurm/spank.h>
+
+/*
+ * Root, in the task's process before it enters the container (task_init_privileged): when the
+ * step runs Slurm's PMIx server, move this task into a mount namespace of its own and bind the
+ * step's server and client directories into `rootfs` at their host paths. `job_tmp` is the job's
+ * /tmp filesystem on the node (mount points may be made there). `tmpdir_base` is where Slurm makes
+ * the client directory unless the job sets SLURM_PMIX_TMPDIR (slurm.conf TmpFS, default /tmp).
+ * 0 when done or nothing to do; -1 with a message for the user in `why`.
+ */
+int pmix_bind_step(spank_t sp, const char *rootfs, const char *job_tmp, const char *tmpdir_base, char *why, size_t why_len);
+
+/* The user, after Slurm's MPI hook (task_init): PMIX_MCA_{ptl,psec,gds} from the PMIx server's
+ * PMIX_{PTL_MODULE,SECURITY_MODE,GDS_MODULE} where the job did not set them. */
+void pmix_map_env(spank_t sp);
+
+/*
+ * Bind the host directory `path` at the same path in the rootfs `rootfd` (in the caller's mount
+ * namespace), making the mount point in the rootfs mount or on `job_tmp_dev` (0: none); under a
+ * read-only rootfs mount, through a writable clone of it. 0, or -1 with the reason in `why`.
+ */
+int pmix_bind_dir(int rootfd, dev_t job_tmp_dev, const char *path, uid_t uid, gid_t gid, char *why, size_t why_len);
+
+/* Slurm's client directory of a step: <base>/spmix_appdir_<uid>_<job>.<step> (pmixp_info.c). */
+int pmix_client_dir(char *buf, size_t len, const char *base, uid_t uid, uint32_t job, uint32_t step);
+
+/* The PMIX_MCA_* name a PMIx server variable maps to, or NULL. */
+const char *pmix_mca_name(const char *server_var);
+
+#endif
