@@ -50,11 +50,12 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
         .option('readonly', { type: 'boolean', describe: 'read-only rootfs' })
         .option('upper-size', { type: 'string', describe: 'size of the writable layer, e.g. 4G' })
         .option('devices', { type: 'string', describe: 'CDI devices, vendor.com/class=name,... (--container-devices)' })
+        .option('save', { type: 'string', describe: 'at the job\'s end, save the writable layer: a squashfs file PATH or ~/NAME:TAG (--container-save)' })
         .option('timings', { type: 'boolean', describe: 'print where the time went (stderr)' })
         .option('dry-run', { type: 'boolean', describe: 'print the mount plan (JSON) and change nothing' }),
       (a) => run(async () => (await import('./commands/prolog.js')).prologCommand({
         job: a.job, uid: a.uid, gid: a.gid, image: a.image, imageDigest: a.imageDigest, mounts: a.mounts, workdir: a.workdir,
-        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, devices: a.devices, timings: a.timings, dryRun: a.dryRun,
+        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, devices: a.devices, save: a.save, timings: a.timings, dryRun: a.dryRun,
       })))
     .command('epilog', 'remove a job\'s rootfs from this node (run by the scheduler\'s epilog)', (y) =>
       y.option('job', { type: 'string', demandOption: true }).option('timings', { type: 'boolean' }),

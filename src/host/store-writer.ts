@@ -8,8 +8,10 @@ import { realpathSync } from 'node:fs';
 import { nodeError } from '../errors.js';
 import type { WriterProcess } from '../store/relay/caller.js';
 import { SAFE_PATH, TOOLS } from './tools.js';
+import { asUserCommand, type JobUser } from './as-user.js';
 
-export type WriterLaunch = { how: 'sudo'; ownerUid: number } | { how: 'setpriv'; ownerUid: number; ownerGid: number };
+/** `asUser`: root starts the sudo as that user (the epilog saving a job's layer into the user's namespace). */
+export type WriterLaunch = { how: 'sudo'; ownerUid: number; asUser?: JobUser } | { how: 'setpriv'; ownerUid: number; ownerGid: number };
 
 /** The strata executable this process runs from: the writer must be the same program. */
 export function strataExecutable(): string {
@@ -18,7 +20,10 @@ export function strataExecutable(): string {
 
 /** The command line that starts the writer (also shown in messages about the sudoers rule). */
 export function writerCommand(launch: WriterLaunch, executable = strataExecutable()): string[] {
-  if (launch.how === 'sudo') return [TOOLS.sudo, '--non-interactive', '-u', `#${launch.ownerUid}`, '--', executable, '_store-write'];
+  if (launch.how === 'sudo') {
+    const sudo = [TOOLS.sudo, '--non-interactive', '-u', `#${launch.ownerUid}`, '--', executable, '_store-write'];
+    return launch.asUser ? asUserCommand(launch.asUser, sudo) : sudo;
+  }
   return [TOOLS.setpriv, `--reuid=${launch.ownerUid}`, `--regid=${launch.ownerGid}`, '--clear-groups', '--', process.execPath, executable, '_store-write'];
 }
 

@@ -14,6 +14,8 @@ export interface PrologArgs {
   upperSize?: string;
   /** `--container-devices`: CDI devices, `vendor.com/class=name[,...]`. */
   devices?: string;
+  /** `--container-save`: a file path or ~/NAME:TAG, where the epilog saves the writable layer. */
+  save?: string;
   timings?: boolean;
   /** Print the plan (JSON) and change nothing. */
   dryRun?: boolean;

@@ -9,10 +9,10 @@ export const flag = (value: string | undefined) => (value === undefined || value
 /**
  * The container options a scheduler adapter passes as `<prefix>IMAGE`, `<prefix>IMAGE_DIGEST`,
  * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no), `<prefix>UPPER_SIZE` and
- * `<prefix>DEVICES` (CDI device names):
+ * `<prefix>DEVICES` (CDI device names), `<prefix>SAVE` (--container-save):
  * SPANK_STRATA_* for Slurm, STRATA_* from the PBS hook.
  */
-export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize' | 'devices'> {
+export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize' | 'devices' | 'save'> {
   const value = (name: string) => env[`${prefix}${name}`] || undefined;
   return {
     image: value('IMAGE'),
@@ -22,6 +22,7 @@ export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<P
     writable: flag(value('WRITABLE')) ?? true,
     upperSize: value('UPPER_SIZE'),
     devices: value('DEVICES'),
+    save: value('SAVE'),
   };
 }
 

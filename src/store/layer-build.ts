@@ -45,7 +45,7 @@ export interface BuiltLayer {
 type TarCompression = 'plain' | 'gzip' | 'zstd' | 'xz';
 
 /** tar2sqfs compressor names; squashfs-tools-ng cannot write uncompressed images. */
-const COMPRESSORS: Record<Exclude<Compression, 'none'>, string> = { zstd: 'zstd', lz4: 'lz4', gzip: 'gzip', xz: 'xz' };
+export const COMPRESSORS: Record<Exclude<Compression, 'none'>, string> = { zstd: 'zstd', lz4: 'lz4', gzip: 'gzip', xz: 'xz' };
 
 const READ_CHUNK = 1024 * 1024;
 const STDERR_LIMIT = 64 * 1024;

@@ -99,5 +99,6 @@ export function toRequest(args: PrologArgs): PrologRequest {
     writable: args.writable ?? true,
     upperSize,
     devices: parseDeviceRequests(args.devices),
+    save: args.save || undefined,
   };
 }

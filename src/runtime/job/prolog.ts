@@ -15,6 +15,8 @@ import { checkStrataPaths } from './strata-paths.js';
 import { jobDevices } from '../devices/index.js';
 import type { QualifiedName } from '../devices/names.js';
 import type { ResolvedImage } from '../../store/store.js';
+import { parseSaveTarget } from '../save/target.js';
+import { recordSaveRequest } from '../save/request.js';
 
 export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices'> {
   /** The job's explicit CDI device requests (`--container-devices`). */
@@ -23,6 +25,8 @@ export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices'> {
   image?: string;
   /** The digest pinned at submit time; wins over `image`. */
   imageDigest?: string;
+  /** `--container-save` as the user gave it (runtime/save/target.ts). */
+  save?: string;
 }
 
 export type PrologOutcome =
@@ -60,9 +64,11 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     started = performance.now();
     // Whether the user may read each source is decided when the helper opens it as the user.
     checkStrataPaths(request.mounts, config);
+    const save = request.save ? parseSaveTarget(request.save, { home: await homeOf(request.uid), workdir: request.jobWorkDir }) : undefined;
     const plan = planJob(await jobRequest(request, config, image), config, image);
     mark('plan', started);
     await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, gid: request.gid, timings });
+    if (save) recordSaveRequest(request.jobId, config, { text: request.save!, target: save });
     const devices = plan.steps.find((step) => step.op === 'entry')?.entry.devices;
     return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length, ...(devices ? { devices } : {}), ...(plan.notes ? { deviceNotes: plan.notes } : {}) };
   } catch (thrown) {
@@ -83,7 +89,7 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
  * is the job's (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES).
  */
 async function jobRequest(request: PrologRequest, config: Config, image: ResolvedImage): Promise<JobRequest> {
-  const { devices: explicit, ...rest } = request;
+  const { devices: explicit, save: _save, ...rest } = request;
   const { edits } = jobDevices(config, { explicit: explicit ?? [], imageEnv: image.config.config?.Env ?? [], jobEnv: process.env });
   return { ...rest, home: await homeOf(request.uid), ...(edits.devices.length ? { devices: edits } : {}) };
 }
