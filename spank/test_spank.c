@@ -1,13 +1,16 @@
 /*
  * Unit tests of the plugin's pure parts (plugstack arguments, option values, entry.json), without
- * Slurm: the plugin source is included, and the few Slurm functions it calls are stubbed.
+ * Slurm: linked with the plugin's objects (built with sanitizers), the Slurm functions they call stubbed.
  * Run with `make -C spank check`.
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <slurm/spank.h>
+
+#include "strata.h"
 
 static char last_error[1024];
 
@@ -29,7 +32,6 @@ spank_err_t spank_setenv(spank_t sp, const char *var, const char *val, int overw
 spank_err_t spank_unsetenv(spank_t sp, const char *var) { (void)sp; (void)var; return ESPANK_SUCCESS; }
 spank_err_t spank_job_control_setenv(spank_t sp, const char *n, const char *v, int o) { (void)sp; (void)n; (void)v; (void)o; return ESPANK_SUCCESS; }
 
-#include "strata_spank.c"
 
 static int failures;
 #define CHECK(cond)                                                                  \

@@ -68,7 +68,8 @@ for target in $(findmnt -rn -o TARGET | grep -e "^$C/" -e "^$C\$" | sort -r); do
   umount "$target" 2>/dev/null || umount -l "$target" || left=1
 done
 
-# 5. Files, never crossing into a mount.
+# 5. Files, never crossing into a mount; the fake GPUs in the host's /dev.
+rm -rf /dev/strata-cluster-gpu
 if [ -e "$C" ]; then
   if findmnt -rn -o TARGET | grep -q -e "^$C/" -e "^$C\$"; then
     say "not removing $C: something is still mounted below it"

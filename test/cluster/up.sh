@@ -76,7 +76,21 @@ log:
 upper:
   default_size: 64M
   max_size: 1G
+devices:
+  spec_dirs:
+    - $C/cdi
 EOF
+
+# Fake GPUs (there is no GPU here): device nodes like a GPU node's, in a directory of the host's
+# /dev (every host shares it), for Slurm's gres/gpu (gres.conf below) and the CDI spec that
+# test/e2e/devices.test.ts writes into $C/cdi. Nothing opens them: no driver is needed.
+GPU_DEV=/dev/strata-cluster-gpu
+rm -rf "$GPU_DEV"
+install -d -m 0755 "$C/cdi" "$GPU_DEV"
+for i in 0 1; do mknod -m 0666 "$GPU_DEV/nvidia$i" c 195 "$i"; done
+mknod -m 0666 "$GPU_DEV/nvidiactl" c 195 255
+mknod -m 0666 "$GPU_DEV/nvidia-uvm" c 511 0
+echo "Name=gpu File=$GPU_DEV/nvidia[0-1]" >"$C/etc/gres.conf"
 
 # The prolog environment has no PATH and no STRATA_CONFIG: these wrappers add only the config path,
 # then exec the real entry point (which relies on its absolute shebang).
@@ -120,6 +134,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 SwitchType=switch/none
 MpiDefault=none
+GresTypes=gpu
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
@@ -134,7 +149,7 @@ PrologEpilogTimeout=60
 PlugStackConfig=$C/etc/plugstack.conf
 EOF
   for n in $(node_names); do
-    echo "NodeName=$n NodeAddr=$(host_ip "$n") CPUs=2 RealMemory=1000 State=UNKNOWN"
+    echo "NodeName=$n NodeAddr=$(host_ip "$n") CPUs=2 RealMemory=1000 Gres=gpu:2 State=UNKNOWN"
   done
   echo "PartitionName=debug Nodes=n[1-$NODES] Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO"
 } >"$C/etc/slurm.conf"

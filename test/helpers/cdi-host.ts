@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DRIVER_VERSION } from './cdi-specs.js';
+import type { TarSpec } from './oci.js';
 
 export const isRoot = process.getuid?.() === 0;
 
@@ -86,3 +87,25 @@ export function fakeGpuNode(gpus = 2): FakeGpuNode {
 }
 
 export const cleanupCdi = (root: string) => rmSync(root, { recursive: true, force: true });
+
+/** A dynamically linked program that dlopens libcuda.so.1 and calls cuInit, with the loader and libc it needs. */
+export function cudaProbeFiles(dir: string): TarSpec[] {
+  const source = join(dir, 'probe.c');
+  writeFileSync(
+    source,
+    '#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n  void *h = dlopen("libcuda.so.1", RTLD_NOW);\n  if (!h) { printf("dlopen: %s\\n", dlerror()); return 1; }\n' +
+      '  int (*init)(unsigned) = (int (*)(unsigned))dlsym(h, "cuInit");\n  printf("cuInit=%d\\n", init ? init(0) : -1);\n  return 0;\n}\n',
+  );
+  execFileSync('gcc', ['-O2', '-o', join(dir, 'cuda-probe'), source]);
+  return [
+    { name: 'usr', type: 'dir' },
+    { name: 'usr/bin', type: 'dir' },
+    { name: 'usr/bin/cuda-probe', fromFile: join(dir, 'cuda-probe'), mode: 0o755 },
+    { name: 'lib64', type: 'dir' },
+    { name: 'lib64/ld-linux-x86-64.so.2', fromFile: '/lib64/ld-linux-x86-64.so.2', mode: 0o755 },
+    { name: 'lib', type: 'dir' },
+    { name: 'lib/x86_64-linux-gnu', type: 'dir' },
+    { name: 'lib/x86_64-linux-gnu/libc.so.6', fromFile: '/lib/x86_64-linux-gnu/libc.so.6', mode: 0o755 },
+    ...['env', 'readlink', 'stat', 'grep', 'test'].map((applet): TarSpec => ({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' })),
+  ];
+}

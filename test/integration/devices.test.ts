@@ -8,7 +8,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildLibcuda, makeGpuNodes, tempDir, writeFakeNvidiaSmi, writeSpecs } from '../helpers/cdi-host.js';
+import { buildLibcuda, cudaProbeFiles, makeGpuNodes, tempDir, writeFakeNvidiaSmi, writeSpecs } from '../helpers/cdi-host.js';
 import { DRIVER_VERSION, nvidiaSpecYaml } from '../helpers/cdi-specs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { busyboxLayer, layerTar, writeLayout, type TarSpec } from '../helpers/oci.js';
@@ -47,28 +47,6 @@ function inJob(job: string, script: string): Promise<RunOutput> {
   });
 }
 
-/** A dynamically linked program that dlopens libcuda.so.1 and calls cuInit, with the loader and libc it needs. */
-function probeFiles(dir: string): TarSpec[] {
-  const source = join(dir, 'probe.c');
-  writeFileSync(
-    source,
-    '#include <dlfcn.h>\n#include <stdio.h>\nint main(void) {\n  void *h = dlopen("libcuda.so.1", RTLD_NOW);\n  if (!h) { printf("dlopen: %s\\n", dlerror()); return 1; }\n' +
-      '  int (*init)(unsigned) = (int (*)(unsigned))dlsym(h, "cuInit");\n  printf("cuInit=%d\\n", init ? init(0) : -1);\n  return 0;\n}\n',
-  );
-  execFileSync('gcc', ['-O2', '-o', join(dir, 'cuda-probe'), source]);
-  return [
-    { name: 'usr', type: 'dir' },
-    { name: 'usr/bin', type: 'dir' },
-    { name: 'usr/bin/cuda-probe', fromFile: join(dir, 'cuda-probe'), mode: 0o755 },
-    { name: 'lib64', type: 'dir' },
-    { name: 'lib64/ld-linux-x86-64.so.2', fromFile: '/lib64/ld-linux-x86-64.so.2', mode: 0o755 },
-    { name: 'lib', type: 'dir' },
-    { name: 'lib/x86_64-linux-gnu', type: 'dir' },
-    { name: 'lib/x86_64-linux-gnu/libc.so.6', fromFile: '/lib/x86_64-linux-gnu/libc.so.6', mode: 0o755 },
-    ...['env', 'readlink', 'stat', 'grep', 'test'].map((applet): TarSpec => ({ name: `bin/${applet}`, type: 'symlink', linkname: 'busybox' })),
-  ];
-}
-
 async function mustImport(layout: string, ref: string) {
   const result = await site.run(['import', `oci:${layout}:${ref}`, '--tag', `${ref}:1`]);
   if (result.code !== 0) throw new Error(result.stderr);
@@ -91,7 +69,7 @@ beforeAll(async () => {
   site = makeSite('devices', `devices:\n  spec_dirs:\n    - ${specDir}\n`);
 
   const layout = join(root, 'layout');
-  const probe = probeFiles(root);
+  const probe = cudaProbeFiles(root);
   const env = [`PATH=/usr/bin:/bin`, `LD_LIBRARY_PATH=${IMAGE_LIB}`, 'IMAGE_ONLY=1'];
   const hostile: TarSpec[] = [
     // The library folder leads (dangling, absolute) into the host's /dev if resolved after /dev is bound.
@@ -190,7 +168,7 @@ test('links planted at the library, its soname link and the dev link lead nowher
   const layout = join(root, 'layout-links');
   const dirs: TarSpec[] = ['usr', 'usr/local', 'usr/local/nvidia', 'usr/local/nvidia/lib64'].map((name) => ({ name, type: 'dir' }));
   const planted: TarSpec[] = [`libcuda.so.${DRIVER_VERSION}`, 'libcuda.so.1', 'libcuda.so'].map((name) => ({ name: `usr/local/nvidia/lib64/${name}`, type: 'symlink', linkname: victimFile }));
-  writeLayout(layout, [{ ref: 'planted', layers: [{ tar: busyboxLayer(probeFiles(root)), compression: 'none' }, { tar: layerTar([...dirs, ...planted]), compression: 'none' }] }]);
+  writeLayout(layout, [{ ref: 'planted', layers: [{ tar: busyboxLayer(cudaProbeFiles(root)), compression: 'none' }, { tar: layerTar([...dirs, ...planted]), compression: 'none' }] }]);
   await mustImport(layout, 'planted');
   expect((await prolog('5', 'planted:1', ['--devices', 'nvidia.com/gpu=0'])).code).toBe(0);
   expect(readFileSync(victimFile, 'utf8')).toBe('host file\n');

@@ -18,7 +18,7 @@ const packed = (): PackEntry => JSON.parse(execFileSync('npm', ['pack', '--dry-r
 
 test('the tarball has dist/, the plugin source, etc/, man pages and docs, and no build products', () => {
   const files = packed().files.map((f) => f.path);
-  for (const path of ['dist/bin/strata.js', 'dist/prolog/slurm.js', 'dist/epilog/slurm.js', 'dist/prolog/slurm', 'dist/epilog/slurm', 'front/strata-front.c', 'spank/Makefile', 'spank/strata_spank.c', 'helper/strata-mount.c', 'spank/strata.lds', 'etc/strata.yaml',
+  for (const path of ['dist/bin/strata.js', 'dist/prolog/slurm.js', 'dist/epilog/slurm.js', 'dist/prolog/slurm', 'dist/epilog/slurm', 'front/strata-front.c', 'spank/Makefile', 'spank/plugin.c', 'helper/strata-mount.c', 'spank/strata.lds', 'etc/strata.yaml',
     'etc/slurm/slurm.conf.strata', 'etc/slurm/strata-healthcheck.sh', 'etc/systemd/strata-doctor.service', 'etc/systemd/strata-doctor.timer', 'man/strata.1', 'man/strata.yaml.5', 'docs/install.md', 'package.json']) {
     expect(files).toContain(path);
   }

@@ -1,0 +1,274 @@
+/*
+ * Options: --<prefix>-image and friends, with STRATA_CONTAINER_* (then Pyxis's PYXIS_CONTAINER_*)
+ * environment fallbacks, and their validation on the submit side.
+ */
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <slurm/spank.h>
+
+#include "strata.h"
+
+/* The option table: one row per option, indexed by enum opt_id. */
+static const struct {
+	const char *suffix;  /* option name after "<prefix>-" (after "no-<prefix>-" when `negated`) */
+	int negated;
+	const char *env;     /* environment fallback */
+	const char *pyxis_env; /* Pyxis's fallback, read after `env` (a boolean sets this flag or `opposite`) */
+	enum opt_id opposite; /* the other half of a flag pair; NO_OPT if none */
+	const char *arginfo; /* NULL for flags */
+	const char *usage;
+	const char *refused; /* NULL: supported; else why not and what to do instead */
+} opt_spec[OPT_COUNT] = {
+	[OPT_IMAGE] = { "image", 0, "STRATA_CONTAINER_IMAGE", "PYXIS_CONTAINER_IMAGE", NO_OPT,
+		"NAME[:TAG]|[USER@][REGISTRY#]IMAGE[:TAG]|PATH",
+		"[strata] run the job in this image: a name from the site's image store (see `strata images`), "
+		"~/NAME:TAG for your own, or, as Pyxis takes them, a registry image or a squashfs file (imported on first use where the site allows it)", NULL },
+	[OPT_MOUNTS] = { "mounts", 0, "STRATA_CONTAINER_MOUNTS", "PYXIS_CONTAINER_MOUNTS", NO_OPT, "SRC[:DST[:FLAGS]][,...]",
+		"[strata] bind mounts into the container, comma-separated; FLAGS ro or rw, joined with + as in Pyxis; "
+		"a ./relative SRC starts from the job's working directory", NULL },
+	[OPT_WORKDIR] = { "workdir", 0, "STRATA_CONTAINER_WORKDIR", "PYXIS_CONTAINER_WORKDIR", NO_OPT, "PATH",
+		"[strata] working directory inside the container", NULL },
+	[OPT_WRITABLE] = { "writable", 0, "STRATA_CONTAINER_WRITABLE", "PYXIS_CONTAINER_WRITABLE", OPT_READONLY, NULL,
+		"[strata] make the container's root filesystem writable (changes are discarded at the end of the job)", NULL },
+	[OPT_READONLY] = { "readonly", 0, "STRATA_CONTAINER_READONLY", "PYXIS_CONTAINER_READONLY", OPT_WRITABLE, NULL,
+		"[strata] make the container's root filesystem read-only", NULL },
+	[OPT_UPPER_SIZE] = { "upper-size", 0, "STRATA_CONTAINER_UPPER_SIZE", NULL, NO_OPT, "SIZE",
+		"[strata] size of the writable layer on each node, e.g. 4G", NULL },
+	[OPT_BATCH] = { "batch", 0, "STRATA_CONTAINER_BATCH", NULL, NO_OPT, "container|host",
+		"[strata] where the batch script runs: in the container (default) or on the host; "
+		"job steps (srun) always run in the container", NULL },
+	/* Checked by the prolog (a bad name fails the job there, with the spec's offer in the message). */
+	[OPT_DEVICES] = { "devices", 0, "STRATA_CONTAINER_DEVICES", NULL, NO_OPT, "VENDOR/CLASS=NAME[,...]",
+		"[strata] CDI devices for the container, e.g. nvidia.com/gpu=all", NULL },
+	[OPT_NAME] = { "name", 0, NULL, "PYXIS_CONTAINER_NAME", NO_OPT, "NAME",
+		"[strata] not supported (Pyxis's named containers)",
+		"strata keeps no container after its job; within a job, every step on a node already runs in the job's "
+		"container and sees what earlier steps wrote, so drop it (to keep software, build an image: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
+	[OPT_SAVE] = { "save", 0, NULL, "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH",
+		"[strata] not supported yet (Pyxis: save the container as a squashfs file)",
+		"to keep what a job installed, copy it out in the job and build an image from it: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG" },
+	[OPT_MOUNT_HOME] = { "mount-home", 0, NULL, "PYXIS_CONTAINER_MOUNT_HOME", OPT_NO_MOUNT_HOME, NULL,
+		"[strata] bind mount your home directory (strata always does)", NULL },
+	[OPT_NO_MOUNT_HOME] = { "mount-home", 1, NULL, NULL, OPT_MOUNT_HOME, NULL,
+		"[strata] not supported: strata always mounts your home directory",
+		"strata always mounts your home directory; to hide it, mount an empty directory over it "
+		"(--container-mounts=/path/to/empty:$HOME)" },
+	[OPT_REMAP_ROOT] = { "remap-root", 0, NULL, "PYXIS_CONTAINER_REMAP_ROOT", OPT_NO_REMAP_ROOT, NULL,
+		"[strata] not supported yet (Pyxis: run as root in a user namespace)",
+		"tasks run as you; install software into an image instead (strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
+	[OPT_NO_REMAP_ROOT] = { "remap-root", 1, NULL, NULL, OPT_REMAP_ROOT, NULL,
+		"[strata] run as yourself in the container (always so)", NULL },
+	[OPT_ENTRYPOINT] = { "entrypoint", 0, NULL, "PYXIS_CONTAINER_ENTRYPOINT", OPT_NO_ENTRYPOINT, NULL,
+		"[strata] not supported yet (Pyxis: run the image's entrypoint first)",
+		"run the entrypoint yourself as the command (e.g. srun --container-image=IMAGE /entrypoint.sh CMD...)" },
+	[OPT_NO_ENTRYPOINT] = { "entrypoint", 1, NULL, NULL, OPT_ENTRYPOINT, NULL,
+		"[strata] do not run the image's entrypoint (always so)", NULL },
+	[OPT_ENTRYPOINT_LOG] = { "entrypoint-log", 0, NULL, "PYXIS_CONTAINER_ENTRYPOINT_LOG", NO_OPT, NULL,
+		"[strata] accepted for Pyxis scripts; no effect (strata runs no entrypoint)", NULL },
+	[OPT_ENV] = { "env", 0, NULL, "PYXIS_CONTAINER_ENV", NO_OPT, "NAME[,NAME...]",
+		"[strata] not supported yet (Pyxis: host values that override the image's)",
+		"set the variables in the job itself (export them in the batch script, or srun ... env NAME=VALUE CMD)" },
+	[OPT_UNSHARE] = { "unshare", 0, NULL, "PYXIS_CONTAINER_UNSHARE", NO_OPT, "NS[,NS...]",
+		"[strata] not supported (Pyxis: new net, ipc or uts namespaces)",
+		"strata containers share the node's network, IPC and host name, as Pyxis's do by default; drop it" },
+};
+
+char opt_names[OPT_COUNT][SPANK_OPTION_MAXLEN + 1];
+
+struct option_values args;
+
+void opt_set(enum opt_id id, const char *value, int from_env)
+{
+	args.env_name[id] = NULL;
+	free(args.value[id]);
+	args.value[id] = strdup(value);
+	args.from_env[id] = from_env;
+}
+
+int option_cb(int val, const char *optarg, int remote)
+{
+	enum opt_id id = (enum opt_id)val;
+	int flag;
+
+	if (val < 0 || id >= OPT_COUNT)
+		return -1;
+	flag = opt_spec[id].arginfo == NULL;
+	if (!flag && (optarg == NULL || *optarg == '\0')) {
+		slurm_error(TAG ": --%s: argument required", opt_names[id]);
+		return -1;
+	}
+	/*
+	 * The last value wins: srun inside an allocation first gets the job's options from its
+	 * environment (SLURM_SPANK__SLURM_SPANK_OPTION_*), then the command line's.
+	 */
+	opt_set(id, flag ? "1" : optarg, 0);
+	return 0;
+}
+
+int options_register(spank_t sp)
+{
+	for (int i = 0; i < OPT_COUNT; i++) {
+		struct spank_option opt = {
+			.name = opt_names[i],
+			.arginfo = (char *)opt_spec[i].arginfo,
+			.usage = (char *)opt_spec[i].usage,
+			.has_arg = opt_spec[i].arginfo != NULL,
+			.val = i,
+			.cb = option_cb,
+		};
+		snprintf(opt_names[i], sizeof(opt_names[i]), "%s%s-%s", opt_spec[i].negated ? "no-" : "", conf.prefix,
+			 opt_spec[i].suffix);
+		if (spank_option_register(sp, &opt) != ESPANK_SUCCESS) {
+			slurm_error(TAG ": could not register option --%s", opt_names[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A variable of the caller's environment (the job's, in slurmstepd); NULL if unset or empty. */
+static const char *env_value(spank_t sp, const char *name, char *buf, size_t len)
+{
+	const char *v = NULL;
+
+	if (name == NULL)
+		return NULL;
+	if (spank_context() == S_CTX_REMOTE) {
+		if (spank_getenv(sp, name, buf, (int)len) == ESPANK_SUCCESS)
+			v = buf;
+	} else {
+		v = getenv(name);
+	}
+	return v && *v ? v : NULL;
+}
+
+/*
+ * Environment fallbacks, for jobs submitted without options (slurmrestd, wrappers, scripts written
+ * for Pyxis). Options win, then STRATA_CONTAINER_*, then Pyxis's PYXIS_CONTAINER_*. A flag's
+ * boolean variable sets the flag (true) or the other half of its pair (false), as in Pyxis.
+ */
+void options_from_env(spank_t sp)
+{
+	static char bufs[2][PATH_MAX * 4];
+
+	for (int i = 0; i < OPT_COUNT; i++) {
+		const char *names[2] = { opt_spec[i].env, opt_spec[i].pyxis_env };
+		enum opt_id other = opt_spec[i].opposite;
+
+		for (int k = 0; k < 2; k++) {
+			const char *v;
+			enum opt_id target = (enum opt_id)i;
+
+			if (args.value[i] || (other != NO_OPT && args.value[other]))
+				break;
+			if ((v = env_value(sp, names[k], bufs[k], sizeof(bufs[k]))) == NULL)
+				continue;
+			if (opt_spec[i].arginfo == NULL) { /* flag: boolean value */
+				int b = parse_bool(v);
+				if (b < 0 || (b == 0 && (k == 0 || other == NO_OPT)))
+					continue;
+				if (b == 0)
+					target = other;
+				v = "1";
+			}
+			opt_set(target, v, 1);
+			args.env_name[target] = names[k];
+		}
+	}
+}
+
+/* How an option is named in messages: the option, or the environment variable it came from. */
+const char *opt_label(enum opt_id id)
+{
+	static char labels[OPT_COUNT][SPANK_OPTION_MAXLEN + 48]; /* one per option: a message may name two */
+
+	if (args.from_env[id])
+		snprintf(labels[id], sizeof(labels[id]), "%s (--%s)", args.env_name[id] ? args.env_name[id] : opt_spec[id].env,
+			 opt_names[id]);
+	else
+		snprintf(labels[id], sizeof(labels[id]), "--%s", opt_names[id]);
+	return labels[id];
+}
+
+/* A size as strata reads it (SIZE_RE in src/config/validate.ts): 512M, 4G, 1.5GiB, 4096; not 0. */
+int valid_size(const char *s)
+{
+	const char *p = s;
+	int nonzero = 0;
+
+	while (*p >= '0' && *p <= '9')
+		nonzero |= *p++ != '0';
+	if (p == s)
+		return -1;
+	if (*p == '.') {
+		const char *frac = ++p;
+		while (*p >= '0' && *p <= '9')
+			nonzero |= *p++ != '0';
+		if (p == frac)
+			return -1;
+	}
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p && strchr("kKmMgGtT", *p)) {
+		p++;
+		if (*p == 'i' || *p == 'I')
+			p++;
+	}
+	if (*p == 'b' || *p == 'B')
+		p++;
+	return nonzero && *p == '\0' ? 0 : -1;
+}
+
+int args_validate(void)
+{
+	if (!args.value[OPT_IMAGE]) {
+		for (int i = 0; i < OPT_COUNT; i++) {
+			if (args.value[i] && !args.from_env[i]) {
+				slurm_error(TAG ": --%s needs --%s", opt_names[i], opt_names[OPT_IMAGE]);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	for (int i = 0; i < OPT_COUNT; i++) {
+		enum opt_id other = opt_spec[i].opposite;
+		if (other != NO_OPT && (int)other > i && args.value[i] && args.value[other]) {
+			slurm_error(TAG ": %s and %s exclude each other", opt_label((enum opt_id)i), opt_label(other));
+			return -1;
+		}
+	}
+	/* Pyxis's options that strata cannot honour: one line each, naming it and what to do instead. */
+	for (int i = 0; i < OPT_COUNT; i++) {
+		if (args.value[i] && opt_spec[i].refused) {
+			slurm_error(TAG ": %s is not supported by strata: %s", opt_label((enum opt_id)i), opt_spec[i].refused);
+			return -1;
+		}
+	}
+	/* The mount list is checked by `strata resolve --mounts` (one parser, the prolog's). */
+	if (args.value[OPT_WORKDIR] && args.value[OPT_WORKDIR][0] != '/') {
+		slurm_error(TAG ": %s must be an absolute path: \"%s\"", opt_label(OPT_WORKDIR), args.value[OPT_WORKDIR]);
+		return -1;
+	}
+	if (args.value[OPT_UPPER_SIZE] && valid_size(args.value[OPT_UPPER_SIZE]) < 0) {
+		slurm_error(TAG ": %s: \"%s\" is not a size; use e.g. 512M or 4G", opt_label(OPT_UPPER_SIZE),
+			    args.value[OPT_UPPER_SIZE]);
+		return -1;
+	}
+	if (args.value[OPT_BATCH] && parse_batch(args.value[OPT_BATCH]) < 0) {
+		slurm_error(TAG ": %s must be \"container\" or \"host\": \"%s\"", opt_label(OPT_BATCH), args.value[OPT_BATCH]);
+		return -1;
+	}
+	return 0;
+}
+
+void options_free(void)
+{
+	for (int i = 0; i < OPT_COUNT; i++) {
+		free(args.value[i]);
+		args.value[i] = NULL;
+	}
+}
