@@ -24,6 +24,7 @@ export function parseSaveTarget(text: string, where: { home?: string; workdir?: 
     const ref = parseTagRef(text.slice(2));
     return { kind: 'image', tag: `~/${ref.name}:${ref.tag}` };
   }
+  if (/(^|\/)\.{0,2}$/.test(text)) throw bad(text, 'it names a directory, not a file');
   let path: string;
   if (text.startsWith('/')) path = text;
   else if (text.startsWith('~/')) {
