@@ -48,9 +48,10 @@ static const struct {
 		"[strata] not supported (Pyxis's named containers)",
 		"strata keeps no container after its job; within a job, every step on a node already runs in the job's "
 		"container and sees what earlier steps wrote, so drop it (to keep software, build an image: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
-	[OPT_SAVE] = { "save", 0, NULL, "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH",
-		"[strata] not supported yet (Pyxis: save the container as a squashfs file)",
-		"to keep what a job installed, copy it out in the job and build an image from it: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG" },
+	/* Checked by the prolog, saved by the epilog on each node (src/runtime/save/). */
+	[OPT_SAVE] = { "save", 0, "STRATA_CONTAINER_SAVE", "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH|~/NAME:TAG",
+		"[strata] at the end of the job, save the container's writable layer as a squashfs file (relative to the "
+		"job's working directory), or with ~/NAME:TAG as an image of your own (the job's image plus that layer)", NULL },
 	[OPT_MOUNT_HOME] = { "mount-home", 0, NULL, "PYXIS_CONTAINER_MOUNT_HOME", OPT_NO_MOUNT_HOME, NULL,
 		"[strata] bind mount your home directory (strata always does)", NULL },
 	[OPT_NO_MOUNT_HOME] = { "mount-home", 1, NULL, NULL, OPT_MOUNT_HOME, NULL,

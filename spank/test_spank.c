@@ -185,7 +185,6 @@ static void test_pyxis_options(void)
 	/* refused options: one line naming the option (or the variable) and what to do instead */
 	const struct { enum opt_id id; const char *arg, *says; } refused[] = {
 		{ OPT_NAME, "args-test", "--container-name is not supported by strata: strata keeps no container after its job" },
-		{ OPT_SAVE, "/tmp/x.sqsh", "--container-save is not supported by strata: to keep what a job installed" },
 		{ OPT_REMAP_ROOT, NULL, "--container-remap-root is not supported by strata: tasks run as you" },
 		{ OPT_ENTRYPOINT, NULL, "--container-entrypoint is not supported by strata: run the entrypoint yourself" },
 		{ OPT_ENV, "FOO", "--container-env is not supported by strata: set the variables in the job itself" },
@@ -213,7 +212,8 @@ static void test_pyxis_options(void)
 	option_cb(OPT_NO_REMAP_ROOT, NULL, 0);
 	option_cb(OPT_NO_ENTRYPOINT, NULL, 0);
 	option_cb(OPT_ENTRYPOINT_LOG, NULL, 0);
-	CHECK(args_validate() == 0);
+	option_cb(OPT_SAVE, "/tmp/x.sqsh", 0);
+	CHECK(args_validate() == 0 && args.value[OPT_SAVE] && !strcmp(args.value[OPT_SAVE], "/tmp/x.sqsh"));
 	/* both halves of a pair */
 	option_cb(OPT_ENTRYPOINT, NULL, 0);
 	CHECK(args_validate() < 0 && strstr(last_error, "--container-entrypoint and --no-container-entrypoint exclude each other"));
