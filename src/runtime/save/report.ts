@@ -4,6 +4,7 @@
 // plain path (an interactive srun/salloc, or a file name pattern with %), the log has it.
 
 import { runAsUser, type JobUser } from '../../host/as-user.js';
+import { TOOLS } from '../../host/tools.js';
 
 /** The job output file a line can go to, or undefined. */
 export function jobOutputFile(env: NodeJS.ProcessEnv): string | undefined {
@@ -19,6 +20,6 @@ export async function tellJobUser(env: NodeJS.ProcessEnv, user: JobUser, line: s
   const file = jobOutputFile(env);
   if (!file) return false;
   // O_APPEND without O_CREAT: only a file that is already there (the job made it) gets the line.
-  const { status } = await runAsUser(user, ['/bin/sh', '-c', '[ -f "$2" ] && printf "%s\\n" "$1" >> "$2"', 'sh', line, file]);
+  const { status } = await runAsUser(user, [TOOLS.sh, '-c', '[ -f "$2" ] && printf "%s\\n" "$1" >> "$2"', 'sh', line, file]);
   return status === 0;
 }
