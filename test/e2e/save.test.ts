@@ -65,11 +65,17 @@ test('a save that fails is told in the job\'s output; the node is not drained', 
   expect(first.output).toMatch(/^ran\nstrata: cannot save the container to \/proc\/nope.sqsh: /);
 }, 60_000);
 
-test('srun --container-save inside an allocation is refused at once', async () => {
+test('in a container job, srun --container-name reaches the job\'s container; srun --container-save is refused', async () => {
   const dir = workDir('save-step');
-  const result = await runBatch(dir, ['-N1', '--container-image=save-base:1', '--container-batch=host'], 'srun --container-save=./x.sqsh true; echo rc=$?');
+  const script = 'srun --container-image=save-base:1 --container-name=dev sh -c "echo step1 > /from-step1"; srun --container-name=dev:exec cat /from-step1 /etc/strata-marker; srun --container-save=./x.sqsh true; echo rc=$?';
+  const result = await runBatch(dir, ['-N1', '--container-image=save-base:1', '--container-batch=host'], script);
+  expect(result.output).toMatch(/^step1\nbase\n/);
   expect(result.output).toMatch(/--container-save on srun inside an allocation is not supported/);
   expect(result.output).toMatch(/rc=1/);
+  // Outside a container job a name alone cannot stand for anything: refused at submit.
+  const refused = await sbatch(dir, ['--container-name=dev', '--wrap', 'true']);
+  expect(refused.code).not.toBe(0);
+  expect(refused.stderr).toMatch(/--container-name needs --container-image: strata keeps no container after its job/);
 }, 60_000);
 
 test('an image only in the job environment (as slurmrestd submits it) fails the job, never the bare host', async () => {
