@@ -31,7 +31,9 @@ for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o75
 mkdirSync(`${staging}/helper`);
 const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
 const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c', 'helper/image-files.c'], { stdio: 'inherit' });
-const helperBuilt = helper.status === 0;
+// The reader of a job's writable layer for --container-save (helper/upper-walk.c).
+const walker = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-upper-walk`, 'helper/upper-walk.c'], { stdio: 'inherit' });
+const helperBuilt = helper.status === 0 && walker.status === 0;
 // The node agent's socket owner (front/strata-agent-gate.c): without it there is no agent, and the
 // front-ends run Node for every container job, as before.
 spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-agent-gate`, 'front/strata-agent-gate.c'], { stdio: 'inherit' });
@@ -48,7 +50,7 @@ try {
 renameSync(staging, 'dist');
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 console.log(`built ${Object.keys(entries).map((name) => `dist/${name}.js`).join(', ')}`);
-console.log(helperBuilt ? 'built dist/helper/strata-mount' : 'mount helper NOT built: this node cannot set up containers (install a C compiler and rebuild)');
+console.log(helperBuilt ? 'built dist/helper/strata-mount, dist/helper/strata-upper-walk' : 'mount helper NOT built: this node cannot set up containers (install a C compiler and rebuild)');
 console.log(fronts.every(Boolean) ? 'built dist/prolog/slurm, dist/epilog/slurm (Slurm front-ends)' : 'Slurm front-ends not built (slurm.conf names the .js entry points)');
 
 // The man pages, from the command definitions and the configuration schema.

@@ -44,13 +44,14 @@ static const struct {
 	/* Checked by the prolog (a bad name fails the job there, with the spec's offer in the message). */
 	[OPT_DEVICES] = { "devices", 0, "STRATA_CONTAINER_DEVICES", NULL, NO_OPT, "VENDOR/CLASS=NAME[,...]",
 		"[strata] CDI devices for the container, e.g. nvidia.com/gpu=all", NULL },
-	[OPT_NAME] = { "name", 0, NULL, "PYXIS_CONTAINER_NAME", NO_OPT, "NAME",
-		"[strata] not supported (Pyxis's named containers)",
-		"strata keeps no container after its job; within a job, every step on a node already runs in the job's "
-		"container and sees what earlier steps wrote, so drop it (to keep software, build an image: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG)" },
-	[OPT_SAVE] = { "save", 0, NULL, "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH",
-		"[strata] not supported yet (Pyxis: save the container as a squashfs file)",
-		"to keep what a job installed, copy it out in the job and build an image from it: strata import dir:DIR --base IMAGE --tag ~/NAME:TAG" },
+	/* Pyxis's named container with container_scope=job: the job's own, shared by all its steps. */
+	[OPT_NAME] = { "name", 0, NULL, "PYXIS_CONTAINER_NAME", NO_OPT, "NAME[:auto|create|exec|no_exec]",
+		"[strata] accepted for Pyxis scripts: every step of a job on a node runs in the job's one container, "
+		"whatever its name; nothing is kept after the job (use --container-save=~/NAME:TAG)", NULL },
+	/* Checked by the prolog, saved by the epilog on each node (src/runtime/save/). */
+	[OPT_SAVE] = { "save", 0, "STRATA_CONTAINER_SAVE", "PYXIS_CONTAINER_SAVE", NO_OPT, "PATH|~/NAME:TAG",
+		"[strata] at the end of the job, save the container's writable layer as a squashfs file (relative to the "
+		"job's working directory), or with ~/NAME:TAG as an image of your own (the job's image plus that layer)", NULL },
 	/* Pyxis's flag pairs: the job's choice reaches the prolog (mount-home) and entry.json; a step's wins in its tasks. */
 	[OPT_MOUNT_HOME] = { "mount-home", 0, "STRATA_CONTAINER_MOUNT_HOME", "PYXIS_CONTAINER_MOUNT_HOME", OPT_NO_MOUNT_HOME, NULL,
 		"[strata] bind mount your home directory at its own path (the site's default, usually on)", NULL },
@@ -236,10 +237,37 @@ int valid_env_names(const char *list)
 	}
 }
 
+/* NAME[:FLAGS] with Pyxis's flags; 0 if valid. */
+static int valid_container_name(const char *s)
+{
+	const char *colon = strchr(s, ':');
+	size_t length = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (length == 0)
+		return -1;
+	if (!colon)
+		return 0;
+	return strcmp(colon + 1, "auto") && strcmp(colon + 1, "create") && strcmp(colon + 1, "exec") &&
+	       strcmp(colon + 1, "no_exec") ? -1 : 0;
+}
+
 int args_validate(void)
 {
+	if (args.value[OPT_NAME] && valid_container_name(args.value[OPT_NAME]) < 0) {
+		slurm_error(TAG ": %s: \"%s\" is not NAME[:auto|create|exec|no_exec]", opt_label(OPT_NAME), args.value[OPT_NAME]);
+		return -1;
+	}
 	if (!args.value[OPT_IMAGE]) {
 		for (int i = 0; i < OPT_COUNT; i++) {
+			/* srun --container-name=NAME in a container job: Pyxis's way to reach the job's container. */
+			if (i == OPT_NAME && getenv("SLURM_SPANK_STRATA_IMAGE"))
+				continue;
+			if (i == OPT_NAME && args.value[i] && !args.from_env[i]) {
+				slurm_error(TAG ": --%s needs --%s: strata keeps no container after its job, so a name only "
+					    "refers to the running job's own container; to reuse what a job installed, save it "
+					    "with --%s=~/NAME:TAG and run that image", opt_names[i], opt_names[OPT_IMAGE], opt_names[OPT_SAVE]);
+				return -1;
+			}
 			if (args.value[i] && !args.from_env[i]) {
 				slurm_error(TAG ": --%s needs --%s", opt_names[i], opt_names[OPT_IMAGE]);
 				return -1;

@@ -275,8 +275,16 @@ int submit_side(spank_t sp)
 	 * time, and every step of a container job enters its container by itself. So the image may
 	 * only be the job's own (which srun also sees through the job's SLURM_SPANK_* variables).
 	 */
-	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID")))
+	if (spank_context() == S_CTX_LOCAL && (getenv("SLURM_JOB_ID") || getenv("SLURM_JOBID"))) {
+		/* The layer is the job's, saved at its end: a step cannot ask for that on its own. */
+		if (args.value[OPT_SAVE] && !args.from_env[OPT_SAVE]) {
+			slurm_error(TAG ": --%s on srun inside an allocation is not supported: the writable layer is the job's, "
+				    "saved at its end; give it to sbatch or salloc (e.g. #SBATCH --%s=%s)",
+				    opt_names[OPT_SAVE], opt_names[OPT_SAVE], args.value[OPT_SAVE]);
+			return -1;
+		}
 		return step_in_allocation(image);
+	}
 
 	if (job_own_image(image, out, sizeof(out)))
 		rc = 0;
@@ -309,6 +317,7 @@ int submit_side(spank_t sp)
 			{ "STRATA_WRITABLE", flag_pair(OPT_WRITABLE, OPT_READONLY) },
 			{ "STRATA_UPPER_SIZE", args.value[OPT_UPPER_SIZE] },
 			{ "STRATA_DEVICES", args.value[OPT_DEVICES] },
+			{ "STRATA_SAVE", args.value[OPT_SAVE] },
 			/* Pyxis's flag pairs, yes/no; unset = the site's default (strata.yaml container.*) */
 			{ "STRATA_MOUNT_HOME", flag_pair(OPT_MOUNT_HOME, OPT_NO_MOUNT_HOME) },
 			{ "STRATA_ENTRYPOINT", flag_pair(OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT) },

@@ -189,6 +189,16 @@ void task_enter(spank_t sp)
 		if (want)
 			task_fail("the container of job %u is not set up on this node (%s: %s); was the strata prolog run?",
 				  jobid, path, strerror(errno));
+		/*
+		 * An image only in the job's environment, never pinned: the submit side did not run
+		 * (slurmrestd, or the variable given only through --export). Never the bare host.
+		 */
+		else if (args.value[OPT_IMAGE] && args.from_env[OPT_IMAGE])
+			task_fail("this job asks for image %s (%s in its environment), but strata's plugin never set it up: "
+				  "jobs submitted through slurmrestd, or with the variable only in --export, bypass it; "
+				  "submit with sbatch/srun --%s=%s, or unset %s to run without a container",
+				  args.value[OPT_IMAGE], args.env_name[OPT_IMAGE], opt_names[OPT_IMAGE], args.value[OPT_IMAGE],
+				  args.env_name[OPT_IMAGE]);
 		return; /* not a container job */
 	}
 	if (task.batch && batch_host)

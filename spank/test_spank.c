@@ -273,8 +273,6 @@ static void test_pyxis_options(void)
 
 	/* refused options: one line naming the option (or the variable) and what to do instead */
 	const struct { enum opt_id id; const char *arg, *says; } refused[] = {
-		{ OPT_NAME, "args-test", "--container-name is not supported by strata: strata keeps no container after its job" },
-		{ OPT_SAVE, "/tmp/x.sqsh", "--container-save is not supported by strata: to keep what a job installed" },
 		{ OPT_UNSHARE, "net", "--container-unshare is not supported by strata: strata containers share the node's network" },
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
@@ -296,6 +294,10 @@ static void test_pyxis_options(void)
 	args_reset();
 	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
 	option_cb(OPT_NO_ENTRYPOINT, NULL, 0);
+	option_cb(OPT_ENTRYPOINT_LOG, NULL, 0);
+	option_cb(OPT_SAVE, "/tmp/x.sqsh", 0);
+	option_cb(OPT_NAME, "args-test:no_exec", 0);
+	CHECK(args_validate() == 0 && args.value[OPT_SAVE] && !strcmp(args.value[OPT_SAVE], "/tmp/x.sqsh"));
 	/* both halves of a pair */
 	option_cb(OPT_ENTRYPOINT, NULL, 0);
 	CHECK(args_validate() < 0 && strstr(last_error, "--container-entrypoint and --no-container-entrypoint exclude each other"));
@@ -307,7 +309,15 @@ static void test_pyxis_options(void)
 	/* Pyxis's options without an image, on the command line: refused as strata's are */
 	args_reset();
 	option_cb(OPT_NAME, "args-test", 0);
-	CHECK(args_validate() < 0 && strstr(last_error, "--container-name needs --container-image"));
+	CHECK(args_validate() < 0 && strstr(last_error, "--container-name needs --container-image: strata keeps no container after its job"));
+	/* ... except inside a container job: the name is the job's container (Pyxis's second srun) */
+	setenv("SLURM_SPANK_STRATA_IMAGE", "ubuntu:24.04", 1);
+	CHECK(args_validate() == 0);
+	unsetenv("SLURM_SPANK_STRATA_IMAGE");
+	args_reset();
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+	option_cb(OPT_NAME, "c:sometimes", 0);
+	CHECK(args_validate() < 0 && strstr(last_error, "is not NAME[:auto|create|exec|no_exec]"));
 	/* srun in an allocation without an image, the image from PYXIS_*: refused, never the bare host */
 	args_reset();
 	unsetenv("SLURM_SPANK_STRATA_IMAGE");

@@ -79,6 +79,8 @@ export const ERROR_CODES = [
   'E_CDI_APPLY',
   'E_DEVICE_IMAGE',
   'E_IMAGE_PATH',
+  'E_BAD_SAVE',
+  'E_SAVE_FAILED',
   'E_IMAGE_READ',
 ] as const;
 

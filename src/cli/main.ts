@@ -53,11 +53,12 @@ export async function main(args = hideBin(process.argv)): Promise<number> {
         .option('mount-home', { type: 'boolean', describe: 'bind the user\'s home directory (--no-mount-home: do not; default: container.mount_home)' })
         .option('entrypoint', { type: 'boolean', describe: 'run the image\'s entrypoint before each task (default: container.entrypoint)' })
         .option('remap-root', { type: 'boolean', describe: 'tasks run as uid 0 in a user namespace (default: container.remap_root)' })
+        .option('save', { type: 'string', describe: 'at the job\'s end, save the writable layer: a squashfs file PATH or ~/NAME:TAG (--container-save)' })
         .option('timings', { type: 'boolean', describe: 'print where the time went (stderr)' })
         .option('dry-run', { type: 'boolean', describe: 'print the mount plan (JSON) and change nothing' }),
       (a) => run(async () => (await import('./commands/prolog.js')).prologCommand({
         job: a.job, uid: a.uid, gid: a.gid, image: a.image, imageDigest: a.imageDigest, mounts: a.mounts, workdir: a.workdir,
-        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, devices: a.devices, timings: a.timings, dryRun: a.dryRun,
+        jobWorkdir: a.jobWorkdir, writable: a.readonly ? false : a.writable, upperSize: a.upperSize, devices: a.devices, save: a.save, timings: a.timings, dryRun: a.dryRun,
         mountHome: a.mountHome, entrypoint: a.entrypoint, remapRoot: a.remapRoot,
       })))
     .command('epilog', 'remove a job\'s rootfs from this node (run by the scheduler\'s epilog)', (y) =>

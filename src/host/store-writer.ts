@@ -4,21 +4,38 @@
 // terminal; stdin/stdout carry the relay (store/write/relay/*).
 
 import { spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nodeError } from '../errors.js';
 import type { WriterProcess } from '../store/write/relay/caller.js';
 import { SAFE_PATH, TOOLS } from './tools.js';
+import { asUserCommand, type JobUser } from './as-user.js';
 
-export type WriterLaunch = { how: 'sudo'; ownerUid: number } | { how: 'setpriv'; ownerUid: number; ownerGid: number };
+/** `asUser`: root starts the sudo as that user (the epilog saving a job's layer into the user's namespace). */
+export type WriterLaunch = { how: 'sudo'; ownerUid: number; asUser?: JobUser } | { how: 'setpriv'; ownerUid: number; ownerGid: number };
 
-/** The strata executable this process runs from: the writer must be the same program. */
+/**
+ * The strata executable this process runs from: the writer must be the same program. A scheduler
+ * entry point (the epilog saving a job's layer) is not the CLI: then the CLI of the same build, next
+ * to it (bundled: dist/chunks → dist/bin; from the sources: src/host → dist/bin).
+ */
 export function strataExecutable(): string {
-  return realpathSync(process.argv[1]);
+  const running = realpathSync(process.argv[1]);
+  if (basename(running) === 'strata.js' || basename(running) === 'strata') return running;
+  for (const relative of ['../bin/strata.js', '../../dist/bin/strata.js']) {
+    const candidate = fileURLToPath(new URL(relative, import.meta.url));
+    if (existsSync(candidate)) return realpathSync(candidate);
+  }
+  return running;
 }
 
 /** The command line that starts the writer (also shown in messages about the sudoers rule). */
 export function writerCommand(launch: WriterLaunch, executable = strataExecutable()): string[] {
-  if (launch.how === 'sudo') return [TOOLS.sudo, '--non-interactive', '-u', `#${launch.ownerUid}`, '--', executable, '_store-write'];
+  if (launch.how === 'sudo') {
+    const sudo = [TOOLS.sudo, '--non-interactive', '-u', `#${launch.ownerUid}`, '--', executable, '_store-write'];
+    return launch.asUser ? asUserCommand(launch.asUser, sudo) : sudo;
+  }
   return [TOOLS.setpriv, `--reuid=${launch.ownerUid}`, `--regid=${launch.ownerGid}`, '--clear-groups', '--', process.execPath, executable, '_store-write'];
 }
 

@@ -24,6 +24,7 @@ export const TOOLS = {
   squeue: '/usr/bin/squeue',
   sh: '/bin/sh',
   rm: '/usr/bin/rm',
+  mv: '/usr/bin/mv',
   // sudo and the store writer's setpriv drop the tests' stand-in (test-switches.ts).
   lfs: lfsOverride() ?? '/usr/bin/lfs',
 } as const;

@@ -8,6 +8,7 @@
 //   <runtime>/jobs/<job>/journal   write-ahead log of the job's set-up steps (JSON lines)
 //   <runtime>/jobs/<job>/entry.json  written last: the rootfs is ready; how to enter it
 //   <runtime>/jobs/<job>/error     a user-caused set-up failure, one line for the job's output
+//   <runtime>/jobs/<job>/save.json  --container-save: where the epilog saves the writable layer
 //   <runtime>/jobs/<job>/upper/    tmpfs (size-capped) holding u/ (upperdir) and w/ (workdir)
 //   <runtime>/jobs/<job>/rootfs/   the job's root filesystem (overlay + binds)
 
@@ -48,6 +49,8 @@ export class RuntimePaths {
       journal: join(dir, 'journal'),
       entry: join(dir, 'entry.json'),
       error: join(dir, 'error'),
+      /** The job's --container-save request (runtime/save/), read by the epilog. */
+      save: join(dir, 'save.json'),
       upper: join(dir, 'upper'),
       rootfs: join(dir, 'rootfs'),
       /** The job's /tmp: a tmpfs in a root-only directory (bound at /tmp in the rootfs). */

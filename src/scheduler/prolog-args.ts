@@ -18,6 +18,8 @@ export interface PrologArgs {
   mountHome?: boolean;
   entrypoint?: boolean;
   remapRoot?: boolean;
+  /** `--container-save`: a file path or ~/NAME:TAG, where the epilog saves the writable layer. */
+  save?: string;
   timings?: boolean;
   /** A Slurm job: the node's Slurm client is made usable in its container (slurm_client.*). */
   slurmClient?: boolean;

@@ -9,11 +9,11 @@ export const flag = (value: string | undefined) => (value === undefined || value
 /**
  * The container options a scheduler adapter passes as `<prefix>IMAGE`, `<prefix>IMAGE_DIGEST`,
  * `<prefix>MOUNTS`, `<prefix>WORKDIR`, `<prefix>WRITABLE` (yes/no), `<prefix>UPPER_SIZE` and
- * `<prefix>DEVICES` (CDI device names), and Pyxis's flag pairs as yes/no (unset: the site's default)
- * `<prefix>MOUNT_HOME`, `<prefix>ENTRYPOINT`, `<prefix>REMAP_ROOT`:
+ * `<prefix>DEVICES` (CDI device names), `<prefix>SAVE` (--container-save), and Pyxis's flag pairs
+ * as yes/no (unset: the site's default) `<prefix>MOUNT_HOME`, `<prefix>ENTRYPOINT`, `<prefix>REMAP_ROOT`:
  * SPANK_STRATA_* for Slurm, STRATA_* from the PBS hook.
  */
-export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize' | 'devices' | 'mountHome' | 'entrypoint' | 'remapRoot'> {
+export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<PrologArgs, 'image' | 'imageDigest' | 'mounts' | 'workdir' | 'writable' | 'upperSize' | 'devices' | 'save' | 'mountHome' | 'entrypoint' | 'remapRoot'> {
   const value = (name: string) => env[`${prefix}${name}`] || undefined;
   return {
     image: value('IMAGE'),
@@ -26,6 +26,7 @@ export function containerOptions(env: NodeJS.ProcessEnv, prefix: string): Pick<P
     mountHome: flag(value('MOUNT_HOME')),
     entrypoint: flag(value('ENTRYPOINT')),
     remapRoot: flag(value('REMAP_ROOT')),
+    save: value('SAVE'),
   };
 }
 

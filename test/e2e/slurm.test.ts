@@ -269,8 +269,9 @@ test('--container-upper-size caps what a job can write; bad option values are re
     [['--container-image=e2e:1', '--container-mounts=/tmp:/mnt:unbindable+ro'], /strata: invalid mount .* strata does not support the mount flag "unbindable"/],
     [['--container-image=e2e:1', '--container-mounts=tmpfs:/mytmpfs'], /strata: invalid mount .* "tmpfs" mounts are not supported by strata/],
     // Pyxis's options strata does not honour: one line each, saying what to do instead
-    [['--container-image=e2e:1', '--container-name=args-test'], /strata: --container-name is not supported by strata: strata keeps no container after its job/],
     [['--container-image=e2e:1', '--container-env=A,'], /strata: --container-env: "A," is not a list of variable names/],
+    [['--container-image=e2e:1', '--container-name=args-test:sometimes'], /strata: --container-name: "args-test:sometimes" is not NAME\[:auto\|create\|exec\|no_exec\]/],
+    [['--container-name=args-test'], /strata: --container-name needs --container-image: strata keeps no container after its job/],
     [['--container-image=e2e:1', '--container-entrypoint', '--no-container-entrypoint'], /--container-entrypoint and --no-container-entrypoint exclude each other/],
     [['--container-image=e2e:1', '--container-writable', '--container-readonly'], /--container-writable and --container-readonly exclude each other/],
     [['--container-image=e2e:1', '--container-workdir=rel'], /--container-workdir must be an absolute path/],

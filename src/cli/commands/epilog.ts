@@ -9,6 +9,10 @@ import { createLogger } from '../../log.js';
 import { withMetrics } from '../../metrics/record.js';
 import { teardownJob } from '../../runtime/job/teardown.js';
 import { printTimings, PROCESS_OUTPUT, type Output } from './timings.js';
+import { saveJobLayer } from '../../runtime/save/save.js';
+import { tellJobUser } from '../../runtime/save/report.js';
+import type { Config } from '../../config/types.js';
+import type { Logger } from '../../log.js';
 
 export async function epilogCommand(args: { job: string; timings?: boolean }, env: NodeJS.ProcessEnv = process.env, output: Output = PROCESS_OUTPUT): Promise<number> {
   const started = performance.now();
@@ -22,6 +26,7 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
   const log = withMetrics(createLogger(config, { phase: 'epilog', job: args.job }), config, 'epilog');
   try {
     const timings: Record<string, number> = { config: performance.now() - started };
+    await saveBeforeTeardown(args.job, config, log, env);
     const result = await teardownJob(args.job, config, timings);
     const durationMs = Math.round(performance.now() - started);
     if (result.leftBehind.length) log.warn('a process still wrote into the job\'s writable layer; left for strata node gc', { leftBehind: result.leftBehind });
@@ -37,5 +42,28 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
     log.error('teardown failed', { result: 'node-error', code: error.code, error: error.summary, detail: error.detail, durationMs: Math.round(performance.now() - started) });
     output.err(`strata: epilog: job ${args.job}: ${error.summary}\n`);
     return error.kind === 'user' ? 0 : 1;
+  }
+}
+
+/**
+ * --container-save, before the writable layer goes: never fails the epilog (a failed save is the
+ * user's to hear about, in their job's output and in the log, not a node fault).
+ */
+async function saveBeforeTeardown(job: string, config: Config, log: Logger, env: NodeJS.ProcessEnv): Promise<void> {
+  try {
+    const outcome = await saveJobLayer(job, config);
+    if (!outcome) return;
+    if (outcome.result === 'not-set-up') {
+      log.info('--container-save: the container was never set up on this node, nothing saved', { target: outcome.target });
+    } else if (outcome.result === 'saved') {
+      const { summary } = outcome;
+      log.info('--container-save: writable layer saved', { target: outcome.target, digest: outcome.digest, entries: summary.entries, whiteouts: summary.whiteouts, opaqueDirs: summary.opaqueDirs, bytes: summary.bytes, skipped: summary.skipped.slice(0, 20), durationMs: outcome.durationMs });
+      if (summary.skipped.length) await tellJobUser(env, outcome.user, `strata: --container-save ${outcome.target}: left out ${summary.skipped.length} entries: ${summary.skipped.slice(0, 5).join('; ')}`);
+    } else {
+      log.warn('--container-save failed', { code: outcome.error.code, target: outcome.target, error: outcome.error.summary });
+      await tellJobUser(env, outcome.user, `strata: ${outcome.error.summary}`);
+    }
+  } catch (thrown) {
+    log.warn('--container-save failed', { error: asStrataError(thrown).summary });
   }
 }

@@ -104,5 +104,6 @@ export function toRequest(args: PrologArgs): PrologRequest {
     entrypoint: args.entrypoint,
     remapRoot: args.remapRoot,
     ...(args.slurmClient ? { slurmClient: true } : {}),
+    save: args.save || undefined,
   };
 }

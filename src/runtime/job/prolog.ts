@@ -17,6 +17,8 @@ import { jobDevices } from '../devices/index.js';
 import { gatherSlurmClient } from '../../host/slurm-client.js';
 import type { QualifiedName } from '../devices/names.js';
 import type { ResolvedImage } from '../../store/store.js';
+import { parseSaveTarget } from '../save/target.js';
+import { recordSaveRequest } from '../save/request.js';
 
 export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices' | 'slurmClient'> {
   /** A Slurm job: gather the node's Slurm client for its container (host/slurm-client.ts). */
@@ -27,6 +29,8 @@ export interface PrologRequest extends Omit<JobRequest, 'home' | 'devices' | 'sl
   image?: string;
   /** The digest pinned at submit time; wins over `image`. */
   imageDigest?: string;
+  /** `--container-save` as the user gave it (runtime/save/target.ts). */
+  save?: string;
 }
 
 export type PrologOutcome =
@@ -64,9 +68,11 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     started = performance.now();
     // Whether the user may read each source is decided when the helper opens it as the user.
     checkStrataPaths(request.mounts, config);
+    const save = request.save ? parseSaveTarget(request.save, { home: await homeOf(request.uid), workdir: request.jobWorkDir }) : undefined;
     const plan = planJob(await jobRequest(request, config, image), config, image);
     mark('plan', started);
     await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, gid: request.gid, timings });
+    if (save) recordSaveRequest(request.jobId, config, { text: request.save!, target: save });
     const devices = plan.steps.find((step) => step.op === 'entry')?.entry.devices;
     return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length, ...(devices ? { devices } : {}), ...(plan.notes ? { deviceNotes: plan.notes } : {}) };
   } catch (thrown) {
@@ -87,7 +93,7 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
  * is the job's (SLURM_JOB_GPUS, CUDA_VISIBLE_DEVICES).
  */
 async function jobRequest(request: PrologRequest, config: Config, image: ResolvedImage): Promise<JobRequest> {
-  const { devices: explicit, slurmClient, ...rest } = request;
+  const { devices: explicit, slurmClient, save: _save, ...rest } = request;
   const { edits } = jobDevices(config, { explicit: explicit ?? [], imageEnv: image.config.config?.Env ?? [], jobEnv: currentEnv() });
   // slurmd's environment names its slurm.conf (SLURM_CONF), which the client in the job uses too.
   const client = slurmClient && config.slurmClient.enabled ? { slurmClient: gatherSlurmClient(currentEnv(), config) } : {};

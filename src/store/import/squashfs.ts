@@ -32,7 +32,7 @@ export interface BuiltLayer {
 }
 
 /** tar2sqfs compressor names; squashfs-tools-ng cannot write uncompressed images. */
-const COMPRESSORS: Record<Exclude<Compression, 'none'>, string> = { zstd: 'zstd', lz4: 'lz4', gzip: 'gzip', xz: 'xz' };
+export const COMPRESSORS: Record<Exclude<Compression, 'none'>, string> = { zstd: 'zstd', lz4: 'lz4', gzip: 'gzip', xz: 'xz' };
 
 /**
  * Builds a squashfs layer file at `outputPath` from a tar file or a directory, converting OCI
