@@ -12,7 +12,7 @@
  * process, before it enters the container, at the same paths inside. Only this step's
  * directories, never the spool directory itself (it holds every job's credentials and scripts).
  *
- * The binds are made in a mount namespace of the task's own (a slave of the node's, so the
+ * The binds are made in a mount namespace of the task's own (task_mounts.c; a slave of the node's, so the
  * epilog's unmounts still reach it): concurrent tasks and steps never see or race on each other's
  * binds, and nothing is left mounted in the node's namespace when the task ends. The mount points
  * are made in the job's own layer or its /tmp, resolved in the rootfs by descriptor
@@ -160,24 +160,28 @@ out:
 	return rc;
 }
 
-int pmix_bind_step(spank_t sp, const char *rootfs, const char *job_tmp, const char *tmpdir_base, char *why, size_t why_len)
+int pmix_step_active(void)
 {
-	char server[PATH_MAX], client[PATH_MAX], base[PATH_MAX];
-	uint32_t job = 0, step = 0;
-	uid_t uid = 0;
-	gid_t gid = 0;
-	struct stat st;
-	int rootfd, rc;
-
 	/*
 	 * slurmstepd's own environment (not the job's, which the user sets): mpi/pmix exports the
 	 * server directory there when it starts the step's server, before the tasks are forked.
 	 * Without it the step runs no PMIx server (another --mpi, or none).
 	 */
 	const char *dir = getenv("PMIX_SERVER_TMPDIR");
-	if (dir == NULL || dir[0] != '/')
+	return dir != NULL && dir[0] == '/';
+}
+
+int pmix_bind_step(spank_t sp, int rootfd, dev_t tmp_dev, const char *tmpdir_base, char *why, size_t why_len)
+{
+	char server[PATH_MAX], client[PATH_MAX], base[PATH_MAX];
+	uint32_t job = 0, step = 0;
+	uid_t uid = 0;
+	gid_t gid = 0;
+	int rc;
+
+	if (!pmix_step_active())
 		return 0;
-	if (snprintf(server, sizeof(server), "%s", dir) >= (int)sizeof(server)) {
+	if (snprintf(server, sizeof(server), "%s", getenv("PMIX_SERVER_TMPDIR")) >= (int)sizeof(server)) {
 		snprintf(why, why_len, "Slurm's PMIx directory path is too long");
 		return -1;
 	}
@@ -194,22 +198,10 @@ int pmix_bind_step(spank_t sp, const char *rootfs, const char *job_tmp, const ch
 	if (pmix_client_dir(client, sizeof(client), base, uid, job, step) < 0)
 		client[0] = '\0';
 
-	if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) {
-		snprintf(why, why_len, "cannot give the task a mount namespace of its own for the PMIx directories: %s",
-			 strerror(errno));
-		return -1;
-	}
-	rootfd = open(rootfs, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (rootfd < 0) {
-		snprintf(why, why_len, "cannot open the container root %s: %s", rootfs, strerror(errno));
-		return -1;
-	}
-	dev_t tmp_dev = stat(job_tmp, &st) == 0 ? st.st_dev : 0;
 	rc = pmix_bind_dir(rootfd, tmp_dev, server, uid, gid, why, why_len);
 	/* The client directory is scratch space: a site whose TmpFS strata was not told about only
 	 * loses the bind, never the step. */
 	if (rc == 0 && client[0] && access(client, F_OK) == 0)
 		rc = pmix_bind_dir(rootfd, tmp_dev, client, uid, gid, why, why_len);
-	close(rootfd);
 	return rc;
 }

@@ -12,15 +12,18 @@
 
 #include <slurm/spank.h>
 
+/* The step runs Slurm's PMIx server (its PMIX_SERVER_TMPDIR is in slurmstepd's environment). */
+int pmix_step_active(void);
+
 /*
- * Root, in the task's process before it enters the container (task_init_privileged): when the
- * step runs Slurm's PMIx server, move this task into a mount namespace of its own and bind the
- * step's server and client directories into `rootfs` at their host paths. `job_tmp` is the job's
- * /tmp filesystem on the node (mount points may be made there). `tmpdir_base` is where Slurm makes
- * the client directory unless the job sets SLURM_PMIX_TMPDIR (slurm.conf TmpFS, default /tmp).
- * 0 when done or nothing to do; -1 with a message for the user in `why`.
+ * Root, in the task's process before it enters the container (task_init_privileged), already in
+ * a mount namespace of its own (task_mounts.c): when the step runs Slurm's PMIx server, bind the
+ * step's server and client directories into the rootfs `rootfd` at their host paths. `tmp_dev`
+ * is the job's /tmp filesystem on the node where mount points may be made (0: none). `tmpdir_base`
+ * is where Slurm makes the client directory unless the job sets SLURM_PMIX_TMPDIR (slurm.conf
+ * TmpFS, default /tmp). 0 when done or nothing to do; -1 with a message for the user in `why`.
  */
-int pmix_bind_step(spank_t sp, const char *rootfs, const char *job_tmp, const char *tmpdir_base, char *why, size_t why_len);
+int pmix_bind_step(spank_t sp, int rootfd, dev_t tmp_dev, const char *tmpdir_base, char *why, size_t why_len);
 
 /* The user, after Slurm's MPI hook (task_init): PMIX_MCA_{ptl,psec,gds} from the PMIx server's
  * PMIX_{PTL_MODULE,SECURITY_MODE,GDS_MODULE} where the job did not set them. */

@@ -5,6 +5,7 @@
  *   submit.c   srun/sbatch/salloc: `strata resolve`, pinning, hand-over to the prolog
  *   task.c     slurmstepd: enter the rootfs the prolog prepared, or fail with its message
  *   task_files.c, task_command.c   its checks of root's files; the command and directory
+ *   task_mounts.c  slurmstepd: the task's own binds (the job's Slurm /tmp, PMIx) before entering
  *   task_env.c slurmstepd: the task environment (image vs job, Pyxis's precedence)
  *   entrypoint.c  --container-entrypoint;  userns.c  --container-remap-root
  *   pytorch_env.c slurmstepd: the PyTorch distributed variables per task (site switch)
@@ -99,6 +100,15 @@ int valid_digest(const char *s);
 void task_enter(spank_t sp);
 /* slurm_spank_task_init: as the user, report a failure and end the task, or finish entering. */
 void task_start(spank_t sp);
+
+/* ---- task_mounts.c ---- */
+
+/*
+ * Root, before entering: in a mount namespace of the task's own (only when needed), bind the job's
+ * /tmp and /dev/shm from Slurm (job_container/tmpfs) over strata's own /tmp at `strata_tmp` and the
+ * node's /dev/shm, then the step's PMIx directories (pmix.c). 0, or -1 with a message for the user in `why`.
+ */
+int task_mounts(spank_t sp, const char *rootfs, const char *strata_tmp, const char *pmix_tmpdir, char *why, size_t len);
 
 /* ---- task_files.c ---- */
 

@@ -235,9 +235,12 @@ void task_enter(spank_t sp)
 		task_fail("the container root %s is not mounted", path);
 		goto fail;
 	}
-	/* The step's PMIx directories (srun --mpi=pmix), in a mount namespace of the task's own. */
+	/*
+	 * The job's /tmp from Slurm (job_container/tmpfs) and the step's PMIx directories (srun
+	 * --mpi=pmix), in a mount namespace of the task's own.
+	 */
 	snprintf(value, sizeof(value), "%s/tmp/t", dir);
-	if (pmix_bind_step(sp, path, value, conf.pmix_tmpdir, why, sizeof(why)) < 0) {
+	if (task_mounts(sp, path, value, conf.pmix_tmpdir, why, sizeof(why)) < 0) {
 		task_fail("%s", why);
 		goto fail;
 	}
