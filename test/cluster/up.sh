@@ -136,6 +136,12 @@ case "${STRATA_CLUSTER_JOB_CONTAINER:-}" in
     # slurmd refuses a BasePath under /tmp or /dev/shm; each node's /run is its own (host-init.sh),
     # so one BasePath serves every node.
     printf 'AutoBasePath=true\nBasePath=/run/slurm-job-tmp\n' >"$C/etc/job_container.conf"
+    # One CPU for the hosts and daemons started below (they inherit it): slurmd 22.05 binds the
+    # job's new namespace (/proc/PID/ns/mnt) from slurmstepd's, which the kernel refuses (EINVAL,
+    # "a mount namespace loop") unless the new namespace's id is higher. On the 6.18 kernel here
+    # ids made on different CPUs seem not to be ordered: 2 jobs in 6 failed with "_create_ns: ns base
+    # mount failed: Invalid argument", none in 24 namespaces on one CPU.
+    taskset -cp "$(taskset -cp $$ | sed 's/.*: //; s/[,-].*//')" $$ >/dev/null
     ;;
   *) die "STRATA_CLUSTER_JOB_CONTAINER: unknown value '$STRATA_CLUSTER_JOB_CONTAINER' (tmpfs, or unset)" ;;
 esac
