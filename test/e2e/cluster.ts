@@ -54,7 +54,7 @@ const clusterAnswers = () => spawnSync(join(CLUSTER, 'on.sh'), ['head', 'sinfo',
 export async function ensureCluster(): Promise<boolean> {
   const prolog = join(DIR, 'bin/prolog');
   const ours = existsSync(prolog) && readFileSync(prolog, 'utf8').includes(join(REPO, 'dist/prolog/slurm'));
-  // A cluster started with another job container setting (job-container.test.ts) is restarted.
+  // A cluster in this directory started with another STRATA_CLUSTER_JOB_CONTAINER is restarted.
   const sameJobContainer = existsSync(join(DIR, 'etc/job_container.conf')) === Boolean(process.env.STRATA_CLUSTER_JOB_CONTAINER);
   if (ours && sameJobContainer && clusterAnswers()) {
     execFileSync('make', ['-s', '-C', join(REPO, 'spank')]);
