@@ -47,6 +47,7 @@ function recordingOps(failOn?: (step: Step) => boolean) {
     mountRootfs: async (step) => did(step),
     bind: async (step) => did(step),
     makeReadonly: async (step) => did(step),
+    putFile: async (step) => did(step),
     device: async (step) => did(step),
     writeJobFiles: async (step) => did(step),
     mountTmp: async (step) => did(step),
