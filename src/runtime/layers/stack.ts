@@ -77,10 +77,10 @@ async function mountIdmappedLayers(step: RootfsStep, idmap: NonNullable<RootfsSt
     mkdirSync(target, { recursive: true, mode: 0o755 });
     const reply = await idmappedClone(layer.mountPoint, target, idmap.uid, idmap.gid);
     if (!reply.ok) {
-      // A kernel without idmapped mounts for squashfs or overlayfs layers (before 5.19/6.x): the job
-      // cannot have what it asked for here, and the node is otherwise fine.
+      // A kernel that refuses idmapped squashfs mounts or idmapped overlay layers: the job cannot
+      // have what it asked for here, and the node is otherwise fine (no drain).
       throw userError('E_NO_USERNS', `--container-remap-root: this node cannot show the image's files as yours (idmapped mount: ${reply.message})`, {
-        hint: 'drop --container-remap-root, or ask your admin for a kernel with idmapped mounts (Linux 6.x)',
+        hint: 'drop --container-remap-root, or ask your admin for a kernel with idmapped squashfs mounts (Linux 6.18 has them)',
       });
     }
   }
