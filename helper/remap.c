@@ -86,7 +86,16 @@ static int mapping_namespace(unsigned uid, unsigned gid) {
  * too), idmapped so that on-disk 0 is UID/GID. Reply: the new mount's id.
  */
 int do_idmap(char **f) {
-  int ns = mapping_namespace((unsigned)strtoul(f[3], NULL, 10), (unsigned)strtoul(f[4], NULL, 10));
+  /* One namespace serves every layer of a job (the requests of one prolog come in a row). */
+  static int ns = -1;
+  static unsigned ns_uid, ns_gid;
+  unsigned uid = (unsigned)strtoul(f[3], NULL, 10), gid = (unsigned)strtoul(f[4], NULL, 10);
+  if (ns < 0 || ns_uid != uid || ns_gid != gid) {
+    if (ns >= 0) close(ns);
+    ns = mapping_namespace(uid, gid);
+    ns_uid = uid;
+    ns_gid = gid;
+  }
   if (ns < 0) {
     reply_stage_err(errno, STAGE_MOUNT, "user namespace");
     return 0;
@@ -108,7 +117,6 @@ int do_idmap(char **f) {
   }
   if (tree >= 0) close(tree);
   if (target >= 0) close(target);
-  close(ns);
   return 0;
 }
 
