@@ -95,3 +95,21 @@ export function makeMountReadonly(target: string): Promise<HelperReply> {
 export function readImageFile(rootfs: string, path: string, max: number): Promise<HelperReply> {
   return timed(requireHelper(), ['readfile', rootfs, path, max]);
 }
+
+/**
+ * Attach at `target` (a directory strata owns) a read-only clone of the mount at `source` (strata's
+ * too), idmapped so that the files on-disk uid/gid 0 own show as `uid`/`gid`, every other id as
+ * itself (helper/remap.c). ok: value is the new mount's id.
+ */
+export function idmappedClone(source: string, target: string, uid: number, gid: number): Promise<HelperReply> {
+  return timed(requireHelper(), ['idmap', source, target, uid, gid]);
+}
+
+/**
+ * Create the new file `name` in container directory `dir` of a rootfs (on the rootfs mount itself,
+ * never in a bind), owned by `uid`/`gid`. ok: value "skipped" when the image has no such
+ * directory, "exists" when the name is taken (left as it is).
+ */
+export function putFileInRootfs(rootfs: string, dir: string, name: string, content: string, uid: number, gid: number, helper: MountHelper = requireHelper()): Promise<HelperReply> {
+  return timed(helper, ['putfile', rootfs, dir, name, Buffer.from(content).toString('hex'), uid, gid]);
+}
