@@ -2,12 +2,14 @@
 // space by sqfs2tar (squashfs-tools-ng, installed with tar2sqfs): the kernel never parses a
 // user's squashfs.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { firstLine, userError } from '../../errors.js';
+import { parseSavedMarker, type SavedMarker } from './saved-marker.js';
 
 /** squashfs-tools-ng, installed with tar2sqfs (the import's own converter). */
 const SQFS2TAR = '/usr/bin/sqfs2tar';
+const RDSQUASHFS = '/usr/bin/rdsquashfs';
 
 /**
  * The file as a tar stream, from a sqfs2tar of its own for each time the writer asks (it may read
@@ -38,4 +40,19 @@ export async function hasSquashfsMagic(path: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * What the file's root directory says of it (saved-marker.ts): read by rdsquashfs in user space,
+ * as whoever calls this (the submitting user), bounded in output and time.
+ */
+export function readSavedMarker(path: string): Promise<SavedMarker> {
+  return new Promise((resolve, reject) => {
+    execFile(RDSQUASHFS, ['--xattr', '/', path], { encoding: 'utf8', maxBuffer: 1 << 20, timeout: 60_000, env: { LC_ALL: 'C' } }, (error, stdout, stderr) => {
+      if (error) {
+        const why = (error as { code?: unknown }).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER' ? 'its root directory has too many extended attributes' : firstLine(stderr) || error.message;
+        reject(userError('E_BAD_REF', `cannot read squashfs file ${path}: ${firstLine(why)}`, { hint: 'check the file (unsquashfs -l lists it)' }));
+      } else resolve(parseSavedMarker(stdout));
+    });
+  });
 }
