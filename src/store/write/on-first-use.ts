@@ -149,7 +149,7 @@ async function resolveFile(config: Config, store: Store, pathText: string, text:
   if (stored) return stored;
   if (!config.import.onDemand) {
     throw userError('E_UNKNOWN_IMAGE', `squashfs file ${path} is not in the store, and this site does not import images on first use`, {
-      hint: `import its contents yourself (unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG) and use ~/NAME:TAG`,
+      hint: `import its contents yourself (unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG; a file --container-save wrote holds only changes: sqfs2tar ${path} > changes.tar && strata import tar:changes.tar --base IMAGE --tag ~/NAME:TAG) and use ~/NAME:TAG`,
     });
   }
   const route = await userImportRoute(config, text, `strata import dir:DIR --tag NAME:TAG (from unsquashfs -d DIR ${path})`);
