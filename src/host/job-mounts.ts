@@ -32,10 +32,12 @@ export interface RootfsBind {
   createAlsoIn?: string;
   /** No execution from the mount (a CDI spec's `noexec`). */
   noexec?: boolean;
+  /** Skipped when the target exists in the rootfs (made only if missing). */
+  ifAbsent?: boolean;
 }
 
 /** Mirrors the bit values in helper/job-mounts.c. */
-const BIND_FLAGS = { readonly: 1, recursive: 2, keepDev: 4, optional: 8, create: 16, noexec: 32 } as const;
+const BIND_FLAGS = { readonly: 1, recursive: 2, keepDev: 4, optional: 8, create: 16, noexec: 32, ifAbsent: 64 } as const;
 
 export function bindFlags(bind: Pick<RootfsBind, keyof typeof BIND_FLAGS>): number {
   let flags = 0;

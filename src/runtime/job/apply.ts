@@ -147,6 +147,7 @@ export const hostOps: NodeOps = {
       keepDev: step.target === '/dev',
       optional: step.optional,
       create: true,
+      ifAbsent: step.ifAbsent,
       deny: deny || undefined,
       createAlsoIn: ownTmp,
     });
