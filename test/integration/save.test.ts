@@ -184,7 +184,10 @@ test('a save over the site\'s time limit is stopped: nothing written, a line in 
   expect(ended.code).toBe(0);
   expect(Date.now() - started).toBeLessThan(30_000);
   expect(existsSync(jobDir('s8'))).toBe(false);
-  expect(readFileSync(output, 'utf8')).toBe(`strata: cannot save the container to ${out}/late.sqsh: it took longer than the site's limit of 0 s, and was stopped (nothing was saved)\n`);
+  expect(readFileSync(output, 'utf8')).toBe(
+    `strata: cannot save the container to ${out}/late.sqsh: it took longer than the site's limit of 0 s, and was stopped (nothing was saved); ` +
+      'save less (remove what you do not need before the job ends, or write large results outside the container), or ask your admins about container.save_time_limit\n',
+  );
   // Neither the file nor tar2sqfs's temporary file is left.
   expect(readdirSync(out).filter((name) => name.includes('late'))).toEqual([]);
   expect(spawnSync('/usr/bin/pgrep', ['-u', String(user.uid), '-f', 'tar2sqfs|strata-upper-walk']).status).toBe(1);
