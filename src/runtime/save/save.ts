@@ -21,7 +21,7 @@ import { COMPRESSORS } from '../../store/import/squashfs.js';
 import { TOOLS } from '../../host/tools.js';
 import { RuntimePaths } from '../paths.js';
 import { readJournal, type BeginRecord } from '../job/records.js';
-import { emptySummary, ociLayerTar, SaveReadError, type LayerSummary } from './oci-layer.js';
+import { emptySummary, ociLayerTar, savedMarkerEntry, SaveReadError, type LayerSummary } from './oci-layer.js';
 import { readUpperRecords } from './upper-records.js';
 import { readSaveRequest } from './request.js';
 
@@ -49,7 +49,7 @@ export async function saveJobLayer(jobId: string, config: Config): Promise<SaveO
   try {
     const layer = () => ociLayerStream(posix.join(upperRoot, 'u'), user, summary, stops);
     const save = (async () => {
-      if (request.target.kind === 'file') return void (await writeSquashfsAsUser(layer, request.target.path, user, config, jobId, stops));
+      if (request.target.kind === 'file') return void (await writeSquashfsAsUser(() => markedWithBase(layer(), begin.image), request.target.path, user, config, jobId, stops));
       return publishAsUser(layer, request.target.tag, begin.image, user, config, jobId, stops);
     })();
     const digest = await withinTimeLimit(save, stops, config.container.saveTimeLimit, target);
@@ -123,6 +123,12 @@ async function* ociLayerStream(upperDir: string, user: JobUser, summary: LayerSu
     const { status, stderr } = await walk.exit;
     if (status !== 0 && status !== 3 && status !== 137 && stderr) throw userError('E_SAVE_FAILED', `cannot read the container's writable layer: ${firstLine(stderr)}`, { hint: 'see the strata log on the node' });
   }
+}
+
+/** The file form names its base (the job's pinned image), so the file can be given back as an image. */
+async function* markedWithBase(layer: AsyncIterable<Buffer>, base: string): AsyncGenerator<Buffer> {
+  yield savedMarkerEntry(base);
+  yield* layer;
 }
 
 const failed = (path: string, why: string) =>

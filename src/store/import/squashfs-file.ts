@@ -5,6 +5,8 @@
 import { open } from 'node:fs/promises';
 import { firstLine, userError } from '../../errors.js';
 import { startTool } from '../../host/tool-stream.js';
+import { runTool } from '../../host/exec.js';
+import { parseSavedMarker, type SavedMarker } from './saved-marker.js';
 
 /** squashfs-tools-ng, installed with tar2sqfs (the import's own converter). */
 const SQFS2TAR = '/usr/bin/sqfs2tar';
@@ -37,4 +39,16 @@ export async function hasSquashfsMagic(path: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * What the file's root directory says of it (saved-marker.ts): read by rdsquashfs in user space,
+ * as whoever calls this (the submitting user; the kernel never parses the file).
+ */
+export async function readSavedMarker(path: string): Promise<SavedMarker> {
+  const listed = await runTool('rdsquashfs', ['--xattr', '/', path], { timeoutMs: 60_000 });
+  if (listed.exitCode !== 0) {
+    throw userError('E_BAD_REF', `cannot read squashfs file ${path}: ${firstLine(listed.stderr) || `rdsquashfs exit status ${listed.exitCode}`}`, { hint: 'check the file (unsquashfs -l lists it)' });
+  }
+  return parseSavedMarker(listed.stdout);
 }
