@@ -16,7 +16,7 @@ import { firstLine, isStrataError, userError, type StrataError } from '../../err
 import { runAsUser, spawnAsUser, type JobUser } from '../../host/as-user.js';
 import { startStoreWriter } from '../../host/store-writer.js';
 import { walkUpper } from '../../host/upper-walk.js';
-import { relayWrite } from '../../store/relay/caller.js';
+import { relayWrite } from '../../store/write/relay/caller.js';
 import { COMPRESSORS } from '../../store/import/squashfs.js';
 import { TOOLS } from '../../host/tools.js';
 import { RuntimePaths } from '../paths.js';
