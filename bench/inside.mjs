@@ -17,7 +17,7 @@
 // timer, then everything unmounted. Rounds interleave the variants, so load that comes and goes
 // on this shared machine spreads over all of them.
 //
-//   node bench/inside.mjs [--quick] [--runs N]
+//   node bench/inside.mjs [--quick] [--runs N] [--layers REGEX]
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,13 +69,23 @@ const squashfs = (QUICK ? [['zstd', 128]] : [['zstd', 128], ['zstd', 1024], ['lz
   // src/store/import/squashfs.ts's arguments, plus the block size.
   build: (file) => sh(`tar -C ${tree} -cf - . | tar2sqfs --quiet --no-skip --force --compressor ${compression} --defaults uid=0,gid=0,mode=0755,mtime=0 --block-size ${blockKib * KIB} ${file}`),
 }));
+// Uncompressed squashfs, which tar2sqfs cannot write (strata refuses import.compression none):
+// sqfstar (squashfs-tools) reads the same tar; it tells the format's cost from the compression's.
+const plainSquashfs = QUICK ? [] : [{
+  name: 'squashfs uncompressed (sqfstar)',
+  file: join(root, 'layer-none.sqfs'),
+  fstype: 'squashfs',
+  build: (file) => sh(`tar -C ${tree} -cf - . | sqfstar -quiet -no-progress -noI -noD -noF -noX -force ${file} >/dev/null`),
+}];
 const erofs = (QUICK ? ['lz4hc'] : ['none', 'lz4', 'lz4hc']).map((compression) => ({
   name: `erofs ${compression}`,
   file: join(root, `layer-${compression}.erofs`),
   fstype: 'erofs',
   build: (file) => execFileSync('mkfs.erofs', ['--quiet', ...(compression === 'none' ? [] : [`-z${compression}`]), file, tree], { stdio: ['ignore', 'ignore', 'inherit'] }),
 }));
-const layers = [...squashfs, ...erofs];
+// --layers REGEX: only the layer variants whose names match (the local tree is always measured).
+const only = new RegExp(option('--layers', '.'));
+const layers = [...squashfs, ...plainSquashfs, ...erofs].filter((layer) => only.test(layer.name));
 const built = performance.now();
 for (const layer of layers) {
   const started = performance.now();
@@ -118,7 +128,7 @@ const variants = [
     const mount = layer.fstype === 'erofs' ? 'file' : 'loop';
     return { ...layer, name: `${layer.name}${layer.fstype === 'erofs' ? ', file-backed' : ''}`, rootfs, mount: ops(`${layer.file.split("/").pop()}-${mount}`, stackOps(layer, mount)) };
   }),
-  ...erofs.filter((layer) => layer.name === 'erofs lz4hc').map((layer) => ({ ...layer, name: `${layer.name}, loop`, rootfs, mount: ops('erofs-loop', stackOps(layer, 'loop')) })),
+  ...layers.filter((layer) => layer.name === 'erofs lz4hc').map((layer) => ({ ...layer, name: `${layer.name}, loop`, rootfs, mount: ops('erofs-loop', stackOps(layer, 'loop')) })),
 ];
 const unmountStack = ops('stack-off', [['umountr', stackDir]]);
 const floor = (opsFile) => execFileSync(floorBin, ['run', opsFile], { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -1,7 +1,7 @@
 // `npm run bench [-- --quick]`: the targets of issue 17 (bench/targets.mjs: ratios against
 // baselines measured in the same run, met/missed; bench/inside.mjs: start-up inside the container
 // against local disk, per layer format), then every benchmark of issue 8, one after the
-// other, each printing its tables. Full: ~20-30 minutes on a 2-core machine (the 4 GB image dominates); --quick: a few.
+// other, each printing its tables. Full: ~30-40 minutes on a 2-core machine (the 4 GB image and inside.mjs's layer builds dominate); --quick: a few.
 // Root; each benchmark takes /tmp/strata-mounttests.lock while it mounts and cleans up after itself.
 // --hold-lock takes the lock once for the whole run (fewer waits on a busy machine, but other test
 // runs wait for all of it, image preparation included).
