@@ -71,6 +71,7 @@ const squashfs = (QUICK ? [['zstd', 128]] : [['zstd', 128], ['zstd', 1024], ['lz
 }));
 // Uncompressed squashfs, which tar2sqfs cannot write (strata refuses import.compression none):
 // sqfstar (squashfs-tools) reads the same tar; it tells the format's cost from the compression's.
+// (It says "Empty tar filename ... ignoring" for the tar's ./ entry: the root gets its defaults.)
 const plainSquashfs = QUICK ? [] : [{
   name: 'squashfs uncompressed (sqfstar)',
   file: join(root, 'layer-none.sqfs'),
