@@ -222,6 +222,14 @@ export const SETTINGS: readonly Setting[] = [
     why: 'tmpfs takes memory only for what is written; MPI and many tools need a writable /tmp, and a cap keeps one job from filling the node\'s memory.',
   },
   {
+    key: 'container.save_time_limit',
+    type: 'duration',
+    default: '90s',
+    description:
+      "How long the epilog may spend on a job's `--container-save` on each node; a save that takes longer is stopped, nothing is written, and the job's output says so. Keep it below Slurm's `PrologEpilogTimeout` (or `EpilogTimeout`), less a few seconds for the teardown.",
+    why: "slurmd drains a node whose epilog outlives that timeout: a user's large save must cost them their save, never the node (90 s fits the 120 s timeout docs/slurm.md recommends).",
+  },
+  {
     key: 'container.mount_home',
     type: 'boolean',
     default: true,

@@ -151,6 +151,29 @@ test('the file is written as the user: a directory the user cannot write fails t
   expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"s6","code":"E_SAVE_FAILED".*"error":"cannot save the container to [^"]*root-only\/x.sqsh: [^"]*Permission denied.*--container-save failed/);
 }, 60_000);
 
+test('a save over the site\'s time limit is stopped: nothing written, a line in the job\'s output, the epilog ends well within Slurm\'s timeout', async () => {
+  // A limit no save can meet: the save is stopped as soon as it started.
+  const config = join(site.root, 'strata-save-limit.yaml');
+  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}container:\n  save_time_limit: 0s\n`);
+  expect((await prolog('s8', 'three:1', ['--save', `${out}/late.sqsh`])).code).toBe(0);
+  expect(asUser('s8', 'dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null').status).toBe(0);
+  const output = join(out, 'slurm-s8.out');
+  writeFileSync(output, '');
+  chownSync(output, user.uid, user.gid);
+  const started = Date.now();
+  const ended = await epilog('s8', { SLURM_JOB_STDOUT: output, STRATA_CONFIG: config });
+  expect(ended.code).toBe(0);
+  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(existsSync(jobDir('s8'))).toBe(false);
+  expect(readFileSync(output, 'utf8')).toBe(
+    `strata: cannot save the container to ${out}/late.sqsh: it took longer than the site's limit of 0 s, and was stopped (nothing was saved); ` +
+      'save less (remove what you do not need before the job ends, or write large results outside the container), or ask your admins about container.save_time_limit\n',
+  );
+  // Neither the file nor tar2sqfs's temporary file is left.
+  expect(readdirSync(out).filter((name) => name.includes('late'))).toEqual([]);
+  expect(spawnSync('/usr/bin/pgrep', ['-u', String(user.uid), '-f', 'tar2sqfs|strata-upper-walk']).status).toBe(1);
+}, 60_000);
+
 test('a bad --container-save fails the job at set-up with one line', async () => {
   expect((await prolog('s7', 'three:1', ['--save', 'a\tb'])).code).toBe(0);
   expect(readFileSync(join(jobDir('s7'), 'error'), 'utf8')).toMatch(/invalid --container-save/);
