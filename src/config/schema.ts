@@ -328,7 +328,7 @@ export const SETTINGS: readonly Setting[] = [
     allowed: COMPRESSIONS,
     default: 'zstd',
     description: 'Compression of the squashfs layer files written by `strata import`.',
-    why: 'Measured (docs/performance.md): the smallest layer files (zstd 22 MiB, gzip 24, lz4 36, none 74 for a 75 MB Python tree), and a cold Python start-up faster than from local disk, as with every compression; lz4 and none read large files faster cold but make the store 1.6-3.3x larger.',
+    why: 'Measured (docs/performance.md): the smallest layer files (zstd 22 MiB, gzip 24, lz4 36, none 74 for a 75 MB Python tree); cold start-up as fast as any other compression tar2sqfs writes (stdlib imports faster than local disk; numpy 1.5-1.7x and an MPI hello 1.2-1.3x local disk with every compressed format, lz4 and 1 MiB blocks no faster); lz4 and none read large files faster cold but make the store 1.6-3.3x larger.',
   },
   {
     key: 'import.parallel_layers',
