@@ -3,7 +3,9 @@
 // journal, no lock, no configuration, no Node). bench/targets.mjs writes the operations from
 // strata's own plan (`strata prolog --dry-run`), one per line, fields separated by tabs:
 //
-//   loop FILE TARGET          attach FILE to a free loop device (read-only, autoclear), mount squashfs
+//   loop FILE TARGET [FSTYPE] attach FILE to a free loop device (read-only, autoclear), mount it
+//                             as FSTYPE (squashfs unless given; bench/inside.mjs also mounts erofs)
+//   filefs FILE TARGET FSTYPE mount FILE itself, no loop device (erofs backed by a file, Linux 6.12+)
 //   tmpfs TARGET OPTIONS      the job's upper: a tmpfs, then its u/ and w/ directories
 //   overlay TARGET CWD OPTS   the job's overlay (nosuid,nodev), lowerdir relative to CWD (as strata mounts it)
 //   bind SOURCE TARGET rec|one   bind (recursive or not), then make it a slave mount
@@ -13,6 +15,7 @@
 //   rmdir PATH
 //   file PATH                 create an empty file (the job's passwd/group/hostname, bound into the rootfs)
 //   unlink PATH
+//   chown PATH UID GID        (the upper's u/ belongs to the job's user, as strata makes it)
 //
 //   floor run OPS_FILE        carry the operations out; exit 1 on the first failure
 //   floor time N PROGRAM [ARG...]   run PROGRAM N times (fork, execve with this environment,
@@ -41,7 +44,7 @@ static int fail(const char *what, const char *path) {
   return 1;
 }
 
-static int attach_and_mount(const char *file, const char *target) {
+static int attach_and_mount(const char *file, const char *target, const char *type) {
   int backing = open(file, O_RDONLY | O_CLOEXEC);
   if (backing < 0) return fail("open", file);
   int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
@@ -59,7 +62,7 @@ static int attach_and_mount(const char *file, const char *target) {
       if (errno == EBUSY) continue; // another process took it between the two ioctls
       return fail("LOOP_CONFIGURE", device);
     }
-    int mounted = mount(device, target, "squashfs", MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+    int mounted = mount(device, target, type, MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
     close(loop); // autoclear: the device goes with the last unmount
     close(backing);
     close(control);
@@ -105,7 +108,10 @@ static int run(const char *path) {
     int failed = 0;
     if (strcmp(op, "loop") == 0) {
       mkdir(field[2], 0755);
-      failed = attach_and_mount(field[1], field[2]);
+      failed = attach_and_mount(field[1], field[2], field[3] ? field[3] : "squashfs");
+    } else if (strcmp(op, "filefs") == 0) {
+      mkdir(field[2], 0755);
+      if (mount(field[1], field[2], field[3], MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0) failed = fail("mount", field[2]);
     } else if (strcmp(op, "tmpfs") == 0) {
       mkdir(field[1], 0700);
       if (mount("strata-upper", field[1], "tmpfs", MS_NOSUID | MS_NODEV, field[2]) < 0) failed = fail("mount", field[1]);
@@ -144,6 +150,8 @@ static int run(const char *path) {
       int fd = open(field[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
       if (fd < 0) failed = fail("create", field[1]);
       else close(fd);
+    } else if (strcmp(op, "chown") == 0) {
+      if (chown(field[1], (uid_t)atol(field[2]), (gid_t)atol(field[3])) < 0) failed = fail("chown", field[1]);
     } else if (strcmp(op, "unlink") == 0) {
       if (unlink(field[1]) < 0 && errno != ENOENT) failed = fail("unlink", field[1]);
     } else {

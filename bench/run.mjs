@@ -1,15 +1,16 @@
 // `npm run bench [-- --quick]`: the targets of issue 17 (bench/targets.mjs: ratios against
-// baselines measured in the same run, met/missed), then every benchmark of issue 8, one after the
-// other, each printing its tables. Full: ~20-30 minutes on a 2-core machine (the 4 GB image dominates); --quick: a few.
+// baselines measured in the same run, met/missed; bench/inside.mjs: start-up inside the container
+// against local disk, per layer format), then every benchmark of issue 8, one after the
+// other, each printing its tables. Full: ~30-40 minutes on a 2-core machine (the 4 GB image and inside.mjs's layer builds dominate); --quick: a few.
 // Root; each benchmark takes /tmp/strata-mounttests.lock while it mounts and cleans up after itself.
 // --hold-lock takes the lock once for the whole run (fewer waits on a busy machine, but other test
 // runs wait for all of it, image preparation included).
-//   npm run bench -- [--quick] [--only targets,setup,metadata,concurrency,container] [--hold-lock]
+//   npm run bench -- [--quick] [--only targets,inside,setup,metadata,concurrency,container] [--hold-lock]
 
 import { spawnSync } from 'node:child_process';
 import { args, flag, option, withMountLock } from './lib.mjs';
 
-const ALL = ['targets', 'setup', 'metadata', 'concurrency', 'container'];
+const ALL = ['targets', 'inside', 'setup', 'metadata', 'concurrency', 'container'];
 // --quick leaves out concurrency.mjs: targets.mjs measures 16 concurrent prologs already, and the
 // 17 images concurrency.mjs imports first would take --quick past 10 minutes.
 const only = option('--only', ALL.filter((name) => !flag('--quick') || name !== 'concurrency').join(',')).split(',');

@@ -19,7 +19,7 @@
 #include "untrusted.h"
 
 /* bind FLAGS bits (mirrored in src/host/mount-helper.ts). */
-enum { BIND_READONLY = 1, BIND_RECURSIVE = 2, BIND_KEEP_DEV = 4, BIND_OPTIONAL = 8, BIND_CREATE = 16, BIND_NOEXEC = 32 };
+enum { BIND_READONLY = 1, BIND_RECURSIVE = 2, BIND_KEEP_DEV = 4, BIND_OPTIONAL = 8, BIND_CREATE = 16, BIND_NOEXEC = 32, BIND_IF_ABSENT = 64 };
 
 static int within(const char *path, const char *dir) {
   size_t length = strlen(dir);
@@ -33,8 +33,9 @@ static int within(const char *path, const char *dir) {
  * refused. Missing targets are created only in the rootfs mount itself or on ALSO's filesystem (a
  * mount the job owns: its /tmp), never in a host directory bound in. The source's own mount flags are kept (a read-only or noexec source stays so); nosuid,
  * nodev (unless BIND_KEEP_DEV), ro (BIND_READONLY) and noexec (BIND_NOEXEC) are added, never
- * removed; the new mount is a slave, so unmounting it never propagates to the host. Reply: the
- * new mount's id, or "skipped" for a missing optional source.
+ * removed; the new mount is a slave, so unmounting it never propagates to the host. With
+ * BIND_IF_ABSENT a target the rootfs already has is left alone. Reply: the new mount's id, or
+ * "skipped" for a missing optional source or a present BIND_IF_ABSENT target.
  */
 /* The device of a filesystem the job owns (a path strata made), or 0. */
 static dev_t own_dev(const char *path) {
@@ -63,6 +64,10 @@ int do_bind(char **f) {
     reply_stage_err(errno, STAGE_SOURCE, f[1]);
   } else if ((root = open(f[2], O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
     reply_err(errno, f[2]);
+  } else if ((flags & BIND_IF_ABSENT) && (target = open_in_root_also(root, f[3], 0, 0)) >= 0) {
+    reply_ok("skipped");
+  } else if ((flags & BIND_IF_ABSENT) && errno != ENOENT) {
+    reply_stage_err(errno, STAGE_TARGET, f[3]);
   } else if ((target = open_in_root_also(root, f[3], (flags & BIND_CREATE) ? (S_ISDIR(source_stat.st_mode) ? 'd' : 'f') : 0, own_dev(opt(f[8])))) < 0) {
     reply_stage_err(errno, STAGE_TARGET, f[3]);
   } else if (fstat(target, &target_stat) != 0) {

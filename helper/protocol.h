@@ -16,5 +16,8 @@ int do_symlink(char **fields);
 int do_chmod(char **fields);
 int do_devnode(char **fields);
 int do_readfile(char **fields);
+/* remap.c: --container-remap-root's idmapped mounts and apt setting. */
+int do_idmap(char **fields);
+int do_putfile(char **fields);
 
 #endif

@@ -16,6 +16,10 @@
  *   readonly TARGET                               make one mount read-only (job-mounts.c)
  *   readfile ROOTFS PATH MAX                      read a regular file of the image, confined to
  *                                                 ROOTFS; reply: content as hex (image-files.c)
+ *   idmap  SOURCE TARGET UID GID                 an idmapped read-only clone of a mount, on-disk 0
+ *                                                 shown as UID/GID (remap.c); reply: mount id
+ *   putfile ROOTFS DIR NAME HEX UID GID           a new file in a directory of a job's rootfs,
+ *                                                 owned by UID/GID (remap.c)
  *   lock   PATH TIMEOUT_MS                        open (create) PATH and flock(LOCK_EX); reply: ms
  *                                                 waited. Held until `unlock` or until we exit
  *   unlock
@@ -270,6 +274,8 @@ int main(void) {
     else if (strcmp(op, "chmod") == 0 && count == 4) do_chmod(fields);
     else if (strcmp(op, "devnode") == 0 && count == 6) do_devnode(fields);
     else if (strcmp(op, "readfile") == 0 && count == 4) do_readfile(fields);
+    else if (strcmp(op, "idmap") == 0 && count == 5) do_idmap(fields);
+    else if (strcmp(op, "putfile") == 0 && count == 7) do_putfile(fields);
     else if (strcmp(op, "lock") == 0 && count == 3) do_lock(fields);
     else if (strcmp(op, "unlock") == 0 && count == 1) do_unlock();
     else reply_err(EINVAL, "bad request");

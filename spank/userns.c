@@ -15,7 +15,9 @@
  *     namespace's root (chroot needs CAP_SYS_CHROOT, which it has there) and runs its command.
  *
  * The namespace gives no power on the host: every host file it could not touch as the user it
- * still cannot; host-root-owned files of the image show as nobody (65534).
+ * still cannot. The image's files are root's inside because the prolog stacked a remap-root job's
+ * layers through idmapped mounts that give them to the user (helper/remap.c); in a job without
+ * that, a step's remap sees them as nobody (65534).
  */
 
 #include <errno.h>

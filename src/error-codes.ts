@@ -82,6 +82,7 @@ export const ERROR_CODES = [
   'E_BAD_SAVE',
   'E_SAVE_FAILED',
   'E_IMAGE_READ',
+  'E_SAVED_BASE_MISSING',
 ] as const;
 
 /** Node faults named after the errno that caused them (errors.ts nodeFaultOf). */

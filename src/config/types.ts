@@ -55,6 +55,8 @@ export interface Config {
     localtime: boolean;
     /** Bytes of each job's own /tmp (tmpfs). */
     tmpSize: number;
+    /** Seconds the epilog may spend on --container-save. */
+    saveTimeLimit: number;
     /** Site defaults of Pyxis's flag pairs (a job's option wins). */
     mountHome: boolean;
     entrypoint: boolean;

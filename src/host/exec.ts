@@ -89,6 +89,7 @@ export function commandFailed(result: RunResult, kind: StrataError['kind'] = 'no
 function packageOf(tool: Tool): string {
   const packages: Partial<Record<Tool, string>> = {
     tar2sqfs: 'squashfs-tools-ng',
+    rdsquashfs: 'squashfs-tools-ng',
     unsquashfs: 'squashfs-tools',
     zstd: 'zstd',
     xz: 'xz-utils',

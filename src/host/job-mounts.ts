@@ -32,10 +32,12 @@ export interface RootfsBind {
   createAlsoIn?: string;
   /** No execution from the mount (a CDI spec's `noexec`). */
   noexec?: boolean;
+  /** Skipped when the target exists in the rootfs (made only if missing). */
+  ifAbsent?: boolean;
 }
 
 /** Mirrors the bit values in helper/job-mounts.c. */
-const BIND_FLAGS = { readonly: 1, recursive: 2, keepDev: 4, optional: 8, create: 16, noexec: 32 } as const;
+const BIND_FLAGS = { readonly: 1, recursive: 2, keepDev: 4, optional: 8, create: 16, noexec: 32, ifAbsent: 64 } as const;
 
 export function bindFlags(bind: Pick<RootfsBind, keyof typeof BIND_FLAGS>): number {
   let flags = 0;
@@ -92,4 +94,22 @@ export function makeMountReadonly(target: string): Promise<HelperReply> {
  */
 export function readImageFile(rootfs: string, path: string, max: number): Promise<HelperReply> {
   return timed(requireHelper(), ['readfile', rootfs, path, max]);
+}
+
+/**
+ * Attach at `target` (a directory strata owns) a read-only clone of the mount at `source` (strata's
+ * too), idmapped so that the files on-disk uid/gid 0 own show as `uid`/`gid`, every other id as
+ * itself (helper/remap.c). ok: value is the new mount's id.
+ */
+export function idmappedClone(source: string, target: string, uid: number, gid: number): Promise<HelperReply> {
+  return timed(requireHelper(), ['idmap', source, target, uid, gid]);
+}
+
+/**
+ * Create the new file `name` in container directory `dir` of a rootfs (on the rootfs mount itself,
+ * never in a bind), owned by `uid`/`gid`. ok: value "skipped" when the image has no such
+ * directory, "exists" when the name is taken (left as it is).
+ */
+export function putFileInRootfs(rootfs: string, dir: string, name: string, content: string, uid: number, gid: number, helper: MountHelper = requireHelper()): Promise<HelperReply> {
+  return timed(helper, ['putfile', rootfs, dir, name, Buffer.from(content).toString('hex'), uid, gid]);
 }

@@ -46,6 +46,11 @@ export interface SlurmClientFacts {
   commands: SlurmCommand[];
   /** Extra library directories from the config, real. */
   libraryDirs: string[];
+  /**
+   * Directories plugins load a library from by absolute path, compiled in (mpi/pmix's libpmix:
+   * srun loads it for MpiDefault=pmix or --mpi=pmix), as named, and real.
+   */
+  pluginLibraryDirs: { path: string; real: string }[];
   /** lstat of every real path above and of each directory on its way from `/`. */
   owners: Record<string, PathOwner>;
 }
@@ -116,11 +121,42 @@ function gather(env: NodeJS.ProcessEnv, config: Pick<Config, 'slurmClient'>): Sl
   const mungeSocket = authType === 'auth/munge' && isAbsolute(socket) ? named(socket) : undefined;
   const libraryDirs = config.slurmClient.libraryDirs.map(real).filter((dir): dir is string => Boolean(dir));
 
-  const facts: SlurmClientFacts = { conf, confDir, pluginDirs, plugstack, spankPlugins, ...(mungeSocket ? { mungeSocket } : {}), commands, libraryDirs, owners: {} };
-  const paths = [conf.real, confDir.real, ...pluginDirs.map((d) => d.real), ...plugstack.map((f) => f.real), ...spankPlugins.map((f) => f.real), ...(mungeSocket ? [mungeSocket.real] : []), ...libraryDirs];
+  const pluginLibraryDirs = pmixLibraryDirs(pluginDirs.map((dir) => dir.real));
+
+  const facts: SlurmClientFacts = { conf, confDir, pluginDirs, plugstack, spankPlugins, ...(mungeSocket ? { mungeSocket } : {}), commands, libraryDirs, pluginLibraryDirs, owners: {} };
+  const paths = [conf.real, confDir.real, ...pluginDirs.map((d) => d.real), ...plugstack.map((f) => f.real), ...spankPlugins.map((f) => f.real), ...(mungeSocket ? [mungeSocket.real] : []), ...libraryDirs, ...pluginLibraryDirs.map((d) => d.real)];
   for (const command of commands) paths.push(command.path, command.loader, ...command.runpath);
   for (const path of paths) recordOwners(path, facts.owners);
   return facts;
+}
+
+/** mpi/pmix plugins are small; a file this big is not one. */
+const PLUGIN_READ_MAX = 16 * 1024 * 1024;
+
+/**
+ * Where Slurm's mpi/pmix plugins dlopen libpmix from: Slurm compiles the directory in
+ * (`--with-pmix`, e.g. /usr/lib/x86_64-linux-gnu/pmix2/lib) and opens `<dir>/libpmix.so` by that
+ * absolute path, so the node's srun fails in a container without it ("can not load PMIx
+ * library"). Found as a string in the plugin naming a directory that holds libpmix.so here.
+ */
+function pmixLibraryDirs(pluginDirs: string[]): { path: string; real: string }[] {
+  const found: { path: string; real: string }[] = [];
+  for (const dir of pluginDirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((name) => /^mpi_pmix.*\.so$/.test(name));
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      const text = withFile(join(dir, name), (read) => read(0, PLUGIN_READ_MAX).toString('latin1'));
+      for (const candidate of text?.match(/\/[\x21-\x7e]{1,255}(?=\0)/g) ?? []) {
+        const library = named(join(candidate, 'libpmix.so'));
+        if (library && !found.some((known) => known.path === candidate)) found.push({ path: candidate, real: posix.dirname(library.real) });
+      }
+    }
+  }
+  return found;
 }
 
 const isNamed = (value: { path: string; real: string } | undefined): value is { path: string; real: string } => Boolean(value);

@@ -11,6 +11,7 @@ export const TOOLS = {
   logger: '/usr/bin/logger',
   tar: '/usr/bin/tar',
   tar2sqfs: '/usr/bin/tar2sqfs',
+  rdsquashfs: '/usr/bin/rdsquashfs',
   unsquashfs: '/usr/bin/unsquashfs',
   gzip: '/usr/bin/gzip',
   zstd: '/usr/bin/zstd',

@@ -53,6 +53,8 @@ export class RuntimePaths {
       save: join(dir, 'save.json'),
       upper: join(dir, 'upper'),
       rootfs: join(dir, 'rootfs'),
+      /** --container-remap-root: the idmapped clones of the layer mounts the overlay stacks. */
+      mapped: join(dir, 'l'),
       /** The job's /tmp: a tmpfs in a root-only directory (bound at /tmp in the rootfs). */
       tmp: join(dir, 'tmp', 't'),
     };

@@ -1,21 +1,17 @@
 // `strata gc`: mark and sweep. Roots: every tag; every manifest that lost its last tag less than
 // `store.gc_grace` ago (tags.ts records when) or was written less than that ago; the manifests
-// pinned by jobs on this node (their entry.json); the layer files loop-mounted on this node. From
-// the roots: configs and layers. Anything else older than the grace period goes, as do stale
+// pinned by jobs on this node and the layer files loop-mounted on it (`NodeUse`, read by the
+// caller: the store never reads the node's runtime state). From the roots: configs and layers. Anything else older than the grace period goes, as do stale
 // `*.partial` files. Deciding is pure (planGc); only applyGc deletes.
 
 import { constants } from 'node:fs';
-import { open, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { MANIFEST_MEDIA_TYPE } from './image.js';
-import type { StoreLayout } from './layout.js';
 import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
-import { listLoopDevices } from '../host/loop.js';
-import { RuntimePaths } from '../runtime/paths.js';
-import { parseEntry } from '../runtime/job/records.js';
 
 const HEX_RE = /^[0-9a-f]{64}$/;
 
@@ -105,38 +101,6 @@ async function listDigests(dir: string, suffix = ''): Promise<StoredFile[]> {
   return out;
 }
 
-/** A job directory's entry file, or undefined for a name that is no job id. */
-function jobEntryPath(runtime: RuntimePaths, name: string): string | undefined {
-  try {
-    return runtime.job(name).entry;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Manifests pinned by jobs set up on this node (`<runtime>/jobs/*\/entry.json`). */
-async function pinnedOnThisNode(runtimeDir: string): Promise<string[]> {
-  const runtime = new RuntimePaths(runtimeDir);
-  const names = await readdir(runtime.jobsDir).catch(() => [] as string[]);
-  const pins: string[] = [];
-  for (const name of names) {
-    const path = jobEntryPath(runtime, name);
-    const entry = path ? await readFile(path, 'utf8').then((text) => parseEntry(text, path), () => undefined) : undefined;
-    if (entry?.manifestDigest) pins.push(entry.manifestDigest);
-  }
-  return pins;
-}
-
-/** Layer files of this store that a loop device on this node is attached to. */
-function mountedLayers(layout: StoreLayout): string[] {
-  const prefix = join(layout.root, 'layers', 'sha256') + '/';
-  // A layer file replaced while attached (" (deleted)") still pins its digest.
-  return listLoopDevices()
-    .map((loop) => loop.backingFile)
-    .filter((backing) => backing.startsWith(prefix))
-    .map((backing) => `sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
-}
-
 /**
  * A store file's text, or undefined: never through a symlink (a planted link would make root read
  * and print a host file), never from a fifo or device (O_NONBLOCK, regular files only).
@@ -162,7 +126,15 @@ const parseJson = (text: string | undefined): unknown => {
   }
 };
 
-export async function gcInventory(store: Store, graceSeconds: number, runtimeDir: string): Promise<GcInventory> {
+/** What this node holds of the store: roots of the mark (runtime/node/store-in-use.ts reads them). */
+export interface NodeUse {
+  /** Manifest digests pinned by jobs set up on this node. */
+  pinnedManifests: string[];
+  /** Layer digests of this store a loop device on this node is attached to. */
+  mountedLayers: string[];
+}
+
+export async function gcInventory(store: Store, graceSeconds: number, nodeUse: NodeUse): Promise<GcInventory> {
   const layout = store.layout;
   const blobs = await listDigests(join(layout.root, 'blobs', 'sha256'));
   const layers = await listDigests(join(layout.root, 'layers', 'sha256'), '.sqfs');
@@ -185,8 +157,8 @@ export async function gcInventory(store: Store, graceSeconds: number, runtimeDir
     now: Date.now(),
     graceMs: graceSeconds * 1000,
     tagged: (await store.listTags()).map((t) => t.digest),
-    pinnedManifests: await pinnedOnThisNode(runtimeDir),
-    mountedLayers: mountedLayers(layout),
+    pinnedManifests: nodeUse.pinnedManifests,
+    mountedLayers: nodeUse.mountedLayers,
     blobs,
     layers,
     diffIds,
@@ -201,8 +173,8 @@ export interface GcResult extends GcPlan {
 }
 
 /** Runs gc (or only reports, with dryRun). Pointers go before layers, so no pointer ever dangles. */
-export async function runGc(store: Store, options: { graceSeconds: number; runtimeDir: string; dryRun: boolean }): Promise<GcResult> {
-  const plan = planGc(await gcInventory(store, options.graceSeconds, options.runtimeDir));
+export async function runGc(store: Store, options: { graceSeconds: number; nodeUse: NodeUse; dryRun: boolean }): Promise<GcResult> {
+  const plan = planGc(await gcInventory(store, options.graceSeconds, options.nodeUse));
   const partials = await sweepPartials(store.layout, options.dryRun);
   if (!options.dryRun) {
     const remove = (path: string) => unlink(path).catch((error) => {

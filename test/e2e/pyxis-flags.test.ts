@@ -5,7 +5,8 @@
 
 import { chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { busyboxLayer, writeLayout } from '../helpers/oci.js';
+import { execFileSync } from 'node:child_process';
+import { busyboxLayer, writeLayout, type TarSpec } from '../helpers/oci.js';
 import { DIR, NODES, USER, on, readOutput, sbatch, strata, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 /** An image whose entrypoint prints a banner, exports a variable (seeing KEEP_ME only if kept) and runs its arguments. */
@@ -13,7 +14,9 @@ async function importEntrypointImage() {
   const layout = join(DIR, 'image-trees', 'entrypoint-oci');
   rmSync(layout, { recursive: true, force: true });
   const entrypoint = '#!/bin/sh\necho "entrypoint banner"\nexport FROM_ENTRYPOINT="ran:${KEEP_ME-unset}"\nexec "$@"\n';
-  const tar = busyboxLayer([{ name: 'docker-entrypoint.sh', content: entrypoint, mode: 0o755 }, { name: 'bin/touch', type: 'symlink', linkname: 'busybox' }]);
+  // /usr/bin and a dpkg database, root's: what --container-remap-root installs a package into.
+  const dpkg = ['usr', 'usr/bin', 'var/lib', 'var/lib/dpkg', 'var/lib/dpkg/info'].map((name): TarSpec => ({ name, type: 'dir', mode: 0o755 }));
+  const tar = busyboxLayer([{ name: 'docker-entrypoint.sh', content: entrypoint, mode: 0o755 }, { name: 'bin/touch', type: 'symlink', linkname: 'busybox' }, ...dpkg, { name: 'var/lib/dpkg/status', content: '' }]);
   writeLayout(layout, [{ ref: 'ep', layers: [{ tar, compression: 'none' }], config: { Env: ['PATH=/bin'], Entrypoint: ['/docker-entrypoint.sh'] } }]);
   const result = await strata(['import', `oci:${layout}:ep`, '--tag', 'ep:1']);
   if (result.code !== 0) throw new Error(result.stderr);
@@ -59,10 +62,10 @@ test('sbatch --container-entrypoint: the batch script and every step run after t
   expect(steps).toEqual({ state: 'COMPLETED', lines: ['step ran:unset', 'step ran:unset'] });
 });
 
-test('--container-remap-root: uid and gid 0 inside, files written are the user\'s on the host, the image\'s root files show as nobody', async () => {
+test('--container-remap-root: uid and gid 0 inside, files written are the user\'s on the host, the image\'s root files are root\'s', async () => {
   const dir = workDir('remap-root');
   const script = 'id -u; id -g; pwd; touch written-as-root; ls -ln /bin/busybox | while read mode links uid gid rest; do echo "$uid $gid"; done';
-  expect(await srun(dir, ['--container-remap-root', 'sh', '-c', script])).toMatchObject({ code: 0, stdout: `0\n0\n${dir}\n65534 65534\n`, stderr: '' });
+  expect(await srun(dir, ['--container-remap-root', 'sh', '-c', script])).toMatchObject({ code: 0, stdout: `0\n0\n${dir}\n0 0\n`, stderr: '' });
   const written = statSync(join(dir, 'written-as-root'));
   expect({ uid: written.uid, gid: written.gid }).toEqual({ uid: USER.uid, gid: USER.gid });
   // without it (the site's default), and with PYXIS_CONTAINER_REMAP_ROOT
@@ -72,6 +75,22 @@ test('--container-remap-root: uid and gid 0 inside, files written are the user\'
   expect(await batchOutput(dir, 'batch', ['-N1', '--container-remap-root', '--wrap', 'id -u'])).toEqual({ state: 'COMPLETED', lines: ['0'] });
   const steps = await batchOutput(dir, 'steps', ['-N1', '--container-batch=host', '--wrap', 'srun --container-remap-root id -u; srun id -u']);
   expect(steps).toEqual({ state: 'COMPLETED', lines: ['0', String(USER.uid)].sort() });
+});
+
+test('--container-remap-root installs a package into the image (dpkg -i of a local .deb into /usr/bin) as uid 0', async () => {
+  const dir = workDir('remap-dpkg');
+  const tree = join(dir, 'pkg');
+  mkdirSync(join(tree, 'DEBIAN'), { recursive: true });
+  mkdirSync(join(tree, 'usr/bin'), { recursive: true });
+  writeFileSync(join(tree, 'DEBIAN/control'), 'Package: strata-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: strata tests <tests@example.org>\nDescription: a test package\n');
+  writeFileSync(join(tree, 'usr/bin/strata-hello'), '#!/bin/sh\necho hello from a package\n', { mode: 0o755 });
+  execFileSync('/usr/bin/dpkg-deb', ['--root-owner-group', '-b', tree, join(dir, 'strata-hello.deb')], { stdio: 'ignore' });
+  const script = 'id -u; busybox dpkg -i strata-hello.deb >/dev/null && /usr/bin/strata-hello && ls -ln /usr/bin/strata-hello /var/lib/dpkg/status | while read m l uid gid rest; do echo "$uid $gid"; done';
+  expect(await srun(dir, ['--container-remap-root', 'sh', '-c', script])).toMatchObject({ code: 0, stdout: '0\nhello from a package\n0 0\n0 0\n', stderr: '' });
+  // A step asking for it in a job that did not: root, but the image's files stay read-only (docs/decisions.md).
+  const steps = await batchOutput(dir, 'steps', ['-N1', '--container-batch=host', '--wrap', 'srun --container-remap-root sh -c "id -u; echo x > /usr/bin/new || echo refused"']);
+  expect(steps.state).toBe('COMPLETED');
+  expect(steps.lines).toEqual(expect.arrayContaining(['0', 'refused']));
 });
 
 /**

@@ -1,6 +1,6 @@
 // --container-save through the real 3-node cluster, as an ordinary user (issue 16): a job changes
-// its container and saves it; a new job from the saved file (imported on the job's image) and one
-// from the saved image (~/NAME:TAG) see the change. Also: a job that asked for an image only in its
+// its container and saves it; a new job from the saved file (imported on the job's image, or given
+// as --container-image=FILE, Pyxis's way) and one from the saved image (~/NAME:TAG) see the change. Also: a job that asked for an image only in its
 // environment (what slurmrestd sends) fails instead of running on the bare host.
 
 import { execFileSync } from 'node:child_process';
@@ -40,12 +40,21 @@ test('a job saves its changes to a file; a job from that file on the same image 
   expect(second.output).toBe('v1\nold\nbase\n');
 }, 120_000);
 
-test('~/NAME:TAG: the saved image is the user\'s own, and a later job runs in it', async () => {
-  // User images need import.user_imports and the sudo rule of docs/install.md on the nodes.
+/** User images need import.user_imports and the sudo rule of docs/install.md on the nodes (and, for files, on the submit host). */
+async function withUserImports(settings: string, run: () => Promise<void>) {
   const config = readFileSync(CONFIG, 'utf8');
-  writeFileSync(CONFIG, `${config}import:\n  user_imports: true\n`);
+  writeFileSync(CONFIG, `${config}import:\n${settings}`);
   writeFileSync(SUDOERS, `Defaults env_keep += "STRATA_CONFIG"\nALL ALL=(root) NOPASSWD: ${join(REPO, 'dist/bin/strata.js')} _store-write\n`, { mode: 0o440 });
   try {
+    await run();
+  } finally {
+    writeFileSync(CONFIG, config);
+    rmSync(SUDOERS, { force: true });
+  }
+}
+
+test('~/NAME:TAG: the saved image is the user\'s own, and a later job runs in it', () =>
+  withUserImports('  user_imports: true\n', async () => {
     const dir = workDir('save-image');
     const first = await runBatch(dir, ['-N1', '--container-image=save-base:1', '--container-save=~/saved:1'], CHANGE);
     expect({ state: first.info.state, output: first.output }).toEqual({ state: 'COMPLETED', output: 'changed\n' });
@@ -59,11 +68,23 @@ test('~/NAME:TAG: the saved image is the user\'s own, and a later job runs in it
     const images = await strata(['images']);
     expect(images.stdout).toMatch(new RegExp(`~${USER.name}/saved:1 +[0-9a-f]{12} +2 `));
     expect(images.stdout).toMatch(new RegExp(`~${USER.name}/saved:2 +[0-9a-f]{12} +3 `));
-  } finally {
-    writeFileSync(CONFIG, config);
-    rmSync(SUDOERS, { force: true });
-  }
-}, 120_000);
+  }), 120_000);
+
+test('Pyxis\'s round trip: --container-image=FILE of a saved file runs in the job\'s image plus its changes, deletions too', () =>
+  withUserImports('  user_imports: true\n  on_demand: true\n', async () => {
+    const dir = workDir('save-file-image');
+    const first = await runBatch(dir, ['-N1', '--container-image=save-base:1', '--container-save=./first.sqsh'], CHANGE);
+    expect({ state: first.info.state, output: first.output }).toEqual({ state: 'COMPLETED', output: 'changed\n' });
+    // From the file (resolved, and imported on first use, by sbatch as the user), saving again.
+    const second = await runBatch(dir, ['-N1', '--container-image=./first.sqsh', '--container-save=./second.sqsh'], `${CHECK} && rm /opt/tool/old && echo v2 > /opt/tool/version`);
+    expect({ state: second.info.state, output: second.output }).toEqual({ state: 'COMPLETED', output: 'v1\nold\nbase\n' });
+    // Its base is the image made from the first file: the chain holds, and the deletion shows.
+    const third = await runBatch(dir, ['-N1', '--container-image=./second.sqsh'], 'cat /opt/tool/version /etc/strata-marker; ls /opt/tool');
+    expect({ state: third.info.state, output: third.output }).toEqual({ state: 'COMPLETED', output: 'v2\nbase\nversion\n' });
+    // Imported on first use at submit: the first file as save-base:1 + 1 layer, the second on that.
+    const images = await strata(['images']);
+    for (const layers of [2, 3]) expect(images.stdout).toMatch(new RegExp(`~${USER.name}/sqsh/[0-9a-f]{16}:[0-9a-f]{16} +[0-9a-f]{12} +${layers} `));
+  }), 180_000);
 
 test('a save that fails is told in the job\'s output; the node is not drained', async () => {
   const dir = workDir('save-fail');

@@ -2,14 +2,16 @@
 // whiteouts and opaque directories in OCI form; the file, imported on top of the job's image, gives
 // a job the very tree the first job left. Written as the user (never root into a user's path),
 // atomically; a save that cannot read the layer fails the save, not the epilog. ~/NAME:TAG
-// publishes through the store owner's writer with the real sudo rule of user imports.
+// publishes through the store owner's writer with the real sudo rule of user imports. The saved
+// file given back as an image (`--container-image=./saved.sqsh`, resolved as the user) is the
+// job's image plus the layer, by the base digest the file records.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, STRATA, type Site } from '../helpers/site.js';
+import { makeSite, runCommand, STRATA, type Site } from '../helpers/site.js';
 import { compareTrees, PER_JOB_PATHS } from '../helpers/tree-compare.js';
 
 const OWNER = 'strata-store';
@@ -29,6 +31,9 @@ const asUser = (job: string, script: string) => spawnSync('/usr/sbin/chroot', [`
 const prolog = (job: string, image: string, extra: string[] = []) =>
   site.run(['prolog', '--job', job, '--uid', String(user.uid), '--gid', String(user.gid), '--image', image, '--job-workdir', out, ...extra]);
 const epilog = (job: string, env: NodeJS.ProcessEnv = {}) => site.run(['epilog', '--job', job], { env });
+/** `strata resolve` as the user from the job's directory, as the SPANK plugin runs it at submit. */
+const resolveAsUser = (ref: string) =>
+  runCommand('/usr/bin/setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', process.execPath, STRATA, 'resolve', ref], { env: { ...site.env, HOME: out }, cwd: out });
 
 function ensureUser(name: string, system: boolean) {
   if (spawnSync('/usr/bin/id', [name]).status === 0) return;
@@ -44,7 +49,7 @@ beforeAll(async () => {
   ensureUser(OWNER, true);
   ensureUser(USER, false);
   user = ids(USER);
-  site = makeSite('save', 'import:\n  user_imports: true\n');
+  site = makeSite('save', 'import:\n  user_imports: true\n  on_demand: true\n');
   await importThreeLayerImage(site);
   // The store belongs to its own account (as on a site), so that a user's image goes through sudo.
   if (!existsSync(site.logFile)) writeFileSync(site.logFile, '');
@@ -108,6 +113,20 @@ test('a saved layer, imported on the job\'s image, gives the same tree: whiteout
   expect((await prolog('s2', 'saved:1')).code).toBe(0);
   expect(compareTrees(reference, rootfs('s2'), { skip: [...PER_JOB_PATHS, 'home', out.slice(1).split('/')[0]] })).toBeUndefined();
   expect(asUser('s2', 'cat /app/bin/link; ls /opq; ls /data').stdout).toBe('lib\nz\n');
+
+  // The file itself as an image: its mark names the job's image, so it is that image plus the layer.
+  const base = (await site.run(['resolve', 'three:1'])).stdout.trim();
+  const resolved = await resolveAsUser('./saved.sqsh');
+  expect(resolved.stderr).toMatch(new RegExp(`^strata: importing ./saved.sqsh \\(the changes a job saved, on ${base}\\) into ~${USER}/sqsh/`));
+  expect(resolved.code).toBe(0);
+  const digest = resolved.stdout.trim();
+  const manifest = JSON.parse(readFileSync(join(site.store, 'blobs', ...digest.split(':')), 'utf8'));
+  expect(manifest.layers).toHaveLength(4);
+  expect((await prolog('s2f', './saved.sqsh', ['--image-digest', digest])).code).toBe(0);
+  expect(compareTrees(reference, rootfs('s2f'), { skip: [...PER_JOB_PATHS, 'home', out.slice(1).split('/')[0]] })).toBeUndefined();
+  expect(asUser('s2f', 'cat /etc/top-marker /app/bin/tool; ls /opq; ls /data; test -x /bin/busybox && echo base').stdout).toBe('changed\ntool\nz\nbase\n');
+  // Submitted again, the same file is already there.
+  expect(await resolveAsUser(join(out, 'saved.sqsh'))).toMatchObject({ code: 0, stdout: `${digest}\n`, stderr: '' });
 }, 120_000);
 
 test('~/NAME:TAG publishes the job\'s image plus its layer in the user\'s namespace, reusing every base layer', async () => {
@@ -149,6 +168,29 @@ test('the file is written as the user: a directory the user cannot write fails t
   expect((await epilog('s6')).code).toBe(0);
   expect(readdirSync(rootOnly)).toEqual([]);
   expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"s6","code":"E_SAVE_FAILED".*"error":"cannot save the container to [^"]*root-only\/x.sqsh: [^"]*Permission denied.*--container-save failed/);
+}, 60_000);
+
+test('a save over the site\'s time limit is stopped: nothing written, a line in the job\'s output, the epilog ends well within Slurm\'s timeout', async () => {
+  // A limit no save can meet: the save is stopped as soon as it started.
+  const config = join(site.root, 'strata-save-limit.yaml');
+  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}container:\n  save_time_limit: 0s\n`);
+  expect((await prolog('s8', 'three:1', ['--save', `${out}/late.sqsh`])).code).toBe(0);
+  expect(asUser('s8', 'dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null').status).toBe(0);
+  const output = join(out, 'slurm-s8.out');
+  writeFileSync(output, '');
+  chownSync(output, user.uid, user.gid);
+  const started = Date.now();
+  const ended = await epilog('s8', { SLURM_JOB_STDOUT: output, STRATA_CONFIG: config });
+  expect(ended.code).toBe(0);
+  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(existsSync(jobDir('s8'))).toBe(false);
+  expect(readFileSync(output, 'utf8')).toBe(
+    `strata: cannot save the container to ${out}/late.sqsh: it took longer than the site's limit of 0 s, and was stopped (nothing was saved); ` +
+      'save less (remove what you do not need before the job ends, or write large results outside the container), or ask your admins about container.save_time_limit\n',
+  );
+  // Neither the file nor tar2sqfs's temporary file is left.
+  expect(readdirSync(out).filter((name) => name.includes('late'))).toEqual([]);
+  expect(spawnSync('/usr/bin/pgrep', ['-u', String(user.uid), '-f', 'tar2sqfs|strata-upper-walk']).status).toBe(1);
 }, 60_000);
 
 test('a bad --container-save fails the job at set-up with one line', async () => {

@@ -35,6 +35,8 @@ test('the node: commands with their loader and run path, plugin dir, plugstack i
   expect(facts.commands.map((command) => command.name)).toEqual(expect.arrayContaining(['srun', 'sbatch', 'scontrol', 'squeue', 'scancel']));
   // No PluginDir in slurm.conf: Slurm's compiled-in one, where libslurmfull is (the run path).
   expect(facts.pluginDirs).toEqual([{ path: '/usr/lib/x86_64-linux-gnu/slurm-wlm', real: '/usr/lib/x86_64-linux-gnu/slurm-wlm' }]);
+  // Debian's slurm-wlm mpi/pmix opens libpmix from its compiled-in directory (scripts/setup installs libpmix-dev).
+  expect(facts.pluginLibraryDirs).toEqual([{ path: '/usr/lib/x86_64-linux-gnu/pmix2/lib', real: '/usr/lib/x86_64-linux-gnu/pmix2/lib' }]);
   expect(facts.confDir).toEqual({ path: dir, real: dir });
   expect(facts.plugstack.map((file) => file.path)).toEqual([join(dir, 'plugstack.conf'), join(dir, 'plugstack.d', 'site.conf')]);
   expect(facts.spankPlugins.map((file) => file.path)).toEqual([join(dir, 'site.so')]);

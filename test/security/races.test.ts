@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MountHelper } from '../../src/host/mount-helper.js';
-import { bindIntoRootfs, unmountVerified } from '../../src/host/job-mounts.js';
+import { bindIntoRootfs, putFileInRootfs, unmountVerified } from '../../src/host/job-mounts.js';
 import { importSmallImage } from '../helpers/images.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, REPO, type Site } from '../helpers/site.js';
@@ -171,6 +171,25 @@ test('mount points: a user swapping directories inside the rootfs cannot make ro
     }
     await racing.done;
   }
+  hostDirUntouched();
+}, 60_000);
+
+test('remap-root\'s apt setting written as root into the rootfs: a user swapping the directory with links out never makes root create a file outside it', async () => {
+  userDir(join(rootfs, 'apt'));
+  userLink(hostDir, join(rootfs, 'apt-abs'));
+  userLink(`../../../../../../../..${hostDir}`, join(rootfs, 'apt-rel'));
+  let written = 0;
+  for (const link of ['apt-abs', 'apt-rel']) {
+    const racing = race(join(rootfs, 'apt'), join(rootfs, link), RACE_MS / 2);
+    for (let attempt = 0; attempt < ATTEMPTS / 2; attempt++) {
+      const reply = await putFileInRootfs(rootfs, '/apt', `conf${link}${attempt}`, 'APT::Sandbox::User "root";\n', USER, USER, helper);
+      expect(reply.ok || reply.stage === 'target').toBe(true);
+      if (reply.ok && reply.value !== 'skipped') written++;
+      hostDirUntouched();
+    }
+    await racing.done;
+  }
+  expect(written).toBeGreaterThan(0);
   hostDirUntouched();
 }, 60_000);
 

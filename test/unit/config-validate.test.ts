@@ -58,7 +58,7 @@ describe('defaults', () => {
     upper: { backing: 'tmpfs', diskPath: '/var/tmp/strata', defaultSize: 2 ** 30, maxSize: 16 * 2 ** 30 },
     layers: { cache: 'release', directIo: false },
     mounts: [],
-    container: { hosts: true, resolvConf: true, hostname: true, localtime: true, tmpSize: 2 ** 30, mountHome: true, entrypoint: false, remapRoot: false, pytorchEnv: 'off' },
+    container: { hosts: true, resolvConf: true, hostname: true, localtime: true, tmpSize: 2 ** 30, saveTimeLimit: 90, mountHome: true, entrypoint: false, remapRoot: false, pytorchEnv: 'off' },
     slurmClient: { enabled: true, path: 'first', binDirs: ['/usr/local/bin', '/usr/bin'], libraryDirs: [] },
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },

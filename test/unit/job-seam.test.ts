@@ -47,6 +47,7 @@ function recordingOps(failOn?: (step: Step) => boolean) {
     mountRootfs: async (step) => did(step),
     bind: async (step) => did(step),
     makeReadonly: async (step) => did(step),
+    putFile: async (step) => did(step),
     device: async (step) => did(step),
     writeJobFiles: async (step) => did(step),
     mountTmp: async (step) => did(step),
@@ -151,6 +152,18 @@ describe('teardownJob', () => {
     expect(node.events.indexOf('release layers')).toBeLessThan(node.events.indexOf(`umount ${DIR}/upper`));
     expect(node.events[node.events.length - 1]).toBe(`rm -r ${DIR}`);
     expect(node.files.has(DIR)).toBe(false);
+  });
+
+  test('remap-root (format 3): the idmapped layer clones go after the overlay and before the layers are released', async () => {
+    const remap = planJob({ jobId: JOB, uid: 1000, gid: 1000, writable: true, mounts: [], remapRoot: true }, config, image());
+    const clones = [1, 2].map((n, i) => ({ id: 20 + i, parentId: 1, mountPoint: `${DIR}/l/${String(n).repeat(16)}`, fsType: 'squashfs' }));
+    const node = fakeNode([{ op: 'begin', v: JOURNAL_VERSION, jobId: JOB, uid: 1000, image: 'x', at: 'now' }, ...remap.steps], [HOST, ...clones, ...JOB_MOUNTS]);
+    await teardownJob(JOB, config, undefined, node.ops);
+    expect(node.table).toEqual([expect.objectContaining({ id: 1 })]);
+    for (const clone of clones) {
+      expect(node.events.indexOf(`umount ${ROOTFS}`)).toBeLessThan(node.events.indexOf(`umount ${clone.mountPoint}`));
+      expect(node.events.indexOf(`umount ${clone.mountPoint}`)).toBeLessThan(node.events.indexOf('release layers'));
+    }
   });
 
   test('a second teardown is harmless: nothing to unmount, nothing there', async () => {

@@ -72,6 +72,7 @@ test("every bind may make its mount point on the job's own /tmp (the tmpfs bound
     mountRootfs: noop,
     bind: async (step, uid, _gid, deny, ownTmp) => void seen.push({ target: step.target, uid, deny, ownTmp }),
     makeReadonly: noop,
+    putFile: noop,
     device: noop,
     writeJobFiles: noop,
     mountTmp: noop,

@@ -408,6 +408,19 @@ describe('planJob: entry', () => {
   ])('entrypoint and remap-root: %s', (_, request, site, expected) => {
     const plan = planJob(job(request), config((c) => Object.assign(c.container, site)), image());
     expect(entryOf(plan)).toMatchObject(expected);
+    // Remap-root decides how the overlay is stacked: idmapped layer clones, and apt kept to root.
+    const rootfs = plan.steps.find((step) => step.op === 'rootfs');
+    const putFiles = plan.steps.filter((step) => step.op === 'put-file');
+    if (expected.remapRoot) {
+      expect(rootfs).toMatchObject({ idmap: { uid: 1000, gid: 1000, dir: '/run/strata/jobs/42/l' } });
+      expect(putFiles).toEqual([
+        { op: 'put-file', rootfs: '/run/strata/jobs/42/rootfs', dir: '/etc/apt/apt.conf.d', name: '99strata-remap-root', content: 'APT::Sandbox::User "root";\n', uid: 1000, gid: 1000 },
+      ]);
+      expect(plan.steps.indexOf(putFiles[0])).toBe(plan.steps.indexOf(rootfs!) + 1);
+    } else {
+      expect(rootfs).not.toHaveProperty('idmap');
+      expect(putFiles).toEqual([]);
+    }
   });
 
   test.each([

@@ -42,10 +42,11 @@ function debian(overrides: Record<string, PathOwner> = {}, change: Partial<Slurm
     mungeSocket: same('/run/munge/munge.socket.2'),
     commands: ['srun', 'scontrol'].map((name) => ({ name, path: `/usr/bin/${name}`, loader: LOADER, runpath: [PLUGINS] })),
     libraryDirs: [],
+    pluginLibraryDirs: [],
     owners: {},
     ...change,
   };
-  facts.owners = rootOwned([facts.conf.real, facts.confDir.real, ...facts.pluginDirs.map((d) => d.real), ...facts.plugstack.map((f) => f.real), ...facts.spankPlugins.map((f) => f.real), facts.mungeSocket?.real ?? '/', LOADER, '/usr/bin/srun', '/usr/bin/scontrol'], overrides);
+  facts.owners = rootOwned([facts.conf.real, facts.confDir.real, ...facts.pluginDirs.map((d) => d.real), ...facts.plugstack.map((f) => f.real), ...facts.spankPlugins.map((f) => f.real), facts.mungeSocket?.real ?? '/', ...facts.pluginLibraryDirs.map((d) => d.real), LOADER, '/usr/bin/srun', '/usr/bin/scontrol'], overrides);
   return facts;
 }
 
@@ -81,6 +82,18 @@ describe('planSlurmClient', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  test("mpi/pmix's libpmix: bound at the plugin's compiled-in path only where the image has none (its own PMIx stays), read-only", () => {
+    const pmix = `${LIB}/pmix2/lib`;
+    const plan = planSlurmClient(debian({}, { pluginLibraryDirs: [same(pmix)] }), config(), JOB_DIR, 1000);
+    expect(plan.notes).toEqual([]);
+    expect(plan.binds.filter((bind) => bind.target === pmix)).toEqual([
+      { source: pmix, target: pmix, readonly: true, optional: true, recursive: false, trusted: true, automatic: true, ifAbsent: true },
+    ]);
+    // A directory a user could change is not opened as root: the client is refused as a whole.
+    const unsafe = planSlurmClient(debian({ [pmix]: { uid: 1000, mode: DIR } }, { pluginLibraryDirs: [same(pmix)] }), config(), JOB_DIR, 1000);
+    expect(unsafe.notes).toEqual([`Slurm client not available in containers: ${pmix} is owned by uid 1000, so it cannot be bound safely`]);
   });
 
   test('slurm.conf directly in /etc: the file is bound, never the whole of /etc; a munge socket directly in /run alone', () => {

@@ -4,6 +4,7 @@
 import { userError } from '../../errors.js';
 import { createLogger } from '../../log.js';
 import { runGc } from '../../store/gc.js';
+import { storeInUse } from '../../runtime/node/store-in-use.js';
 import { verifyStore } from '../../store/verify-store.js';
 import { humanBytes } from '../../format.js';
 import { openStore } from '../open-store.js';
@@ -38,7 +39,7 @@ export async function gcCommand(args: { dryRun?: boolean }): Promise<number> {
   const route = await storeWriteRoute(config);
   // Root may sweep a store a service account owns (it only removes files); a user may not.
   if (route.how === 'relay' && route.user) throw userError('E_STORE_DENIED', `only the store's owner (${route.owner.name}) or root can run strata gc`, { hint: 'ask an admin; remove your own tags with `strata rm ~/NAME:TAG`' });
-  const result = await runGc(store, { graceSeconds: config.store.gcGrace, runtimeDir: config.runtimeDir, dryRun: args.dryRun ?? false });
+  const result = await runGc(store, { graceSeconds: config.store.gcGrace, nodeUse: await storeInUse(store.layout.root, config.runtimeDir), dryRun: args.dryRun ?? false });
   const verb = args.dryRun ? 'would remove' : 'removed';
   if (args.dryRun) {
     for (const layer of result.removeLayers) process.stdout.write(`layer ${layer.digest} ${humanBytes(layer.size)}\n`);

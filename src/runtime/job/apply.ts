@@ -7,7 +7,7 @@ import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { mount } from '../../host/mounts.js';
-import { bindIntoRootfs, makeMountReadonly, requireHelper } from '../../host/job-mounts.js';
+import { bindIntoRootfs, makeMountReadonly, putFileInRootfs, requireHelper } from '../../host/job-mounts.js';
 import { withNodeLock } from '../../host/node-lock.js';
 import { nodeError } from '../../errors.js';
 import { bindError } from './bind-errors.js';
@@ -49,6 +49,8 @@ export interface NodeOps {
   /** `ownTmp`: the job's /tmp, where missing mount points may be made too (host/job-mounts.ts). */
   bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string, ownTmp?: string): Promise<void>;
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
+  /** A new file in a directory of the image, through the helper; none if the image lacks the directory. */
+  putFile(step: StepOf<'put-file'>): Promise<void>;
   /** A CDI device edit (devices-apply.ts): a bind, a node check, a link or a mode. */
   device(step: DeviceStep, deny: string): Promise<void>;
   /** The job's generated passwd, group and hostname (identity.ts). */
@@ -94,6 +96,8 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
       return step.trusted ? ops.bind(step, 0, 0, '', job.tmp) : ops.bind(step, context.uid, context.gid, runtime.runtimeDir, job.tmp);
     case 'readonly':
       return ops.makeReadonly(step);
+    case 'put-file':
+      return ops.putFile(step);
     case 'device-bind':
     case 'device-node':
     case 'symlink':
@@ -147,6 +151,7 @@ export const hostOps: NodeOps = {
       keepDev: step.target === '/dev',
       optional: step.optional,
       create: true,
+      ifAbsent: step.ifAbsent,
       deny: deny || undefined,
       createAlsoIn: ownTmp,
     });
@@ -155,6 +160,11 @@ export const hostOps: NodeOps = {
   async makeReadonly(step) {
     const reply = await makeMountReadonly(step.target);
     if (!reply.ok) throw nodeError('E_READONLY', `cannot make ${step.target} read-only: ${reply.message}`, { detail: reply.value });
+  },
+  async putFile(step) {
+    const reply = await putFileInRootfs(step.rootfs, step.dir, step.name, step.content, step.uid, step.gid);
+    // What the image put at that path (a link, a file) only means apt keeps its own setting.
+    if (!reply.ok && reply.stage !== 'target') throw nodeError('E_JOB_SETUP', `cannot write ${step.dir}/${step.name} in ${step.rootfs}: ${reply.message}`, { detail: reply.value });
   },
   device: applyDeviceStep,
   writeJobFiles: (step) => writeJobFiles(step),

@@ -88,7 +88,15 @@ export type Step =
       options: string;
       /** Attach the layer files with loop direct I/O (config `layers.direct_io`). */
       directIo?: boolean;
+      /**
+       * --container-remap-root: the overlay stacks idmapped clones of the layer mounts, made in
+       * `dir` (same names), in which the image's root-owned files belong to `uid`/`gid`: root in
+       * the task's namespace. `options` then lists lowers relative to `dir`.
+       */
+      idmap?: { uid: number; gid: number; dir: string };
     }
+  /** Remap-root: a file for the image's tools in a directory of the image, if it has one (apt's sandbox user). */
+  | { op: 'put-file'; rootfs: string; dir: string; name: string; content: string; uid: number; gid: number }
   /**
    * One bind into the rootfs: the source opened as the job's user, the target resolved (and made,
    * while the rootfs is still writable) inside the rootfs; see host/job-mounts.ts.
@@ -157,7 +165,10 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   const options = overlayOptions(layers, upperRoot);
   checkOverlayFits(layers.length, options, image.ref);
   steps.push({ op: 'mkdir', path: paths.rootfs, mode: 0o755 });
-  steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}) });
+  const remapRoot = job.remapRoot ?? config.container.remapRoot;
+  const idmap = remapRoot ? { idmap: { uid: job.uid, gid: job.gid, dir: paths.mapped } } : {};
+  steps.push({ op: 'rootfs', target: paths.rootfs, layerDir: runtime.layerDir, layers, options, ...(config.layers.directIo ? { directIo: true } : {}), ...idmap });
+  if (remapRoot) steps.push(APT_SANDBOX(paths.rootfs, job.uid, job.gid));
   const environment = planEnvironment(paths.dir, paths.rootfs, job.uid, job.gid, config);
   steps.push(...environment.steps);
   const slurm = job.slurmClient && config.slurmClient.enabled ? planSlurmClient(job.slurmClient, config, paths.dir, job.uid) : undefined;
@@ -189,7 +200,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       user: imageConfig.User || undefined,
       writable: job.writable,
       runEntrypoint: job.entrypoint ?? config.container.entrypoint,
-      remapRoot: job.remapRoot ?? config.container.remapRoot,
+      remapRoot,
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
       ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),
@@ -198,6 +209,20 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   const notes = [...(devices?.notes ?? []), ...(slurm?.notes ?? [])];
   return { jobId: job.jobId, jobDir: paths.dir, rootfs: paths.rootfs, steps, ...(notes.length ? { notes } : {}) };
 }
+
+/**
+ * apt drops to its sandbox user `_apt` to download, which a namespace mapping one uid cannot
+ * become: run it as root, as enroot's 10-aptfix hook does (a later file in the image wins).
+ */
+const APT_SANDBOX = (rootfs: string, uid: number, gid: number): Step => ({
+  op: 'put-file',
+  rootfs,
+  dir: '/etc/apt/apt.conf.d',
+  name: '99strata-remap-root',
+  content: 'APT::Sandbox::User "root";\n',
+  uid,
+  gid,
+});
 
 /** `pytorch`: images that say they carry PyTorch (PYTORCH_VERSION), as enroot's hook decides. */
 export function wantsPytorchEnv(setting: Config['container']['pytorchEnv'], imageEnv: string[]): boolean {

@@ -12,6 +12,10 @@
 //     CDI devices add `device-bind`, `device-node`, `symlink` and `chmod` records (no version
 //     change: device binds are mounts under the job dir, the rest lives in the job's upper, so an
 //     older epilog that skips the records still removes everything).
+//   3: --container-remap-root: `rootfs` may carry `idmap` (idmapped clones of the layer mounts in
+//     the job's `l/`, which the overlay stacks instead of the shared mounts) and is followed by a
+//     `put-file` record (a file in the job's upper, removed with it). An older epilog unmounts the
+//     clones in its final sweep, after releasing layers: those layers then wait for `strata node gc`.
 // Teardown does not depend on these differences: it unmounts what mountinfo shows under the job's
 // directory, verified by mount id; records only order it and say what else to remove. A journal
 // from a NEWER strata (a downgrade mid-job) is torn down the same way: an unknown op is skipped and
@@ -30,7 +34,7 @@ import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs
 import { errnoCode, nodeError } from '../../errors.js';
 import type { EntryConfig, Step } from './plan.js';
 
-export const JOURNAL_VERSION = 2;
+export const JOURNAL_VERSION = 3;
 export const ENTRY_VERSION = 1;
 
 export interface BeginRecord {

@@ -21,6 +21,8 @@ export interface BindRequest {
   trusted?: boolean;
   /** Added by strata for every job (environment.ts): a user's mount on the same target replaces it. */
   automatic?: boolean;
+  /** Only where the image has nothing at the target (a library the image may ship itself). */
+  ifAbsent?: boolean;
 }
 
 /** Container paths a user may not cover: the system's own and strata's. */

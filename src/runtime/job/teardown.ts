@@ -111,6 +111,8 @@ class Undo {
         await this.unmountAll(job.rootfs, false);
         await ops.underNodeLock(this.runtime.lockFile, async () => {
           for (const entry of this.at(record.target).filter((mounted) => mounted.fsType === 'overlay')) await this.unmountOne(entry);
+          // Remap-root's idmapped clones keep the layers' superblocks (and loop devices) alive.
+          if (record.idmap) await this.unmountAll(record.idmap.dir, false);
           await ops.releaseUnusedLayers(this.runtime, this.policy);
         });
         return;

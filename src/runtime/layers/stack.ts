@@ -7,6 +7,7 @@ import { firstLine, nodeError, userError } from '../../errors.js';
 import { listLoopDevices, loopBackingFile } from '../../host/loop.js';
 import { isMounted, mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
 import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
+import { idmappedClone } from '../../host/job-mounts.js';
 import type { LayerCachePolicy } from '../../config/types.js';
 import { simulatedLoopShortage } from '../../test-switches.js';
 import { checkLayerFile, probeLayerRead } from './file.js';
@@ -42,10 +43,11 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     mountedLayers++;
   }
   table = readMountinfo();
+  if (step.idmap) table = await mountIdmappedLayers(step, step.idmap, table);
 
   if (!isMounted(table, step.target)) {
     const options = step.options.split(/(?<!\\),/);
-    const result = await tryMount({ type: 'overlay', source: 'overlay', target: step.target, options, flags: ['--make-private'], cwd: step.layerDir });
+    const result = await tryMount({ type: 'overlay', source: 'overlay', target: step.target, options, flags: ['--make-private'], cwd: step.idmap?.dir ?? step.layerDir });
     if (result.exitCode !== 0) {
       throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
     }
@@ -60,6 +62,29 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     });
   }
   return { mountedLayers };
+}
+
+/**
+ * Remap-root: an idmapped clone of each layer mount under the job's directory, same names (so
+ * the overlay's lowerdir still names the layers it uses), made by root, reachable by root only.
+ */
+async function mountIdmappedLayers(step: RootfsStep, idmap: NonNullable<RootfsStep['idmap']>, table: MountEntry[]): Promise<MountEntry[]> {
+  mkdirSync(idmap.dir, { recursive: true, mode: 0o700 });
+  if (!lstatSync(idmap.dir).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${idmap.dir} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
+  for (const layer of step.layers) {
+    const target = join(idmap.dir, layer.id);
+    if (isMounted(table, target)) continue;
+    mkdirSync(target, { recursive: true, mode: 0o755 });
+    const reply = await idmappedClone(layer.mountPoint, target, idmap.uid, idmap.gid);
+    if (!reply.ok) {
+      // A kernel that refuses idmapped squashfs mounts or idmapped overlay layers: the job cannot
+      // have what it asked for here, and the node is otherwise fine (no drain).
+      throw userError('E_NO_USERNS', `--container-remap-root: this node cannot show the image's files as yours (idmapped mount: ${reply.message})`, {
+        hint: 'drop --container-remap-root, or ask your admin for a kernel with idmapped squashfs mounts (Linux 6.18 has them)',
+      });
+    }
+  }
+  return readMountinfo();
 }
 
 /**

@@ -8,7 +8,9 @@
 // that starts with `.wh.` would read as a whiteout in OCI form, so such an entry is left out with
 // a warning rather than turned into a deletion.
 
+import { savedMarkerValue, SAVED_MARKER_XATTR } from '../../store/import/saved-marker.js';
 import { TYPE, padded, type HeaderFields } from '../../tar/header.js';
+import { XATTR_PREFIX } from '../../tar/pax.js';
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from '../../tar/overlay-convert.js';
 import { END_OF_ARCHIVE, encodeEntryHeader } from '../../tar/writer.js';
 import type { FileData, UpperRecord } from './upper-records.js';
@@ -125,3 +127,11 @@ export async function* ociLayerTar(records: AsyncIterable<UpperRecord | FileData
 }
 
 export const emptySummary = (): LayerSummary => ({ entries: 0, whiteouts: 0, opaqueDirs: 0, bytes: 0, skipped: [] });
+
+/**
+ * The layer's root directory carrying the save mark (store/import/saved-marker.ts), for the file
+ * form only: tar2sqfs puts a `./` entry's attributes on the squashfs root, with the owner and mode
+ * its --defaults give the root anyway.
+ */
+export const savedMarkerEntry = (base: string): Buffer =>
+  encodeEntryHeader({ name: './', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0, typeflag: TYPE.dir }, [{ key: `${XATTR_PREFIX}${SAVED_MARKER_XATTR}`, value: savedMarkerValue(base) }]);

@@ -21,7 +21,7 @@ import { COMPRESSORS } from '../../store/import/squashfs.js';
 import { TOOLS } from '../../host/tools.js';
 import { RuntimePaths } from '../paths.js';
 import { readJournal, type BeginRecord } from '../job/records.js';
-import { emptySummary, ociLayerTar, SaveReadError, type LayerSummary } from './oci-layer.js';
+import { emptySummary, ociLayerTar, savedMarkerEntry, SaveReadError, type LayerSummary } from './oci-layer.js';
 import { readUpperRecords } from './upper-records.js';
 import { readSaveRequest } from './request.js';
 
@@ -45,21 +45,69 @@ export async function saveJobLayer(jobId: string, config: Config): Promise<SaveO
   const user = { uid: upper.uid, gid: upper.gid };
   const started = performance.now();
   const summary = emptySummary();
+  const stops = new Stops();
   try {
-    const layer = () => ociLayerStream(posix.join(upperRoot, 'u'), user, summary);
-    let digest: string | undefined;
-    if (request.target.kind === 'file') await writeSquashfsAsUser(layer, request.target.path, user, config, jobId);
-    else digest = await publishAsUser(layer, request.target.tag, begin.image, user, config, jobId);
-    return { result: 'saved', target, user, summary, digest, durationMs: Math.round(performance.now() - started) };
+    const layer = () => ociLayerStream(posix.join(upperRoot, 'u'), user, summary, stops);
+    const save = (async () => {
+      if (request.target.kind === 'file') return void (await writeSquashfsAsUser(() => markedWithBase(layer(), begin.image), request.target.path, user, config, jobId, stops));
+      return publishAsUser(layer, request.target.tag, begin.image, user, config, jobId, stops);
+    })();
+    const digest = await withinTimeLimit(save, stops, config.container.saveTimeLimit, target);
+    return { result: 'saved', target, user, summary, digest: digest || undefined, durationMs: Math.round(performance.now() - started) };
   } catch (thrown) {
     const error = isStrataError(thrown) ? thrown : userError('E_SAVE_FAILED', `--container-save ${target} failed: ${firstLine(String((thrown as Error)?.message ?? thrown))}`, { hint: 'see the strata log on the node' });
     return { result: 'failed', target, user, error };
   }
 }
 
+/** What a save started (processes, a writer), to stop at the time limit; later ones stop at once. */
+class Stops {
+  private readonly stops: Array<() => void> = [];
+  private stopped = false;
+
+  add(stop: () => void): void {
+    if (this.stopped) stop();
+    else this.stops.push(stop);
+  }
+
+  stopAll(): void {
+    this.stopped = true;
+    for (const stop of this.stops.splice(0)) stop();
+  }
+}
+
+const OVERTIME = Symbol('overtime');
+
+/** Milliseconds a stopped save gets to end its processes and remove its temporary file. */
+const STOP_GRACE_MS = 5000;
+
+/**
+ * Slurm drains a node whose epilog outlives PrologEpilogTimeout: a save that takes longer than
+ * `limitSeconds` (container.save_time_limit, below that timeout) is stopped and reported to the
+ * user instead.
+ */
+async function withinTimeLimit<T>(save: Promise<T>, stops: Stops, limitSeconds: number, target: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const overtime = new Promise<typeof OVERTIME>((resolve) => (timer = setTimeout(() => resolve(OVERTIME), limitSeconds * 1000)));
+  try {
+    const first = await Promise.race([save, overtime]);
+    if (first !== OVERTIME) return first as T;
+  } finally {
+    clearTimeout(timer);
+  }
+  stops.stopAll();
+  let grace: NodeJS.Timeout | undefined;
+  await Promise.race([save.catch(() => undefined), new Promise((resolve) => (grace = setTimeout(resolve, STOP_GRACE_MS)))]);
+  clearTimeout(grace);
+  throw userError('E_SAVE_FAILED', `cannot save the container to ${target}: it took longer than the site's limit of ${limitSeconds} s, and was stopped (nothing was saved)`, {
+    hint: 'save less (remove what you do not need before the job ends, or write large results outside the container), or ask your admins about container.save_time_limit',
+  });
+}
+
 /** The layer as an OCI tar, read by a walker of its own (each reader of the layer starts one). */
-async function* ociLayerStream(upperDir: string, user: JobUser, summary: LayerSummary): AsyncGenerator<Buffer> {
+async function* ociLayerStream(upperDir: string, user: JobUser, summary: LayerSummary, stops: Stops): AsyncGenerator<Buffer> {
   const walk = walkUpper(upperDir, user);
+  stops.add(walk.stop);
   try {
     Object.assign(summary, emptySummary());
     yield* ociLayerTar(readUpperRecords(walk.output), summary);
@@ -77,15 +125,23 @@ async function* ociLayerStream(upperDir: string, user: JobUser, summary: LayerSu
   }
 }
 
+/** The file form names its base (the job's pinned image), so the file can be given back as an image. */
+async function* markedWithBase(layer: AsyncIterable<Buffer>, base: string): AsyncGenerator<Buffer> {
+  yield savedMarkerEntry(base);
+  yield* layer;
+}
+
 const failed = (path: string, why: string) =>
   userError('E_SAVE_FAILED', `cannot save the container to ${path}: ${why}`, { hint: 'save to a directory you can write (on a filesystem with room), e.g. --container-save=$HOME/NAME.sqsh' });
 
 /** tar2sqfs as the user into a temporary file beside `path`, renamed over it by the user. */
-async function writeSquashfsAsUser(layer: () => AsyncIterable<Buffer>, path: string, user: JobUser, config: Config, jobId: string): Promise<void> {
+async function writeSquashfsAsUser(layer: () => AsyncIterable<Buffer>, path: string, user: JobUser, config: Config, jobId: string, stops: Stops): Promise<void> {
   const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.strata-${jobId}-${randomBytes(4).toString('hex')}.partial`);
   const compressor = config.import.compression === 'none' ? 'zstd' : COMPRESSORS[config.import.compression];
   const packer = spawnAsUser(user, [TOOLS.tar2sqfs, '--quiet', '--no-skip', '--force', '--compressor', compressor, '--defaults', 'uid=0,gid=0,mode=0755,mtime=0', temp], ['pipe', 'ignore', 'pipe']);
   packer.child.stdin?.on('error', () => undefined);
+  // Stopped at the time limit: tar2sqfs ends, and the temporary file is removed below.
+  stops.add(() => packer.child.kill('SIGKILL'));
   let streamError: unknown;
   try {
     await pipeline(layer(), packer.child.stdin!);
@@ -106,8 +162,13 @@ async function writeSquashfsAsUser(layer: () => AsyncIterable<Buffer>, path: str
 }
 
 /** Base image + the layer as ~USER/NAME:TAG, through the owner's writer started by the user (sudo). */
-async function publishAsUser(layer: () => AsyncIterable<Buffer>, tag: string, base: string, user: JobUser, config: Config, jobId: string): Promise<string> {
+async function publishAsUser(layer: () => AsyncIterable<Buffer>, tag: string, base: string, user: JobUser, config: Config, jobId: string, stops: Stops): Promise<string> {
   const writer = startStoreWriter({ how: 'sudo', ownerUid: (await stat(config.store.path)).uid, asUser: user });
+  // Stopped at the time limit: a writer whose request ends early publishes nothing.
+  stops.add(() => {
+    writer.stdin.destroy();
+    writer.stdout.destroy();
+  });
   const outcome = await relayWrite(writer, { op: 'import-layer', sourceText: `tar:job-${jobId}-layer`, what: `the writable layer of job ${jobId}`, tag, base }, async () => layer());
   if (outcome.status !== 0 || !outcome.digest) {
     throw userError('E_SAVE_FAILED', `cannot save the container as ${tag}: the store writer ${outcome.ready ? 'refused it (its message is in the node\'s slurmd log)' : 'did not start (is strata\'s sudoers rule installed on this node?)'}`, {

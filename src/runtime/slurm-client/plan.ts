@@ -106,6 +106,14 @@ export function planSlurmClient(facts: SlurmClientFacts | { missing: string }, c
     atOwnPath(tooBroad(socketDir.path, config) ? facts.mungeSocket : socketDir);
   }
 
+  // libpmix, which the mpi/pmix plugin opens by its compiled-in path: at that path, unless the
+  // image has that directory itself (an MPI image's own PMIx stays the one its ranks load).
+  for (const dir of facts.pluginLibraryDirs) {
+    if (tooBroad(dir.path, config) || covered(dir.path)) continue;
+    same.push({ source: dir.real, target: dir.path, readonly: true, optional: true, recursive: false, trusted: true, automatic: true, ifAbsent: true });
+    sources.push(dir.real);
+  }
+
   // The node's directories below /.strata/slurm/host: commands, loader, libraries.
   const loader = facts.commands[0].loader;
   const commands = facts.commands.filter((command) => command.loader === loader);

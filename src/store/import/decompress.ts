@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { errnoCode, isStrataError, userError } from '../../errors.js';
 import { TOOLS } from '../../host/tools.js';
-import { killTool, sourceToolFailure, startTool, type ToolProcess } from './tool-process.js';
+import { killTool, sourceToolFailure, startTool, type ToolProcess } from '../../host/tool-stream.js';
 
 type TarCompression = 'plain' | 'gzip' | 'zstd' | 'xz';
 

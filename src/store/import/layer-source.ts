@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { errnoCode, userError } from '../../errors.js';
 import { TOOLS } from '../../host/tools.js';
 import { decompressTar, drain, type TarStream } from './decompress.js';
-import { startTool } from './tool-process.js';
+import { startTool } from '../../host/tool-stream.js';
 
 /**
  * `tar`: a layer tar file (plain, gzip, zstd or xz, detected by magic bytes); `dir`: a root

@@ -2,9 +2,11 @@
 // space by sqfs2tar (squashfs-tools-ng, installed with tar2sqfs): the kernel never parses a
 // user's squashfs.
 
-import { spawn } from 'node:child_process';
 import { open } from 'node:fs/promises';
 import { firstLine, userError } from '../../errors.js';
+import { startTool } from '../../host/tool-stream.js';
+import { runTool } from '../../host/exec.js';
+import { parseSavedMarker, type SavedMarker } from './saved-marker.js';
 
 /** squashfs-tools-ng, installed with tar2sqfs (the import's own converter). */
 const SQFS2TAR = '/usr/bin/sqfs2tar';
@@ -14,19 +16,18 @@ const SQFS2TAR = '/usr/bin/sqfs2tar';
  * a layer more than once); a sqfs2tar that fails ends the stream with its message.
  */
 export async function* squashfsAsTar(path: string): AsyncGenerator<Buffer> {
-  const reader = spawn(SQFS2TAR, ['--no-skip', path], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let errors = '';
-  reader.stderr.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-2000)));
-  const exited = new Promise<number>((resolve) => reader.on('close', (code) => resolve(code ?? 1)));
+  const reader = startTool(SQFS2TAR, ['--no-skip', path], ['ignore', 'pipe', 'pipe']);
+  const stdout = reader.process.stdout!;
   try {
-    for await (const chunk of reader.stdout) yield chunk as Buffer;
+    for await (const chunk of stdout) yield chunk as Buffer;
   } finally {
     // A writer that gave up (quota, a bad entry) reads no more: sqfs2tar must not wait on the pipe.
-    if (reader.exitCode === null) reader.stdout.destroy();
+    if (reader.process.exitCode === null) stdout.destroy();
   }
-  const status = await exited;
-  if (status !== 0) {
-    throw userError('E_BAD_REF', `cannot read squashfs file ${path}: ${firstLine(errors) || `sqfs2tar exit status ${status}`}`, { hint: 'check the file (unsquashfs -l lists it)' });
+  const { code, error } = await reader.exit;
+  if (code !== 0) {
+    const why = firstLine(reader.stderr()) || error?.message || `sqfs2tar exit status ${code}`;
+    throw userError('E_BAD_REF', `cannot read squashfs file ${path}: ${why}`, { hint: 'check the file (unsquashfs -l lists it)' });
   }
 }
 
@@ -38,4 +39,16 @@ export async function hasSquashfsMagic(path: string): Promise<boolean> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * What the file's root directory says of it (saved-marker.ts): read by rdsquashfs in user space,
+ * as whoever calls this (the submitting user; the kernel never parses the file).
+ */
+export async function readSavedMarker(path: string): Promise<SavedMarker> {
+  const listed = await runTool('rdsquashfs', ['--xattr', '/', path], { timeoutMs: 60_000 });
+  if (listed.exitCode !== 0) {
+    throw userError('E_BAD_REF', `cannot read squashfs file ${path}: ${firstLine(listed.stderr) || `rdsquashfs exit status ${listed.exitCode}`}`, { hint: 'check the file (unsquashfs -l lists it)' });
+  }
+  return parseSavedMarker(listed.stdout);
 }

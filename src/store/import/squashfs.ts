@@ -12,7 +12,7 @@ import { TOOLS } from '../../host/tools.js';
 import { NeedsPlan, toOverlayTar, type LayerPlan, type OverlayConvertResult } from '../../tar/overlay-convert.js';
 import { corruptGzip, drain, isZlibError } from './decompress.js';
 import { openLayerSource, READ_CHUNK, type LayerSource } from './layer-source.js';
-import { exitedBadly, killTool, sourceToolFailure, startTool, toolMissing, usefulLine, waitOrKill, type ToolProcess } from './tool-process.js';
+import { exitedBadly, killTool, sourceToolFailure, startTool, toolMissing, usefulLine, waitOrKill, type ToolProcess } from '../../host/tool-stream.js';
 
 
 export interface BuildSquashfsLayerOptions {

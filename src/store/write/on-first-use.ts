@@ -14,7 +14,8 @@ import { errnoCode, isStrataError, userError } from '../../errors.js';
 import { acquireNodeLock } from '../../host/node-lock.js';
 import { parseImageArgument, type ImageArgument } from '../../registry/image-arg.js';
 import { RegistrySource } from '../../registry/source.js';
-import { hasSquashfsMagic, squashfsAsTar } from '../import/squashfs-file.js';
+import { hasSquashfsMagic, readSavedMarker, squashfsAsTar } from '../import/squashfs-file.js';
+import { savedLayerBase } from './saved-file-base.js';
 import { hostPlatform } from '../sources/manifest.js';
 import type { SourceImage } from '../sources/types.js';
 import type { Store } from '../store.js';
@@ -127,7 +128,8 @@ async function userImportRoute(config: Config, text: string, adminImport: string
 /**
  * A squashfs file (Pyxis's PATH form), e.g. one `enroot import` made: read here as the user,
  * turned into a layer tar by sqfs2tar (in user space: the kernel never parses a user's squashfs)
- * and imported on first use as one layer under ~USER/sqsh/. Its store name comes from the path
+ * and imported on first use as one layer under ~USER/sqsh/ (on top of its base image, for a file
+ * --container-save wrote: saved-file-base.ts). Its store name comes from the path
  * and the file's identity (device, inode, size, modification time): the same unchanged file is
  * imported once, a rewritten one again.
  */
@@ -147,16 +149,18 @@ async function resolveFile(config: Config, store: Store, pathText: string, text:
   if (stored) return stored;
   if (!config.import.onDemand) {
     throw userError('E_UNKNOWN_IMAGE', `squashfs file ${path} is not in the store, and this site does not import images on first use`, {
-      hint: `import its contents yourself (unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG) and use ~/NAME:TAG`,
+      hint: `import its contents yourself (unsquashfs -d DIR ${path} && strata import dir:DIR --tag ~/NAME:TAG; a file --container-save wrote holds only changes: sqfs2tar ${path} > changes.tar && strata import tar:changes.tar --base IMAGE --tag ~/NAME:TAG) and use ~/NAME:TAG`,
     });
   }
   const route = await userImportRoute(config, text, `strata import dir:DIR --tag NAME:TAG (from unsquashfs -d DIR ${path})`);
-  report.say(`importing ${text} into ~${route.user}/${name}`);
+  // A file --container-save wrote holds a layer: the image is its recorded base plus the layer.
+  const base = await savedLayerBase(store, path, await readSavedMarker(path));
+  report.say(`importing ${text}${base ? ` (the changes a job saved, on ${base})` : ''} into ~${route.user}/${name}`);
   const lock = await acquireNodeLock(lockFile(name), IMPORT_WAIT_MS);
   try {
     const now = await storedDigest(store, `~/${name}`);
     if (now) return now;
-    const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: `tar:${path}`, what: `squashfs file ${path}`, tag: `~/${name}` }, async () => squashfsAsTar(path));
+    const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: `tar:${path}`, what: `squashfs file ${path}`, tag: `~/${name}`, base }, async () => squashfsAsTar(path));
     if (outcome.status !== 0 || !outcome.digest) throw userError('E_IMPORT_FAILED', `the import of ${text} on first use failed`, { hint: 'see the message above' });
     report.say(`imported ${text} as ~${route.user}/${name} (${outcome.digest})`);
     return outcome.digest;

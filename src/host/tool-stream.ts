@@ -1,11 +1,11 @@
-// The helper processes of a layer build (tar for a directory, zstd/xz to decompress, tar2sqfs to
-// pack): started with absolute paths and a minimal environment, stderr kept for the message, and
-// judged when they end. Streams, not buffered output: a layer can be tens of GB (host/exec.ts
-// collects output for short commands).
+// Programs whose output is a stream (the layer build's tar, zstd/xz, tar2sqfs; sqfs2tar reading a
+// squashfs file): started with absolute paths and a minimal environment, stderr kept for the
+// message, and judged when they end. The streaming half of the host seam: a layer can be tens of
+// GB, where exec.ts collects the output of short commands.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { StrataError, errnoCode, nodeError, userError } from '../../errors.js';
-import { SAFE_PATH } from '../../host/tools.js';
+import { StrataError, errnoCode, nodeError, userError } from '../errors.js';
+import { SAFE_PATH } from './tools.js';
 
 const STDERR_LIMIT = 64 * 1024;
 
