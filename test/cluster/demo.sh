@@ -41,7 +41,7 @@ if [ "${STRATA_MOUNT_LOCK_HELD:-0}" != 1 ]; then
   flock 9
 fi
 ranks=$((2 * NODES))
-echo "\$ sbatch -N$NODES -n$ranks --container-image=mpi:1 --container-batch=host job.sh   (as nobody)"
+echo "\$ sbatch -N$NODES -n$ranks --container-image=mpi:1 job.sh   (as nobody)"
 cat >"$work/job.sh" <<'EOF'
 #!/bin/sh
 # Every rank: the sum of all ranks and a numpy vector sum, through MPI across the nodes.
@@ -60,7 +60,7 @@ chmod 0755 "$work/job.sh"
 echo "--- job.sh ---"
 cat "$work/job.sh"
 submitted=$(cd "$work" && on_host head setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-  sbatch -N"$NODES" -n"$ranks" --container-image=mpi:1 --container-batch=host -o "$work/out.txt" job.sh)
+  sbatch -N"$NODES" -n"$ranks" --container-image=mpi:1 -o "$work/out.txt" job.sh)
 job=${submitted##* }
 echo "$submitted"
 
