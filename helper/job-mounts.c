@@ -43,6 +43,16 @@ static dev_t own_dev(const char *path) {
   return path && stat(path, &st) == 0 ? st.st_dev : 0;
 }
 
+void attach_and_reply(int tree, unsigned at_flags, struct mount_attr *attr, int target, const char *what) {
+  if (mount_setattr(tree, "", AT_EMPTY_PATH | at_flags, attr, sizeof *attr) != 0) reply_stage_err(errno, STAGE_MOUNT, what);
+  else if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) reply_stage_err(errno, STAGE_MOUNT, "move_mount");
+  else {
+    char id[32];
+    snprintf(id, sizeof id, "%lld", mount_id_of(tree));
+    reply_ok(id);
+  }
+}
+
 int do_bind(char **f) {
   unsigned flags = (unsigned)strtoul(f[4], NULL, 10);
   int source = open_as_user(f[1], (uid_t)strtoul(f[5], NULL, 10), (gid_t)strtoul(f[6], NULL, 10));
@@ -83,13 +93,7 @@ int do_bind(char **f) {
     attr.propagation = MS_SLAVE;
     tree = open_tree(source, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | recursive);
     if (tree < 0) reply_stage_err(errno, STAGE_MOUNT, "open_tree");
-    else if (mount_setattr(tree, "", AT_EMPTY_PATH | recursive, &attr, sizeof attr) != 0) reply_stage_err(errno, STAGE_MOUNT, "mount_setattr");
-    else if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) reply_stage_err(errno, STAGE_MOUNT, "move_mount");
-    else {
-      char id[32];
-      snprintf(id, sizeof id, "%lld", mount_id_of(tree));
-      reply_ok(id);
-    }
+    else attach_and_reply(tree, recursive, &attr, target, "mount_setattr");
   }
   if (tree >= 0) close(tree);
   if (target >= 0) close(target);

@@ -7,6 +7,13 @@ void reply_err(int err, const char *what);
 /* An error with the stage it happened at (untrusted.h), so the caller can tell whose fault it is. */
 void reply_stage_err(int err, int stage, const char *what);
 const char *opt(const char *field);
+/*
+ * job-mounts.c: give the detached mount TREE (an open_tree clone) the attributes ATTR (with
+ * AT_FLAGS, e.g. AT_RECURSIVE), attach it onto the directory descriptor TARGET and reply with the
+ * new mount's id, or with the failed stage.
+ */
+struct mount_attr;
+void attach_and_reply(int tree, unsigned at_flags, struct mount_attr *attr, int target, const char *what);
 
 int do_bind(char **fields);
 int do_umount_verified(char **fields);

@@ -108,13 +108,7 @@ int do_idmap(char **f) {
   attr.propagation = MS_PRIVATE;
   if (target < 0) reply_err(errno, f[2]);
   else if ((tree = open_tree(AT_FDCWD, f[1], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW)) < 0) reply_err(errno, f[1]);
-  else if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) reply_stage_err(errno, STAGE_MOUNT, "idmapped mount");
-  else if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) reply_stage_err(errno, STAGE_MOUNT, "move_mount");
-  else {
-    char id[32];
-    snprintf(id, sizeof id, "%lld", mount_id_of(tree));
-    reply_ok(id);
-  }
+  else attach_and_reply(tree, 0, &attr, target, "idmapped mount");
   if (tree >= 0) close(tree);
   if (target >= 0) close(target);
   return 0;
