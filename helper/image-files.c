@@ -46,14 +46,14 @@ int do_readfile(char **f) {
     return 0;
   }
   struct stat st;
-  char *content = NULL, *hex = NULL;
+  char *content = NULL;
   if (fstat(fd, &st) != 0) {
     reply_stage_err(errno, STAGE_TARGET, f[2]);
   } else if (!S_ISREG(st.st_mode)) {
     reply_stage_err(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, STAGE_TYPE, f[2]);
   } else if (st.st_size > max) {
     reply_stage_err(EFBIG, STAGE_TARGET, f[2]);
-  } else if (!(content = malloc((size_t)max + 1)) || !(hex = malloc((size_t)max * 2 + 1))) {
+  } else if (!(content = malloc((size_t)max + 1))) {
     reply_err(ENOMEM, "readfile");
   } else {
     /* Read up to MAX+1 bytes: a file that grew since fstat is refused, not cut short. */
@@ -65,19 +65,10 @@ int do_readfile(char **f) {
     } else if (used > (size_t)max) {
       reply_stage_err(EFBIG, STAGE_TARGET, f[2]);
     } else {
-      static const char digits[] = "0123456789abcdef";
-      for (size_t i = 0; i < used; i++) {
-        hex[2 * i] = digits[(unsigned char)content[i] >> 4];
-        hex[2 * i + 1] = digits[(unsigned char)content[i] & 15];
-      }
-      hex[2 * used] = 0;
-      /* An empty file still replies "ok" with an (empty) value field. */
-      printf("ok\t%s\n", hex);
-      fflush(stdout);
+      reply_ok_hex(content, used);
     }
   }
   free(content);
-  free(hex);
   close(fd);
   return 0;
 }

@@ -2,7 +2,11 @@
 #ifndef STRATA_PROTOCOL_H
 #define STRATA_PROTOCOL_H
 
+#include <stddef.h>
+
 void reply_ok(const char *value);
+/* ok with BYTES as hex: one line, whatever the bytes are. */
+void reply_ok_hex(const char *bytes, size_t length);
 void reply_err(int err, const char *what);
 /* An error with the stage it happened at (untrusted.h), so the caller can tell whose fault it is. */
 void reply_stage_err(int err, int stage, const char *what);
@@ -26,5 +30,8 @@ int do_readfile(char **fields);
 /* remap.c: --container-remap-root's idmapped mounts and apt setting. */
 int do_idmap(char **fields);
 int do_putfile(char **fields);
+/* identity.c: the job user's passwd and group entries from the node's name service. */
+int do_identity_start(char **fields);
+int do_identity_wait(char **fields);
 
 #endif

@@ -20,6 +20,9 @@
  *                                                 shown as UID/GID (remap.c); reply: mount id
  *   putfile ROOTFS DIR NAME HEX UID GID           a new file in a directory of a job's rootfs,
  *                                                 owned by UID/GID (remap.c)
+ *   identity-start UID GID                       start looking the job user's passwd and group
+ *   identity-wait TIMEOUT_MS                      entries up in the node's name service, and collect
+ *                                                 them (identity.c); reply: hex text
  *   lock   PATH TIMEOUT_MS                        open (create) PATH and flock(LOCK_EX); reply: ms
  *                                                 waited. Held until `unlock` or until we exit
  *   unlock
@@ -55,6 +58,17 @@ static int lock_fd = -1;
 void reply_ok(const char *value) {
   if (value) printf("ok\t%s\n", value);
   else printf("ok\n");
+  fflush(stdout);
+}
+
+void reply_ok_hex(const char *bytes, size_t length) {
+  static const char digits[] = "0123456789abcdef";
+  fputs("ok\t", stdout);
+  for (size_t i = 0; i < length; i++) {
+    putchar(digits[(unsigned char)bytes[i] >> 4]);
+    putchar(digits[(unsigned char)bytes[i] & 15]);
+  }
+  putchar('\n');
   fflush(stdout);
 }
 
@@ -276,6 +290,8 @@ int main(void) {
     else if (strcmp(op, "readfile") == 0 && count == 4) do_readfile(fields);
     else if (strcmp(op, "idmap") == 0 && count == 5) do_idmap(fields);
     else if (strcmp(op, "putfile") == 0 && count == 7) do_putfile(fields);
+    else if (strcmp(op, "identity-start") == 0 && count == 3) do_identity_start(fields);
+    else if (strcmp(op, "identity-wait") == 0 && count == 2) do_identity_wait(fields);
     else if (strcmp(op, "lock") == 0 && count == 3) do_lock(fields);
     else if (strcmp(op, "unlock") == 0 && count == 1) do_unlock();
     else reply_err(EINVAL, "bad request");

@@ -1,8 +1,10 @@
-// The job user's identity as the node's name service sees it (getent: files, LDAP, SSSD, ... as
-// nsswitch.conf says), for the passwd and group files strata generates per job. These lookups are
-// the host's own, made as root; nothing here reads the image.
+// The job user's identity as the node's name service sees it (files, LDAP, SSSD, ... as
+// nsswitch.conf says), for the passwd and group files strata generates per job. The lookups are
+// the host's own, made as root by the mount executor (helper/identity.c: in a child of it, with a
+// time limit, while the job's mounts go on) so that a job start runs no getent processes; nothing
+// here reads the image.
 
-import { runTool } from './exec.js';
+import { requireHelper, timed } from './job-mounts.js';
 
 export interface HostIdentity {
   /** The user's passwd line, or undefined when the node does not know the uid. */
@@ -11,20 +13,27 @@ export interface HostIdentity {
   groups: string[];
 }
 
-/** getent's output lines; an unknown key is no error (exit 2), a missing getent is. */
-async function getent(database: string, keys: string[]): Promise<string[]> {
-  const result = await runTool('getent', [database, ...keys], { timeoutMs: 10_000 });
-  return result.exitCode === 0 || result.exitCode === 2 ? result.stdout.split('\n').filter(Boolean) : [];
-}
+/** How long the name service may take (getent's limit before): then the job runs without a name. */
+const LOOKUP_TIMEOUT_MS = 10_000;
 
-export async function hostIdentity(uid: number, gid: number): Promise<HostIdentity> {
-  // The primary group is looked up at once, with the user; the supplementary ones need the name.
-  const [users, primary] = await Promise.all([getent('passwd', [String(uid)]), getent('group', [String(gid)])]);
-  const passwd = users.find((line) => line.split(':')[2] === String(uid));
-  const name = passwd?.split(':')[0];
-  // initgroups asks NSS exactly what Slurm's initgroups(3) gives the job's processes.
-  const member = name ? ((await getent('initgroups', [name]))[0]?.trim().split(/\s+/).slice(1) ?? []) : [];
-  const others = [...new Set(member.filter((value) => /^\d+$/.test(value) && value !== String(gid)))];
-  const groups = [...primary.filter((line) => line.split(':')[2] === String(gid)), ...(others.length ? await getent('group', others) : [])];
-  return { passwd, groups };
+/** Collects a lookup started by `startIdentityLookup`. */
+export type IdentityLookup = () => Promise<HostIdentity>;
+
+/**
+ * Start looking the user up in the executor (it forks the lookup and answers at once), so that the
+ * name service works while the job's mounts are made; the function returned collects the answer.
+ * Requests to the executor are answered in order: collect only when the entries are needed.
+ */
+export function startIdentityLookup(uid: number, gid: number): IdentityLookup {
+  const helper = requireHelper();
+  const started = timed(helper, ['identity-start', uid, gid]);
+  return async () => {
+    await started;
+    const reply = await timed(helper, ['identity-wait', LOOKUP_TIMEOUT_MS]);
+    // A name service that does not answer in time: the files hold the image's entries (and root's).
+    if (!reply.ok) return { groups: [] };
+    const [passwd = '', ...groups] = Buffer.from(reply.value, 'hex').toString('utf8').split('\n').filter((line, index) => index === 0 || line);
+    // The helper formats the entries itself; a uid the node does not know gives an empty first line.
+    return { passwd: passwd.split(':')[2] === String(uid) ? passwd : undefined, groups: groups.filter((line) => line.split(':').length === 4) };
+  };
 }

@@ -5,6 +5,8 @@
 //                                  <id> is 12 hex digits of the layer digest, short so that ~300
 //                                  lowers fit the one-page overlay option string (mounted with
 //                                  cwd = <runtime>/l and relative lowerdirs)
+//   <runtime>/slurm-client/<id>    wrappers of the node's Slurm commands, bound read-only into
+//                                  containers; <id> names their content, so jobs share one
 //   <runtime>/jobs/<job>/journal   write-ahead log of the job's set-up steps (JSON lines)
 //   <runtime>/jobs/<job>/entry.json  written last: the rootfs is ready; how to enter it
 //   <runtime>/jobs/<job>/error     a user-caused set-up failure, one line for the job's output
@@ -38,6 +40,10 @@ export class RuntimePaths {
   }
   layerMount(digest: string) {
     return join(this.layerDir, layerId(digest));
+  }
+  /** The Slurm command wrappers with content id `id` (runtime/slurm-client/plan.ts). */
+  slurmClientDir(id: string) {
+    return join(this.runtimeDir, 'slurm-client', id);
   }
   get jobsDir() {
     return join(this.runtimeDir, 'jobs');

@@ -73,6 +73,33 @@ test("the job's user is known inside, by the node's entry; the image's other ent
   expect(spawnSync('/usr/sbin/chroot', [rootfs('1'), '/bin/sh', '-c', 'echo x >> /etc/passwd']).status).not.toBe(0);
 });
 
+test("a user in supplementary groups finds them in the job's /etc/group, as the node's name service has them", async () => {
+  // A user of this test only, in two groups besides its own (one of them with another member).
+  const names = { user: 'strata-grp-user', groups: ['strata-grp-a', 'strata-grp-b'], own: 'strata-grp-user' };
+  for (const group of names.groups) spawnSync('/usr/sbin/groupadd', [group]);
+  spawnSync('/usr/sbin/useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', '--groups', names.groups.join(','), names.user]);
+  execFileSync('/usr/sbin/usermod', ['--append', '--groups', 'strata-grp-b', 'strata-alice']);
+  try {
+    const uid = Number(execFileSync('id', ['-u', names.user], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', names.user], { encoding: 'utf8' }).trim());
+    const grouped = jobsOn(() => site, { uid, gid, chrootAsUser: true });
+    expect((await grouped.prolog('10', 'plain:1')).code).toBe(0);
+    const group = grouped.inJob('10', 'cat /etc/group').stdout.split('\n');
+    // Names and gids as the node has them; the job's user is the only member listed (the node's
+    // other members, strata-alice here, are nobody's business inside).
+    const gidOf = (name: string) => execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2];
+    expect(group).toContain(`${names.own}:x:${gidOf(names.own)}:`);
+    for (const name of names.groups) expect(group).toContain(`${name}:x:${gidOf(name)}:${names.user}`);
+    expect(group.join('\n')).not.toContain('strata-alice');
+    expect(grouped.inJob('10', 'whoami').stdout).toBe(`${names.user}\n`);
+  } finally {
+    expect((await epilog('10')).code).toBe(0);
+    spawnSync('/usr/sbin/gpasswd', ['--delete', 'strata-alice', 'strata-grp-b']);
+    spawnSync('/usr/sbin/userdel', [names.user]);
+    for (const group of names.groups) spawnSync('/usr/sbin/groupdel', [group]);
+  }
+});
+
 test('an image without /etc gets one with root, nobody, the user and the node files', async () => {
   expect((await prolog('2', 'bare:1')).code).toBe(0);
   const out = inJob('2', 'whoami; grep -c "^root:x:0:" /etc/passwd; grep -c "^nogroup:x:65534:" /etc/group; cat /etc/hostname');

@@ -52,3 +52,26 @@ test('without the mount helper a node cannot set up containers: the prolog fails
   expect(loopsFor(site.store)).toHaveLength(0);
   expect((await epilog('2')).code).toBe(0);
 });
+
+test("the job user's name service lookup runs in the executor, beside its other requests, with a time limit that leaves it serving", () => {
+  const helper = new URL('../../dist/helper/strata-mount', import.meta.url).pathname;
+  const requests = [
+    // Started, then other requests answered while it runs, then collected.
+    'identity-start\t0\t0', 'unlock', 'identity-wait\t5000',
+    // A lookup given no time is cut off (as a hung LDAP server would be); the next is answered.
+    'identity-start\t0\t0', 'identity-wait\t0',
+    'identity-start\t4199999\t4199999', 'identity-wait\t5000',
+    // Nothing started: refused, not blocking.
+    'identity-wait\t5000',
+  ];
+  const out = spawnSync(helper, [], { input: `${requests.join('\n')}\n`, encoding: 'utf8' }).stdout.split('\n');
+  const text = (line: string) => Buffer.from(line.split('\t')[1], 'hex').toString('utf8');
+  expect(out.slice(0, 2)).toEqual(['ok', 'ok']);
+  expect(text(out[2])).toBe(`${spawnSync('getent', ['passwd', '0'], { encoding: 'utf8' }).stdout}${spawnSync('getent', ['group', '0'], { encoding: 'utf8' }).stdout}`);
+  expect(out[3]).toBe('ok');
+  expect(out[4]).toMatch(/^err\tETIMEDOUT\tname service lookup: /);
+  // A uid and gid the node does not know: an empty passwd line and no group.
+  expect(out[5]).toBe('ok');
+  expect(text(out[6])).toBe('\n');
+  expect(out[7]).toMatch(/^err\tEINVAL\t/);
+});

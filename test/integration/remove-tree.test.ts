@@ -62,3 +62,28 @@ test('a tree with a mount inside: a bounded number of passes, then one node erro
   await removeTree(tree);
   expect(existsSync(tree)).toBe(false);
 });
+
+test("a job directory's shape (root-only directories holding files) goes without starting rm; a root-only mount inside is never entered", async () => {
+  const tree = join(work, 'job-shaped');
+  for (const dir of ['files', 'tmp/t', 'upper', 'slurm/bin']) mkdirSync(join(tree, dir), { recursive: true, mode: 0o755 });
+  for (const file of ['journal', 'files/passwd', 'files/group', 'slurm/bin/srun']) writeFileSync(join(tree, file), 'x\n');
+  const logged = execLog.length;
+  await removeTree(tree);
+  expect(existsSync(tree)).toBe(false);
+  expect(execLog.slice(logged).filter((run) => run.command.startsWith(`${TOOLS.rm} `))).toHaveLength(0);
+
+  // The same shape with a root-owned 0755 tmpfs left mounted at tmp/t: its files stay.
+  const mounted = join(tree, 'tmp/t');
+  mkdirSync(mounted, { recursive: true, mode: 0o755 });
+  writeFileSync(join(tree, 'journal'), 'x\n');
+  execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0755', 'strata-remove-tree', mounted]);
+  try {
+    writeFileSync(join(mounted, 'kept'), 'on another filesystem\n');
+    await expect(removeTree(tree, 1)).rejects.toThrow(/different device/);
+    expect(readFileSync(join(mounted, 'kept'), 'utf8')).toBe('on another filesystem\n');
+  } finally {
+    execFileSync('/usr/bin/umount', [mounted]);
+  }
+  await removeTree(tree);
+  expect(existsSync(tree)).toBe(false);
+});

@@ -43,7 +43,7 @@ test('the node: commands with their loader and run path, plugin dir, plugstack i
   expect(facts.mungeSocket).toEqual({ path: join(dir, 'munge', 'munge.socket'), real: join(dir, 'munge', 'munge.socket') });
   expect(facts.owners['/']).toEqual({ uid: 0, mode: expect.any(Number) });
   // The plan from these facts: everything here is root's, so the wrappers run the node's commands.
-  const plan = planSlurmClient(facts, config, '/run/strata/jobs/1', 1000);
+  const plan = planSlurmClient(facts, config, 1000);
   expect(plan.notes).toEqual([]);
   expect(plan.steps[0].wrappers.find((wrapper) => wrapper.name === 'srun')!.text).toContain("'/.strata/slurm/host/usr/bin/srun' \"$@\"");
 });

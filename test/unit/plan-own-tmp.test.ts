@@ -74,6 +74,7 @@ test("every bind may make its mount point on the job's own /tmp (the tmpfs bound
     makeReadonly: noop,
     putFile: noop,
     device: noop,
+    startIdentityLookup: () => async () => ({ groups: [] }),
     writeJobFiles: noop,
     mountTmp: noop,
     writeEntry: () => undefined,

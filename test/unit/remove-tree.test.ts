@@ -1,5 +1,5 @@
-// removeTree's fast path for a job directory after its epilog (root-owned, only root may write it,
-// files and empty directories) and the fall-back to GNU rm for everything else. A symlink in the
+// removeTree's fast path for a job directory after its epilog (root-owned directories only root may
+// write, holding files) and the fall-back to GNU rm for everything else. A symlink in the
 // tree is removed, never followed.
 
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -40,13 +40,28 @@ function jobDir(): string {
   await expect(removeTree(dir)).resolves.toBeUndefined();
 });
 
-(isRoot ? test : test.skip)('a nested tree, or a directory others may write, is left to GNU rm, which removes it without following links', async () => {
+(isRoot ? test : test.skip)('nested root-only directories go too; a deeper tree, a directory others may write or own, is left to GNU rm, which removes it without following links', async () => {
   const nested = jobDir();
   mkdirSync(join(nested, 'upper', 'work'));
   symlinkSync(victim, join(nested, 'upper', 'work', 'link'));
-  expect(removeShallowRootTree(nested)).toBe(false);
-  await removeTree(nested);
+  expect(removeShallowRootTree(nested)).toBe(true);
   expect(existsSync(nested)).toBe(false);
+
+  const deep = jobDir();
+  mkdirSync(join(deep, 'a/b/c/d/e'), { recursive: true });
+  symlinkSync(victim, join(deep, 'a/b/c/d/e/link'));
+  expect(removeShallowRootTree(deep)).toBe(false);
+  await removeTree(deep);
+  expect(existsSync(deep)).toBe(false);
+
+  const upper = jobDir();
+  mkdirSync(join(upper, 'upper', 'u'));
+  chownSync(join(upper, 'upper', 'u'), 1000, 1000);
+  symlinkSync(victim, join(upper, 'upper', 'u', 'link'));
+  expect(removeShallowRootTree(upper)).toBe(false);
+  expect(existsSync(join(upper, 'upper', 'u', 'link'))).toBe(true);
+  await removeTree(upper);
+  expect(existsSync(upper)).toBe(false);
 
   const shared = join(base, 'shared');
   mkdirSync(shared);

@@ -54,15 +54,16 @@ const config = (slurmClient: Partial<Config['slurmClient']> = {}): Config => {
   const base = defaultConfig();
   return { ...base, slurmClient: { ...base.slurmClient, ...slurmClient } };
 };
-const JOB_DIR = '/run/strata/jobs/42';
+/** The wrappers' shared directory: in the runtime dir, named by their content. */
+const WRAPPERS = expect.stringMatching(/^\/run\/strata\/slurm-client\/[0-9a-f]{16}$/);
 
 describe('planSlurmClient', () => {
   test('a Debian node: wrappers that run the node commands through the node loader; the node directories bound read-only', () => {
-    const plan = planSlurmClient(debian(), config(), JOB_DIR, 1000);
+    const plan = planSlurmClient(debian(), config(), 1000);
     expect(plan.notes).toEqual([]);
     const host = (path: string) => `/.strata/slurm/host${path}`;
     expect(plan.binds.map((bind) => [bind.source, bind.target])).toEqual([
-      [`${JOB_DIR}/slurm`, SLURM_CLIENT_BIN],
+      [WRAPPERS, SLURM_CLIENT_BIN],
       [PLUGINS, host(PLUGINS)],
       [LIB, host(LIB)],
       ['/usr/bin', host('/usr/bin')],
@@ -73,7 +74,7 @@ describe('planSlurmClient', () => {
     ]);
     // Everything is the node's own and read-only; a user's mount on the same target replaces it.
     expect(plan.binds.every((bind) => bind.readonly && bind.trusted && bind.automatic && !bind.recursive)).toBe(true);
-    expect(plan.steps).toEqual([{ op: 'slurm-client', dir: `${JOB_DIR}/slurm`, wrappers: [expect.objectContaining({ name: 'srun' }), expect.objectContaining({ name: 'scontrol' })] }]);
+    expect(plan.steps).toEqual([{ op: 'slurm-client', dir: WRAPPERS, wrappers: [expect.objectContaining({ name: 'srun' }), expect.objectContaining({ name: 'scontrol' })] }]);
     expect(plan.steps[0].wrappers[0].text).toBe(
       [
         '#!/bin/sh',
@@ -84,21 +85,31 @@ describe('planSlurmClient', () => {
     );
   });
 
+  test('jobs whose wrappers are the same share their directory; other wrappers get another', () => {
+    const dirOf = (plan: ReturnType<typeof planSlurmClient>) => plan.steps[0].dir;
+    expect(dirOf(planSlurmClient(debian(), config(), 1000))).toBe(dirOf(planSlurmClient(debian(), config(), 1001)));
+    const other = debian({}, { libraryDirs: ['/opt/munge/lib'] });
+    other.owners = { ...other.owners, ...rootOwned(['/opt/munge/lib']) };
+    expect(dirOf(planSlurmClient(other, config(), 1000))).not.toBe(dirOf(planSlurmClient(debian(), config(), 1000)));
+    const refused = debian({ '/usr/local/lib/strata': { uid: 1000, mode: DIR } });
+    expect(dirOf(planSlurmClient(refused, config(), 1000))).not.toBe(dirOf(planSlurmClient(debian(), config(), 1000)));
+  });
+
   test("mpi/pmix's libpmix: bound at the plugin's compiled-in path only where the image has none (its own PMIx stays), read-only", () => {
     const pmix = `${LIB}/pmix2/lib`;
-    const plan = planSlurmClient(debian({}, { pluginLibraryDirs: [same(pmix)] }), config(), JOB_DIR, 1000);
+    const plan = planSlurmClient(debian({}, { pluginLibraryDirs: [same(pmix)] }), config(), 1000);
     expect(plan.notes).toEqual([]);
     expect(plan.binds.filter((bind) => bind.target === pmix)).toEqual([
       { source: pmix, target: pmix, readonly: true, optional: true, recursive: false, trusted: true, automatic: true, ifAbsent: true },
     ]);
     // A directory a user could change is not opened as root: the client is refused as a whole.
-    const unsafe = planSlurmClient(debian({ [pmix]: { uid: 1000, mode: DIR } }, { pluginLibraryDirs: [same(pmix)] }), config(), JOB_DIR, 1000);
+    const unsafe = planSlurmClient(debian({ [pmix]: { uid: 1000, mode: DIR } }, { pluginLibraryDirs: [same(pmix)] }), config(), 1000);
     expect(unsafe.notes).toEqual([`Slurm client not available in containers: ${pmix} is owned by uid 1000, so it cannot be bound safely`]);
   });
 
   test('slurm.conf directly in /etc: the file is bound, never the whole of /etc; a munge socket directly in /run alone', () => {
     const facts = debian({}, { conf: same('/etc/slurm.conf'), confDir: same('/etc'), plugstack: [same('/etc/plugstack.conf')], mungeSocket: same('/run/munge.socket.2') });
-    const targets = planSlurmClient(facts, config(), JOB_DIR, 1000).binds.map((bind) => bind.target);
+    const targets = planSlurmClient(facts, config(), 1000).binds.map((bind) => bind.target);
     expect(targets).toEqual(expect.arrayContaining(['/etc/slurm.conf', '/etc/plugstack.conf', '/run/munge.socket.2']));
     expect(targets).not.toContain('/etc');
     expect(targets).not.toContain('/run');
@@ -106,13 +117,13 @@ describe('planSlurmClient', () => {
 
   test('configless: the directory slurmd caches the configuration in is bound at the path the job sees', () => {
     const facts = debian({}, { conf: { path: '/run/slurm/conf/slurm.conf', real: '/var/spool/slurmd/conf-cache/slurm.conf' }, confDir: { path: '/run/slurm/conf', real: '/var/spool/slurmd/conf-cache' } });
-    const binds = planSlurmClient(facts, config(), JOB_DIR, 1000).binds;
+    const binds = planSlurmClient(facts, config(), 1000).binds;
     expect(binds).toContainEqual(expect.objectContaining({ source: '/var/spool/slurmd/conf-cache', target: '/run/slurm/conf' }));
   });
 
   test('a source its job user (or any ordinary user) could change is not bound: every command says why instead', () => {
     const facts = debian({ '/usr/local/lib/strata': { uid: 1000, mode: DIR } });
-    const plan = planSlurmClient(facts, config(), JOB_DIR, 1000);
+    const plan = planSlurmClient(facts, config(), 1000);
     expect(plan.binds.map((bind) => bind.target)).toEqual([SLURM_CLIENT_BIN]);
     expect(plan.notes).toEqual(['Slurm client not available in containers: /usr/local/lib/strata is owned by uid 1000, so it cannot be bound safely']);
     const srun = plan.steps[0].wrappers.find((wrapper) => wrapper.name === 'srun')!;
@@ -124,7 +135,7 @@ describe('planSlurmClient', () => {
   });
 
   test('no slurm.conf on the node: the wrappers say so', () => {
-    const plan = planSlurmClient({ missing: 'cannot read /etc/slurm/slurm.conf: ENOENT' }, config(), JOB_DIR, 1000);
+    const plan = planSlurmClient({ missing: 'cannot read /etc/slurm/slurm.conf: ENOENT' }, config(), 1000);
     expect(plan.steps[0].wrappers.map((wrapper) => wrapper.name)).toContain('sbatch');
     expect(plan.notes).toEqual(['Slurm client not available in containers: cannot read /etc/slurm/slurm.conf: ENOENT']);
   });
@@ -132,7 +143,7 @@ describe('planSlurmClient', () => {
   test('extra library directories from the config come first in the library path', () => {
     const facts = debian({}, { libraryDirs: ['/opt/munge/lib'] });
     facts.owners = { ...facts.owners, ...rootOwned(['/opt/munge/lib']) };
-    const plan = planSlurmClient(facts, config(), JOB_DIR, 1000);
+    const plan = planSlurmClient(facts, config(), 1000);
     expect(plan.steps[0].wrappers[0].text).toContain("--library-path '/.strata/slurm/host/opt/munge/lib:");
   });
 });

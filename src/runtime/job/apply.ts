@@ -3,7 +3,8 @@
 // the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
 // under the node lock, so that no other job's teardown can release a layer in between.
 
-import { chmodSync, chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { mount } from '../../host/mounts.js';
@@ -13,6 +14,7 @@ import { nodeError } from '../../errors.js';
 import { bindError } from './bind-errors.js';
 import { faultPoint, killIfFault } from '../../test-switches.js';
 import { writeJobFiles } from './identity.js';
+import { startIdentityLookup, type IdentityLookup } from '../../host/nss.js';
 import { mountRootfs } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
@@ -53,8 +55,10 @@ export interface NodeOps {
   putFile(step: StepOf<'put-file'>): Promise<void>;
   /** A CDI device edit (devices-apply.ts): a bind, a node check, a link or a mode. */
   device(step: DeviceStep, deny: string): Promise<void>;
+  /** Start looking the job's user up in the node's name service (host/nss.ts); collected by writeJobFiles. */
+  startIdentityLookup(uid: number, gid: number): IdentityLookup;
   /** The job's generated passwd, group and hostname (identity.ts). */
-  writeJobFiles(step: StepOf<'job-files'>): Promise<void>;
+  writeJobFiles(step: StepOf<'job-files'>, lookup: IdentityLookup): Promise<void>;
   mountTmp(step: StepOf<'tmp-tmpfs'>): Promise<void>;
   /** The wrappers of the node's Slurm commands (runtime/slurm-client/plan.ts). */
   writeSlurmWrappers(step: StepOf<'slurm-client'>): void;
@@ -70,18 +74,21 @@ export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps 
   // STRATA_FAULT_KILL=N:before|after: the kill tests' SIGKILL right after journalling step N
   // (1-based), or right after carrying it out.
   const fault = faultPoint('STRATA_FAULT_KILL');
+  // The name service answers while the mounts are made (a lookup changes nothing on the node).
+  const jobFiles = plan.steps.find((step): step is StepOf<'job-files'> => step.op === 'job-files');
+  const identity = jobFiles && ops.startIdentityLookup(jobFiles.uid, jobFiles.gid);
   for (const [index, step] of plan.steps.entries()) {
     const started = performance.now();
     ops.journal(job.journal, step);
     killIfFault(fault, index + 1, 'before');
-    await carryOut(step, ops, context, runtime, job);
+    await carryOut(step, ops, context, runtime, job, identity);
     killIfFault(fault, index + 1, 'after');
     const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
   }
 }
 
-function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>): Promise<void> | void {
+function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>, identity?: IdentityLookup): Promise<void> | void {
   switch (step.op) {
     case 'upper-tmpfs':
       return ops.mountUpperTmpfs(step);
@@ -104,7 +111,7 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
     case 'chmod':
       return ops.device(step, runtime.runtimeDir);
     case 'job-files':
-      return ops.writeJobFiles(step);
+      return ops.writeJobFiles(step, identity ?? ops.startIdentityLookup(step.uid, step.gid));
     case 'tmp-tmpfs':
       return ops.mountTmp(step);
     case 'slurm-client':
@@ -167,7 +174,8 @@ export const hostOps: NodeOps = {
     if (!reply.ok && reply.stage !== 'target') throw nodeError('E_JOB_SETUP', `cannot write ${step.dir}/${step.name} in ${step.rootfs}: ${reply.message}`, { detail: reply.value });
   },
   device: applyDeviceStep,
-  writeJobFiles: (step) => writeJobFiles(step),
+  startIdentityLookup,
+  writeJobFiles,
   async mountTmp(step) {
     // 0700 parent: the tmpfs root is 1777 like any /tmp, reachable only from inside the container.
     mkdirSync(dirname(step.target), { mode: 0o700 });
@@ -175,9 +183,21 @@ export const hostOps: NodeOps = {
     await mount({ type: 'tmpfs', source: 'strata-tmp', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=1777', 'nosuid', 'nodev'] });
   },
   writeSlurmWrappers(step) {
-    // The job's own directory (root's, 0711): made here, so nothing else can have put files in it.
-    mkdirSync(step.dir, { mode: 0o755 });
-    for (const { name, text } of step.wrappers) writeFileSync(join(step.dir, name), text, { mode: 0o755, flag: 'wx' });
+    // Shared by the jobs whose wrappers are the same (the name is their content): once written,
+    // a job only binds it. Written in full under a name of this call's, then renamed into place,
+    // so a job never binds a directory another one is still filling. Root's, in the runtime dir.
+    if (existsSync(step.dir)) return;
+    mkdirSync(dirname(step.dir), { recursive: true, mode: 0o755 });
+    const staging = `${step.dir}.${process.pid}.${randomBytes(6).toString('hex')}`;
+    mkdirSync(staging, { mode: 0o755 });
+    for (const { name, text } of step.wrappers) writeFileSync(join(staging, name), text, { mode: 0o755, flag: 'wx' });
+    try {
+      renameSync(staging, step.dir);
+    } catch (error) {
+      // Another job put the same wrappers there meanwhile (ENOTEMPTY): theirs serve.
+      rmSync(staging, { recursive: true, force: true });
+      if (!existsSync(step.dir)) throw error;
+    }
   },
   writeEntry,
 };

@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readImageFile } from '../../host/job-mounts.js';
-import { hostIdentity, type HostIdentity } from '../../host/nss.js';
+import type { IdentityLookup } from '../../host/nss.js';
 import { nodeError } from '../../errors.js';
 import type { JobFilesStep } from './environment.js';
 
@@ -74,10 +74,9 @@ export async function readImageText(rootfs: string, path: string): Promise<strin
   return '';
 }
 
-/** Write the job's passwd, group (and hostname) under step.dir. */
-export async function writeJobFiles(step: JobFilesStep, lookup: (uid: number, gid: number) => Promise<HostIdentity> = hostIdentity): Promise<void> {
-  // The node's lookups (processes) run while the helper reads the image's files.
-  const [passwd, group, host] = await Promise.all([readImageText(step.rootfs, '/etc/passwd'), readImageText(step.rootfs, '/etc/group'), lookup(step.uid, step.gid)]);
+/** Write the job's passwd, group (and hostname) under step.dir, with the node's entries `lookup` collects. */
+export async function writeJobFiles(step: JobFilesStep, lookup: IdentityLookup): Promise<void> {
+  const [passwd, group, host] = await Promise.all([readImageText(step.rootfs, '/etc/passwd'), readImageText(step.rootfs, '/etc/group'), lookup()]);
   const userName = host.passwd?.split(':')[0];
   mkdirSync(step.dir, { mode: 0o755 });
   const write = (name: string, text: string) => writeFileSync(join(step.dir, name), text, { mode: 0o644, flag: 'wx' });

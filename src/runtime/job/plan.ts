@@ -171,7 +171,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
   if (remapRoot) steps.push(APT_SANDBOX(paths.rootfs, job.uid, job.gid));
   const environment = planEnvironment(paths.dir, paths.rootfs, job.uid, job.gid, config);
   steps.push(...environment.steps);
-  const slurm = job.slurmClient && config.slurmClient.enabled ? planSlurmClient(job.slurmClient, config, paths.dir, job.uid) : undefined;
+  const slurm = job.slurmClient && config.slurmClient.enabled ? planSlurmClient(job.slurmClient, config, job.uid) : undefined;
   steps.push(...(slurm?.steps ?? []));
   // Device files go in before any other bind (see devices-plan.ts); device checks after them.
   const devices = job.devices ? planDevices(paths.rootfs, job.devices) : undefined;

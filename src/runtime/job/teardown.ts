@@ -130,7 +130,8 @@ class Undo {
         return;
       case 'job-files':
       case 'slurm-client':
-        // Plain files in the job's directory, removed with it.
+        // Shared with the node's other jobs (runtime/slurm-client/plan.ts); a journal of an older
+        // strata had them in the job's directory, removed with it.
         return;
       case 'upper-dir':
         // Never recursive-delete something that might still be mounted.

@@ -15,6 +15,7 @@
 // unwritable by the job's user all the way from `/`; targets are made in the job's own layer by the
 // mount helper like every other bind.
 
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { isWithin } from '../../path-within.js';
@@ -22,6 +23,7 @@ import { DEFAULT_PATH_ENV } from '../../store/image.js';
 import type { PathOwner, SlurmClientFacts } from '../../host/slurm-client.js';
 import { SLURM_COMMANDS } from '../../host/slurm-client.js';
 import type { BindRequest } from '../job/request.js';
+import { RuntimePaths } from '../paths.js';
 
 export const SLURM_CLIENT_ROOT = '/.strata/slurm';
 /** Where the wrappers are, inside the container (PATH). */
@@ -29,7 +31,7 @@ export const SLURM_CLIENT_BIN = `${SLURM_CLIENT_ROOT}/bin`;
 /** Where the node's directories are bound, below their own paths. */
 const HOST = `${SLURM_CLIENT_ROOT}/host`;
 
-/** Write the wrappers (executable scripts) into `dir`, under the job's directory. */
+/** Write the wrappers (executable scripts) into `dir` (shared, in the runtime dir) unless it is there. */
 export interface SlurmClientStep {
   op: 'slurm-client';
   dir: string;
@@ -74,15 +76,16 @@ const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
 const tooBroad = (dir: string, config: Pick<Config, 'runtimeDir' | 'store'>) =>
   dir.split('/').filter(Boolean).length < 2 || isWithin(config.runtimeDir, dir) || isWithin(config.store.path, dir);
 
-export function planSlurmClient(facts: SlurmClientFacts | { missing: string }, config: Pick<Config, 'slurmClient' | 'runtimeDir' | 'store'>, jobDir: string, uid: number): SlurmClientPlan {
-  const dir = posix.join(jobDir, 'slurm');
-  const wrapperBind: BindRequest = { source: dir, target: SLURM_CLIENT_BIN, readonly: true, optional: false, recursive: false, trusted: true, automatic: true };
-  const unavailable = (why: string): SlurmClientPlan => ({
-    // Every command then says why, instead of "command not found".
-    steps: [{ op: 'slurm-client', dir, wrappers: SLURM_COMMANDS.map((name) => ({ name, text: refusal(name, why) })) }],
-    binds: [wrapperBind],
-    notes: [`Slurm client not available in containers: ${why}`],
-  });
+export function planSlurmClient(facts: SlurmClientFacts | { missing: string }, config: Pick<Config, 'slurmClient' | 'runtimeDir' | 'store'>, uid: number): SlurmClientPlan {
+  // The wrappers are the same for every job of a node (and of a user, where a reason names the
+  // uid): written once into a directory named by their content, which every such job binds.
+  const shared = (wrappers: SlurmClientStep['wrappers'], binds: BindRequest[], notes: string[]): SlurmClientPlan => {
+    const dir = new RuntimePaths(config.runtimeDir).slurmClientDir(createHash('sha256').update(JSON.stringify(wrappers)).digest('hex').slice(0, 16));
+    const wrapperBind: BindRequest = { source: dir, target: SLURM_CLIENT_BIN, readonly: true, optional: false, recursive: false, trusted: true, automatic: true };
+    return { steps: [{ op: 'slurm-client', dir, wrappers }], binds: [wrapperBind, ...binds], notes };
+  };
+  // Every command then says why, instead of "command not found".
+  const unavailable = (why: string): SlurmClientPlan => shared(SLURM_COMMANDS.map((name) => ({ name, text: refusal(name, why) })), [], [`Slurm client not available in containers: ${why}`]);
   if ('missing' in facts) return unavailable(facts.missing);
 
   const same: BindRequest[] = [];
@@ -128,7 +131,7 @@ export function planSlurmClient(facts: SlurmClientFacts | { missing: string }, c
   const hostBinds: BindRequest[] = hostDirs.map((source) => ({ source, target: inContainer(source), readonly: true, optional: false, recursive: false, trusted: true, automatic: true }));
   const libraryPath = libraryDirs.map(inContainer).join(':');
   const wrappers = commands.map((command) => ({ name: command.name, text: wrapper(command.name, inContainer(loader), libraryPath, inContainer(command.path)) }));
-  return { steps: [{ op: 'slurm-client', dir, wrappers }], binds: [wrapperBind, ...hostBinds, ...same], notes: [] };
+  return shared(wrappers, [...hostBinds, ...same], []);
 }
 
 const unique = (items: string[]) => [...new Set(items)];
