@@ -129,6 +129,8 @@ class Undo {
         for (const entry of this.at(record.target)) await this.unmountOne(entry);
         return;
       case 'job-files':
+        // Plain files in the job's directory, removed with it.
+        return;
       case 'slurm-client':
         // Shared with the node's other jobs (runtime/slurm-client/plan.ts); a journal of an older
         // strata had them in the job's directory, removed with it.
@@ -165,9 +167,10 @@ class Undo {
    * mount a user made unreachable by its path goes with a lazy detach of the rootfs overlay.
    */
   async unmountAll(path: string, includeSelf: boolean) {
-    let reachable = true;
-    for (const entry of unmountOrder(this.ops.mounts(), path, includeSelf)) reachable = (await this.unmountOne(entry)) && reachable;
-    if (reachable) return;
+    // Sent all at once: the executor carries requests out in the order sent (deepest first), so
+    // this only saves a round trip per mount. A busy one is retried while the others go on.
+    const outcomes = await Promise.all(unmountOrder(this.ops.mounts(), path, includeSelf).map((entry) => this.unmountOne(entry)));
+    if (outcomes.every(Boolean)) return;
     const table = this.ops.mounts();
     const overlay = table.find((entry) => entry.mountPoint === this.job.rootfs && !table.some((parent) => parent.id === entry.parentId && parent.mountPoint === this.job.rootfs));
     if (overlay) await this.unmountOne(overlay, { retries: -1 });

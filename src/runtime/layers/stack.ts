@@ -42,7 +42,8 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
     mountedLayers++;
   }
-  table = readMountinfo();
+  // (Read again only if it changed: a warm start mounts no layer.)
+  if (mountedLayers) table = readMountinfo();
   if (step.idmap) table = await mountIdmappedLayers(step, step.idmap, table);
 
   if (!isMounted(table, step.target)) {
