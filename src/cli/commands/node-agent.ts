@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { configSource, loadConfig } from '../../config/load.js';
 import { nodeError } from '../../errors.js';
 import { jobContext, newJobContext } from '../../host/job-context.js';
-import { MountHelper, mountHelperPath, releaseRunExecutor } from '../../host/mount-helper.js';
+import { MountHelper, mountHelperPath, prestartExecutors, releaseRunExecutor } from '../../host/mount-helper.js';
 import { createLogger } from '../../log.js';
 import { installedFiles, watchFiles } from '../../runtime/agent/fingerprint.js';
 import type { AgentReply, AgentRequest } from '../../runtime/agent/frames.js';
@@ -18,6 +18,9 @@ import { slurmJob } from '../../scheduler/slurm-env.js';
 import { agentRunEnv } from '../../test-switches.js';
 import { epilogCommand } from './epilog.js';
 import { prologCommand } from './prolog.js';
+
+/** Mount executors started with the agent: 8 job starts at once find theirs ready. */
+const PRESTARTED_EXECUTORS = 8;
 
 /** The agent's socket, in a directory only root may enter: `<runtime_dir>/agent/sock`. */
 export const agentSocket = (runtimeDir: string) => join(runtimeDir, 'agent', 'sock');
@@ -41,6 +44,8 @@ export async function nodeAgentCommand(): Promise<number> {
   const lock = executorPath ? new MountHelper(executorPath) : undefined;
   const held = await lock?.request(['lock', join(dir, 'lock'), 1000]).catch(() => undefined);
   if (lock && !held?.ok) throw nodeError('E_AGENT', `another node agent holds ${join(dir, 'lock')}`, { hint: 'see `systemctl status strata-agent`' });
+  // Executors ready for a burst of job starts (each run holds its own, with its node lock).
+  prestartExecutors(PRESTARTED_EXECUTORS);
   const log = createLogger(config, { phase: 'agent' });
   let stopped: string | undefined;
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (stopped = signal));

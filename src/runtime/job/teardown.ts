@@ -77,7 +77,13 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   // Anything still mounted below the job dir (a step the journal never recorded, a journal from
   // another strata version) goes too, deepest first.
   await undoer.unmountAll(job.dir, true);
-  const left = mountsUnder(ops.mounts(), job.dir);
+  // mountinfo read afresh is the judge; what the kept table missed gets one more pass.
+  let left = mountsUnder(ops.mounts(), job.dir);
+  if (left.length) {
+    undoer.forgetTable();
+    await undoer.unmountAll(job.dir, true);
+    left = mountsUnder(ops.mounts(), job.dir);
+  }
   if (left.length) {
     throw nodeError('E_TEARDOWN', `job ${jobId}: ${left.length} mounts remain under ${job.dir}`, { detail: left.map((entry) => entry.mountPoint).join('\n') });
   }
@@ -151,14 +157,30 @@ class Undo {
     }
   }
 
+  /**
+   * mountinfo, read once and then kept in step with this teardown's own unmounts: below the job's
+   * directory nothing else mounts or unmounts meanwhile (requests of one job run one at a time),
+   * and on a node running many jobs each read costs milliseconds. Anything unexpected (a lazy
+   * detach, a mount that would not go) drops it, and the end of the teardown reads afresh.
+   */
+  private table?: MountEntry[];
+  private mounts(): MountEntry[] {
+    return (this.table ??= this.ops.mounts());
+  }
+  forgetTable() {
+    this.table = undefined;
+  }
+
   /** Mounts at `path`, the one on top first. */
   private at(path: string) {
-    return this.ops.mounts().filter((entry) => entry.mountPoint === path).reverse();
+    return this.mounts().filter((entry) => entry.mountPoint === path).reverse();
   }
 
   private async unmountOne(entry: MountEntry, options?: UnmountOptions): Promise<boolean> {
     const outcome = await this.ops.unmount(this.job.dir, entry, options);
     this.note(entry.mountPoint, outcome);
+    if (outcome === 'unmounted' || outcome === 'not-mounted') this.table = this.table?.filter((mounted) => mounted.id !== entry.id);
+    else this.forgetTable();
     return outcome !== 'unreachable';
   }
 
@@ -169,9 +191,9 @@ class Undo {
   async unmountAll(path: string, includeSelf: boolean) {
     // Sent all at once: the executor carries requests out in the order sent (deepest first), so
     // this only saves a round trip per mount. A busy one is retried while the others go on.
-    const outcomes = await Promise.all(unmountOrder(this.ops.mounts(), path, includeSelf).map((entry) => this.unmountOne(entry)));
+    const outcomes = await Promise.all(unmountOrder(this.mounts(), path, includeSelf).map((entry) => this.unmountOne(entry)));
     if (outcomes.every(Boolean)) return;
-    const table = this.ops.mounts();
+    const table = this.mounts();
     const overlay = table.find((entry) => entry.mountPoint === this.job.rootfs && !table.some((parent) => parent.id === entry.parentId && parent.mountPoint === this.job.rootfs));
     if (overlay) await this.unmountOne(overlay, { retries: -1 });
   }
