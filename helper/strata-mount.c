@@ -29,8 +29,9 @@
  * Replies:  ok [TAB value]   |   err TAB ERRNO-NAME TAB message [TAB stage]
  * Paths inside a job's rootfs (user- and image-controlled) are only ever handled by job-mounts.c,
  * through descriptors; the other requests take paths strata itself owns.
- * EOF on stdin ends the process (and so releases the lock): when the caller dies, SIGKILL
- * included, nothing is left holding the lock or running on its behalf.
+ * EOF on stdin ends the process (and so releases the lock), and so does the caller's death, SIGKILL
+ * included (PR_SET_PDEATHSIG, also for requests still queued): nothing is left holding the lock or
+ * running on its behalf. Usage: strata-mount [CALLER_PID]
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -43,7 +44,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/mount.h>
 #include <time.h>
 #include <unistd.h>
@@ -268,7 +271,15 @@ static int do_unlock(void) {
   return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  /*
+   * Requests may be queued ahead (a prolog sends a run of binds at once): when the caller dies,
+   * SIGKILL included, the ones not carried out yet must not be, or an epilog started right after
+   * could race them. The kernel kills us with our parent; a caller that names itself and is
+   * already gone (we were re-parented) stops us at once.
+   */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return 1;
+  if (argc > 1 && getppid() != (pid_t)strtol(argv[1], NULL, 10)) return 1;
   char *line = NULL;
   size_t size = 0;
   ssize_t length;

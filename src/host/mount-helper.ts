@@ -65,7 +65,8 @@ export class MountHelper {
 
   constructor(path: string) {
     // Our own pipes only: the helper never holds the prolog's stdout/stderr (slurmd waits for EOF).
-    this.child = spawn(path, [], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
+    // Our pid: the helper dies with us, also with requests still queued (helper/strata-mount.c).
+    this.child = spawn(path, [String(process.pid)], { stdio: ['pipe', 'pipe', 'pipe'], env: {} });
     this.child.stdout.setEncoding('utf8');
     this.child.stdout.on('data', (chunk: string) => this.receive(chunk));
     this.child.stderr.resume();

@@ -37,10 +37,13 @@ function recordingOps(failOn?: (step: Step) => boolean) {
   const ops: NodeOps = {
     checkReady: () => events.push('ready'),
     makeJobDir: () => events.push('jobdir'),
-    journal: (_, record) => {
-      journal.push(record);
-      events.push(`journal ${record.op} ${'target' in record ? record.target : ''}`);
-    },
+    openJournal: () => ({
+      append: (record) => {
+        journal.push(record);
+        events.push(`journal ${record.op} ${'target' in record ? record.target : ''}`);
+      },
+      close: () => events.push('journal closed'),
+    }),
     mountUpperTmpfs: async (step) => did(step),
     makeUpperDir: (step) => did(step),
     makeDir: (step) => did(step),
@@ -65,17 +68,24 @@ describe('applyPlan', () => {
     await applyPlan(planned, { config, image: 'sha256:x', uid: 1000, gid: 1000, timings: {} }, ops);
     expect(events.slice(0, 3)).toEqual(['ready', 'jobdir', 'journal begin ']);
     expect(journal[0]).toMatchObject({ op: 'begin', v: JOURNAL_VERSION, jobId: JOB, uid: 1000 });
-    const rest = events.slice(3);
+    expect(events.at(-1)).toBe('journal closed');
+    const rest = events.slice(3, -1);
     expect(rest).toHaveLength(planned.steps.length * 2);
     for (let i = 0; i < rest.length; i += 2) expect(rest[i + 1].replace(/^do /, '')).toBe(rest[i].replace(/^journal /, ''));
     expect(journal.slice(1)).toEqual(planned.steps);
     expect(rest[rest.length - 1]).toMatch(/^do entry/);
   });
 
-  test('a step that fails stops the set-up there: nothing after it is journalled or done', async () => {
+  test('a step that fails stops the set-up there: nothing after it is journalled or done, except the binds sent in the same run (each journalled first)', async () => {
     const { ops, events } = recordingOps((step) => step.op === 'bind' && step.target === '/data');
     await expect(applyPlan(plan(), { config, image: 'sha256:x', uid: 1000, gid: 1000, timings: {} }, ops)).rejects.toMatchObject({ code: 'E_BAD_MOUNT' });
-    expect(events[events.length - 1]).toBe('journal bind /data');
+    expect(events.at(-1)).toBe('journal closed');
+    const failed = events.indexOf('journal bind /data');
+    expect(failed).toBeGreaterThan(0);
+    // After it: only binds of its run, each journalled right before it is done.
+    const after = events.slice(failed + 1, -1);
+    expect(after.every((event) => /^(journal|do) bind /.test(event))).toBe(true);
+    for (let i = 0; i < after.length; i += 2) expect(after[i + 1]).toBe(after[i].replace(/^journal /, 'do '));
     expect(events.some((event) => /readonly|entry/.test(event))).toBe(false);
   });
 });

@@ -65,7 +65,7 @@ test("every bind may make its mount point on the job's own /tmp (the tmpfs bound
   const ops: NodeOps = {
     checkReady: () => undefined,
     makeJobDir: () => undefined,
-    journal: () => undefined,
+    openJournal: () => ({ append: () => undefined, close: () => undefined }),
     mountUpperTmpfs: noop,
     makeUpperDir: () => undefined,
     makeDir: () => undefined,

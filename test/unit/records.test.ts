@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendJournal, readJournal, type JournalRecord } from '../../src/runtime/job/records.js';
+import { openJournal, readJournal, type JournalRecord } from '../../src/runtime/job/records.js';
 
 let dir: string;
 let path: string;
@@ -28,14 +28,24 @@ const RECORDS: JournalRecord[] = [
   { op: 'bind', rootfs: '/run/strata/jobs/42/rootfs', source: '/home/al ice', target: '/run/strata/jobs/42/rootfs/home/al ice', readonly: false, optional: true, recursive: false },
 ];
 
+/** Append records the way a set-up does: one writer, open for all of them. */
+function appendJournal(path: string, ...records: JournalRecord[]) {
+  const journal = openJournal(path);
+  try {
+    for (const record of records) journal.append(record);
+  } finally {
+    journal.close();
+  }
+}
+
 describe('journal', () => {
   test('records read back as appended, in order', () => {
-    for (const record of RECORDS) appendJournal(path, record);
+    appendJournal(path, ...RECORDS);
     expect(readJournal(path)).toEqual(RECORDS);
   });
 
   test('one JSON object per line', () => {
-    for (const record of RECORDS) appendJournal(path, record);
+    appendJournal(path, ...RECORDS);
     const lines = readFileSync(path, 'utf8').split('\n');
     expect(lines).toHaveLength(RECORDS.length + 1);
     expect(lines[lines.length - 1]).toBe('');
@@ -55,7 +65,7 @@ describe('journal', () => {
   });
 
   test('a torn last line (killed mid-write) is ignored', () => {
-    for (const record of RECORDS.slice(0, 3)) appendJournal(path, record);
+    appendJournal(path, ...RECORDS.slice(0, 3));
     const torn = JSON.stringify(RECORDS[3]).slice(0, 40);
     appendFileSync(path, torn);
     expect(readJournal(path)).toEqual(RECORDS.slice(0, 3));

@@ -1,6 +1,6 @@
 // The applier: the only code that changes a node while setting a job up. For each planned step it
-// appends the step to the job journal, then carries it out through the node operations (`NodeOps`,
-// the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
+// appends the step to the job journal, then carries it out through the node operations
+// (`NodeOps`, the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
 // under the node lock, so that no other job's teardown can release a layer in between.
 
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
 import type { DeviceStep } from './devices-plan.js';
 import { applyDeviceStep } from './devices-apply.js';
-import { appendJournal, JOURNAL_VERSION, writeEntry, type JournalRecord } from './records.js';
+import { JOURNAL_VERSION, openJournal, writeEntry, type JournalWriter } from './records.js';
 
 export interface ApplyTimings {
   [phase: string]: number;
@@ -42,7 +42,8 @@ export interface NodeOps {
   /** Throws the node fault that would stop set-up half-way, before anything is done. */
   checkReady(): void;
   makeJobDir(runtime: RuntimePaths, jobDir: string): void;
-  journal(path: string, record: JournalRecord): void;
+  /** The job's journal, open for the whole set-up (records.ts). */
+  openJournal(path: string): JournalWriter;
   mountUpperTmpfs(step: StepOf<'upper-tmpfs'>): Promise<void>;
   makeUpperDir(step: StepOf<'upper-dir'>): void;
   makeDir(step: StepOf<'mkdir'>): void;
@@ -70,22 +71,59 @@ export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps 
   const job = runtime.job(plan.jobId);
   ops.checkReady();
   ops.makeJobDir(runtime, job.dir);
-  ops.journal(job.journal, { op: 'begin', v: JOURNAL_VERSION, jobId: plan.jobId, uid: context.uid, image: context.image, at: new Date().toISOString() });
+  const journal = ops.openJournal(job.journal);
+  try {
+    journal.append({ op: 'begin', v: JOURNAL_VERSION, jobId: plan.jobId, uid: context.uid, image: context.image, at: new Date().toISOString() });
+    await carryOutAll(plan, context, ops, runtime, job, journal);
+  } finally {
+    journal.close();
+  }
+}
+
+/** Binds go to the mount executor as a run, without waiting for each reply in turn. */
+const PIPELINED = new Set<Step['op']>(['bind']);
+
+async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>, journal: JournalWriter): Promise<void> {
   // STRATA_FAULT_KILL=N:before|after: the kill tests' SIGKILL right after journalling step N
   // (1-based), or right after carrying it out.
   const fault = faultPoint('STRATA_FAULT_KILL');
   // The name service answers while the mounts are made (a lookup changes nothing on the node).
   const jobFiles = plan.steps.find((step): step is StepOf<'job-files'> => step.op === 'job-files');
   const identity = jobFiles && ops.startIdentityLookup(jobFiles.uid, jobFiles.gid);
-  for (const [index, step] of plan.steps.entries()) {
-    const started = performance.now();
-    ops.journal(job.journal, step);
-    killIfFault(fault, index + 1, 'before');
-    await carryOut(step, ops, context, runtime, job, identity);
+  const done = (step: Step, index: number, started: number) => {
     killIfFault(fault, index + 1, 'after');
     const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
+  };
+  // A run of binds: each is journalled before it is sent, like every step, and the executor
+  // carries them out in order; their replies are awaited in order, the first failure is the
+  // job's. (What a failed run left is undone by the teardown like any journalled step.)
+  let run: { step: Step; index: number; started: number; outcome: Promise<void> }[] = [];
+  const settle = async () => {
+    const waiting = run;
+    run = [];
+    for (const { step, index, started, outcome } of waiting) {
+      await outcome;
+      done(step, index, started);
+    }
+  };
+  for (const [index, step] of plan.steps.entries()) {
+    if (!PIPELINED.has(step.op)) await settle();
+    const started = performance.now();
+    journal.append(step);
+    killIfFault(fault, index + 1, 'before');
+    const outcome = carryOut(step, ops, context, runtime, job, identity);
+    if (PIPELINED.has(step.op)) {
+      const promise = Promise.resolve(outcome);
+      // Awaited in settle(); a failure while an earlier one is awaited is no unhandled rejection.
+      promise.catch(() => undefined);
+      run.push({ step, index, started, outcome: promise });
+      continue;
+    }
+    await outcome;
+    done(step, index, started);
   }
+  await settle();
 }
 
 function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>, identity?: IdentityLookup): Promise<void> | void {
@@ -130,7 +168,7 @@ export const hostOps: NodeOps = {
     mkdirSync(runtime.jobsDir, { recursive: true, mode: 0o711 });
     mkdirSync(jobDir, { mode: 0o711 });
   },
-  journal: appendJournal,
+  openJournal,
   async mountUpperTmpfs(step) {
     mkdirSync(step.target, { mode: 0o700 });
     await mount({ type: 'tmpfs', source: 'strata-upper', target: step.target, options: [`size=${step.sizeBytes}`, 'mode=0700', 'nosuid', 'nodev'] });

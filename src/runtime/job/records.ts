@@ -30,7 +30,7 @@
 //
 // The journal is not fsynced: on tmpfs it only has to survive the process.
 
-import { appendFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { errnoCode, nodeError } from '../../errors.js';
 import type { EntryConfig, Step } from './plan.js';
 
@@ -56,8 +56,22 @@ export interface MountpointsRecord {
 
 export type JournalRecord = BeginRecord | Step | MountpointsRecord;
 
-export function appendJournal(path: string, record: JournalRecord): void {
-  appendFileSync(path, `${JSON.stringify(record)}\n`, { mode: 0o600 });
+/** A journal being written: one descriptor for a whole set-up, each record one write(2). */
+export interface JournalWriter {
+  append(record: JournalRecord): void;
+  close(): void;
+}
+
+/**
+ * Open (create) the journal at `path` for appending. A record is on disk (in the page cache, as
+ * with appendJournal) when `append` returns: a SIGKILL right after loses nothing.
+ */
+export function openJournal(path: string): JournalWriter {
+  const fd = openSync(path, 'a', 0o600);
+  return {
+    append: (record) => void writeSync(fd, `${JSON.stringify(record)}\n`),
+    close: () => closeSync(fd),
+  };
 }
 
 /** The records of a journal; a torn last line (killed mid-write) is ignored. Missing → []. */
