@@ -1,7 +1,8 @@
 // Which file backs a loop device. The kernel keeps the full path in sysfs (the ioctl name is
 // truncated to 64 bytes), with " (deleted)" appended when the file was replaced.
 
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 
 export interface LoopDevice {
   name: string;
@@ -23,6 +24,21 @@ export function loopBackingFile(device: string): string | undefined {
   const name = device.replace(/^\/dev\//, '');
   if (!/^loop\d+$/.test(name)) return undefined;
   return readSys(`/sys/block/${name}/loop/backing_file`)?.replace(/ \(deleted\)$/, '');
+}
+
+/**
+ * The device name (loopN, sda1, ...) of block device number `dev` (a filesystem's st_dev), or
+ * undefined when it is no block device (tmpfs, overlay: anonymous devices).
+ */
+export function blockDeviceName(dev: number): string | undefined {
+  // Linux's encoding of dev_t (glibc's gnu_dev_major/minor).
+  const major = ((dev >>> 8) & 0xfff) | Math.floor(dev / 2 ** 32) & ~0xfff;
+  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+  try {
+    return basename(readlinkSync(`/sys/dev/block/${major}:${minor}`));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Every bound loop device on this kernel. */

@@ -15,7 +15,7 @@ import { bindError } from './bind-errors.js';
 import { faultPoint, killIfFault } from '../../test-switches.js';
 import { writeJobFiles } from './identity.js';
 import { startIdentityLookup, type IdentityLookup } from '../../host/nss.js';
-import { mountRootfs } from '../layers/stack.js';
+import { checkOverlay, mountRootfs } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
 import type { DeviceStep } from './devices-plan.js';
@@ -183,6 +183,7 @@ export const hostOps: NodeOps = {
   },
   async mountRootfs(step, lockFile, timings) {
     await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
+    checkOverlay(step);
   },
   async bind(step, uid, gid, deny, ownTmp) {
     const reply = await bindIntoRootfs({

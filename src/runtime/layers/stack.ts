@@ -4,7 +4,7 @@
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../../errors.js';
-import { listLoopDevices, loopBackingFile } from '../../host/loop.js';
+import { blockDeviceName, listLoopDevices, loopBackingFile } from '../../host/loop.js';
 import { isMounted, mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
 import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
 import { idmappedClone } from '../../host/job-mounts.js';
@@ -16,16 +16,22 @@ import type { Step } from '../job/plan.js';
 
 type RootfsStep = Extract<Step, { op: 'rootfs' }>;
 
-/** Mount the layers this job needs that no one has mounted yet, then the job's overlay. */
+/**
+ * Mount the layers this job needs that no one has mounted yet, then the job's overlay. Under the
+ * node lock, so it asks stat(2) rather than mountinfo what is mounted (mountinfo grows with every
+ * job on the node, and the lock serializes every job start); `checkOverlay` reads it afterwards.
+ */
 export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: number }> {
-  let table = readMountinfo();
   let mountedLayers = 0;
+  const layerDirDevice = deviceOf(step.layerDir);
   for (const layer of step.layers) {
-    const existing = table.findLast((entry) => entry.mountPoint === layer.mountPoint);
-    if (existing) {
-      const backing = loopBackingFile(existing.source);
+    const device = deviceOf(layer.mountPoint);
+    if (device !== undefined && device !== layerDirDevice) {
+      // Something is mounted there: it must be this layer file, through a loop device.
+      const source = blockDeviceName(device);
+      const backing = source ? loopBackingFile(source) : undefined;
       if (backing !== layer.file && backing !== realpathOrSelf(layer.file)) {
-        throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? existing.source}, not ${layer.file}`, {
+        throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? source ?? 'another filesystem'}, not ${layer.file}`, {
           hint: 'run `strata node gc` on this node',
         });
       }
@@ -42,27 +48,37 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
     mountedLayers++;
   }
-  // (Read again only if it changed: a warm start mounts no layer.)
-  if (mountedLayers) table = readMountinfo();
-  if (step.idmap) table = await mountIdmappedLayers(step, step.idmap, table);
+  if (step.idmap) await mountIdmappedLayers(step, step.idmap, readMountinfo());
 
-  if (!isMounted(table, step.target)) {
+  // Mounted already (a prolog run again after being killed) when it is another filesystem than
+  // the job's directory.
+  if (deviceOf(step.target) === deviceOf(dirname(step.target))) {
     const options = step.options.split(/(?<!\\),/);
     const result = await tryMount({ type: 'overlay', source: 'overlay', target: step.target, options, flags: ['--make-private'], cwd: step.idmap?.dir ?? step.layerDir });
     if (result.exitCode !== 0) {
       throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
     }
-    table = readMountinfo();
   }
-  // The kernel truncates an over-long option string instead of failing: check what it really did.
-  const overlay = table.findLast((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay');
+  return { mountedLayers };
+}
+
+/**
+ * The kernel truncates an over-long option string instead of failing: check what it really did.
+ * (After the node lock: the overlay, once mounted, keeps its layers in use.)
+ */
+export function checkOverlay(step: RootfsStep): void {
+  const overlay = readMountinfo().findLast((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay');
   const lowers = overlay ? lowerIdsOf(overlay) : [];
   if (lowers.length !== step.layers.length) {
     throw nodeError('E_OVERLAY', `job overlay at ${step.target} has ${lowers.length} layers, expected ${step.layers.length}`, {
       detail: overlay?.superOptions,
     });
   }
-  return { mountedLayers };
+}
+
+/** st_dev of `path` (not following a final link), or undefined when it does not exist. */
+function deviceOf(path: string): number | undefined {
+  return lstatSync(path, { throwIfNoEntry: false })?.dev;
 }
 
 /**
