@@ -1,8 +1,8 @@
 // The node runtime on real loop devices and overlays: what a job sees, what jobs share, and that
 // every prolog/epilog combination leaves the node as it was.
 
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { importSmallImage, importThreeLayerImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
@@ -85,6 +85,25 @@ test('prolog run twice for the same job is a no-op the second time', async () =>
   inJob('22', 'echo kept > /state');
   expect((await prolog('22', 'small:1')).code).toBe(0);
   expect(inJob('22', 'cat /state').stdout).toBe('kept\n');
+});
+
+test("another filesystem at a layer's mount point is never taken for the layer: the prolog stops there", async () => {
+  await prolog('23', 'small:1');
+  const ids = readdirSync(join(site.runtime, 'l'));
+  expect((await epilog('23')).code).toBe(0);
+  const occupied = join(site.runtime, 'l', ids[0]);
+  mkdirSync(occupied, { recursive: true });
+  execFileSync('/usr/bin/mount', ['-t', 'tmpfs', '-o', 'size=1m', 'strata-not-a-layer', occupied]);
+  try {
+    const result = await prolog('24', 'small:1');
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(`${occupied} holds another filesystem, not `);
+    expect(existsSync(join(rootfs('24'), 'etc'))).toBe(false);
+  } finally {
+    // (The failed job's teardown sweeps runtime/l of what no overlay uses: the tmpfs may be gone.)
+    spawnSync('/usr/bin/umount', [occupied]);
+    rmSync(occupied, { recursive: true, force: true });
+  }
 });
 
 test('a missing image records a user error for the job and the prolog exits 0', async () => {
