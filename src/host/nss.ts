@@ -27,6 +27,9 @@ export type IdentityLookup = () => Promise<HostIdentity>;
 export function startIdentityLookup(uid: number, gid: number): IdentityLookup {
   const helper = requireHelper();
   const started = timed(helper, ['identity-start', uid, gid]);
+  // Awaited when collected; a set-up that stops earlier (its executor gone) must not leave an
+  // unhandled rejection behind, which would end the node agent.
+  started.catch(() => undefined);
   return async () => {
     await started;
     const reply = await timed(helper, ['identity-wait', LOOKUP_TIMEOUT_MS]);

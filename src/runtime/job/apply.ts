@@ -1,7 +1,7 @@
 // The applier: the only code that changes a node while setting a job up. For each planned step it
 // appends the step to the job journal, then carries it out through the node operations
-// (`NodeOps`, the one seam to the host: tests pass a recording fake). Layer mounts and the overlay happen
-// under the node lock, so that no other job's teardown can release a layer in between.
+// (`NodeOps`, the one seam to the host: tests pass a recording fake). Layer mounts and the overlay
+// happen under the node lock, so that no other job's teardown can release a layer in between.
 
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
