@@ -91,9 +91,30 @@ export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
   const cli = (argv) => execFileSync(process.execPath, [dist('bin/strata.js'), ...argv], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   // Slurm runs the entry points with no PATH and only its own variables.
   const slurmEnv = (job, image) => ({ ...env, SLURM_JOB_ID: String(job), SLURM_JOB_UID: '0', SLURM_JOB_GID: '0', SPANK_STRATA_IMAGE: image });
-  const prolog = (job, image) => timed([slurmEntry('prolog')], slurmEnv(job, image));
-  const epilog = (job, image) => timed([slurmEntry('epilog')], slurmEnv(job, image));
+  // `extra`: e.g. STRATA_AGENT=off, the front-ends then start Node instead of asking the agent.
+  const prolog = (job, image, extra = {}) => timed([slurmEntry('prolog')], { ...slurmEnv(job, image), ...extra });
+  const epilog = (job, image, extra = {}) => timed([slurmEntry('epilog')], { ...slurmEnv(job, image), ...extra });
   return { root, config, env, cli, slurmEnv, prolog, epilog, store: join(root, 'store'), runtime: join(root, 'run') };
+}
+
+/**
+ * Start the node agent (`strata node agent`, what a site runs as the strata-agent unit) for `site`;
+ * resolves with its process once it listens. Stop it with `stopAgent`.
+ */
+export async function startAgent(site) {
+  const child = spawn(process.execPath, [dist('bin/strata.js'), 'node', 'agent'], { env: { STRATA_CONFIG: site.config }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+  const socket = join(site.runtime, 'agent/sock');
+  for (let waited = 0; !existsSync(socket); waited += 20) {
+    if (waited > 20_000 || child.exitCode !== null) throw new Error('the node agent did not start');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return child;
+}
+
+export async function stopAgent(child) {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((resolve) => child.on('exit', resolve));
 }
 
 /** Wall time (ms) of one command; throws if it fails. */

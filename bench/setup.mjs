@@ -1,6 +1,7 @@
 // Job start and end on a node (issue 8, part 1). For images of several sizes and layer counts:
-// strata's Slurm prolog + epilog (cold: layers not mounted on the node; warm: another job holds
-// them; and once after dropping the page cache), versus the peers' ways of getting the same image
+// strata's Slurm prolog + epilog through the node agent, as a site runs it (cold: layers not
+// mounted on the node; warm: another job holds them; and once after dropping the page cache), and
+// with the front-ends starting Node (no agent), versus the peers' ways of getting the same image
 // ready, measured in the same run:
 //   tar -x of the gzip layer tars into a local directory, then rm   (Docker pull-and-unpack, no network)
 //   unsquashfs of the layer squashfs files into a local directory, then rm   (enroot create)
@@ -12,7 +13,7 @@
 
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
+import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, startAgent, stopAgent, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
 import { setupPlot } from './plot.mjs';
 
 const GB = 2 ** 30;
@@ -28,8 +29,12 @@ const root = scratch('setup');
 const site = strataSite(root);
 let job = 1000;
 
+/** Without the agent: the front-ends start Node for each prolog and epilog. */
+const NODE_PATH = { STRATA_AGENT: 'off' };
+
+/** strata's prolog (cold, warm) and epilog through the node agent, and the same with Node started per job. */
 function strataRuns(ref) {
-  const cold = [], warm = [], epilog = [];
+  const samples = { cold: [], warm: [], epilog: [], nodeCold: [], nodeEpilog: [] };
   for (let run = 0; run <= RUNS; run++) {
     const id = job++;
     const c = site.prolog(id, ref);
@@ -39,12 +44,15 @@ function strataRuns(ref) {
     const w = site.prolog(second, ref);
     site.epilog(second, ref);
     site.epilog(holder, ref);
+    const plain = job++;
+    const nc = site.prolog(plain, ref, NODE_PATH);
+    const ne = site.epilog(plain, ref, NODE_PATH);
     if (run === 0) continue; // warm-up
-    cold.push(c), epilog.push(e), warm.push(w);
+    samples.cold.push(c), samples.epilog.push(e), samples.warm.push(w), samples.nodeCold.push(nc), samples.nodeEpilog.push(ne);
   }
-  // The floor under both: Node's own start-up, measured alongside.
+  // What the Node path pays on top: Node's own start-up, measured alongside.
   const node = measure(() => timed([process.execPath, '-e', '0']), { runs: RUNS });
-  return { cold: stats(cold), warm: stats(warm), epilog: stats(epilog), node };
+  return { ...Object.fromEntries(Object.entries(samples).map(([key, values]) => [key, stats(values)])), node };
 }
 
 // Each baseline as one shell script: the tools' own process costs count, as strata's do.
@@ -85,51 +93,67 @@ async function main() {
     }
     rmSync(content, { recursive: true, force: true });
   }
-  const rows = await withMountLock(() => images.map(({ size, count, bytes, files, ref, gzs, sqfs }) => {
-    // Big images: fewer baseline runs (each unpack writes the whole image).
-    const baselineRuns = size >= 4 ? 2 : size >= 1 ? 3 : RUNS;
-    const strata = strataRuns(ref);
-    const target = join(root, 'unpacked');
-    const tar = measure(() => timed(untar(gzs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
-    const unsquashfs = measure(() => timed(unsquash(sqfs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
-    const fuseStats = measure(() => timed(fuse(sqfs, join(root, 'fuse'))), { runs: RUNS });
-    // Page cache dropped: one sample each (the unpackers only up to 1 GB: they take long).
-    dropCaches();
-    const id = job++;
-    const coldCache = site.prolog(id, ref);
-    site.epilog(id, ref);
-    dropCaches();
-    const fuseCold = timed(fuse(sqfs, join(root, 'fuse')));
-    let tarCold, unsquashfsCold;
-    if (size <= 1) {
-      dropCaches();
-      tarCold = timed(untar(gzs, target));
-      dropCaches();
-      unsquashfsCold = timed(unsquash(sqfs, target));
+  const rows = await withMountLock(async () => {
+    // As a site runs strata (install-slurm installs the strata-agent unit).
+    const agent = await startAgent(site);
+    try {
+      return images.map((image) => measureImage(image));
+    } finally {
+      await stopAgent(agent);
     }
-    const row = { size, count, bytes, files, ...strata, tar, unsquashfs, fuse: fuseStats, coldCache, fuseCold, tarCold, unsquashfsCold };
-    const total = row.cold.median + row.epilog.median;
-    console.log(`  ${size} GB, ${count} layers: strata cold ${cell(row.cold)} warm ${cell(row.warm)} epilog ${cell(row.epilog)} | tar ${cell(row.tar)} (${(row.tar.median / total).toFixed(0)}x) | unsquashfs ${cell(row.unsquashfs)} (${(row.unsquashfs.median / total).toFixed(0)}x) | fuse ${cell(row.fuse)} (${(row.fuse.median / total).toFixed(1)}x)`);
-    return row;
-  }));
+  });
+  report(rows);
+}
 
-  const total = (row) => row.cold.median + row.epilog.median;
+function measureImage({ size, count, bytes, files, ref, gzs, sqfs }) {
+  // Big images: fewer baseline runs (each unpack writes the whole image).
+  const baselineRuns = size >= 4 ? 2 : size >= 1 ? 3 : RUNS;
+  const strata = strataRuns(ref);
+  const target = join(root, 'unpacked');
+  const tar = measure(() => timed(untar(gzs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
+  const unsquashfs = measure(() => timed(unsquash(sqfs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
+  const fuseStats = measure(() => timed(fuse(sqfs, join(root, 'fuse'))), { runs: RUNS });
+  // Page cache dropped: one sample each (the unpackers only up to 1 GB: they take long).
+  dropCaches();
+  const id = job++;
+  const coldCache = site.prolog(id, ref);
+  site.epilog(id, ref);
+  dropCaches();
+  const fuseCold = timed(fuse(sqfs, join(root, 'fuse')));
+  let tarCold, unsquashfsCold;
+  if (size <= 1) {
+    dropCaches();
+    tarCold = timed(untar(gzs, target));
+    dropCaches();
+    unsquashfsCold = timed(unsquash(sqfs, target));
+  }
+  const row = { size, count, bytes, files, ...strata, tar, unsquashfs, fuse: fuseStats, coldCache, fuseCold, tarCold, unsquashfsCold };
+  const sum = total(row);
+  console.log(`  ${size} GB, ${count} layers: strata cold ${cell(row.cold)} warm ${cell(row.warm)} epilog ${cell(row.epilog)} (Node path ${fmt(nodeTotal(row))}) | tar ${cell(row.tar)} (${(row.tar.median / sum).toFixed(0)}x) | unsquashfs ${cell(row.unsquashfs)} (${(row.unsquashfs.median / sum).toFixed(0)}x) | fuse ${cell(row.fuse)} (${(row.fuse.median / sum).toFixed(1)}x)`);
+  return row;
+}
+
+const total = (row) => row.cold.median + row.epilog.median;
+const nodeTotal = (row) => row.nodeCold.median + row.nodeEpilog.median;
+
+function report(rows) {
   // Issue 17's peer targets: >= 3x squashfuse+fuse-overlayfs at 1-10 layers, >= 50x tar and
   // >= 20x unsquashfs from 1 GB up; other cells show the ratio alone.
   const verdict = (ratio, limit, applies, digits) => `${ratio.toFixed(digits)}x${applies ? (ratio >= limit ? ' met' : ' MISSED') : ''}`;
-  console.log('\nstrata (Slurm entry points, wall time incl. Node start-up), ms, median (min-max):');
+  console.log('\nstrata (Slurm entry points through the node agent, wall time), ms, median (min-max); the Node path: the front-ends starting Node (no agent):');
   console.log(table(
-    ['image', 'layers', 'prolog cold', 'prolog warm', 'epilog', 'prolog+epilog', 'prolog, caches dropped', '`node -e 0`'],
-    rows.map((row) => [`${row.size} GB`, row.count, cell(row.cold), cell(row.warm), cell(row.epilog), fmt(total(row)), fmt(row.coldCache), row.node ? cell(row.node) : '-']),
+    ['image', 'layers', 'prolog cold', 'prolog warm', 'epilog', 'prolog+epilog', 'prolog, caches dropped', 'Node path: prolog cold + epilog', '`node -e 0`'],
+    rows.map((row) => [`${row.size} GB`, row.count, cell(row.cold), cell(row.warm), cell(row.epilog), fmt(total(row)), fmt(row.coldCache), fmt(nodeTotal(row)), cell(row.node)]),
   ));
-  console.log('\nbaselines, set-up + teardown of the same image, median (min-max), and ratio to strata prolog(cold)+epilog:');
+  console.log('\nbaselines, set-up + teardown of the same image, median (min-max), and ratio to strata prolog(cold)+epilog (through the agent; in brackets: the Node path):');
+  const ratio = (baseline, row, limit, applies, digits) => `${verdict(baseline / total(row), limit, applies, digits)} (${(baseline / nodeTotal(row)).toFixed(digits)}x)`;
   console.log(table(
     ['image', 'layers', 'tar -xzf + rm', 'ratio', 'unsquashfs + rm', 'ratio', 'squashfuse+fuse-overlayfs', 'ratio', 'caches dropped: tar / unsquashfs / fuse'],
     rows.map((row) => [
       `${row.size} GB`, row.count,
-      cell(row.tar), verdict(row.tar.median / total(row), 50, row.size >= 1, 0),
-      cell(row.unsquashfs), verdict(row.unsquashfs.median / total(row), 20, row.size >= 1, 0),
-      cell(row.fuse), verdict(row.fuse.median / total(row), 3, row.count <= 10, 1),
+      cell(row.tar), ratio(row.tar.median, row, 50, row.size >= 1, 0),
+      cell(row.unsquashfs), ratio(row.unsquashfs.median, row, 20, row.size >= 1, 0),
+      cell(row.fuse), ratio(row.fuse.median, row, 3, row.count <= 10, 1),
       `${row.tarCold ? fmt(row.tarCold) : '-'} / ${row.unsquashfsCold ? fmt(row.unsquashfsCold) : '-'} / ${fmt(row.fuseCold)}`,
     ]),
   ));

@@ -18,7 +18,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, timed, stats, table, fmt } from './lib.mjs';
+import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, startAgent, stopAgent, timed, stats, table, fmt } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 7));
 const LAYERS = [1, 5, 10, 40];
@@ -96,16 +96,6 @@ const MODES = ['agent', 'node'];
 /** The entry points' environment in a mode: the agent answers unless told off. */
 const modeEnv = (mode, env) => (mode === 'node' ? { ...env, STRATA_AGENT: 'off' } : env);
 const runIn = (mode, phase, id, ref) => timed([dist(`${phase}/slurm`)], modeEnv(mode, site.slurmEnv(id, ref)));
-/** Start the agent for this site; resolves once it listens. */
-async function startAgent() {
-  const child = spawn(process.execPath, [dist('bin/strata.js'), 'node', 'agent'], { env: { STRATA_CONFIG: site.config }, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
-  const socket = join(site.runtime, 'agent/sock');
-  for (let waited = 0; !existsSync(socket); waited += 20) {
-    if (waited > 20_000 || child.exitCode !== null) throw new Error('the node agent did not start');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return child;
-}
 /** Resident memory (KiB) of a process group: the agent, its gate and its mount executors. */
 function groupRss(pgid) {
   let total = 0;
@@ -230,7 +220,7 @@ const verdict = (ratio, limit) => `${ratio.toFixed(2)}x ${ratio <= limit ? 'met'
 const results = await withMountLock(async () => {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; load average at start ${load}; ms\n`);
-  const agent = await startAgent();
+  const agent = await startAgent(site);
   const memory = { idleRss: groupRss(agent.pid) };
   const layers = LAYERS.map((count) => {
     const row = layerRow(count);
@@ -247,8 +237,7 @@ const results = await withMountLock(async () => {
   const concurrent = [];
   for (const kind of ['one image', '16 images']) concurrent.push(await concurrency(kind, agent.pid));
   memory.after = groupRss(agent.pid);
-  agent.kill('SIGTERM');
-  await new Promise((resolve) => agent.on('exit', resolve));
+  await stopAgent(agent);
   const loadEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   return { load, loadEnd, layers, plain, concurrent, memory };
 });
