@@ -85,7 +85,7 @@ function deviceOf(path: string): number | undefined {
  * Remap-root: an idmapped clone of each layer mount under the job's directory, same names (so
  * the overlay's lowerdir still names the layers it uses), made by root, reachable by root only.
  */
-async function mountIdmappedLayers(step: RootfsStep, idmap: NonNullable<RootfsStep['idmap']>, table: MountEntry[]): Promise<MountEntry[]> {
+async function mountIdmappedLayers(step: RootfsStep, idmap: NonNullable<RootfsStep['idmap']>, table: MountEntry[]): Promise<void> {
   mkdirSync(idmap.dir, { recursive: true, mode: 0o700 });
   if (!lstatSync(idmap.dir).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${idmap.dir} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
   for (const layer of step.layers) {
@@ -101,7 +101,6 @@ async function mountIdmappedLayers(step: RootfsStep, idmap: NonNullable<RootfsSt
       });
     }
   }
-  return readMountinfo();
 }
 
 /**
