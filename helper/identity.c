@@ -89,7 +89,7 @@ static pid_t pending_child = -1;
 static int pending_fd = -1;
 static struct timespec pending_since;
 
-static void drop_pending(void) {
+void identity_drop(void) {
   if (pending_child < 0) return;
   close(pending_fd);
   kill(pending_child, SIGKILL);
@@ -101,7 +101,7 @@ static void drop_pending(void) {
 int do_identity_start(char **f) {
   uid_t uid = (uid_t)strtoul(f[1], NULL, 10);
   gid_t gid = (gid_t)strtoul(f[2], NULL, 10);
-  drop_pending();
+  identity_drop();
   int channel[2];
   if (pipe2(channel, O_CLOEXEC) != 0) {
     reply_err(errno, "identity pipe");

@@ -33,5 +33,7 @@ int do_putfile(char **fields);
 /* identity.c: the job user's passwd and group entries from the node's name service. */
 int do_identity_start(char **fields);
 int do_identity_wait(char **fields);
+/* Kill and reap a lookup that was started and not collected (nothing to reply). */
+void identity_drop(void);
 
 #endif

@@ -26,6 +26,8 @@
  *   lock   PATH TIMEOUT_MS                        open (create) PATH and flock(LOCK_EX); reply: ms
  *                                                 waited. Held until `unlock` or until we exit
  *   unlock
+ *   release                                       the run is over (a pooled executor): unlock, and
+ *                                                 drop a name service lookup never collected
  * Replies:  ok [TAB value]   |   err TAB ERRNO-NAME TAB message [TAB stage]
  * Paths inside a job's rootfs (user- and image-controlled) are only ever handled by job-mounts.c,
  * through descriptors; the other requests take paths strata itself owns.
@@ -271,6 +273,16 @@ static int do_unlock(void) {
   return 0;
 }
 
+/*
+ * A run is over and this executor goes back to a pool (the node agent's): nothing of the run may
+ * stay, neither its node lock nor a name service lookup it started and never collected (a job
+ * whose set-up failed first), which would stay a zombie child until the next lookup.
+ */
+static int do_release(void) {
+  identity_drop();
+  return do_unlock();
+}
+
 int main(int argc, char **argv) {
   /*
    * Requests may be queued ahead (a prolog sends a run of binds at once): when the caller dies,
@@ -305,6 +317,7 @@ int main(int argc, char **argv) {
     else if (strcmp(op, "identity-wait") == 0 && count == 2) do_identity_wait(fields);
     else if (strcmp(op, "lock") == 0 && count == 3) do_lock(fields);
     else if (strcmp(op, "unlock") == 0 && count == 1) do_unlock();
+    else if (strcmp(op, "release") == 0 && count == 1) do_release();
     else reply_err(EINVAL, "bad request");
   }
   free(line);

@@ -184,8 +184,9 @@ export async function releaseRunExecutor(): Promise<void> {
   const executor = context?.owned.get(OWN_EXECUTOR) as MountHelper | null | undefined;
   context?.owned.delete(OWN_EXECUTOR);
   if (!executor || executor.exited) return;
-  // The run released its node lock, unless it failed in between: drop it here either way.
-  const unlocked = await executor.request(['unlock']).then((reply) => reply.ok, () => false);
-  if (unlocked && idle.length < MAX_IDLE) idle.push(executor);
+  // The run released its node lock, unless it failed in between: drop it here either way, and a
+  // name service lookup the run started and never collected.
+  const released = await executor.request(['release']).then((reply) => reply.ok, () => false);
+  if (released && idle.length < MAX_IDLE) idle.push(executor);
   else await executor.close();
 }

@@ -75,3 +75,20 @@ test("the job user's name service lookup runs in the executor, beside its other 
   expect(text(out[6])).toBe('\n');
   expect(out[7]).toMatch(/^err\tEINVAL\t/);
 });
+
+test('an executor released back to the pool keeps no lookup a failed set-up never collected: no zombie child, no lock', () => {
+  const helper = new URL('../../dist/helper/strata-mount', import.meta.url).pathname;
+  const lock = join(site.root, 'release.lock');
+  // A run took the lock and started a lookup, then failed before collecting it; the pool releases it.
+  const script = `exec 3> >(${helper}) ; pid=$!
+    printf 'lock\\t${lock}\\t1000\\nidentity-start\\t0\\t0\\n' >&3; sleep 0.5
+    echo "children before: $(ls /proc/$pid/task/*/children >/dev/null && cat /proc/$pid/task/*/children | wc -w)"
+    printf 'release\\n' >&3; sleep 0.3
+    echo "children after: $(cat /proc/$pid/task/*/children | wc -w)"
+    flock -n ${lock} true && echo "lock free"
+    exec 3>&-`;
+  const out = spawnSync('/bin/bash', ['-c', script], { encoding: 'utf8' }).stdout;
+  expect(out).toContain('children before: 1');
+  expect(out).toContain('children after: 0');
+  expect(out).toContain('lock free');
+});

@@ -3,11 +3,11 @@
 // (`NodeOps`, the one seam to the host: tests pass a recording fake). Layer mounts and the overlay
 // happen under the node lock, so that no other job's teardown can release a layer in between.
 
-import { randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Config } from '../../config/types.js';
 import { mount } from '../../host/mounts.js';
+import { writeContentDir } from '../../host/content-dir.js';
 import { bindIntoRootfs, makeMountReadonly, putFileInRootfs, requireHelper } from '../../host/job-mounts.js';
 import { withNodeLock } from '../../host/node-lock.js';
 import { nodeError } from '../../errors.js';
@@ -223,20 +223,8 @@ export const hostOps: NodeOps = {
   },
   writeSlurmWrappers(step) {
     // Shared by the jobs whose wrappers are the same (the name is their content): once written,
-    // a job only binds it. Written in full under a name of this call's, then renamed into place,
-    // so a job never binds a directory another one is still filling. Root's, in the runtime dir.
-    if (existsSync(step.dir)) return;
-    mkdirSync(dirname(step.dir), { recursive: true, mode: 0o755 });
-    const staging = `${step.dir}.${process.pid}.${randomBytes(6).toString('hex')}`;
-    mkdirSync(staging, { mode: 0o755 });
-    for (const { name, text } of step.wrappers) writeFileSync(join(staging, name), text, { mode: 0o755, flag: 'wx' });
-    try {
-      renameSync(staging, step.dir);
-    } catch (error) {
-      // Another job put the same wrappers there meanwhile (ENOTEMPTY): theirs serve.
-      rmSync(staging, { recursive: true, force: true });
-      if (!existsSync(step.dir)) throw error;
-    }
+    // a job only binds it. Root's, in the runtime dir.
+    writeContentDir(step.dir, step.wrappers);
   },
   writeEntry,
 };
