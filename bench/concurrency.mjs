@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { QUICK, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, stats, table, fmt, slurmEntry } from './lib.mjs';
+import { QUICK, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, mountNodeRun, stats, table, fmt, slurmEntry } from './lib.mjs';
 
 const CONCURRENCY = QUICK ? [16] : [16, 64];
 const DIFFERENT_IMAGES = 16;
@@ -47,6 +47,7 @@ const logLines = () => (existsSync(join(root, 'strata.log')) ? readFileSync(join
 let job = 5000;
 const rows = [];
 await withMountLock(async () => {
+  mountNodeRun(root);
   for (const count of CONCURRENCY) {
     for (const kind of ['same image', 'different images']) {
       const refs = Array.from({ length: count }, (_, i) => (kind === 'same image' ? shared : images[i % DIFFERENT_IMAGES]));

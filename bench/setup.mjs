@@ -13,7 +13,7 @@
 
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, startAgent, stopAgent, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
+import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
 import { setupPlot } from './plot.mjs';
 
 const GB = 2 ** 30;
@@ -94,6 +94,7 @@ async function main() {
     rmSync(content, { recursive: true, force: true });
   }
   const rows = await withMountLock(async () => {
+    mountNodeRun(root);
     // As a site runs strata (install-slurm installs the strata-agent unit).
     const agent = await startAgent(site);
     try {
@@ -112,14 +113,14 @@ function measureImage({ size, count, bytes, files, ref, gzs, sqfs }) {
   const target = join(root, 'unpacked');
   const tar = measure(() => timed(untar(gzs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
   const unsquashfs = measure(() => timed(unsquash(sqfs, target)), { runs: baselineRuns, warmup: size >= 1 ? 0 : 1 });
-  const fuseStats = measure(() => timed(fuse(sqfs, join(root, 'fuse'))), { runs: RUNS });
+  const fuseStats = measure(() => timed(fuse(sqfs, join(nodeRun(root), 'fuse'))), { runs: RUNS });
   // Page cache dropped: one sample each (the unpackers only up to 1 GB: they take long).
   dropCaches();
   const id = job++;
   const coldCache = site.prolog(id, ref);
   site.epilog(id, ref);
   dropCaches();
-  const fuseCold = timed(fuse(sqfs, join(root, 'fuse')));
+  const fuseCold = timed(fuse(sqfs, join(nodeRun(root), 'fuse')));
   let tarCold, unsquashfsCold;
   if (size <= 1) {
     dropCaches();

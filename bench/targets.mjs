@@ -18,7 +18,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, startAgent, stopAgent, timed, stats, table, fmt } from './lib.mjs';
+import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, timed, stats, table, fmt } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 7));
 const LAYERS = [1, 5, 10, 40];
@@ -45,7 +45,7 @@ for (let i = 0; i < CONCURRENT; i++) {
 console.log(`images prepared in ${fmt(performance.now() - prepared)}`);
 
 // ---- the floor's operations, from strata's plan --------------------------------------------------
-const floorRuntime = join(root, 'floor-run');
+const floorRuntime = join(nodeRun(root), 'floor');
 // mount(8) turns nosuid,nodev into mount flags; mount(2) wants them as flags (floor.c sets them).
 const overlayData = (options) => options.split(',').filter((option) => option !== 'nosuid' && option !== 'nodev').join(',');
 const planOf = (ref) => JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', '0', '--gid', '0', '--image', ref, '--dry-run']));
@@ -220,6 +220,7 @@ const verdict = (ratio, limit) => `${ratio.toFixed(2)}x ${ratio <= limit ? 'met'
 const results = await withMountLock(async () => {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; load average at start ${load}; ms\n`);
+  mountNodeRun(root);
   const agent = await startAgent(site);
   const memory = { idleRss: groupRss(agent.pid) };
   const layers = LAYERS.map((count) => {

@@ -77,7 +77,8 @@ export function runRequest(request: AgentRequest): Promise<AgentReply> {
       else if (job.image || job.imageDigest) status = await prologCommand(job, env, {}, output);
       return { status, stdout: stdout.join(''), stderr: stderr.join('') };
     } finally {
-      await releaseRunExecutor();
+      // Given back while the reply goes out: its front-end does not wait for one more round trip.
+      void releaseRunExecutor();
     }
   });
 }
