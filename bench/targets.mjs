@@ -26,6 +26,8 @@ const CONCURRENT = 16;
 // Layers of each of the 16 different images (--quick: fewer, to import 32 layers instead of 80).
 const SPREAD_LAYERS = QUICK ? 2 : 5;
 const TRUE_RUNS = QUICK ? 200 : 500;
+// Bursts of 16 concurrent prologs per cell (medians).
+const CONCURRENT_RUNS = QUICK ? 3 : 5;
 const root = scratch('targets');
 const site = strataSite(root);
 const floorBin = join(root, 'floor');
@@ -190,8 +192,20 @@ const loopsOn = (prefix) =>
 async function concurrency(kind, agentPid) {
   const refs = Array.from({ length: CONCURRENT }, (_, i) => (kind === 'one image' ? images[5] : spread[i]));
   const layerFilesUsed = new Set(refs.flatMap((ref) => planOf(ref).steps.find((step) => step.op === 'rootfs').layers.map((layer) => layer.file))).size;
-  const row = { kind, layerFilesUsed };
-  for (const mode of MODES) {
+  // The floor: one image = its layers mounted once, then 16 jobs' own mounts at once;
+  // 16 images = 16 cold floors at once, each with its own layers.
+  const ops = refs.map((ref, i) => floorOps(ref, `c${i}`, kind === 'one image' ? '' : `-${i}`));
+  const floorRound = async () => {
+    let prolog, epilog;
+    if (kind === 'one image') {
+      const layersMs = floor(ops[0].layers);
+      prolog = layersMs + (await startAll(ops.map((o) => [floorBin, 'run', o.warm]), ops.map(() => process.env))).ms;
+    } else prolog = (await startAll(ops.map((o) => [floorBin, 'run', o.cold]), ops.map(() => process.env))).ms;
+    epilog = (await startAll(ops.map((o) => [floorBin, 'run', kind === 'one image' ? o.epilog : o.epilogRelease]), ops.map(() => process.env))).ms;
+    if (kind === 'one image') epilog += floor(ops[0].release);
+    return { prolog, epilog };
+  };
+  const strataRound = async (mode) => {
     const ids = refs.map(() => job++);
     let peakRss = 0;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, groupRss(agentPid))), 10);
@@ -200,19 +214,27 @@ async function concurrency(kind, agentPid) {
     const ready = ids.filter((id) => existsSync(join(site.runtime, 'jobs', String(id), 'entry.json'))).length;
     const loops = loopsOn(site.store);
     const epilogs = await startAll(refs.map(() => [dist('epilog/slurm')]), ids.map((id, i) => modeEnv(mode, site.slurmEnv(id, refs[i]))));
-    row[mode] = { prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, loopsLeft: loopsOn(site.store), ...(mode === 'agent' ? { peakRss } : {}) };
+    return { prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, loopsLeft: loopsOn(site.store), peakRss };
+  };
+  // One burst is one sample, and a burst on 2 shared cores swings by half: the agent and the floor
+  // take turns CONCURRENT_RUNS times (medians); the Node path, far off either way, runs once.
+  const rounds = { agent: [], node: [], floor: [] };
+  for (let run = 0; run < CONCURRENT_RUNS; run++) {
+    rounds.agent.push(await strataRound('agent'));
+    if (run === 0) rounds.node.push(await strataRound('node'));
+    rounds.floor.push(await floorRound());
   }
-  // The floor: one image = its layers mounted once, then 16 jobs' own mounts at once;
-  // 16 images = 16 cold floors at once, each with its own layers.
-  const ops = refs.map((ref, i) => floorOps(ref, `c${i}`, kind === 'one image' ? '' : `-${i}`));
-  let floorProlog;
-  if (kind === 'one image') {
-    const layersMs = floor(ops[0].layers);
-    floorProlog = layersMs + (await startAll(ops.map((o) => [floorBin, 'run', o.warm]), ops.map(() => process.env))).ms;
-  } else floorProlog = (await startAll(ops.map((o) => [floorBin, 'run', o.cold]), ops.map(() => process.env))).ms;
-  let floorEpilog = (await startAll(ops.map((o) => [floorBin, 'run', kind === 'one image' ? o.epilog : o.epilogRelease]), ops.map(() => process.env))).ms;
-  if (kind === 'one image') floorEpilog += floor(ops[0].release);
-  return { ...row, floorProlog, floorEpilog };
+  const median = (values) => stats(values).median;
+  const summary = (samples) => ({
+    prolog: median(samples.map((sample) => sample.prolog)),
+    epilog: median(samples.map((sample) => sample.epilog)),
+    failed: samples.reduce((sum, sample) => sum + sample.failed, 0),
+    ready: Math.min(...samples.map((sample) => sample.ready)),
+    loops: Math.max(...samples.map((sample) => sample.loops)),
+    loopsLeft: Math.max(...samples.map((sample) => sample.loopsLeft)),
+    peakRss: Math.max(...samples.map((sample) => sample.peakRss)),
+  });
+  return { kind, layerFilesUsed, runs: CONCURRENT_RUNS, agent: summary(rounds.agent), node: summary(rounds.node), floorProlog: median(rounds.floor.map((f) => f.prolog)), floorEpilog: median(rounds.floor.map((f) => f.epilog)) };
 }
 
 // ---- run and report ----------------------------------------------------------------------------
@@ -256,7 +278,7 @@ console.log(table(
   ['node state', '/bin/true', 'prolog', 'epilog', 'extra over 2x /bin/true', 'target', 'Node entry points: extra'],
   results.plain.map((row) => [row.state, two(row.truth), two(row.prolog), two(row.epilog), two(row.extra), `${row.extra <= 3 ? 'met' : 'MISSED'} (<= 3 ms)`, two(row.node)]),
 ));
-console.log(`\n${CONCURRENT} concurrent prologs, then their epilogs (one 5-layer image; ${CONCURRENT} images of ${SPREAD_LAYERS} layers), wall ms:`);
+console.log(`\n${CONCURRENT} concurrent prologs, then their epilogs (one 5-layer image; ${CONCURRENT} images of ${SPREAD_LAYERS} layers), wall ms, median of ${CONCURRENT_RUNS} bursts (the Node path: one):`);
 console.log(table(
   ['images', 'path', 'ready', 'failed', 'prologs', 'floors', 'ratio', 'epilogs', 'floors', 'ratio', 'loop devices / layer files', 'loops left'],
   results.concurrent.flatMap((row) => MODES.map((mode) => {
