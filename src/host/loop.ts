@@ -19,11 +19,12 @@ const readSys = (path: string) => {
   }
 };
 
-/** The backing file of /dev/loopN (or undefined if the device is unbound or not a loop). */
-export function loopBackingFile(device: string): string | undefined {
-  const name = device.replace(/^\/dev\//, '');
-  if (!/^loop\d+$/.test(name)) return undefined;
-  return readSys(`/sys/block/${name}/loop/backing_file`)?.replace(/ \(deleted\)$/, '');
+/** `/sys/dev/block/MAJOR:MINOR`, the sysfs directory of block device number `dev` (a st_dev). */
+function sysBlockDir(dev: number): string {
+  // Linux's encoding of dev_t (glibc's gnu_dev_major/minor).
+  const major = ((dev >>> 8) & 0xfff) | Math.floor(dev / 2 ** 32) & ~0xfff;
+  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
+  return `/sys/dev/block/${major}:${minor}`;
 }
 
 /**
@@ -31,14 +32,19 @@ export function loopBackingFile(device: string): string | undefined {
  * undefined when it is no block device (tmpfs, overlay: anonymous devices).
  */
 export function blockDeviceName(dev: number): string | undefined {
-  // Linux's encoding of dev_t (glibc's gnu_dev_major/minor).
-  const major = ((dev >>> 8) & 0xfff) | Math.floor(dev / 2 ** 32) & ~0xfff;
-  const minor = (dev & 0xff) | ((dev >>> 12) & 0xfff00);
   try {
-    return basename(readlinkSync(`/sys/dev/block/${major}:${minor}`));
+    return basename(readlinkSync(sysBlockDir(dev)));
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The backing file of the loop device numbered `dev` (a layer mount's st_dev), in one read; undefined
+ * when `dev` is no bound loop device.
+ */
+export function loopBackingFileOfDevice(dev: number): string | undefined {
+  return readSys(`${sysBlockDir(dev)}/loop/backing_file`)?.replace(/ \(deleted\)$/, '');
 }
 
 /** Every bound loop device on this kernel. */

@@ -31,6 +31,19 @@ async function thrown(promise: Promise<unknown>): Promise<StrataError> {
 }
 
 describe('loadConfig', () => {
+  test('read for every request (the node agent): an edit of the file takes effect at the next read, and no reader changes what the next one gets', async () => {
+    const path = await file('agent.yaml', 'store:\n  path: /srv/one\n');
+    const env = { STRATA_CONFIG: path };
+    const first = await loadConfig(env);
+    expect(first.store.path).toBe('/srv/one');
+    first.store.path = '/changed/by/a/caller';
+    expect((await loadConfig(env)).store.path).toBe('/srv/one');
+    await writeFile(path, 'store:\n  path: /srv/two\n');
+    expect((await loadConfig(env)).store.path).toBe('/srv/two');
+    await writeFile(path, 'store: [not, a, mapping]\n');
+    await expect(loadConfig(env)).rejects.toThrow(/store/);
+  });
+
   test('a missing file at the default path means the built-in defaults', async () => {
     const config = await loadConfig({}, { defaultPath: missingDefault });
     expect(config).toEqual(defaultConfig());

@@ -182,8 +182,8 @@ export const hostOps: NodeOps = {
     mkdirSync(step.path, { mode: step.mode });
   },
   async mountRootfs(step, lockFile, timings) {
-    await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
-    checkOverlay(step);
+    const { overlayMounted } = await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
+    if (!overlayMounted) checkOverlay(step);
   },
   async bind(step, uid, gid, deny, ownTmp) {
     const reply = await bindIntoRootfs({

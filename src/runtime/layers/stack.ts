@@ -4,7 +4,7 @@
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { firstLine, nodeError, userError } from '../../errors.js';
-import { blockDeviceName, listLoopDevices, loopBackingFile } from '../../host/loop.js';
+import { blockDeviceName, listLoopDevices, loopBackingFileOfDevice } from '../../host/loop.js';
 import { isMounted, mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
 import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
 import { idmappedClone } from '../../host/job-mounts.js';
@@ -19,19 +19,21 @@ type RootfsStep = Extract<Step, { op: 'rootfs' }>;
 /**
  * Mount the layers this job needs that no one has mounted yet, then the job's overlay. Under the
  * node lock, so it asks stat(2) rather than mountinfo what is mounted (mountinfo grows with every
- * job on the node, and the lock serializes every job start); `checkOverlay` reads it afterwards.
+ * job on the node, and the lock serializes every job start). `overlayMounted`: this call mounted
+ * the overlay with the plan's options; an overlay found there already (a prolog run again after
+ * being killed) is for `checkOverlay` to judge, after the lock.
  */
-export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: number }> {
+export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: number; overlayMounted: boolean }> {
   let mountedLayers = 0;
+  let overlayMounted = false;
   const layerDirDevice = deviceOf(step.layerDir);
   for (const layer of step.layers) {
     const device = deviceOf(layer.mountPoint);
     if (device !== undefined && device !== layerDirDevice) {
       // Something is mounted there: it must be this layer file, through a loop device.
-      const source = blockDeviceName(device);
-      const backing = source ? loopBackingFile(source) : undefined;
+      const backing = loopBackingFileOfDevice(device);
       if (backing !== layer.file && backing !== realpathOrSelf(layer.file)) {
-        throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? source ?? 'another filesystem'}, not ${layer.file}`, {
+        throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? blockDeviceName(device) ?? 'another filesystem'}, not ${layer.file}`, {
           hint: 'run `strata node gc` on this node',
         });
       }
@@ -58,13 +60,16 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (result.exitCode !== 0) {
       throw nodeError('E_OVERLAY', `cannot mount the job overlay: ${firstLine(result.stderr)}`, { detail: `$ ${result.command}\n${result.stderr}` });
     }
+    overlayMounted = true;
   }
-  return { mountedLayers };
+  return { mountedLayers, overlayMounted };
 }
 
 /**
- * The kernel truncates an over-long option string instead of failing: check what it really did.
- * (After the node lock: the overlay, once mounted, keeps its layers in use.)
+ * Whether an overlay found mounted at the job's rootfs stacks the job's layers. (The kernel would
+ * truncate an over-long option string instead of failing: the plan refuses options longer than a
+ * page, so an overlay this prolog mounted itself needs no look.) After the node lock: the overlay,
+ * once mounted, keeps its layers in use.
  */
 export function checkOverlay(step: RootfsStep): void {
   const overlay = readMountinfo().findLast((entry) => entry.mountPoint === step.target && entry.fsType === 'overlay');
