@@ -27,7 +27,10 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   let mountedLayers = 0;
   let overlayMounted = false;
   const layerDirDevice = deviceOf(step.layerDir);
+  const toMount = new Map<string, RootfsStep['layers'][number]>();
   for (const layer of step.layers) {
+    // An image may list one layer twice: one mount serves both.
+    if (toMount.has(layer.mountPoint)) continue;
     const device = deviceOf(layer.mountPoint);
     if (device !== undefined && device !== layerDirDevice) {
       // Something is mounted there: it must be this layer file, through a loop device.
@@ -43,13 +46,21 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     mkdirSync(layer.mountPoint, { recursive: true, mode: 0o755 });
     // A planted symlink at the mount point would send the mount elsewhere: never follow one.
     if (!lstatSync(layer.mountPoint).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${layer.mountPoint} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
-    const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
+    const queuedInDir = [...toMount.values()].filter((queued) => dirname(queued.file) === dirname(layer.file)).length;
+    const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => queuedInDir + listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
     if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
-    // A loop device with autoclear, reusing one already bound to this file.
-    const result = await tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo });
-    if (result.exitCode !== 0) throw layerMountError(layer.file, layer.digest, result.stderr);
-    mountedLayers++;
+    toMount.set(layer.mountPoint, layer);
   }
+  // Sent at once (a loop device with autoclear each, reusing one already bound to the file): the
+  // executor attaches and mounts them in order while the node lock is held, and this process
+  // waits once instead of once per layer. The first failure, in layer order, is the job's; the
+  // layers mounted meanwhile are released like any unused layer.
+  const layers = [...toMount.values()];
+  const results = await Promise.all(layers.map((layer) => tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo })));
+  for (const [index, result] of results.entries()) {
+    if (result.exitCode !== 0) throw layerMountError(layers[index].file, layers[index].digest, result.stderr);
+  }
+  mountedLayers = layers.length;
   if (step.idmap) await mountIdmappedLayers(step, step.idmap, readMountinfo());
 
   // Mounted already (a prolog run again after being killed) when it is another filesystem than
