@@ -29,7 +29,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   const layerDirDevice = deviceOf(step.layerDir);
   const toMount = new Map<string, RootfsStep['layers'][number]>();
   for (const layer of step.layers) {
-    // An image may list one layer twice: one mount serves both.
+    // The plan lists each layer once; never queue two mounts on one mount point regardless.
     if (toMount.has(layer.mountPoint)) continue;
     const device = deviceOf(layer.mountPoint);
     if (device !== undefined && device !== layerDirDevice) {
