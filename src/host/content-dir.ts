@@ -6,7 +6,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** `<name>.<pid>.<12 hex>`: a staging directory of `name` and the process writing it. */
 const STAGING = /^(.+)\.(\d+)\.[0-9a-f]{12}$/;
@@ -33,7 +33,7 @@ export function writeContentDir(dir: string, files: readonly { name: string; tex
 function removeAbandonedStaging(parent: string): void {
   for (const entry of readdirSync(parent)) {
     const match = STAGING.exec(entry);
-    if (match && !running(Number(match[2]))) rmSync(join(parent, basename(entry)), { recursive: true, force: true });
+    if (match && !running(Number(match[2]))) rmSync(join(parent, entry), { recursive: true, force: true });
   }
 }
 

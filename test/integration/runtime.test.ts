@@ -2,12 +2,12 @@
 // every prolog/epilog combination leaves the node as it was.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { importSmallImage, importThreeLayerImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { makeSite, STRATA, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
@@ -112,6 +112,28 @@ test('a missing image records a user error for the job and the prolog exits 0', 
   expect(readFileSync(join(jobDir('30'), 'error'), 'utf8')).toMatch(/^strata: unknown image "no-such-image:1".*strata images/);
   expect(existsSync(rootfs('30'))).toBe(false);
   expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"30".*"result":"user-error"/);
+});
+
+test('a layer file the kernel will not mount, between two good ones, fails the job (not the node) and leaves no layer mounted', async () => {
+  const plan = JSON.parse(execFileSync(process.execPath, [STRATA, 'prolog', '--job', 'plan', '--uid', '0', '--gid', '0', '--image', 'three:1', '--dry-run'], { env: site.env, encoding: 'utf8' }));
+  const layers: { file: string; digest: string }[] = plan.steps.find((step: { op: string }) => step.op === 'rootfs').layers;
+  const middle = layers[1];
+  // Its squashfs magic overwritten (a damaged store file); put back afterwards for the other tests.
+  const fd = openSync(middle.file, 'r+');
+  const magic = Buffer.alloc(4);
+  readSync(fd, magic, 0, 4, 0);
+  try {
+    writeSync(fd, Buffer.from('XXXX'), 0, 4, 0);
+    const result = await prolog('32', 'three:1');
+    expect(result.code).toBe(0);
+    expect(readFileSync(join(jobDir('32'), 'error'), 'utf8')).toContain(`layer ${middle.digest} of this image cannot be mounted`);
+    // The layers on either side, mounted meanwhile, went with the failed set-up.
+    expect(loopsFor(site.store)).toHaveLength(0);
+    expect(readdirSync(join(site.runtime, 'l'))).toEqual([]);
+  } finally {
+    writeSync(fd, magic, 0, 4, 0);
+    closeSync(fd);
+  }
 });
 
 test('a missing mount source is a user error; nothing is left mounted', async () => {

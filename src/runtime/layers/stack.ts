@@ -24,7 +24,6 @@ type RootfsStep = Extract<Step, { op: 'rootfs' }>;
  * being killed) is for `checkOverlay` to judge, after the lock.
  */
 export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: number; overlayMounted: boolean }> {
-  let mountedLayers = 0;
   let overlayMounted = false;
   const layerDirDevice = deviceOf(step.layerDir);
   const toMount = new Map<string, RootfsStep['layers'][number]>();
@@ -60,7 +59,6 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   for (const [index, result] of results.entries()) {
     if (result.exitCode !== 0) throw layerMountError(layers[index].file, layers[index].digest, result.stderr);
   }
-  mountedLayers = layers.length;
   if (step.idmap) await mountIdmappedLayers(step, step.idmap, readMountinfo());
 
   // Mounted already (a prolog run again after being killed) when it is another filesystem than
@@ -73,7 +71,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     }
     overlayMounted = true;
   }
-  return { mountedLayers, overlayMounted };
+  return { mountedLayers: layers.length, overlayMounted };
 }
 
 /**
