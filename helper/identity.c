@@ -107,6 +107,8 @@ int do_identity_start(char **f) {
     reply_err(errno, "identity pipe");
     return 0;
   }
+  /* The child must not inherit replies still buffered: it would write them into its answer. */
+  flush_replies();
   pid_t child = fork();
   if (child < 0) {
     reply_err(errno, "identity fork");
@@ -130,6 +132,7 @@ int do_identity_start(char **f) {
 }
 
 int do_identity_wait(char **f) {
+  flush_replies();
   long timeout = strtol(f[1], NULL, 10);
   if (pending_child < 0) {
     reply_err(EINVAL, "identity-wait without identity-start");

@@ -147,14 +147,11 @@ int do_umount_verified(char **f) {
   } else {
     close(fd);
     fd = -1;
-    int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (cwd < 0 || fchdir(dir) != 0) reply_err(errno, "chdir");
+    if (fchdir(dir) != 0) reply_err(errno, "chdir");
     else if (umount2(name, flags | UMOUNT_NOFOLLOW) != 0) reply_err(errno, "umount");
     else reply_ok(NULL);
-    if (cwd >= 0) {
-      if (fchdir(cwd) != 0) { /* only relative paths depend on it, and every request sets its own */ }
-      close(cwd);
-    }
+    /* Never left inside a job's tree: an idle executor's working directory would keep it busy. */
+    go_home();
   }
   if (fd >= 0) close(fd);
   close(dir);

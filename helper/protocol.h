@@ -1,16 +1,23 @@
-/* The helper's replies (see strata-mount.c for the protocol): exactly one per request. */
+/*
+ * The helper's replies (see strata-mount.c for the protocol): exactly one per request. They are
+ * buffered and leave together once the requests read so far are done; a request that may block
+ * (or forks) calls flush_replies() first.
+ */
 #ifndef STRATA_PROTOCOL_H
 #define STRATA_PROTOCOL_H
 
 #include <stddef.h>
 
 void reply_ok(const char *value);
+void flush_replies(void);
 /* ok with BYTES as hex: one line, whatever the bytes are. */
 void reply_ok_hex(const char *bytes, size_t length);
 void reply_err(int err, const char *what);
 /* An error with the stage it happened at (untrusted.h), so the caller can tell whose fault it is. */
 void reply_stage_err(int err, int stage, const char *what);
 const char *opt(const char *field);
+/* Back to the directory the helper started in, after a request that chdir'd for a relative path. */
+void go_home(void);
 /*
  * job-mounts.c: give the detached mount TREE (an open_tree clone) the attributes ATTR (with
  * AT_FLAGS, e.g. AT_RECURSIVE), attach it onto the directory descriptor TARGET and reply with the

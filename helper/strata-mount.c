@@ -63,7 +63,6 @@ static int lock_fd = -1;
 void reply_ok(const char *value) {
   if (value) printf("ok\t%s\n", value);
   else printf("ok\n");
-  fflush(stdout);
 }
 
 void reply_ok_hex(const char *bytes, size_t length) {
@@ -74,19 +73,16 @@ void reply_ok_hex(const char *bytes, size_t length) {
     putchar(digits[(unsigned char)bytes[i] & 15]);
   }
   putchar('\n');
-  fflush(stdout);
 }
 
 void reply_err(int err, const char *what) {
   const char *name = strerrorname_np(err);
   printf("err\t%s\t%s: %s\n", name ? name : "EUNKNOWN", what, strerror(err));
-  fflush(stdout);
 }
 
 void reply_stage_err(int err, int stage, const char *what) {
   const char *name = strerrorname_np(err);
   printf("err\t%s\t%s: %s\t%s\n", name ? name : "EUNKNOWN", what, strerror(err), stage_names[stage]);
-  fflush(stdout);
 }
 
 const char *opt(const char *field) { return strcmp(field, "-") == 0 ? NULL : field; }
@@ -97,24 +93,62 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+int home_dir = -1;
+
+void flush_replies(void) { fflush(stdout); }
+
+/*
+ * The next request line (NUL-terminated, valid until the next call), or NULL at EOF. Requests are
+ * read in whole chunks and the replies to a chunk leave in one write, when it is used up: a caller
+ * that sends a run of requests at once (a job's binds, its unmounts) is woken once, not once per
+ * reply. Requests that may block flush first (flush_replies).
+ */
+static char *next_request(void) {
+  static char *buffer;
+  static size_t capacity, start, end;
+  for (;;) {
+    char *newline = end > start ? memchr(buffer + start, '\n', end - start) : NULL;
+    if (newline) {
+      *newline = 0;
+      char *line = buffer + start;
+      start = (size_t)(newline - buffer) + 1;
+      return line;
+    }
+    flush_replies();
+    if (start > 0) {
+      memmove(buffer, buffer + start, end - start);
+      end -= start;
+      start = 0;
+    }
+    if (end == capacity) {
+      size_t grown = capacity ? capacity * 2 : 65536;
+      char *bigger = realloc(buffer, grown);
+      if (!bigger) return NULL;
+      buffer = bigger;
+      capacity = grown;
+    }
+    ssize_t got = read(STDIN_FILENO, buffer + end, capacity - end);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return NULL;
+    end += (size_t)got;
+  }
+}
+
+void go_home(void) {
+  if (home_dir >= 0 && fchdir(home_dir) != 0) { /* only relative paths depend on it, and every request sets its own */ }
+}
+
 static int do_mount(char **f) {
   const char *cwd = opt(f[6]);
-  int saved = -1;
-  if (cwd) {
-    saved = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (saved < 0 || chdir(cwd) != 0) {
-      int err = errno;
-      if (saved >= 0) close(saved);
-      reply_err(err, "chdir");
-      return 0;
-    }
+  if (cwd && chdir(cwd) != 0) {
+    int err = errno;
+    go_home();
+    reply_err(err, "chdir");
+    return 0;
   }
   int rc = mount(opt(f[1]), f[2], opt(f[3]), strtoul(f[4], NULL, 10), opt(f[5]));
   int err = errno;
-  if (saved >= 0) {
-    if (fchdir(saved) != 0) { /* cwd only matters for relative paths, which we always pass with a cwd */ }
-    close(saved);
-  }
+  if (cwd) go_home();
   if (rc != 0) reply_err(err, "mount");
   else reply_ok(NULL);
   return 0;
@@ -234,6 +268,7 @@ static int do_umount(char **f) {
 
 /* Wait for the lock, but give up at once if our caller went away (stdin hung up). */
 static int do_lock(char **f) {
+  flush_replies();
   if (lock_fd >= 0) {
     reply_err(EDEADLK, "lock");
     return 0;
@@ -292,11 +327,9 @@ int main(int argc, char **argv) {
    */
   if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return 1;
   if (argc > 1 && getppid() != (pid_t)strtol(argv[1], NULL, 10)) return 1;
-  char *line = NULL;
-  size_t size = 0;
-  ssize_t length;
-  while ((length = getline(&line, &size, stdin)) > 0) {
-    if (line[length - 1] == '\n') line[length - 1] = 0;
+  home_dir = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  char *line;
+  while ((line = next_request())) {
     char *fields[MAX_FIELDS] = {0};
     int count = 0;
     for (char *cursor = line; cursor && count < MAX_FIELDS; count++) fields[count] = strsep(&cursor, "\t");
@@ -320,6 +353,5 @@ int main(int argc, char **argv) {
     else if (strcmp(op, "release") == 0 && count == 1) do_release();
     else reply_err(EINVAL, "bad request");
   }
-  free(line);
   return 0;
 }

@@ -60,6 +60,8 @@ export class MountHelper {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly waiting: { resolve: (reply: HelperReply) => void; reject: (error: Error) => void }[] = [];
   private buffered = '';
+  /** Requests not written yet (see request). */
+  private outgoing?: string[];
   /** Set once the helper is gone; later requests fail with it. */
   exited?: Error;
 
@@ -89,7 +91,20 @@ export class MountHelper {
     this.busy();
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      this.child.stdin.write(`${line.join('\t')}\n`);
+      // Of requests made in one go (a job's binds, its unmounts) the first leaves at once, so the
+      // executor starts on it, and the rest in one write once the caller's synchronous code is
+      // done: the executor is woken twice for the run, not once per request.
+      const text = `${line.join('\t')}\n`;
+      if (this.outgoing) {
+        this.outgoing.push(text);
+        return;
+      }
+      this.child.stdin.write(text);
+      const outgoing: string[] = (this.outgoing = []);
+      queueMicrotask(() => {
+        this.outgoing = undefined;
+        if (outgoing.length) this.child.stdin.write(outgoing.join(''));
+      });
     });
   }
 

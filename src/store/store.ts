@@ -1,15 +1,16 @@
 // Reading the store: resolve a reference to a manifest digest, read manifests and configs, list
 // images. This runs in every prolog, so it touches as few files on the shared filesystem as it can
-// (a pinned digest costs one open for the manifest and one for the config).
+// (a pinned digest costs one open for the manifest and one for the config, and a stat each once
+// they were read: text-cache.ts).
 
-import { constants } from 'node:fs';
-import { open, readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, isStrataError, nodeError, userError } from '../errors.js';
 import { DIFF_ID_ANNOTATION, type ImageConfig, type Manifest } from './image.js';
 import { StoreLayout, layerFormatOf, type LayerFormat } from './layout.js';
 import { storeNamesFor } from '../registry/image-arg.js';
 import { formatRef, parseImageRef } from './ref.js';
+import { readStoreText } from './text-cache.js';
 
 export interface StoredLayer {
   digest: string;
@@ -75,7 +76,7 @@ export class Store {
     const tagFile = this.layout.tagPath(ref.name!, ref.tag!);
     let text: string;
     try {
-      text = await readFile(tagFile, 'utf8');
+      text = await readStoreText(tagFile, { noFollow: false });
     } catch (error) {
       if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return undefined;
       throw this.unreachable(error);
@@ -128,7 +129,7 @@ export class Store {
   private async readJson<T>(digest: string, forRef: string): Promise<T> {
     let text: string;
     try {
-      text = await readNoFollow(this.layout.blobPath(digest));
+      text = await readStoreText(this.layout.blobPath(digest), { noFollow: true });
     } catch (error) {
       if (errnoCode(error) === 'ELOOP') {
         throw userError('E_IMAGE_UNSAFE', `image ${forRef}: ${digest} in the store is a symbolic link; strata does not follow links in the store`, {
@@ -231,14 +232,4 @@ export function editDistance(a: string, b: string): number {
     }
   }
   return row[b.length];
-}
-
-/** Read a store file without following a symbolic link in its last component (ELOOP instead). */
-async function readNoFollow(path: string): Promise<string> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    return await handle.readFile('utf8');
-  } finally {
-    await handle.close();
-  }
 }

@@ -1,7 +1,7 @@
 // The mount executor (helper/strata-mount): a job start touches the shared store only a few times
 // per layer (what a site's metadata servers notice), and without the helper no container is set up.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
@@ -91,4 +91,32 @@ test('an executor released back to the pool keeps no lookup a failed set-up neve
   expect(out).toContain('children before: 1');
   expect(out).toContain('children after: 0');
   expect(out).toContain('lock free');
+});
+
+test('requests sent at once are answered in order, and a request that waits (the node lock) does not hold back the answers before it', async () => {
+  const helper = new URL('../../dist/helper/strata-mount', import.meta.url).pathname;
+  const lock = join(site.root, 'batch.lock');
+  const holder = spawn('/usr/bin/flock', [lock, '/bin/sleep', '1.5'], { stdio: 'ignore' });
+  const holderGone = new Promise((resolve) => holder.on('exit', resolve));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const executor = spawn(helper, [], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const started = performance.now();
+  const arrivals: { ms: number; text: string }[] = [];
+  const answered = () => arrivals.map((arrival) => arrival.text).join('').split('\n').filter(Boolean).length;
+  // stdin stays open until every answer is in: a closed stdin means "the caller is gone".
+  executor.stdout.setEncoding('utf8').on('data', (text: string) => {
+    arrivals.push({ ms: performance.now() - started, text });
+    if (answered() === 5) executor.stdin.end();
+  });
+  const missing = join(site.root, 'not-mounted');
+  executor.stdin.write(`${[`umount\t${missing}\t0`, `umount\t${missing}\t0`, `lock\t${lock}\t10000`, 'unlock', `umount\t${missing}\t0`].join('\n')}\n`);
+  await new Promise((resolve) => executor.on('exit', resolve));
+  await holderGone;
+  const replies = arrivals.map((arrival) => arrival.text).join('').split('\n').filter(Boolean);
+  expect(replies.map((reply) => reply.split('\t')[0])).toEqual(['err', 'err', 'ok', 'ok', 'err']);
+  expect(replies[0]).toMatch(/^err\tENOENT\tumount: /);
+  // The two answers before the lock arrived while another process still held it.
+  expect(arrivals[0].ms).toBeLessThan(1000);
+  expect(arrivals[0].text.split('\n').filter(Boolean)).toHaveLength(2);
+  expect(arrivals.at(-1)!.ms).toBeGreaterThan(1000);
 });

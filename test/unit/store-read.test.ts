@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { StrataError } from '../../src/errors.js';
@@ -362,5 +362,42 @@ describe('editDistance', () => {
   ])('editDistance(%j, %j) = %d', (a, b, distance) => {
     expect(editDistance(a, b)).toBe(distance);
     expect(editDistance(b, a)).toBe(distance);
+  });
+});
+
+describe('Store reads kept between jobs (src/store/text-cache.ts)', () => {
+  const OTHER = digest('f');
+
+  test('a tag moved to another image, by rename or rewritten in place, is read afresh', async () => {
+    seedImage();
+    writeBlob(OTHER, manifest([LAYER2]));
+    const store = new Store(root);
+    await expect(store.resolve('pytorch:24.05')).resolves.toBe(MANIFEST);
+    // How strata publishes a tag: a new file renamed over the old one.
+    write('tags/pytorch/@24.05.new', `${OTHER}\n`);
+    renameSync(join(root, 'tags/pytorch/@24.05.new'), join(root, 'tags/pytorch/@24.05'));
+    await expect(store.resolve('pytorch:24.05')).resolves.toBe(OTHER);
+    // Rewritten in place, same length, same inode.
+    writeTag('pytorch', '24.05', `${MANIFEST}\n`);
+    await expect(store.resolve('pytorch:24.05')).resolves.toBe(MANIFEST);
+    expect((await store.open('pytorch:24.05')).layers).toHaveLength(2);
+  });
+
+  test('a manifest read once and then removed or replaced by a link is not served from memory', async () => {
+    seedImage();
+    await new Store(root).open('pytorch:24.05');
+    const blob = join(root, `blobs/sha256/${hex(MANIFEST)}`);
+    rmSync(blob);
+    expect((await rejection(new Store(root).open('pytorch:24.05'))).code).toBe('E_UNKNOWN_IMAGE');
+    writeFileSync(join(dir, 'elsewhere'), JSON.stringify(manifest()));
+    symlinkSync(join(dir, 'elsewhere'), blob);
+    expect((await rejection(new Store(root).open('pytorch:24.05'))).code).toBe('E_IMAGE_UNSAFE');
+  });
+
+  test('a manifest damaged after it was read fails the next job as damaged', async () => {
+    seedImage();
+    await new Store(root).open('pytorch:24.05');
+    writeBlob(MANIFEST, '{"schemaVersion": 2, "layers": "gone"}');
+    expect((await rejection(new Store(root).open('pytorch:24.05'))).code).toBe('E_IMAGE_BROKEN');
   });
 });
