@@ -134,26 +134,29 @@ int do_umount_verified(char **f) {
     reply_stage_err(err, STAGE_VERIFY, f[2]);
     return 0;
   }
-  int fd = openat2_path(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-  long long found = fd < 0 ? -1 : mount_id_of(fd);
-  if (found != wanted) {
-    reply_stage_err(found < 0 ? errno : ESTALE, STAGE_VERIFY, f[2]);
-  } else if (flags & MNT_DETACH) {
-    /* The descriptor's magic link names exactly the verified mount. */
-    char self[64];
-    snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
-    if (umount2(self, flags) != 0) reply_err(errno, "umount");
-    else reply_ok(NULL);
+  if (flags & MNT_DETACH) {
+    /* A lazy detach goes through the verified descriptor: its magic link names exactly that mount. */
+    int fd = openat2_path(dir, name, O_PATH | O_NOFOLLOW | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    long long found = fd < 0 ? -1 : mount_id_of(fd);
+    if (found != wanted) {
+      reply_stage_err(found < 0 ? errno : ESTALE, STAGE_VERIFY, f[2]);
+    } else {
+      char self[64];
+      snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+      if (umount2(self, flags) != 0) reply_err(errno, "umount");
+      else reply_ok(NULL);
+    }
+    if (fd >= 0) close(fd);
   } else {
-    close(fd);
-    fd = -1;
-    if (fchdir(dir) != 0) reply_err(errno, "chdir");
+    /* The entry itself, as the verified parent holds it (a link is not followed: another id). */
+    long long found = mount_id_at(dir, name);
+    if (found != wanted) reply_stage_err(found < 0 ? errno : ESTALE, STAGE_VERIFY, f[2]);
+    else if (fchdir(dir) != 0) reply_err(errno, "chdir");
     else if (umount2(name, flags | UMOUNT_NOFOLLOW) != 0) reply_err(errno, "umount");
     else reply_ok(NULL);
     /* Never left inside a job's tree: an idle executor's working directory would keep it busy. */
     go_home();
   }
-  if (fd >= 0) close(fd);
   close(dir);
   return 0;
 }

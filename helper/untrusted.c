@@ -134,9 +134,11 @@ int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev)
   }
 }
 
-long long mount_id_of(int fd) {
+long long mount_id_of(int fd) { return mount_id_at(fd, ""); }
+
+long long mount_id_at(int dir, const char *name) {
   struct statx st;
-  if (statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &st) != 0) return -1;
+  if (statx(dir, name, (*name ? 0 : AT_EMPTY_PATH) | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_MNT_ID, &st) != 0) return -1;
   if (!(st.stx_mask & STATX_MNT_ID)) {
     errno = ENOSYS;
     return -1;

@@ -39,5 +39,7 @@ int open_as_user(const char *path, uid_t uid, gid_t gid);
 
 /* The mount id (statx STATX_MNT_ID) of the mount an fd is on; -1 with errno set on failure. */
 long long mount_id_of(int fd);
+/* The same for the entry NAME (one component, not followed if a link, no automount) of DIR. */
+long long mount_id_at(int dir, const char *name);
 
 #endif
