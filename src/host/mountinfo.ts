@@ -18,12 +18,13 @@ export interface MountEntry {
 
 // mountinfo escapes space, tab, newline and backslash as octal (\040 ...).
 const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)));
+const escape = (path: string) => path.replace(/[ \t\n\\]/g, (char) => `\\${char.charCodeAt(0).toString(8).padStart(3, '0')}`);
 
-/** Parse mountinfo text. Pure. */
-export function parseMountinfo(text: string): MountEntry[] {
+/** Parse mountinfo text (only the lines that contain `mentioning`, when given). Pure. */
+export function parseMountinfo(text: string, mentioning?: string): MountEntry[] {
   const entries: MountEntry[] = [];
   for (const line of text.split('\n')) {
-    if (!line) continue;
+    if (!line || (mentioning !== undefined && !line.includes(mentioning))) continue;
     const fields = line.split(' ');
     const dash = fields.indexOf('-', 6);
     if (dash < 0) continue;
@@ -42,16 +43,31 @@ export function parseMountinfo(text: string): MountEntry[] {
   return entries;
 }
 
-export function readMountinfo(): MountEntry[] {
-  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+/**
+ * The mount table; with `within`, only the mounts at or below that path (in table order). A node
+ * running many jobs has thousands of mounts: the lines that cannot be below `within` are skipped
+ * before they are parsed.
+ */
+export function readMountinfo(within?: string): MountEntry[] {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  return within === undefined ? parseMountinfo(text) : parseMountinfoWithin(text, within);
+}
+
+/** The mounts of mountinfo text at or below `path`, in table order. Pure. */
+export const parseMountinfoWithin = (text: string, path: string) => entriesWithin(parseMountinfo(text, escape(path)), path);
+
+/** Mounts at `path` or below it, in table order (a mount stacked on another comes after it). */
+export function entriesWithin(entries: MountEntry[], path: string): MountEntry[] {
+  const prefix = path.endsWith('/') ? path : `${path}/`;
+  const within: MountEntry[] = [];
+  for (const entry of entries) if (entry.mountPoint === path || entry.mountPoint.startsWith(prefix)) within.push(entry);
+  return within;
 }
 
 /** Mounts at `path` or below it, deepest (most recently stacked) first: the order to unmount them. */
 export function mountsUnder(entries: MountEntry[], path: string): MountEntry[] {
-  const prefix = path.endsWith('/') ? path : `${path}/`;
-  return entries
+  return entriesWithin(entries, path)
     .map((entry, index) => ({ entry, index }))
-    .filter(({ entry }) => entry.mountPoint === path || entry.mountPoint.startsWith(prefix))
     .sort((a, b) => b.entry.mountPoint.length - a.entry.mountPoint.length || b.index - a.index)
     .map(({ entry }) => entry);
 }

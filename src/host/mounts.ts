@@ -121,7 +121,7 @@ async function unmountOnce(target: string, recursive: boolean, lazy: boolean): P
   if (!helper) return runTool('umount', [...(lazy ? ['--lazy'] : []), ...(recursive ? ['--recursive'] : []), target]);
   // A lazy detach takes the submounts with it.
   if (lazy || !recursive) return helper.run(['umount', target, lazy ? MNT_DETACH : 0]);
-  const targets = mountsUnder(readMountinfo(), target).map((entry) => entry.mountPoint);
+  const targets = mountsUnder(readMountinfo(target), target).map((entry) => entry.mountPoint);
   if (targets.length === 0) return helper.run(['umount', target, 0]);
   return unmountEach(helper, targets);
 }

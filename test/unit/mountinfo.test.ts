@@ -1,4 +1,4 @@
-import { isMounted, mountsUnder, optionValue, parseMountinfo, type MountEntry } from '../../src/host/mountinfo.js';
+import { entriesWithin, isMounted, mountsUnder, optionValue, parseMountinfo, parseMountinfoWithin, readMountinfo, type MountEntry } from '../../src/host/mountinfo.js';
 
 // Lines in the format of proc(5) /proc/<pid>/mountinfo.
 const SAMPLE = [
@@ -167,5 +167,27 @@ describe('optionValue', () => {
 
   test('empty option string', () => {
     expect(optionValue('', 'lowerdir')).toBeUndefined();
+  });
+});
+
+describe('readMountinfo(within): only the mounts at or below a path', () => {
+  // Real mounts: this process's own table, filtered, equals the full table filtered by hand.
+  test('the same entries, in table order, as filtering the whole table', () => {
+    const all = readMountinfo();
+    for (const path of ['/', '/proc', '/sys', '/dev', '/nonexistent']) {
+      expect(readMountinfo(path)).toEqual(entriesWithin(all, path));
+    }
+    expect(readMountinfo('/sys').length).toBeGreaterThan(0);
+  });
+
+  test('lines are picked by the escaped path: a mount point with a space is found, a sibling sharing a prefix is not', () => {
+    const text = [
+      '60 40 0:50 / /run/strata/jobs/7\\040x/rootfs rw - overlay overlay rw,lowerdir=a',
+      '61 60 0:51 / /run/strata/jobs/7\\040x/rootfs/tmp rw - tmpfs tmpfs rw',
+      '62 40 0:52 / /run/strata/jobs/7\\040xy/rootfs rw - overlay overlay rw,lowerdir=a',
+      '63 40 0:53 / /elsewhere rw - tmpfs tmpfs rw,note=/run/strata/jobs/7\\040x',
+    ].join('\n');
+    const within = parseMountinfoWithin(text, '/run/strata/jobs/7 x');
+    expect(within.map((entry) => entry.id)).toEqual([60, 61]);
   });
 });

@@ -8,7 +8,7 @@
 import { existsSync, lstatSync, rmdirSync, unlinkSync } from 'node:fs';
 import type { Config, LayerCachePolicy } from '../../config/types.js';
 import { errnoCode, nodeError } from '../../errors.js';
-import { mountsUnder, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
+import { entriesWithin, mountsUnder, readMountinfo, type MountEntry } from '../../host/mountinfo.js';
 import { withNodeLock } from '../../host/node-lock.js';
 import { removeTree } from '../../host/remove-tree.js';
 import { releaseUnusedLayers } from '../layers/stack.js';
@@ -36,7 +36,8 @@ export interface TeardownOps {
   removeDir(path: string): void;
   /** Recursively, as root, in a tree a user may be changing (host/remove-tree.ts). */
   removeTree(path: string): Promise<void>;
-  mounts(): MountEntry[];
+  /** The mount table: at least every mount at or below `within`. */
+  mounts(within: string): MountEntry[];
   /** Unmount one mount of the job (below `base`), verified by id. */
   unmount(base: string, entry: MountEntry, options?: UnmountOptions): Promise<JobUnmountResult>;
   underNodeLock<T>(lockFile: string, action: () => Promise<T>): Promise<T>;
@@ -78,11 +79,11 @@ export async function teardownJob(jobId: string, config: Config, timings?: Recor
   // another strata version) goes too, deepest first.
   await undoer.unmountAll(job.dir, true);
   // mountinfo read afresh is the judge; what the kept table missed gets one more pass.
-  let left = mountsUnder(ops.mounts(), job.dir);
+  let left = mountsUnder(ops.mounts(job.dir), job.dir);
   if (left.length) {
     undoer.forgetTable();
     await undoer.unmountAll(job.dir, true);
-    left = mountsUnder(ops.mounts(), job.dir);
+    left = mountsUnder(ops.mounts(job.dir), job.dir);
   }
   if (left.length) {
     throw nodeError('E_TEARDOWN', `job ${jobId}: ${left.length} mounts remain under ${job.dir}`, { detail: left.map((entry) => entry.mountPoint).join('\n') });
@@ -145,7 +146,7 @@ class Undo {
         // Never recursive-delete something that might still be mounted.
         // A user process still writing there must not make the epilog fail (and drain the node):
         // what is left is the job's own data, which `strata node gc` removes later.
-        if (mountsUnder(ops.mounts(), record.path).length === 0) await ops.removeTree(record.path).catch(() => this.leaveBehind(record.path));
+        if (mountsUnder(ops.mounts(record.path), record.path).length === 0) await ops.removeTree(record.path).catch(() => this.leaveBehind(record.path));
         return;
       case 'begin':
         return;
@@ -158,14 +159,14 @@ class Undo {
   }
 
   /**
-   * mountinfo, read once and then kept in step with this teardown's own unmounts: below the job's
-   * directory nothing else mounts or unmounts meanwhile (requests of one job run one at a time),
-   * and on a node running many jobs each read costs milliseconds. Anything unexpected (a lazy
-   * detach, a mount that would not go) drops it, and the end of the teardown reads afresh.
+   * The mounts below the job's directory, read once and then kept in step with this teardown's
+   * own unmounts: there nothing else mounts or unmounts meanwhile (requests of one job run one at
+   * a time), and on a node running many jobs each read costs milliseconds. Anything unexpected (a
+   * lazy detach, a mount that would not go) drops it, and the end of the teardown reads afresh.
    */
   private table?: MountEntry[];
   private mounts(): MountEntry[] {
-    return (this.table ??= this.ops.mounts());
+    return (this.table ??= entriesWithin(this.ops.mounts(this.job.dir), this.job.dir));
   }
   forgetTable() {
     this.table = undefined;

@@ -36,7 +36,7 @@ export async function unmountJobMount(base: string, entry: MountEntry, { retries
     const lazy = attempt > retries;
     const reply = await unmountVerified(base, entry.mountPoint, entry.id, lazy);
     if (reply.ok) return lazy ? 'lazy' : 'unmounted';
-    if (!readMountinfo().some((mounted) => mounted.id === entry.id)) return 'not-mounted';
+    if (!readMountinfo(base).some((mounted) => mounted.id === entry.id)) return 'not-mounted';
     if (reply.stage === 'verify') return 'unreachable';
     if (reply.value !== 'EBUSY' || lazy) {
       throw nodeError('E_UNMOUNT', `cannot unmount ${entry.mountPoint}: ${reply.message}`, { hint: 'run `strata node gc` on this node', detail: reply.value });

@@ -123,7 +123,7 @@ async function mountIdmappedLayers(step: RootfsStep, idmap: NonNullable<RootfsSt
  * prolog killed between a layer mount and its overlay. Call under the node lock.
  */
 export async function releaseUnusedLayers(runtime: RuntimePaths, policy: LayerCachePolicy): Promise<void> {
-  const table = readMountinfo();
+  const table = readMountinfo(runtime.runtimeDir);
   const inUse = layersInUse(table, runtime.jobsDir);
   let names: string[];
   try {

@@ -13,7 +13,7 @@ import type { Config } from '../../config/types.js';
 import { asStrataError } from '../../errors.js';
 import { mustRun } from '../../host/exec.js';
 import { listLoopDevices } from '../../host/loop.js';
-import { mountsUnder, readMountinfo } from '../../host/mountinfo.js';
+import { readMountinfo } from '../../host/mountinfo.js';
 import { withNodeLock } from '../../host/node-lock.js';
 import { releaseUnusedLayers } from '../layers/stack.js';
 import type { NodeInventory } from './state.js';
@@ -83,7 +83,7 @@ async function carryOut(action: ReconcileAction, runtime: RuntimePaths, config: 
     }
     case 'remove-upper':
       // Never recursive-delete something that might still be mounted.
-      if (mountsUnder(readMountinfo(), action.path).length) return 'still mounted below; left';
+      if (readMountinfo(action.path).length) return 'still mounted below; left';
       await removeTree(action.path);
       return undefined;
     case 'detach-loop':
