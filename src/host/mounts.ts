@@ -68,9 +68,14 @@ const field = (value: string | undefined) => value ?? '-';
 export async function tryMount(args: MountArgs): Promise<RunResult> {
   const helper = mountExecutor();
   if (!helper) return runTool('mount', mountArgv(args), { cwd: args.cwd });
+  // Sent at once (the executor carries them out in order): a call after a failed one changes
+  // nothing, since a remount or a propagation change needs the mount the failed call did not make
+  // (EINVAL). The first failure is the answer.
+  const runs = mountCalls(args).map((call) => helper.run(['mount', field(call.source), call.target, field(call.type), call.flags, field(call.data), field(call.cwd)]));
+  for (const run of runs) run.catch(() => undefined);
   let result: RunResult | undefined;
-  for (const call of mountCalls(args)) {
-    result = await helper.run(['mount', field(call.source), call.target, field(call.type), call.flags, field(call.data), field(call.cwd)]);
+  for (const run of runs) {
+    result = await run;
     if (result.exitCode !== 0) return { ...result, stderr: `mount ${args.target}: ${result.stderr}` };
   }
   return result!;

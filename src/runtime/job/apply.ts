@@ -80,8 +80,13 @@ export async function applyPlan(plan: Plan, context: ApplyContext, ops: NodeOps 
   }
 }
 
-/** Binds go to the mount executor as a run, without waiting for each reply in turn. */
-const PIPELINED = new Set<Step['op']>(['bind']);
+/**
+ * The job's /tmp and its binds go to the mount executor as a run, without waiting for each reply
+ * in turn (the executor carries them out in order). The Slurm command wrappers, which touch
+ * nothing such a run makes, are written while it is carried out.
+ */
+const PIPELINED = new Set<Step['op']>(['tmp-tmpfs', 'bind']);
+const ALONGSIDE = new Set<Step['op']>(['slurm-client']);
 
 async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>, journal: JournalWriter): Promise<void> {
   // STRATA_FAULT_KILL=N:before|after: the kill tests' SIGKILL right after journalling step N
@@ -95,9 +100,9 @@ async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runt
     const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
     context.timings[key] = (context.timings[key] ?? 0) + (performance.now() - started);
   };
-  // A run of binds: each is journalled before it is sent, like every step, and the executor
-  // carries them out in order; their replies are awaited in order, the first failure is the
-  // job's. (What a failed run left is undone by the teardown like any journalled step.)
+  // A run of pipelined steps: each is journalled before it is sent, like every step, and the
+  // executor carries them out in order; their replies are awaited in order, the first failure is
+  // the job's. (What a failed run left is undone by the teardown like any journalled step.)
   let run: { step: Step; index: number; started: number; outcome: Promise<void> }[] = [];
   const settle = async () => {
     const waiting = run;
@@ -108,7 +113,7 @@ async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runt
     }
   };
   for (const [index, step] of plan.steps.entries()) {
-    if (!PIPELINED.has(step.op)) await settle();
+    if (!PIPELINED.has(step.op) && !ALONGSIDE.has(step.op)) await settle();
     const started = performance.now();
     journal.append(step);
     killIfFault(fault, index + 1, 'before');
