@@ -16,7 +16,9 @@
  * ok TAB <hex of text>: first line the user's passwd entry (empty when the node does not know the
  * uid), then one line per group the node knows: the primary group, then the others getgrouplist(3)
  * gives (what initgroups(3), and so Slurm, gives the job's processes); each line as getent prints
- * it. err ETIMEDOUT when the name service did not answer in time, EINVAL when none was started.
+ * it; last, "@groups GID,GID,...": that whole list (only GID for a uid the node does not know), which
+ * bind sources are then opened with, so that each bind needs no lookup of its own (untrusted.c).
+ * err ETIMEDOUT when the name service did not answer in time, EINVAL when none was started.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -73,6 +75,12 @@ static void look_up(uid_t uid, gid_t gid) {
       const struct group *group = getgrgid(groups[i]);
       if (group) print_group(stdout, group);
     }
+    /* The whole list, named or not: what the bind sources are opened with (untrusted.c). */
+    printf("@groups ");
+    for (int i = 0; i < count; i++) printf("%s%u", i ? "," : "", (unsigned)groups[i]);
+    printf("\n");
+  } else {
+    printf("@groups %u\n", (unsigned)gid);
   }
   fflush(stdout);
   _exit(ferror(stdout) ? 1 : 0);

@@ -27,8 +27,10 @@ static int within(const char *path, const char *dir) {
 }
 
 /*
- * bind SOURCE ROOTFS TARGET FLAGS UID GID DENY ALSO
- * SOURCE is opened as UID/GID (their permissions decide); TARGET is a container path resolved in
+ * bind SOURCE ROOTFS TARGET FLAGS UID GID DENY ALSO [GROUPS]
+ * SOURCE is opened as UID/GID with the supplementary groups GROUPS ("GID,GID,...": the job's
+ * identity lookup found them; without, the child asks the name service) — their permissions
+ * decide; TARGET is a container path resolved in
  * ROOTFS (created if BIND_CREATE); a source that resolves into DENY (strata's runtime dir) is
  * refused. Missing targets are created only in the rootfs mount itself or on ALSO's filesystem (a
  * mount the job owns: its /tmp), never in a host directory bound in. The source's own mount flags are kept (a read-only or noexec source stays so); nosuid,
@@ -55,7 +57,8 @@ void attach_and_reply(int tree, unsigned at_flags, struct mount_attr *attr, int 
 
 int do_bind(char **f) {
   unsigned flags = (unsigned)strtoul(f[4], NULL, 10);
-  int source = open_as_user(f[1], (uid_t)strtoul(f[5], NULL, 10), (gid_t)strtoul(f[6], NULL, 10));
+  /* GROUPS (optional): the user's group list from the job's identity lookup (identity.c). */
+  int source = open_as_user(f[1], (uid_t)strtoul(f[5], NULL, 10), (gid_t)strtoul(f[6], NULL, 10), f[9] ? opt(f[9]) : NULL);
   if (source < 0) {
     if (errno == ENOENT && (flags & BIND_OPTIONAL)) reply_ok("skipped");
     else reply_stage_err(errno, STAGE_SOURCE, f[1]);

@@ -11,7 +11,8 @@
  *                                                 loop already bound to it read-only), mount it;
  *                                                 reply carries the device
  *   umount TARGET FLAGS                           umount2(2), for paths strata owns
- *   bind   SOURCE ROOTFS TARGET FLAGS UID GID DENY ALSO  a bind into a job's rootfs (job-mounts.c)
+ *   bind   SOURCE ROOTFS TARGET FLAGS UID GID DENY ALSO [GROUPS]  a bind into a job's rootfs
+ *                                                 (job-mounts.c); GROUPS: the user's group list
  *   umountv BASE RELATIVE MOUNT_ID FLAGS          unmount a job's mount, verified (job-mounts.c)
  *   readonly TARGET                               make one mount read-only (job-mounts.c)
  *   readfile ROOTFS PATH MAX                      read a regular file of the image, confined to
@@ -56,7 +57,7 @@
 #include "protocol.h"
 #include "untrusted.h"
 
-#define MAX_FIELDS 9
+#define MAX_FIELDS 10
 
 static int lock_fd = -1;
 
@@ -337,7 +338,7 @@ int main(int argc, char **argv) {
     if (strcmp(op, "mount") == 0 && count == 7) do_mount(fields);
     else if (strcmp(op, "loop") == 0 && count == 7) do_loop(fields);
     else if (strcmp(op, "umount") == 0 && count == 3) do_umount(fields);
-    else if (strcmp(op, "bind") == 0 && count == 9) do_bind(fields);
+    else if (strcmp(op, "bind") == 0 && (count == 9 || count == 10)) do_bind(fields);
     else if (strcmp(op, "umountv") == 0 && count == 5) do_umount_verified(fields);
     else if (strcmp(op, "readonly") == 0 && count == 2) do_readonly(fields);
     else if (strcmp(op, "symlink") == 0 && count == 4) do_symlink(fields);

@@ -171,14 +171,35 @@ static void send_reply(int sock, struct open_reply reply, int fd) {
   if (sendmsg(sock, &message, MSG_NOSIGNAL) < 0) _exit(2);
 }
 
-static int become_user(uid_t uid, gid_t gid) {
+/*
+ * GIDS: the user's group list ("1000,27,...", as the job's identity lookup found it: identity.c),
+ * or NULL to ask the name service here (a child per bind: the SPANK plugin, an older caller).
+ */
+static int become_user(uid_t uid, gid_t gid, const char *gids) {
   gid_t fallback[1] = { gid };
   gid_t *groups = fallback;
   int count = 1;
-  struct passwd *entry = getpwuid(uid);
-  if (entry) {
+  if (gids) {
+    /* Each entry is a number below (gid_t)-1; as many as the kernel takes (NGROUPS_MAX). */
+    static gid_t listed[65536];
+    count = 0;
+    for (const char *cursor = gids; *cursor;) {
+      char *end;
+      errno = 0;
+      unsigned long value = strtoul(cursor, &end, 10);
+      if (end == cursor || (*end && *end != ',') || errno || value >= (gid_t)-1 || count == (int)(sizeof listed / sizeof *listed)) {
+        errno = EINVAL;
+        return -1;
+      }
+      listed[count++] = (gid_t)value;
+      cursor = *end ? end + 1 : end;
+    }
+    if (count > 0) groups = listed;
+    else count = 1;
+  } else {
+    struct passwd *entry = getpwuid(uid);
     int wanted = 0;
-    getgrouplist(entry->pw_name, gid, NULL, &wanted);
+    if (entry) getgrouplist(entry->pw_name, gid, NULL, &wanted);
     if (wanted > 0 && (groups = calloc((size_t)wanted, sizeof *groups))) {
       count = wanted;
       if (getgrouplist(entry->pw_name, gid, groups, &count) < 0) {
@@ -195,13 +216,13 @@ static int become_user(uid_t uid, gid_t gid) {
   return 0;
 }
 
-static void open_in_child(const char *path, uid_t uid, gid_t gid, int sock) {
+static void open_in_child(const char *path, uid_t uid, gid_t gid, const char *gids, int sock) {
   /* Keep nothing of ours open: the user's path must not reach the helper's descriptors through
    * /proc/self/fd. */
   for (int fd = 0; fd < sock; fd++) close(fd);
   syscall(SYS_close_range, sock + 1, ~0U, 0);
   struct open_reply reply = { 0, 0 };
-  if (become_user(uid, gid) != 0) {
+  if (become_user(uid, gid, gids) != 0) {
     reply = (struct open_reply){ errno, 1 };
     send_reply(sock, reply, -1);
     _exit(0);
@@ -232,7 +253,7 @@ static void open_in_child(const char *path, uid_t uid, gid_t gid, int sock) {
   _exit(0);
 }
 
-int open_as_user(const char *path, uid_t uid, gid_t gid) {
+int open_as_user(const char *path, uid_t uid, gid_t gid, const char *gids) {
   if (uid == 0) return open(path, O_PATH | O_CLOEXEC);
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
@@ -244,7 +265,7 @@ int open_as_user(const char *path, uid_t uid, gid_t gid) {
   }
   if (child == 0) {
     close(pair[0]);
-    open_in_child(path, uid, gid, pair[1]);
+    open_in_child(path, uid, gid, gids, pair[1]);
   }
   close(pair[1]);
   struct open_reply reply = { EPROTO, 1 };

@@ -35,7 +35,7 @@ int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev)
  * user may read it (and search it, for a directory) is made on that same open file. An O_PATH
  * descriptor, or -1 with errno set.
  */
-int open_as_user(const char *path, uid_t uid, gid_t gid);
+int open_as_user(const char *path, uid_t uid, gid_t gid, const char *gids);
 
 /* The mount id (statx STATX_MNT_ID) of the mount an fd is on; -1 with errno set on failure. */
 long long mount_id_of(int fd);

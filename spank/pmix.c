@@ -119,7 +119,7 @@ int pmix_bind_dir(int rootfd, dev_t job_tmp_dev, const char *path, uid_t uid, gi
 	int source, target = -1, tree = -1, rc = -1;
 	const char *stage = "open it";
 
-	source = open_as_user(path, uid, gid);
+	source = open_as_user(path, uid, gid, NULL);
 	if (source < 0)
 		goto out;
 	stage = "check it";

@@ -34,6 +34,8 @@ export interface RootfsBind {
   noexec?: boolean;
   /** Skipped when the target exists in the rootfs (made only if missing). */
   ifAbsent?: boolean;
+  /** The user's group list the source is opened with (else the helper asks the name service). */
+  groups?: number[];
 }
 
 /** Mirrors the bit values in helper/job-mounts.c. */
@@ -69,7 +71,7 @@ export async function timed(helper: MountHelper, fields: (string | number)[]): P
  * node's mount helper unless given (tests drive their own, so the protocol is spelled only here).
  */
 export function bindIntoRootfs(bind: RootfsBind, helper: MountHelper = requireHelper()): Promise<HelperReply> {
-  return timed(helper, ['bind', bind.source, bind.rootfs, bind.target, bindFlags(bind), bind.uid, bind.gid, bind.deny || '-', bind.createAlsoIn || '-']);
+  return timed(helper, ['bind', bind.source, bind.rootfs, bind.target, bindFlags(bind), bind.uid, bind.gid, bind.deny || '-', bind.createAlsoIn || '-', bind.groups?.length ? bind.groups.join(',') : '-']);
 }
 
 /**

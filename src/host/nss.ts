@@ -12,6 +12,11 @@ export interface HostIdentity {
   passwd?: string;
   /** Lines for the user's primary and supplementary groups that the node knows. */
   groups: string[];
+  /**
+   * The user's whole group list (getgrouplist(3): what Slurm gives the job's processes), named or
+   * not; bind sources are opened with it. Undefined when the lookup gave none.
+   */
+  groupIds?: number[];
 }
 
 /** How long the name service may take (getent's limit before): then the job runs without a name. */
@@ -76,8 +81,16 @@ export function startIdentityLookup(uid: number, gid: number, cache: IdentityCac
     if (!reply.ok) return { groups: [] };
     const [passwd = '', ...groups] = Buffer.from(reply.value, 'hex').toString('utf8').split('\n').filter((line, index) => index === 0 || line);
     // The helper formats the entries itself; a uid the node does not know gives an empty first line.
-    const identity = { passwd: passwd.split(':')[2] === String(uid) ? passwd : undefined, groups: groups.filter((line) => line.split(':').length === 4) };
+    const identity = { passwd: passwd.split(':')[2] === String(uid) ? passwd : undefined, groups: groups.filter((line) => line.split(':').length === 4), groupIds: groupList(groups) };
     cache.set(uid, gid, identity, asked);
     return identity;
   };
+}
+
+/** The helper's "@groups GID,GID,..." line (helper/identity.c), or undefined. */
+function groupList(lines: string[]): number[] | undefined {
+  const listed = lines.find((line) => line.startsWith('@groups '))?.slice('@groups '.length);
+  if (!listed || !/^\d+(,\d+)*$/.test(listed)) return undefined;
+  const ids = listed.split(',').map(Number);
+  return ids.every((id) => id < 0xffffffff) ? ids : undefined;
 }

@@ -92,7 +92,19 @@ test("a user in supplementary groups finds them in the job's /etc/group, as the 
     for (const name of names.groups) expect(group).toContain(`${name}:x:${gidOf(name)}:${names.user}`);
     expect(group.join('\n')).not.toContain('strata-alice');
     expect(grouped.inJob('10', 'whoami').stdout).toBe(`${names.user}\n`);
+    // A mount source only a supplementary group may read is opened with the user's groups (the
+    // list the job's lookup found, not one lookup per mount); a group the user is not in is refused.
+    const shared = makeTree(join(site.root, 'grp-a-data'), { 'notes.txt': 'for group a\n' });
+    const other = makeTree(join(site.root, 'grp-other-data'), { 'notes.txt': 'not for you\n' });
+    execFileSync('chown', ['-R', `root:${names.groups[0]}`, shared]);
+    execFileSync('chown', ['-R', 'root:root', other]);
+    for (const dir of [shared, other]) execFileSync('chmod', ['0750', dir]);
+    expect((await grouped.prolog('11', 'plain:1', ['--mounts', `${shared}:/data`])).code).toBe(0);
+    expect(readFileSync(join(rootfs('11'), 'data/notes.txt'), 'utf8')).toBe('for group a\n');
+    expect((await grouped.prolog('12', 'plain:1', ['--mounts', `${other}:/data`])).code).toBe(0);
+    expect(errorOf('12')).toContain(`you (uid ${uid}) cannot read ${other}`);
   } finally {
+    for (const job of ['11', '12']) expect((await epilog(job)).code).toBe(0);
     expect((await epilog('10')).code).toBe(0);
     spawnSync('/usr/sbin/gpasswd', ['--delete', 'strata-alice', 'strata-grp-b']);
     spawnSync('/usr/sbin/userdel', [names.user]);

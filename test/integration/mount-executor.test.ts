@@ -2,7 +2,7 @@
 // per layer (what a site's metadata servers notice), and without the helper no container is set up.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
@@ -67,12 +67,14 @@ test("the job user's name service lookup runs in the executor, beside its other 
   const out = spawnSync(helper, [], { input: `${requests.join('\n')}\n`, encoding: 'utf8' }).stdout.split('\n');
   const text = (line: string) => Buffer.from(line.split('\t')[1], 'hex').toString('utf8');
   expect(out.slice(0, 2)).toEqual(['ok', 'ok']);
-  expect(text(out[2])).toBe(`${spawnSync('getent', ['passwd', '0'], { encoding: 'utf8' }).stdout}${spawnSync('getent', ['group', '0'], { encoding: 'utf8' }).stdout}`);
+  // Then the whole group list, which bind sources are opened with.
+  const rootGroups = spawnSync('id', ['-G', 'root'], { encoding: 'utf8' }).stdout.trim().split(' ').join(',');
+  expect(text(out[2])).toBe(`${spawnSync('getent', ['passwd', '0'], { encoding: 'utf8' }).stdout}${spawnSync('getent', ['group', '0'], { encoding: 'utf8' }).stdout}@groups ${rootGroups}\n`);
   expect(out[3]).toBe('ok');
   expect(out[4]).toMatch(/^err\tETIMEDOUT\tname service lookup: /);
-  // A uid and gid the node does not know: an empty passwd line and no group.
+  // A uid and gid the node does not know: an empty passwd line, no group line, only its gid listed.
   expect(out[5]).toBe('ok');
-  expect(text(out[6])).toBe('\n');
+  expect(text(out[6])).toBe('\n@groups 4199999\n');
   expect(out[7]).toMatch(/^err\tEINVAL\t/);
 });
 
@@ -119,4 +121,25 @@ test('requests sent at once are answered in order, and a request that waits (the
   expect(arrivals[0].ms).toBeLessThan(1000);
   expect(arrivals[0].text.split('\n').filter(Boolean)).toHaveLength(2);
   expect(arrivals.at(-1)!.ms).toBeGreaterThan(1000);
+});
+
+test('a bind source is opened with the group list the request carries (the job lookup\'s), else with the name service\'s', () => {
+  const helper = new URL('../../dist/helper/strata-mount', import.meta.url).pathname;
+  // uid/gid 4242, unknown to the node: the name service gives it no other group.
+  const source = join(site.root, 'group-4343-only');
+  const rootfs = join(site.root, 'groups-rootfs');
+  mkdirSync(source, { recursive: true });
+  mkdirSync(rootfs, { recursive: true });
+  chownSync(source, 0, 4343);
+  chmodSync(source, 0o750);
+  const bind = (target: string, groups?: string) => ['bind', source, rootfs, target, 16, 4242, 4242, '-', '-', ...(groups ? [groups] : [])].join('\t');
+  try {
+    const out = spawnSync(helper, [], { input: `${[bind('/with', '4242,4343'), bind('/without'), bind('/listed-without', '4242')].join('\n')}\n`, encoding: 'utf8' }).stdout.split('\n');
+    expect(out[0]).toMatch(/^ok\t\d+$/);
+    expect(out[1]).toMatch(/^err\tEACCES\t/);
+    expect(out[2]).toMatch(/^err\tEACCES\t/);
+  } finally {
+    spawnSync('/usr/bin/umount', [join(rootfs, 'with')]);
+  }
+  expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(rootfs);
 });

@@ -268,6 +268,10 @@ describe('planJob: bind mounts', () => {
       { source: '/dev', target: '/dev', readonly: false, optional: false, recursive: true },
     ]);
     for (const bind of binds) expect(bind.rootfs).toBe('/run/strata/jobs/42/rootfs');
+    // Opened as root: fixed host paths; everything a user or a site names is opened as the user.
+    expect(binds.map((bind) => bind.trusted)).toEqual([true, true, true]);
+    const withUser = bindSteps(planJob(job({ mounts: [{ source: '/lustre/p', target: '/data', readonly: true, optional: false, recursive: false }] }), config(), image()));
+    expect(withUser.find((bind) => bind.target === '/data')?.trusted).toBeFalsy();
   });
 
   test('site mounts keep their readonly/optional flags and are not recursive', () => {

@@ -50,7 +50,8 @@ export interface NodeOps {
   mountRootfs(step: StepOf<'rootfs'>, lockFile: string, timings: ApplyTimings): Promise<void>;
   /** Throws the job's or the node's error; a missing optional source is no error. */
   /** `ownTmp`: the job's /tmp, where missing mount points may be made too (host/job-mounts.ts). */
-  bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string, ownTmp?: string): Promise<void>;
+  /** `groups`: the user's group list from the job's identity lookup, when it was collected. */
+  bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string, ownTmp?: string, groups?: number[]): Promise<void>;
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
   /** A new file in a directory of the image, through the helper; none if the image lacks the directory. */
   putFile(step: StepOf<'put-file'>): Promise<void>;
@@ -94,7 +95,17 @@ async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runt
   const fault = faultPoint('STRATA_FAULT_KILL');
   // The name service answers while the mounts are made (a lookup changes nothing on the node).
   const jobFiles = plan.steps.find((step): step is StepOf<'job-files'> => step.op === 'job-files');
-  const identity = jobFiles && ops.startIdentityLookup(jobFiles.uid, jobFiles.gid);
+  const lookup = jobFiles && ops.startIdentityLookup(jobFiles.uid, jobFiles.gid);
+  // Once collected (for the job files, before the binds), the user's group list opens the bind
+  // sources: no name service lookup per bind.
+  const user: { groups?: number[] } = {};
+  const identity: IdentityLookup | undefined =
+    lookup &&
+    (async () => {
+      const found = await lookup();
+      if (jobFiles.uid === context.uid && jobFiles.gid === context.gid) user.groups = found.groupIds;
+      return found;
+    });
   const done = (step: Step, index: number, started: number) => {
     killIfFault(fault, index + 1, 'after');
     const key = step.op === 'bind' || step.op === 'device-bind' ? `bind ${step.target}` : step.op;
@@ -117,7 +128,7 @@ async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runt
     const started = performance.now();
     journal.append(step);
     killIfFault(fault, index + 1, 'before');
-    const outcome = carryOut(step, ops, context, runtime, job, identity);
+    const outcome = carryOut(step, ops, context, runtime, job, identity, user.groups);
     if (PIPELINED.has(step.op)) {
       const promise = Promise.resolve(outcome);
       // Awaited in settle(); a failure while an earlier one is awaited is no unhandled rejection.
@@ -131,7 +142,7 @@ async function carryOutAll(plan: Plan, context: ApplyContext, ops: NodeOps, runt
   await settle();
 }
 
-function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>, identity?: IdentityLookup): Promise<void> | void {
+function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: RuntimePaths, job: ReturnType<RuntimePaths['job']>, identity?: IdentityLookup, groups?: number[]): Promise<void> | void {
   switch (step.op) {
     case 'upper-tmpfs':
       return ops.mountUpperTmpfs(step);
@@ -143,7 +154,7 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
       return ops.mountRootfs(step, runtime.lockFile, context.timings);
     case 'bind':
       // Strata's own files are opened as root, and come from the runtime dir that others may not.
-      return step.trusted ? ops.bind(step, 0, 0, '', job.tmp) : ops.bind(step, context.uid, context.gid, runtime.runtimeDir, job.tmp);
+      return step.trusted ? ops.bind(step, 0, 0, '', job.tmp) : ops.bind(step, context.uid, context.gid, runtime.runtimeDir, job.tmp, groups);
     case 'readonly':
       return ops.makeReadonly(step);
     case 'put-file':
@@ -190,8 +201,9 @@ export const hostOps: NodeOps = {
     const { overlayMounted } = await withNodeLock(lockFile, () => mountRootfs(step), (waitedMs) => (timings['lock wait'] = waitedMs));
     if (!overlayMounted) checkOverlay(step);
   },
-  async bind(step, uid, gid, deny, ownTmp) {
+  async bind(step, uid, gid, deny, ownTmp, groups) {
     const reply = await bindIntoRootfs({
+      groups,
       source: step.source,
       rootfs: step.rootfs,
       target: step.target,

@@ -251,12 +251,15 @@ function checkOverlayFits(count: number, options: string, ref: string) {
 /** System, home, job and site binds, then the user's; parents before children. */
 function bindList(job: JobRequest, config: Config, environment: BindRequest[]): BindRequest[] {
   // /sys read-only, as in every container runtime: a job has no business reconfiguring the node.
+  // Trusted (opened as root): fixed host paths no user can change, which every user may enter;
+  // opening them as the user would cost the executor a child process each.
   const system: BindRequest[] = ['/proc', '/sys', '/dev'].map((path) => ({
     source: path,
     target: path,
     readonly: path === '/sys',
     optional: false,
     recursive: true,
+    trusted: true,
   }));
   const binds: BindRequest[] = [...system];
   const add = (bind: BindRequest) => {
