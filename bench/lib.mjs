@@ -97,6 +97,13 @@ export function mountNodeRun(root) {
   return dir;
 }
 
+/**
+ * The benchmarks' job user: an ordinary account (nobody), as a cluster's jobs are, so that what
+ * strata does for a non-root user (its name service entries, bind sources opened as the user) is
+ * measured too. Root's jobs skip both.
+ */
+export const JOB_USER = { uid: 65534, gid: 65534 };
+
 /** A strata configuration with its store under `root`, its runtime dir under `nodeRun(root)`. */
 export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
   const config = join(root, 'strata.yaml');
@@ -104,7 +111,7 @@ export function strataSite(root, { extra = '', logLevel = 'warn' } = {}) {
   const env = { STRATA_CONFIG: config };
   const cli = (argv) => execFileSync(process.execPath, [dist('bin/strata.js'), ...argv], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   // Slurm runs the entry points with no PATH and only its own variables.
-  const slurmEnv = (job, image) => ({ ...env, SLURM_JOB_ID: String(job), SLURM_JOB_UID: '0', SLURM_JOB_GID: '0', SPANK_STRATA_IMAGE: image });
+  const slurmEnv = (job, image) => ({ ...env, SLURM_JOB_ID: String(job), SLURM_JOB_UID: String(JOB_USER.uid), SLURM_JOB_GID: String(JOB_USER.gid), SPANK_STRATA_IMAGE: image });
   // `extra`: e.g. STRATA_AGENT=off, the front-ends then start Node instead of asking the agent.
   const prolog = (job, image, extra = {}) => timed([slurmEntry('prolog')], { ...slurmEnv(job, image), ...extra });
   const epilog = (job, image, extra = {}) => timed([slurmEntry('epilog')], { ...slurmEnv(job, image), ...extra });
@@ -255,7 +262,7 @@ export function importLayers(site, name, layers) {
 
 /** The store's layer files of an image, bottom first. */
 export function layerFiles(site, ref) {
-  const plan = JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', '0', '--gid', '0', '--image', ref, '--dry-run']));
+  const plan = JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', String(JOB_USER.uid), '--gid', String(JOB_USER.gid), '--image', ref, '--dry-run']));
   return plan.steps.find((step) => step.op === 'rootfs').layers.map((layer) => layer.file);
 }
 

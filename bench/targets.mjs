@@ -18,7 +18,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, timed, stats, table, fmt } from './lib.mjs';
+import { JOB_USER, QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, timed, stats, table, fmt } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 7));
 const LAYERS = [1, 5, 10, 40];
@@ -50,7 +50,7 @@ console.log(`images prepared in ${fmt(performance.now() - prepared)}`);
 const floorRuntime = join(nodeRun(root), 'floor');
 // mount(8) turns nosuid,nodev into mount flags; mount(2) wants them as flags (floor.c sets them).
 const overlayData = (options) => options.split(',').filter((option) => option !== 'nosuid' && option !== 'nodev').join(',');
-const planOf = (ref) => JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', '0', '--gid', '0', '--image', ref, '--dry-run']));
+const planOf = (ref) => JSON.parse(site.cli(['prolog', '--job', 'plan', '--uid', String(JOB_USER.uid), '--gid', String(JOB_USER.gid), '--image', ref, '--dry-run']));
 /** Operation files for floor job `job` of image `ref`: prolog and epilog, with or without the layer mounts. */
 function floorOps(ref, job, tag = '') {
   const text = JSON.stringify(planOf(ref)).replaceAll(`${site.runtime}/jobs/plan`, `${floorRuntime}/jobs/${job}`).replaceAll(`${site.runtime}/l`, `${floorRuntime}/l${tag}`);
