@@ -41,9 +41,9 @@ export function serveAgent(options: AgentOptions): Promise<number> {
   const send = (connection: number, bytes: Buffer) => {
     if (!gate.stdin.destroyed) gate.stdin.write(encodeFrame(connection, bytes));
   };
+  // The reply and its end in one write: the gate wakes once.
   const answer = (connection: number, bytes: Buffer) => {
-    send(connection, bytes);
-    send(connection, Buffer.alloc(0));
+    if (!gate.stdin.destroyed) gate.stdin.write(Buffer.concat([encodeFrame(connection, bytes), encodeFrame(connection, Buffer.alloc(0))]));
   };
   const drain = (reason: string) => {
     if (draining) return;
