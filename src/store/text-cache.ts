@@ -12,12 +12,13 @@ interface Kept {
   text: string;
 }
 
-/** Enough for the tags, manifests and configs of the images a node runs at once. */
-const MAX_KEPT = 512;
+/** Enough for the tags, manifests and configs of the images a node runs at once (bytes). */
+const MAX_KEPT_BYTES = 8 << 20;
 /** Larger files are not kept (a store file this size is not a manifest). */
 const MAX_TEXT = 1 << 20;
 
 const kept = new Map<string, Kept>();
+let keptBytes = 0;
 
 const identityOf = (info: BigIntStats) => `${info.dev}:${info.ino}:${info.size}:${info.ctimeNs}`;
 
@@ -30,7 +31,7 @@ export async function readStoreText(path: string, { noFollow }: { noFollow: bool
   if (known) {
     const info = await (noFollow ? lstat : stat)(path, { bigint: true }).catch(() => undefined);
     if (info?.isFile() && identityOf(info) === known.identity) return known.text;
-    kept.delete(path);
+    forget(path);
   }
   const handle = await open(path, constants.O_RDONLY | (noFollow ? constants.O_NOFOLLOW : 0));
   try {
@@ -45,7 +46,16 @@ export async function readStoreText(path: string, { noFollow }: { noFollow: bool
 }
 
 function remember(path: string, entry: Kept) {
-  kept.delete(path);
-  if (kept.size >= MAX_KEPT) kept.delete(kept.keys().next().value!);
+  forget(path);
+  // The oldest go first (a Map iterates in insertion order).
+  while (kept.size && keptBytes + entry.text.length > MAX_KEPT_BYTES) forget(kept.keys().next().value!);
   kept.set(path, entry);
+  keptBytes += entry.text.length;
+}
+
+function forget(path: string) {
+  const entry = kept.get(path);
+  if (!entry) return;
+  keptBytes -= entry.text.length;
+  kept.delete(path);
 }
