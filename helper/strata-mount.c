@@ -37,11 +37,9 @@
  * running on its behalf. Usage: strata-mount [CALLER_PID]
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/loop.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loops.h"
 #include "protocol.h"
 #include "untrusted.h"
 
@@ -155,72 +154,6 @@ static int do_mount(char **f) {
   return 0;
 }
 
-/* A loop device already bound read-only to `file` (its canonical path), or -1. */
-static int find_bound_loop(const char *file) {
-  DIR *dir = opendir("/sys/block");
-  if (!dir) return -1;
-  struct dirent *entry;
-  int found = -1;
-  while (found < 0 && (entry = readdir(dir))) {
-    if (strncmp(entry->d_name, "loop", 4) != 0) continue;
-    char path[PATH_MAX + 64], backing[PATH_MAX + 16], ro[8] = "";
-    snprintf(path, sizeof path, "/sys/block/%s/loop/backing_file", entry->d_name);
-    FILE *in = fopen(path, "re");
-    if (!in) continue;
-    char *line = fgets(backing, sizeof backing, in);
-    fclose(in);
-    if (!line) continue;
-    backing[strcspn(backing, "\n")] = 0;
-    if (strcmp(backing, file) != 0) continue;
-    snprintf(path, sizeof path, "/sys/block/%s/ro", entry->d_name);
-    in = fopen(path, "re");
-    if (!in) continue;
-    line = fgets(ro, sizeof ro, in);
-    fclose(in);
-    if (line && ro[0] == '1') found = atoi(entry->d_name + 4);
-  }
-  closedir(dir);
-  return found;
-}
-
-/* Bind the open file to a free loop device (read-only, autoclear); returns an open fd of the device. */
-static int attach_loop(int file_fd, const char *file, int direct_io, int *number) {
-  int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-  if (control < 0) return -1;
-  int device_fd = -1;
-  for (int attempt = 0; attempt < 64 && device_fd < 0; attempt++) {
-    int n = ioctl(control, LOOP_CTL_GET_FREE);
-    if (n < 0) break;
-    char name[32];
-    snprintf(name, sizeof name, "/dev/loop%d", n);
-    int fd = open(name, O_RDWR | O_CLOEXEC);
-    if (fd < 0) break;
-    struct loop_config config;
-    memset(&config, 0, sizeof config);
-    config.fd = (unsigned)file_fd;
-    config.block_size = direct_io ? 4096 : 0;
-    config.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR | (direct_io ? LO_FLAGS_DIRECT_IO : 0);
-    /* The ioctl name is informational (64 bytes); sysfs holds the full backing path. */
-    snprintf((char *)config.info.lo_file_name, LO_NAME_SIZE, "%.63s", file);
-    if (ioctl(fd, LOOP_CONFIGURE, &config) == 0) {
-      device_fd = fd;
-      *number = n;
-    } else {
-      int err = errno;
-      close(fd);
-      /* Another process took this free device between GET_FREE and CONFIGURE: take the next. */
-      if (err != EBUSY) {
-        errno = err;
-        break;
-      }
-    }
-  }
-  int err = errno;
-  close(control);
-  errno = err;
-  return device_fd;
-}
-
 static int do_loop(char **f) {
   /* One open is the only access to the (shared) filesystem holding the file: its canonical path
    * comes from /proc, not from a realpath() walk that would stat every component on the store. */
@@ -238,7 +171,7 @@ static int do_loop(char **f) {
     return 0;
   }
   file[length] = 0;
-  int number = find_bound_loop(file);
+  int number = find_bound_loop(file, lock_fd >= 0);
   int device_fd = -1;
   if (number < 0) {
     device_fd = attach_loop(file_fd, file, strcmp(f[6], "1") == 0, &number);
@@ -256,6 +189,7 @@ static int do_loop(char **f) {
   int err = errno;
   /* With autoclear, closing our descriptor of an unmounted device detaches it again. */
   if (device_fd >= 0) close(device_fd);
+  if (device_fd >= 0 && rc == 0) remember_bound_loop(number, file);
   if (rc != 0) reply_err(err, "mount");
   else reply_ok(device);
   return 0;
@@ -296,6 +230,7 @@ static int do_lock(char **f) {
     if (poll(&in, 1, 2) > 0 && (in.revents & (POLLHUP | POLLERR))) _exit(1);
   }
   lock_fd = fd;
+  forget_bound_loops();
   char waited[32];
   snprintf(waited, sizeof waited, "%.3f", now_ms() - started);
   reply_ok(waited);
@@ -303,6 +238,7 @@ static int do_lock(char **f) {
 }
 
 static int do_unlock(void) {
+  forget_bound_loops();
   if (lock_fd >= 0) close(lock_fd);
   lock_fd = -1;
   reply_ok(NULL);

@@ -30,7 +30,7 @@ for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o75
 // into a rootfs are made only through it (src/host/job-mounts.ts).
 mkdirSync(`${staging}/helper`);
 const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
-const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c', 'helper/image-files.c', 'helper/remap.c', 'helper/identity.c'], { stdio: 'inherit' });
+const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/loops.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c', 'helper/image-files.c', 'helper/remap.c', 'helper/identity.c'], { stdio: 'inherit' });
 // The reader of a job's writable layer for --container-save (helper/upper-walk.c).
 const walker = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-upper-walk`, 'helper/upper-walk.c'], { stdio: 'inherit' });
 const helperBuilt = helper.status === 0 && walker.status === 0;

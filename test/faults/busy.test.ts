@@ -34,6 +34,12 @@ test('a process with its cwd in the rootfs: epilog detaches lazily, status repor
     const gc = await fx.site.run(['node', 'gc', '--live-jobs', '']);
     expect(gc.code).toBe(0);
     expect(loopsFor(fx.site.store)).toHaveLength(3);
+    // The next job of the image while they are held mounts those same three devices: still one
+    // loop device per layer file.
+    expect((await jobs.prolog('82', 'three:1')).code).toBe(0);
+    expect(loopsFor(fx.site.store)).toHaveLength(3);
+    expect((await jobs.epilog('82')).code).toBe(0);
+    expect(loopsFor(fx.site.store)).toHaveLength(3);
   } finally {
     holder.kill('SIGKILL');
   }
