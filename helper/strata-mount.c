@@ -93,7 +93,7 @@ static double now_ms(void) {
   return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-int home_dir = -1;
+static int home_dir = -1;
 
 void flush_replies(void) { fflush(stdout); }
 

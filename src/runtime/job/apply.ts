@@ -48,9 +48,11 @@ export interface NodeOps {
   makeUpperDir(step: StepOf<'upper-dir'>): void;
   makeDir(step: StepOf<'mkdir'>): void;
   mountRootfs(step: StepOf<'rootfs'>, lockFile: string, timings: ApplyTimings): Promise<void>;
-  /** Throws the job's or the node's error; a missing optional source is no error. */
-  /** `ownTmp`: the job's /tmp, where missing mount points may be made too (host/job-mounts.ts). */
-  /** `groups`: the user's group list from the job's identity lookup, when it was collected. */
+  /**
+   * Throws the job's or the node's error; a missing optional source is no error. `ownTmp`: the
+   * job's /tmp, where missing mount points may be made too (host/job-mounts.ts). `groups`: the
+   * user's group list from the job's identity lookup, when it was collected.
+   */
   bind(step: StepOf<'bind'>, uid: number, gid: number, deny: string, ownTmp?: string, groups?: number[]): Promise<void>;
   makeReadonly(step: StepOf<'readonly'>): Promise<void>;
   /** A new file in a directory of the image, through the helper; none if the image lacks the directory. */
