@@ -9,7 +9,8 @@
  *   mount  SOURCE TARGET FSTYPE FLAGS DATA CWD    mount(2); "-" = NULL/none; FLAGS decimal MS_*
  *   loop   FILE TARGET FSTYPE FLAGS DATA DIRECTIO attach FILE read-only with autoclear (reusing a
  *                                                 loop already bound to it read-only), mount it;
- *                                                 reply carries the device
+ *                                                 reply carries the device. erofs: FILE itself
+ *                                                 where the kernel can (reply: FILE), else a loop
  *   umount TARGET FLAGS                           umount2(2), for paths strata owns
  *   bind   SOURCE ROOTFS TARGET FLAGS UID GID DENY ALSO [GROUPS]  a bind into a job's rootfs
  *                                                 (job-mounts.c); GROUPS: the user's group list
@@ -171,6 +172,19 @@ static int do_loop(char **f) {
     return 0;
   }
   file[length] = 0;
+  unsigned long flags = strtoul(f[4], NULL, 10);
+  if (strcmp(f[3], "erofs") == 0) {
+    /* erofs reads a regular file itself (Linux 6.12+, EROFS_FS_BACKED_BY_FILE): no loop device,
+     * and mountinfo names the file. A kernel without it answers ENOTBLK: attach a loop below. */
+    int rc = mount(file, f[2], "erofs", flags, opt(f[5]));
+    int err = errno;
+    if (rc == 0 || err != ENOTBLK) {
+      close(file_fd);
+      if (rc != 0) reply_err(err, "mount");
+      else reply_ok(file);
+      return 0;
+    }
+  }
   int number = find_bound_loop(file, lock_fd >= 0);
   int device_fd = -1;
   if (number < 0) {
@@ -185,7 +199,7 @@ static int do_loop(char **f) {
   close(file_fd);
   char device[32];
   snprintf(device, sizeof device, "/dev/loop%d", number);
-  int rc = mount(device, f[2], opt(f[3]), strtoul(f[4], NULL, 10), opt(f[5]));
+  int rc = mount(device, f[2], opt(f[3]), flags, opt(f[5]));
   int err = errno;
   /* With autoclear, closing our descriptor of an unmounted device detaches it again. */
   if (device_fd >= 0) close(device_fd);

@@ -40,6 +40,7 @@ export const ERROR_CODES = [
   'E_INTERNAL',
   'E_JOB_SETUP',
   'E_LAYER_CLASH',
+  'E_LAYER_WRITE',
   'E_LOCK',
   'E_MOUNT_ARGS',
   'E_NOT_BUILT',

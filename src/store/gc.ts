@@ -9,6 +9,7 @@ import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { MANIFEST_MEDIA_TYPE } from './image.js';
+import { LAYER_SUFFIXES } from './layout.js';
 import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
@@ -82,7 +83,8 @@ export function planGc(inv: GcInventory): GcPlan {
   return { keptImages, removeBlobs, removeLayers, removePointers, removeRecords };
 }
 
-async function listDigests(dir: string, suffix = ''): Promise<StoredFile[]> {
+/** The files of `dir` named by a sha256 hex digest followed by one of `suffixes` (none: nothing). */
+async function listDigests(dir: string, suffixes: readonly string[] = ['']): Promise<StoredFile[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -92,8 +94,9 @@ async function listDigests(dir: string, suffix = ''): Promise<StoredFile[]> {
   }
   const out: StoredFile[] = [];
   for (const name of names) {
-    const hex = suffix ? name.slice(0, -suffix.length) : name;
-    if ((suffix && !name.endsWith(suffix)) || !HEX_RE.test(hex)) continue;
+    const suffix = suffixes.find((candidate) => name.endsWith(candidate));
+    const hex = suffix === undefined ? '' : name.slice(0, name.length - suffix.length);
+    if (!HEX_RE.test(hex)) continue;
     const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);
     if (info?.isFile()) out.push({ digest: `sha256:${hex}`, path, size: info.size, mtimeMs: info.mtimeMs });
@@ -137,7 +140,7 @@ export interface NodeUse {
 export async function gcInventory(store: Store, graceSeconds: number, nodeUse: NodeUse): Promise<GcInventory> {
   const layout = store.layout;
   const blobs = await listDigests(join(layout.root, 'blobs', 'sha256'));
-  const layers = await listDigests(join(layout.root, 'layers', 'sha256'), '.sqfs');
+  const layers = await listDigests(join(layout.root, 'layers', 'sha256'), LAYER_SUFFIXES);
   const manifests = new Map<string, { config: string; layers: string[] }>();
   for (const blob of blobs) {
     if (blob.size > 4 * 1024 * 1024) continue;

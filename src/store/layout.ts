@@ -1,6 +1,7 @@
 // Where things live in the store (on the shared filesystem). The layout is the whole state:
 //
 //   <store>/layers/sha256/<hex>.sqfs   one read-only squashfs per layer, named by its own sha256
+//   <store>/layers/sha256/<hex>.erofs  or an uncompressed erofs (import.compression: none)
 //   <store>/blobs/sha256/<hex>         manifests and image configs (JSON), named by their sha256
 //   <store>/tags/<name>/@<tag>         "sha256:<manifest hex>\n" — a name may contain '/'
 //   <store>/diffids/sha256/<hex>       "sha256:<layer hex>\n" — uncompressed-tar digest → layer (dedupe)
@@ -9,12 +10,19 @@
 // Everything but tags and diffids is immutable once published. Nodes only ever read.
 
 import { join } from 'node:path';
+import type { Compression } from '../config/types.js';
 
 export const LAYER_MEDIA_TYPES = {
   squashfs: 'application/vnd.strata.layer.v1.squashfs',
+  erofs: 'application/vnd.strata.layer.v1.erofs',
 } as const;
 export type LayerFormat = keyof typeof LAYER_MEDIA_TYPES;
-const EXTENSIONS: Record<LayerFormat, string> = { squashfs: 'sqfs' };
+const LAYER_EXTENSIONS: Record<LayerFormat, string> = { squashfs: 'sqfs', erofs: 'erofs' };
+/** The endings of layer file names, one per format. */
+export const LAYER_SUFFIXES = Object.values(LAYER_EXTENSIONS).map((extension) => `.${extension}`);
+
+/** The layer format `strata import` writes: squashfs compressed as asked, or uncompressed erofs. */
+export const layerFormatFor = (compression: Compression): LayerFormat => (compression === 'none' ? 'erofs' : 'squashfs');
 
 export const hexOf = (digest: string) => digest.replace(/^sha256:/, '');
 
@@ -26,7 +34,7 @@ export class StoreLayout {
   constructor(readonly root: string) {}
 
   layerPath(digest: string, format: LayerFormat = 'squashfs') {
-    return join(this.root, 'layers', 'sha256', `${hexOf(digest)}.${EXTENSIONS[format]}`);
+    return join(this.root, 'layers', 'sha256', `${hexOf(digest)}.${LAYER_EXTENSIONS[format]}`);
   }
   blobPath(digest: string) {
     return join(this.root, 'blobs', 'sha256', hexOf(digest));

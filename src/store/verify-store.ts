@@ -6,6 +6,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { permissionProblems } from './permission-check.js';
+import { LAYER_SUFFIXES } from './layout.js';
 import { sha256OfFile } from './publish.js';
 import type { Store } from './store.js';
 
@@ -26,9 +27,10 @@ async function names(dir: string): Promise<string[]> {
 export async function verifyStore(store: Store, onFile?: (path: string) => void): Promise<VerifyReport> {
   const { layout } = store;
   const report: VerifyReport = { checked: { layers: 0, blobs: 0, tags: 0, bytes: 0 }, problems: [] };
-  const check = async (dir: string, suffix: string, kind: 'layers' | 'blobs') => {
+  const check = async (dir: string, suffixes: readonly string[], kind: 'layers' | 'blobs') => {
     for (const name of await names(dir)) {
-      const hex = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+      const suffix = suffixes.find((candidate) => candidate && name.endsWith(candidate)) ?? '';
+      const hex = name.slice(0, name.length - suffix.length);
       const path = join(dir, name);
       if (!/^[0-9a-f]{64}$/.test(hex)) {
         report.problems.push(`${path}: not a content address (stray file)`);
@@ -51,8 +53,8 @@ export async function verifyStore(store: Store, onFile?: (path: string) => void)
     }
   };
   report.problems.push(...(await permissionProblems(layout.root)));
-  await check(join(layout.root, 'layers', 'sha256'), '.sqfs', 'layers');
-  await check(join(layout.root, 'blobs', 'sha256'), '', 'blobs');
+  await check(join(layout.root, 'layers', 'sha256'), LAYER_SUFFIXES, 'layers');
+  await check(join(layout.root, 'blobs', 'sha256'), [], 'blobs');
   for (const tag of await store.listTags()) {
     report.checked.tags++;
     const ref = `${tag.name}:${tag.tag}`;

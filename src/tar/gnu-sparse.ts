@@ -45,6 +45,40 @@ function* usedEntries(fields: MapFields[]): Generator<{ block: Buffer; at: numbe
   }
 }
 
+export interface SparseMap {
+  /** The stored regions in file order; the entry's data is their bytes, one after another. */
+  regions: { offset: number; size: number }[];
+  /** The file's size, holes included. */
+  realsize: number;
+}
+
+/** The map of an old GNU sparse entry (typeflag 'S'). Throws TarFormatError on a bad number. */
+export function oldGnuSparseMap(entry: TarEntry): SparseMap {
+  const regions = [...usedEntries(fieldsOf(entry))].map(({ block, at }) => ({ offset: readNumber(block, at, 12, 'sparse offset'), size: readNumber(block, at + 12, 12, 'sparse size') }));
+  return { regions, realsize: readNumber(entry.headerBlock, REALSIZE, 12, 'sparse realsize') };
+}
+
+/**
+ * The map at the start of a PAX 1.0 sparse entry's data (count, then offset and size per region,
+ * one decimal number per line, padded to a whole block), and how many bytes of data it took.
+ */
+export function pax10SparseMap(data: Buffer, realsize: number): SparseMap & { mapBytes: number } {
+  const numbers: number[] = [];
+  let at = 0;
+  const next = () => {
+    const newline = data.indexOf(10, at);
+    const text = newline < 0 ? '' : data.toString('latin1', at, newline);
+    if (!/^[0-9]{1,18}$/.test(text)) throw new TarFormatError('bad PAX 1.0 sparse map');
+    at = newline + 1;
+    return Number(text);
+  };
+  const count = next();
+  for (let i = 0; i < count * 2; i++) numbers.push(next());
+  const regions = [];
+  for (let i = 0; i < numbers.length; i += 2) regions.push({ offset: numbers[i], size: numbers[i + 1] });
+  return { regions, realsize, mapBytes: padded(at) };
+}
+
 /** An old GNU sparse entry that tar2sqfs would misread (see the file comment). */
 export function needsSparseRewrite(entry: TarEntry): boolean {
   if (entry.typeflag !== TYPE.gnuSparse || entry.header.format !== 'gnu') return false;
@@ -59,12 +93,9 @@ export function needsSparseRewrite(entry: TarEntry): boolean {
  * unchanged). `extraRecords` are PAX records to keep (xattrs and the like); `path` is its name.
  */
 export function sparseAsPax10(entry: TarEntry, path: string, extraRecords: readonly PaxRecord[]): Buffer {
-  const map: number[] = [];
   try {
-    for (const { block, at } of usedEntries(fieldsOf(entry))) {
-      map.push(readNumber(block, at, 12, 'sparse offset'), readNumber(block, at + 12, 12, 'sparse size'));
-    }
-    const realsize = readNumber(entry.headerBlock, REALSIZE, 12, 'sparse realsize');
+    const { regions, realsize } = oldGnuSparseMap(entry);
+    const map = regions.flatMap(({ offset, size }) => [offset, size]);
     const text = Buffer.from(`${map.length / 2}\n${map.map((n) => `${n}\n`).join('')}`, 'latin1');
     const mapBlock = Buffer.alloc(padded(text.length));
     text.copy(mapBlock);

@@ -4,7 +4,8 @@
 // job sees after `strata import` + the prolog's real loop + overlayfs mounts is exactly what
 // `umoci unpack` gives for the same image. Layers come from umoci itself (repack of a changed
 // rootfs) and from hand-written tars (orders and shapes no single tool writes, but tar accepts).
-// One image per producer, one directory per case, so a difference names its case.
+// One image per producer, one directory per case, so a difference names its case. Each in both
+// layer formats: squashfs (tar2sqfs) and uncompressed erofs (strata's own writer, mounted on the file).
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync } from 'node:fs';
@@ -15,16 +16,19 @@ import { makeSite, type Site } from '../helpers/site.js';
 import { compareTrees, PER_JOB_PATHS } from '../helpers/tree-compare.js';
 
 let site: Site;
+let erofsSite: Site;
 let before: NodeState;
 
 beforeAll(() => {
   before = nodeState();
   site = makeSite('import-fidelity');
+  erofsSite = makeSite('import-fidelity-erofs', 'import:\n  compression: none\n');
 });
 
 afterAll(() => {
   expectNodeStateUnchanged(before);
   site.remove();
+  erofsSite.remove();
 });
 
 const dir = (name: string, mode = 0o755): TarSpec => ({ name, type: 'dir', mode });
@@ -153,15 +157,15 @@ function umociImage(layout: string, work: string): void {
   for (const step of steps) sh(`${step}\n cd ../.. && umoci repack --image ${layout}:u b`);
 }
 
-async function expectSameTreeAsUmoci(layout: string, ref: string, job: string, flatten = false): Promise<void> {
-  const bundle = join(site.root, `bundle-${ref}-${job}`);
+async function expectSameTreeAsUmoci(layout: string, ref: string, job: string, flatten = false, into: Site = site): Promise<void> {
+  const bundle = join(into.root, `bundle-${ref}-${job}`);
   execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:${ref}`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const imported = await site.run(['import', `oci:${layout}:${ref}`, '--tag', `fidelity:${job}`, ...(flatten ? ['--flatten'] : [])]);
+  const imported = await into.run(['import', `oci:${layout}:${ref}`, '--tag', `fidelity:${job}`, ...(flatten ? ['--flatten'] : [])]);
   expect(imported.stderr).toMatch(/^imported /);
-  const prolog = await site.run(['prolog', '--job', job, '--uid', '0', '--gid', '0', '--image', `fidelity:${job}`]);
+  const prolog = await into.run(['prolog', '--job', job, '--uid', '0', '--gid', '0', '--image', `fidelity:${job}`]);
   expect(prolog.stderr).toBe('');
   try {
-    const rootfs = join(site.runtime, `jobs/${job}/rootfs`);
+    const rootfs = join(into.runtime, `jobs/${job}/rootfs`);
     const expected = join(bundle, 'rootfs');
     // One comparison per top-level directory (per case), so every difference is listed at once.
     // What strata mounts per job (and /etc, which it makes for them where the image has none).
@@ -176,7 +180,7 @@ async function expectSameTreeAsUmoci(layout: string, ref: string, job: string, f
     expect(differences).toEqual([]);
     expect(compareTrees(expected, rootfs, { skip: [...skip] })).toBeUndefined();
   } finally {
-    expect((await site.run(['epilog', '--job', job])).code).toBe(0);
+    expect((await into.run(['epilog', '--job', job])).code).toBe(0);
   }
 }
 
@@ -185,11 +189,15 @@ test('hand-written layers: every kind of change gives the tree umoci unpacks', a
   handWrittenImage(layout);
   await expectSameTreeAsUmoci(layout, 'hand', 'fid1');
   await expectSameTreeAsUmoci(layout, 'hand', 'fid1flat', true);
-}, 60_000);
+  await expectSameTreeAsUmoci(layout, 'hand', 'fid1erofs', false, erofsSite);
+  await expectSameTreeAsUmoci(layout, 'hand', 'fid1erofsflat', true, erofsSite);
+  expect(readdirSync(join(erofsSite.store, 'layers/sha256')).every((name) => name.endsWith('.erofs'))).toBe(true);
+}, 90_000);
 
 test('layers written by umoci repack: every kind of change gives the tree umoci unpacks', async () => {
   const layout = join(site.root, 'umoci');
   umociImage(layout, site.root);
   await expectSameTreeAsUmoci(layout, 'u', 'fid2');
   await expectSameTreeAsUmoci(layout, 'u', 'fid2flat', true);
-}, 60_000);
+  await expectSameTreeAsUmoci(layout, 'u', 'fid2erofs', false, erofsSite);
+}, 90_000);

@@ -1,4 +1,4 @@
-// buildSquashfsLayer end to end: real tar2sqfs, checked with unsquashfs and getfattr (no mounts).
+// buildLayerFile end to end: real tar2sqfs, checked with unsquashfs and getfattr (no mounts).
 // Layer tars are built in-process (test/helpers/tar-build.ts), as Python's tarfile writes them.
 
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { isStrataError, type StrataError } from '../../src/errors.js';
 import { TOOLS } from '../../src/host/tools.js';
-import { buildSquashfsLayer, type BuildSquashfsLayerOptions } from '../../src/store/import/squashfs.js';
+import { buildLayerFile, type BuildLayerOptions } from '../../src/store/import/layer-file.js';
 import { buildTar as build, type TarEntrySpec } from '../helpers/tar-build.js';
 
 const GETFATTR = '/usr/bin/getfattr';
@@ -68,9 +68,9 @@ function xattrs(image: string, path: string): Record<string, string> {
 
 const sha256 = (path: string) => `sha256:${createHash('sha256').update(readFileSync(path)).digest('hex')}`;
 
-async function buildError(options: BuildSquashfsLayerOptions): Promise<StrataError> {
+async function buildError(options: BuildLayerOptions): Promise<StrataError> {
   try {
-    await buildSquashfsLayer(options);
+    await buildLayerFile(options);
   } catch (error) {
     if (!isStrataError(error)) throw error;
     expect(error.message).not.toContain('\n');
@@ -116,11 +116,11 @@ function expectLayer(image: string) {
   expect(xattrs(image, 'bin')).toEqual({});
 }
 
-describe('buildSquashfsLayer from a tar', () => {
+describe('buildLayerFile from a tar', () => {
   it('builds a squashfs with overlay whiteouts, opaque dirs, long names and links, and returns the diff_id', async () => {
     const tar = buildTar(LAYER);
     const out = fresh('layer.sqfs.partial');
-    const built = await buildSquashfsLayer({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' });
+    const built = await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' });
     expect(built).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length });
     expectLayer(out);
   });
@@ -133,7 +133,7 @@ describe('buildSquashfsLayer from a tar', () => {
     execFileSync(TOOLS.zstd, ['-q', '-o', zst, tar]);
     for (const [source, compression] of [[gz, 'gzip'], [zst, 'xz']] as const) {
       const out = fresh('layer.sqfs.partial');
-      const built = await buildSquashfsLayer({ source: { kind: 'tar', path: source }, outputPath: out, compression });
+      const built = await buildLayerFile({ source: { kind: 'tar', path: source }, outputPath: out, compression });
       expect(built.diffId).toBe(sha256(tar));
       expectLayer(out);
     }
@@ -143,7 +143,7 @@ describe('buildSquashfsLayer from a tar', () => {
     // tar2sqfs 1.2 stores a small lz4 id table "compressed" but larger than raw; unsquashfs 4.5.1
     // refuses any table block larger than its uncompressed size, the kernel does not check that.
     const out = fresh('layer.sqfs.partial');
-    await buildSquashfsLayer({ source: { kind: 'tar', path: buildTar(LAYER) }, outputPath: out, compression: 'lz4' });
+    await buildLayerFile({ source: { kind: 'tar', path: buildTar(LAYER) }, outputPath: out, compression: 'lz4' });
     const described = execFileSync(RDSQUASHFS, ['--describe', out], { encoding: 'utf8' }).split('\n');
     expect(described).toContain('nod etc/shadow 00 7 8 c 0 0');
     expect(described).toContain('nod var/lib/apt/lists 00 0 0 c 0 0');
@@ -161,14 +161,14 @@ describe('buildSquashfsLayer from a tar', () => {
     const tar = fresh('sparse.tar');
     execFileSync(TOOLS.tar, ['--format=gnu', '--sparse', '-C', dir, '-cf', tar, '.']);
     const out = fresh('sparse.sqfs');
-    await buildSquashfsLayer({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' });
+    await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' });
     const unpacked = fresh('sparse-out');
     execFileSync(TOOLS.unsquashfs, ['-q', '-n', '-d', unpacked, out], { stdio: 'ignore' });
     expect(readFileSync(join(unpacked, 'holes')).equals(readFileSync(join(dir, 'holes')))).toBe(true);
   });
 });
 
-describe('buildSquashfsLayer with names given twice (rebuilt from a plan; the last entry wins)', () => {
+describe('buildLayerFile with names given twice (rebuilt from a plan; the last entry wins)', () => {
   const TWICE: EntrySpec[] = [
     { name: 'f', data: 'first' },
     { name: 'g', type: 'hardlink', linkname: 'f' },
@@ -188,7 +188,7 @@ describe('buildSquashfsLayer with names given twice (rebuilt from a plan; the la
   it('from a tar file', async () => {
     const tar = buildTar(TWICE);
     const out = fresh('twice.sqfs');
-    expect(await buildSquashfsLayer({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' })).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length });
+    expect(await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' })).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length });
     expectLast(out);
   });
 
@@ -203,13 +203,13 @@ describe('buildSquashfsLayer with names given twice (rebuilt from a plan; the la
         yield bytes.subarray(100);
       })();
     };
-    await buildSquashfsLayer({ source: { kind: 'stream', what: 'test stream', open }, outputPath: out, compression: 'zstd' });
+    await buildLayerFile({ source: { kind: 'stream', what: 'test stream', open }, outputPath: out, compression: 'zstd' });
     expect(opened).toBe(3);
     expectLast(out);
   });
 });
 
-describe('buildSquashfsLayer from a directory', () => {
+describe('buildLayerFile from a directory', () => {
   it('tars the tree with xattrs and converts .wh. files found in it', async () => {
     const dir = fresh('rootfs');
     mkdirSync(join(dir, 'etc'), { recursive: true });
@@ -223,7 +223,7 @@ describe('buildSquashfsLayer from a directory', () => {
     execFileSync('/usr/bin/chmod', ['0750', dir]);
 
     const out = fresh('dir.sqfs.partial');
-    const built = await buildSquashfsLayer({ source: { kind: 'dir', path: dir }, outputPath: out, compression: 'zstd' });
+    const built = await buildLayerFile({ source: { kind: 'dir', path: dir }, outputPath: out, compression: 'zstd' });
     expect(built.diffId).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(built.bytesIn % 512).toBe(0);
 
@@ -236,12 +236,12 @@ describe('buildSquashfsLayer from a directory', () => {
     expect(xattrs(out, 'etc/hostname')).toEqual({ 'user.origin': 'test' });
 
     // The same tree gives the same diff_id (no atime/ctime in the tar).
-    const again = await buildSquashfsLayer({ source: { kind: 'dir', path: dir }, outputPath: fresh('again.sqfs'), compression: 'lz4' });
+    const again = await buildLayerFile({ source: { kind: 'dir', path: dir }, outputPath: fresh('again.sqfs'), compression: 'lz4' });
     expect(again.diffId).toBe(built.diffId);
   });
 });
 
-describe('buildSquashfsLayer errors', () => {
+describe('buildLayerFile errors', () => {
   it('names a missing source path', async () => {
     const missing = join(work, 'no-such-layer.tar');
     const error = await buildError({ source: { kind: 'tar', path: missing }, outputPath: fresh('x.sqfs'), compression: 'zstd' });

@@ -19,7 +19,7 @@ export async function nodeStatusCommand(args: { json?: boolean }): Promise<numbe
 export function renderInventory(inventory: NodeInventory): string {
   const out: string[] = [];
   if (inventory.layers.length) {
-    out.push(table([['LAYER', 'DEVICE', 'JOBS', 'FILE'], ...inventory.layers.map((layer) => [layer.id, layer.mounted ? (layer.device ?? '?') : '(not mounted)', layer.jobs.join(',') || '-', layer.file ?? '-'])]));
+    out.push(table([['LAYER', 'DEVICE', 'JOBS', 'FILE'], ...inventory.layers.map((layer) => [layer.id, layer.mounted ? (layer.device ?? (layer.file ? '(the file)' : '?')) : '(not mounted)', layer.jobs.join(',') || '-', layer.file ?? '-'])]));
   }
   if (inventory.jobs.length) {
     const upper = (job: NodeInventory['jobs'][number]) =>

@@ -47,6 +47,8 @@ export interface LayerMount {
   file: string;
   /** Where it is mounted on this node (shared by all jobs). */
   mountPoint: string;
+  /** An erofs layer (import.compression: none); absent: squashfs, as in journals before erofs. */
+  erofs?: true;
 }
 
 export interface EntryConfig {
@@ -161,6 +163,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
     digest: layer.digest,
     file: layer.path,
     mountPoint: runtime.layerMount(layer.digest),
+    ...(layer.format === 'erofs' ? { erofs: true as const } : {}),
   }));
   const options = overlayOptions(layers, upperRoot);
   checkOverlayFits(layers.length, options, image.ref);

@@ -32,8 +32,9 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (toMount.has(layer.mountPoint)) continue;
     const device = deviceOf(layer.mountPoint);
     if (device !== undefined && device !== layerDirDevice) {
-      // Something is mounted there: it must be this layer file, through a loop device.
-      const backing = loopBackingFileOfDevice(device);
+      // Something is mounted there: it must be this layer file, through a loop device or (erofs)
+      // backed by the file itself, which mountinfo names as the mount's source.
+      const backing = loopBackingFileOfDevice(device) ?? (layer.erofs ? readMountinfo(layer.mountPoint).findLast((entry) => entry.mountPoint === layer.mountPoint && entry.fsType === 'erofs')?.source : undefined);
       if (backing !== layer.file && backing !== realpathOrSelf(layer.file)) {
         throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? blockDeviceName(device) ?? 'another filesystem'}, not ${layer.file}`, {
           hint: 'run `strata node gc` on this node',
@@ -50,12 +51,12 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
     toMount.set(layer.mountPoint, layer);
   }
-  // Sent at once (a loop device with autoclear each, reusing one already bound to the file): the
-  // executor attaches and mounts them in order while the node lock is held, and this process
-  // waits once instead of once per layer. The first failure, in layer order, is the job's; the
+  // Sent at once (a loop device with autoclear each, reusing one already bound to the file; erofs
+  // backed by its file where the kernel can): the executor attaches and mounts them in order
+  // while the node lock is held, and this process waits once instead of once per layer. The first failure, in layer order, is the job's; the
   // layers mounted meanwhile are released like any unused layer.
   const layers = [...toMount.values()];
-  const results = await Promise.all(layers.map((layer) => tryMountImage({ file: layer.file, target: layer.mountPoint, type: 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo })));
+  const results = await Promise.all(layers.map((layer) => tryMountImage({ file: layer.file, target: layer.mountPoint, type: layer.erofs ? 'erofs' : 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo })));
   for (const [index, result] of results.entries()) {
     if (result.exitCode !== 0) throw layerMountError(layers[index].file, layers[index].digest, result.stderr);
   }

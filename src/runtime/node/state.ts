@@ -187,12 +187,14 @@ export function inventoryNode(snapshot: NodeSnapshot): NodeInventory {
     const mountPoint = join(runtime.layerDir, id);
     const entry = mounts.findLast((candidate) => candidate.mountPoint === mountPoint);
     const loop = entry ? snapshot.loops.find((device) => device.name === entry.source) : undefined;
+    // An erofs layer backed by its file: the mount's source is the file.
+    const file = loop?.backingFile ?? (entry?.fsType === 'erofs' && entry.source.startsWith('/') ? entry.source : undefined);
     const users = jobs.filter((job) => job.layers.includes(id)).map((job) => job.id);
     if (!entry) stale.push({ kind: 'empty-layer-dir', path: mountPoint, detail: 'layer mount point with nothing mounted on it' });
     else if (users.length === 0 && snapshot.cachePolicy === 'release') {
-      stale.push({ kind: 'unused-layer', path: mountPoint, detail: `no job uses it (${loop?.backingFile ?? entry.source}); layers.cache is release` });
+      stale.push({ kind: 'unused-layer', path: mountPoint, detail: `no job uses it (${file ?? entry.source}); layers.cache is release` });
     }
-    return { id, mountPoint, mounted: entry !== undefined, device: entry?.source, file: loop?.backingFile, jobs: users };
+    return { id, mountPoint, mounted: entry !== undefined, device: loop || !file ? entry?.source : undefined, file, jobs: users };
   });
 
   // Loop devices on store files (or backing a layer mount), and who mounts them here.

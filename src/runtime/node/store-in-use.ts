@@ -1,10 +1,11 @@
 // What this node holds of an image store, for `strata gc`: the manifests its jobs pinned (their
-// entry.json) and the layer files its loop devices are attached to. Node state, read here so that
+// entry.json) and the layer files it has mounted (through loop devices, or erofs on the file). Node state, read here so that
 // the store's mark and sweep (store/gc.ts) takes it as data and never reads the runtime itself.
 
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listLoopDevices } from '../../host/loop.js';
+import { readMountinfo } from '../../host/mountinfo.js';
 import { RuntimePaths } from '../paths.js';
 import { parseEntry } from '../job/records.js';
 import type { NodeUse } from '../../store/gc.js';
@@ -32,9 +33,10 @@ async function pinnedOnThisNode(runtimeDir: string): Promise<string[]> {
 
 function mountedLayers(storeRoot: string): string[] {
   const prefix = join(storeRoot, 'layers', 'sha256') + '/';
-  // A layer file replaced while attached (" (deleted)") still pins its digest.
-  return listLoopDevices()
-    .map((loop) => loop.backingFile)
+  // A layer file replaced while attached (" (deleted)") still pins its digest. erofs layers
+  // backed by their file have no loop device: mountinfo names the file.
+  const erofsFiles = readMountinfo().filter((entry) => entry.fsType === 'erofs').map((entry) => entry.source);
+  return [...listLoopDevices().map((loop) => loop.backingFile), ...erofsFiles]
     .filter((backing) => backing.startsWith(prefix))
     .map((backing) => `sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
 }

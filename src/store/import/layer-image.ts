@@ -1,10 +1,10 @@
-// `strata import dir:PATH | tar:PATH --tag NAME:TAG [--base NAME:TAG]`: build one squashfs layer,
+// `strata import dir:PATH | tar:PATH --tag NAME:TAG [--base NAME:TAG]`: build one layer file,
 // publish it, and publish a manifest whose layers are the base's plus the new one.
 
 import type { Compression } from '../../config/types.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, emptyImageConfig, type ImageConfig, type Manifest } from '../image.js';
-import { LAYER_MEDIA_TYPES } from '../layout.js';
-import { buildSquashfsLayer } from './squashfs.js';
+import { LAYER_MEDIA_TYPES, layerFormatFor } from '../layout.js';
+import { buildLayerFile } from './layer-file.js';
 import { localLayerSource, type LayerSource } from './layer-source.js';
 import { publishBlob } from '../publish.js';
 import { createStoreRoot } from './store-root.js';
@@ -40,7 +40,8 @@ export async function importLayerImage(store: Store, request: LayerImageRequest)
   const base = request.base ? await store.open(request.base) : undefined;
   await createStoreRoot(store.layout.root);
 
-  const layer = await publishNewLayer(store, 'layer', 0, async (partial) => (await buildSquashfsLayer({ source, outputPath: partial, compression: request.compression })).diffId);
+  const format = layerFormatFor(request.compression);
+  const layer = await publishNewLayer(store, 'layer', 0, format, async (partial) => (await buildLayerFile({ source, outputPath: partial, compression: request.compression })).diffId);
   const diffId = layer.key;
 
   const config: ImageConfig = base ? structuredClone(base.config) : emptyImageConfig();
@@ -57,7 +58,7 @@ export async function importLayerImage(store: Store, request: LayerImageRequest)
     config: { mediaType: CONFIG_MEDIA_TYPE, digest: configDigest, size: configBytes.length },
     layers: [
       ...(base?.manifest.layers ?? []),
-      { mediaType: LAYER_MEDIA_TYPES.squashfs, digest: layer.digest, size: layer.size, annotations: { [DIFF_ID_ANNOTATION]: diffId } },
+      { mediaType: LAYER_MEDIA_TYPES[format], digest: layer.digest, size: layer.size, annotations: { [DIFF_ID_ANNOTATION]: diffId } },
     ],
     annotations: { 'org.strata.source': request.source, 'org.opencontainers.image.created': created },
   };

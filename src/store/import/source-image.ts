@@ -9,9 +9,9 @@ import type { Compression } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { CONFIG_MEDIA_TYPE, DIFF_ID_ANNOTATION, MANIFEST_MEDIA_TYPE, type Manifest } from '../image.js';
 import { createStoreRoot } from './store-root.js';
-import { LAYER_MEDIA_TYPES } from '../layout.js';
+import { LAYER_MEDIA_TYPES, layerFormatFor } from '../layout.js';
 import { uncompressedLayer } from './decompress.js';
-import { buildSquashfsLayer } from './squashfs.js';
+import { buildLayerFile } from './layer-file.js';
 import { flattenLayers } from './flatten.js';
 import { sweepPartials } from '../partials.js';
 import { mapLimit } from './pool.js';
@@ -129,7 +129,7 @@ export async function importSourceImage(store: Store, source: ImageSource, reque
       mediaType: MANIFEST_MEDIA_TYPE,
       config: { mediaType: CONFIG_MEDIA_TYPE, digest: configDigest, size: image.configBytes.length },
       layers: stored.map((layer, index) => ({
-        mediaType: LAYER_MEDIA_TYPES.squashfs,
+        mediaType: LAYER_MEDIA_TYPES[layerFormatFor(request.compression)],
         digest: layer.digest,
         size: layer.size,
         annotations: (flattened ? { [FLATTENED_ANNOTATION]: diffIds.join(',') } : { [DIFF_ID_ANNOTATION]: diffIds[index] }) as Record<string, string>,
@@ -154,7 +154,8 @@ export const FLATTENED_ANNOTATION = 'org.strata.flattened_from';
 /** One layer from all of them (flatten.ts), keyed in diffids/ by a digest of the diff_id list. */
 async function storeFlattened(store: Store, layers: SourceLayer[], diffIds: string[], sourceWhat: string, options: LayerBuildOptions): Promise<StoredLayer> {
   const key = flattenedKey(diffIds);
-  const existing = await storedLayerFor(store, key);
+  const format = layerFormatFor(options.compression);
+  const existing = await storedLayerFor(store, key, format);
   if (existing) return { ...existing, reused: true };
   const what = `the flattened layers of ${sourceWhat}`;
   const merged = async () =>
@@ -164,8 +165,8 @@ async function storeFlattened(store: Store, layers: SourceLayer[], diffIds: stri
         return { diffId: diffIds[index], what: layerWhat, open: async () => uncompressedLayer(verifyStream(await layer.open(), layer.digest, layerWhat, { size: layer.size, onBytes: options.onBytes }), layerWhat) };
       }),
     );
-  const published = await publishNewLayer(store, 'flat', options.stripeCount, async (partial) => {
-    await buildSquashfsLayer({ source: { kind: 'stream', what, open: merged }, outputPath: partial, compression: options.compression });
+  const published = await publishNewLayer(store, 'flat', options.stripeCount, format, async (partial) => {
+    await buildLayerFile({ source: { kind: 'stream', what, open: merged }, outputPath: partial, compression: options.compression });
     return key;
   });
   return { digest: published.digest, size: published.size, reused: false };
@@ -173,11 +174,12 @@ async function storeFlattened(store: Store, layers: SourceLayer[], diffIds: stri
 
 /** One layer of the image: reused by diff_id, else built from the verified blob and checked against its diff_id. */
 async function storeLayer(store: Store, layer: SourceLayer, diffId: string, index: number, sourceWhat: string, options: LayerBuildOptions): Promise<StoredLayer> {
-  const existing = await storedLayerFor(store, diffId);
+  const format = layerFormatFor(options.compression);
+  const existing = await storedLayerFor(store, diffId, format);
   if (existing) return { ...existing, reused: true };
   const what = `layer ${index + 1} (${layer.digest ?? diffId}) of ${sourceWhat}`;
-  const published = await publishNewLayer(store, 'layer', options.stripeCount, async (partial) => {
-    const built = await buildSquashfsLayer({
+  const published = await publishNewLayer(store, 'layer', options.stripeCount, format, async (partial) => {
+    const built = await buildLayerFile({
       source: { kind: 'stream', what, open: async () => verifyStream(await layer.open(), layer.digest, what, { size: layer.size, onBytes: options.onBytes }) },
       outputPath: partial,
       compression: options.compression,

@@ -7,6 +7,7 @@ import type { Config } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { humanBytes } from '../../format.js';
 import { storedLayerFor } from '../import/stored-layer.js';
+import { layerFormatFor } from '../layout.js';
 import { namespaceOf } from '../ref.js';
 import { configDiffIds } from '../sources/manifest.js';
 import type { SourceImage } from '../sources/types.js';
@@ -49,7 +50,7 @@ export async function checkUserQuota(config: Config, store: Store, user: string 
   if (image) {
     const diffIds = configDiffIds(image.configBytes, image.layers.length, 'the image');
     for (const [index, layer] of image.layers.entries()) {
-      const stored = await storedLayerFor(store, diffIds[index]);
+      const stored = await storedLayerFor(store, diffIds[index], layerFormatFor(config.import.compression));
       if (!stored) adding += layer.size ?? 0;
       else if (!usage.site.has(stored.digest) && !usage.charged.has(stored.digest)) adding += stored.size;
     }
