@@ -5,8 +5,9 @@
 //
 // Layer files: the tree as one layer, built the way `strata import` builds layers (a tar on
 // tar2sqfs's stdin, strata's flags from src/store/import/squashfs.ts) with zstd / lz4 / gzip at
-// 128 KiB (tar2sqfs's and so strata's default) and 1 MiB blocks; and erofs (mkfs.erofs from the
-// directory: erofs-utils 1.5 in Debian 12 has no tar input) uncompressed / lz4 / lz4hc, mounted
+// 128 KiB (tar2sqfs's and so strata's default) and 1 MiB blocks; uncompressed erofs as `strata
+// import` writes it with import.compression: none; and erofs by mkfs.erofs from the directory
+// (erofs-utils 1.5 in Debian 12 has no tar input) uncompressed / lz4 / lz4hc, mounted
 // backed by the file itself (Linux 6.12+) and, once, through a loop device. Each is mounted as strata
 // mounts a job (bench/floor.c issues the system calls): read-only autoclear loop device, the layer
 // ro,nosuid,nodev, overlay with strata's options over a tmpfs upper, /proc /sys /dev recursive binds,
@@ -69,7 +70,7 @@ const squashfs = (QUICK ? [['zstd', 128]] : [['zstd', 128], ['zstd', 1024], ['lz
   // src/store/import/squashfs.ts's arguments, plus the block size.
   build: (file) => sh(`tar -C ${tree} -cf - . | tar2sqfs --quiet --no-skip --force --compressor ${compression} --defaults uid=0,gid=0,mode=0755,mtime=0 --block-size ${blockKib * KIB} ${file}`),
 }));
-// Uncompressed squashfs, which tar2sqfs cannot write (strata refuses import.compression none):
+// Uncompressed squashfs, which tar2sqfs cannot write (strata writes erofs for import.compression none):
 // sqfstar (squashfs-tools) reads the same tar; it tells the format's cost from the compression's.
 // (It says "Empty tar filename ... ignoring" for the tar's ./ entry: the root gets its defaults.)
 const plainSquashfs = QUICK ? [] : [{
@@ -78,15 +79,29 @@ const plainSquashfs = QUICK ? [] : [{
   fstype: 'squashfs',
   build: (file) => sh(`tar -C ${tree} -cf - . | sqfstar -quiet -no-progress -noI -noD -noF -noX -force ${file} >/dev/null`),
 }];
-const erofs = (QUICK ? ['lz4hc'] : ['none', 'lz4', 'lz4hc']).map((compression) => ({
+const erofs = (QUICK ? [] : ['none', 'lz4', 'lz4hc']).map((compression) => ({
   name: `erofs ${compression}`,
   file: join(root, `layer-${compression}.erofs`),
   fstype: 'erofs',
   build: (file) => execFileSync('mkfs.erofs', ['--quiet', ...(compression === 'none' ? [] : [`-z${compression}`]), file, tree], { stdio: ['ignore', 'ignore', 'inherit'] }),
 }));
+// What `strata import` writes with import.compression: none (strata's own erofs writer, from the
+// tree's tar): the layer file taken from a scratch store.
+const strataErofs = [{
+  name: 'erofs none (strata, compression: none)',
+  file: join(root, 'layer-strata.erofs'),
+  fstype: 'erofs',
+  build: (file) => {
+    const store = join(root, 'strata-store');
+    const config = join(root, 'strata.yaml');
+    writeFileSync(config, `store:\n  path: ${store}\nruntime_dir: ${root}/strata-run\nimport:\n  compression: none\n`);
+    execFileSync(process.execPath, [join(repo, 'dist/bin/strata.js'), 'import', `dir:${tree}`, '--tag', 'inside:erofs'], { env: { ...process.env, STRATA_CONFIG: config }, stdio: ['ignore', 'ignore', 'inherit'] });
+    sh(`mv ${store}/layers/sha256/*.erofs ${file} && rm -rf ${store}`);
+  },
+}];
 // --layers REGEX: only the layer variants whose names match (the local tree is always measured).
 const only = new RegExp(option('--layers', '.'));
-const layers = [...squashfs, ...plainSquashfs, ...erofs].filter((layer) => only.test(layer.name));
+const layers = [...squashfs, ...plainSquashfs, ...strataErofs, ...erofs].filter((layer) => only.test(layer.name));
 const built = performance.now();
 for (const layer of layers) {
   const started = performance.now();

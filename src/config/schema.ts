@@ -327,8 +327,8 @@ export const SETTINGS: readonly Setting[] = [
     type: 'enum',
     allowed: COMPRESSIONS,
     default: 'zstd',
-    description: 'Compression of the squashfs layer files written by `strata import`.',
-    why: 'Measured (docs/performance.md): the smallest layer files (zstd 22 MiB, gzip 24, lz4 36, none 74 for a 75 MB Python tree); cold start-up as fast as any other compression tar2sqfs writes (stdlib imports faster than local disk; numpy 1.5-1.7x and an MPI hello 1.2-1.3x local disk with every compressed format, lz4 and 1 MiB blocks no faster); lz4 and none read large files faster cold but make the store 1.6-3.3x larger.',
+    description: 'Compression of the squashfs layer files written by `strata import`; `none` writes uncompressed erofs layers instead (mounted backed by their file).',
+    why: 'Measured (docs/performance.md): zstd makes the smallest layer files (zstd 22 MiB, gzip 24, lz4 36, none 74 for a 75 MB Python tree) and starts as fast as any other compression (stdlib imports faster than local disk; numpy 1.5-1.7x and an MPI hello 1.2-1.3x local disk with every compressed format); only uncompressed erofs (`none`) starts numpy and MPI as fast as local disk, at ~3x the store size.',
   },
   {
     key: 'import.parallel_layers',

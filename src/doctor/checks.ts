@@ -44,6 +44,7 @@ export function runChecks(facts: Facts): Check[] {
     checkConfig(facts),
     checkLoopDriver(facts),
     checkSquashfs(facts),
+    checkErofs(facts),
     checkOverlay(facts),
     checkUserNamespaces(facts),
     checkLoopDevices(facts),
@@ -85,6 +86,13 @@ export function checkSquashfs({ kernel }: Facts): Check {
   if (kernel.filesystems.includes('squashfs')) return ok('kernel.squashfs', 'squashfs loaded');
   if (kernel.modules.includes('squashfs')) return ok('kernel.squashfs', 'squashfs module available (loaded on first mount)');
   return fail('kernel.squashfs', 'the kernel has no squashfs', 'run `modprobe squashfs`, or use a kernel built with CONFIG_SQUASHFS and CONFIG_SQUASHFS_ZSTD');
+}
+
+/** erofs is needed only for images imported with import.compression: none: a warning, not a failure. */
+export function checkErofs({ kernel }: Facts): Check {
+  if (kernel.filesystems.includes('erofs')) return ok('kernel.erofs', 'erofs loaded (for images imported with import.compression: none)');
+  if (kernel.modules.includes('erofs')) return ok('kernel.erofs', 'erofs module available (loaded on first mount; for images imported with import.compression: none)');
+  return warn('kernel.erofs', 'the kernel has no erofs: images imported with import.compression: none cannot start on this node', 'run `modprobe erofs`, or use a kernel built with CONFIG_EROFS_FS (and CONFIG_EROFS_FS_BACKED_BY_FILE, Linux 6.12+, to need no loop device)');
 }
 
 export function checkOverlay({ kernel }: Facts): Check {

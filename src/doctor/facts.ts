@@ -79,7 +79,7 @@ export interface Facts {
     release: string;
     /** Filesystem types in /proc/filesystems (loaded drivers). */
     filesystems: string[];
-    /** Modules that exist for the running kernel but may not be loaded yet (loop, squashfs, overlay). */
+    /** Modules that exist for the running kernel but may not be loaded yet (loop, squashfs, erofs, overlay). */
     modules: string[];
     loopControl: boolean;
     /** /sys/module/loop/parameters/max_loop (0: devices are created on demand). */

@@ -69,7 +69,7 @@ export async function gatherFacts(options: GatherOptions = {}): Promise<Facts> {
     kernel: {
       release: release(),
       filesystems: readText('/proc/filesystems').split('\n').map((line) => line.trim().split(/\s+/).pop() ?? '').filter(Boolean),
-      modules: ['loop', 'squashfs', 'overlay'].filter((name) => moduleAvailable(name)),
+      modules: ['loop', 'squashfs', 'erofs', 'overlay'].filter((name) => moduleAvailable(name)),
       loopControl: existsSync('/dev/loop-control'),
       maxLoop: numberIn('/sys/module/loop/parameters/max_loop'),
       loopNodes: listDir('/dev').filter((name) => /^loop\d+$/.test(name)).length,

@@ -121,7 +121,7 @@ describe('buildLayerFile from a tar', () => {
     const tar = buildTar(LAYER);
     const out = fresh('layer.sqfs.partial');
     const built = await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' });
-    expect(built).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length });
+    expect(built).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length, format: 'squashfs' });
     expectLayer(out);
   });
 
@@ -188,7 +188,7 @@ describe('buildLayerFile with names given twice (rebuilt from a plan; the last e
   it('from a tar file', async () => {
     const tar = buildTar(TWICE);
     const out = fresh('twice.sqfs');
-    expect(await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' })).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length });
+    expect(await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: out, compression: 'zstd' })).toEqual({ diffId: sha256(tar), bytesIn: readFileSync(tar).length, format: 'squashfs' });
     expectLast(out);
   });
 
@@ -297,10 +297,12 @@ describe('buildLayerFile errors', () => {
     }
   });
 
-  it('refuses compression "none" (tar2sqfs always compresses)', async () => {
-    const error = await buildError({ source: { kind: 'tar', path: buildTar([{ name: 'f' }]) }, outputPath: fresh('x.sqfs'), compression: 'none' });
-    expect(error).toMatchObject({ code: 'E_COMPRESSION' });
-    expect(error.hint).toMatch(/lz4|zstd/);
+  it('compression "none" builds an uncompressed erofs layer (tar2sqfs always compresses)', async () => {
+    const out = fresh('x.erofs');
+    const built = await buildLayerFile({ source: { kind: 'tar', path: buildTar([{ name: 'f', data: 'x' }]) }, outputPath: out, compression: 'none' });
+    expect(built.format).toBe('erofs');
+    // The erofs superblock's magic at byte 1024 (little-endian 0xE0F5E1E2).
+    expect(readFileSync(out).readUInt32LE(1024)).toBe(0xe0f5e1e2);
   });
 
   it('reports a tar2sqfs failure with its first stderr line', async () => {

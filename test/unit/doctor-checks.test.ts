@@ -24,7 +24,7 @@ function healthy(): Facts {
     kernel: {
       release: '6.1.0',
       filesystems: ['ext4', 'tmpfs', 'squashfs', 'overlay'],
-      modules: ['loop', 'squashfs', 'overlay'],
+      modules: ['loop', 'squashfs', 'erofs', 'overlay'],
       loopControl: true,
       maxLoop: 0,
       loopNodes: 8,
@@ -72,8 +72,10 @@ type Case = [string, (f: Facts) => void, string, 'fail' | 'warn', RegExp, string
 const cases: Case[] = [
   ['old Node', (f) => (f.nodeVersion = '18.19.0'), 'node', 'fail', /older than 20/],
   ['invalid config', (f) => (f.config.errors = ['upper.max_size: "lots" is not a size; use a number of bytes or a size like 512M, 4G']), 'config', 'fail', /upper\.max_size/],
-  ['no loop driver', (f) => { f.kernel.loopControl = false; f.kernel.modules = []; f.kernel.loopNodes = 0; f.kernel.loopsBound = 0; }, 'kernel.loop', 'fail', /modprobe loop/, ['loop.devices']],
-  ['no squashfs', (f) => { f.kernel.filesystems = ['ext4']; f.kernel.modules = ['loop']; }, 'kernel.squashfs', 'fail', /CONFIG_SQUASHFS/],
+  ['no loop driver', (f) => { f.kernel.loopControl = false; f.kernel.modules = []; f.kernel.loopNodes = 0; f.kernel.loopsBound = 0; }, 'kernel.loop', 'fail', /modprobe loop/, ['loop.devices', 'kernel.erofs']],
+  ['no squashfs', (f) => { f.kernel.filesystems = ['ext4']; f.kernel.modules = ['loop', 'erofs']; }, 'kernel.squashfs', 'fail', /CONFIG_SQUASHFS/],
+  // Only images imported with import.compression: none need erofs: the node stays fit.
+  ['no erofs', (f) => { f.kernel.modules = ['loop', 'squashfs', 'overlay']; }, 'kernel.erofs', 'warn', /compression: none cannot start.*CONFIG_EROFS_FS/],
   ['overlay without volatile', (f) => (f.kernel.overlay = { overlay: true, volatile: false, error: 'wrong fs type' }), 'kernel.overlay', 'fail', /5\.10/],
   ['overlay refused', (f) => (f.kernel.overlay = { overlay: false, volatile: false, error: 'permission denied' }), 'kernel.overlay', 'fail', /permission denied/],
   ['overlay not probed as non-root', (f) => (f.kernel.overlay = { skipped: 'not root' }), 'kernel.overlay', 'warn', /as root/],
