@@ -72,7 +72,7 @@ type Case = [string, (f: Facts) => void, string, 'fail' | 'warn', RegExp, string
 const cases: Case[] = [
   ['old Node', (f) => (f.nodeVersion = '18.19.0'), 'node', 'fail', /older than 20/],
   ['invalid config', (f) => (f.config.errors = ['upper.max_size: "lots" is not a size; use a number of bytes or a size like 512M, 4G']), 'config', 'fail', /upper\.max_size/],
-  ['no loop driver', (f) => { f.kernel.loopControl = false; f.kernel.modules = []; f.kernel.loopNodes = 0; f.kernel.loopsBound = 0; }, 'kernel.loop', 'fail', /modprobe loop/, ['loop.devices', 'kernel.erofs']],
+  ['no loop driver', (f) => { f.kernel.loopControl = false; f.kernel.modules = []; f.kernel.loopNodes = 0; f.kernel.loopsBound = 0; }, 'kernel.loop', 'fail', /modprobe loop/, ['kernel.erofs', 'loop.devices']],
   ['no squashfs', (f) => { f.kernel.filesystems = ['ext4']; f.kernel.modules = ['loop', 'erofs']; }, 'kernel.squashfs', 'fail', /CONFIG_SQUASHFS/],
   // Only images imported with import.compression: none need erofs: the node stays fit.
   ['no erofs', (f) => { f.kernel.modules = ['loop', 'squashfs', 'overlay']; }, 'kernel.erofs', 'warn', /compression: none cannot start.*CONFIG_EROFS_FS/],
