@@ -8,6 +8,14 @@ import { BLOCK_SIZE, align } from './format.js';
 /** Data is written in runs of about this size. */
 const WRITE_RUN = 2 ** 20;
 
+/** Block addresses are 32 bits: an image holds at most 2^32 blocks of 4 KiB (16 TiB). */
+export const MAX_IMAGE_BYTES = 2 ** 32 * BLOCK_SIZE;
+
+export const tooLarge = (bytes: number) =>
+  userError('E_LAYER_WRITE', `the layer is too large for an erofs layer file (${bytes} bytes, at most 16 TiB)`, {
+    hint: 'import it with import.compression: zstd (squashfs)',
+  });
+
 /** The layer file itself could not be written (no space, quota, I/O error). */
 export const writeFailed = (path: string) => (error: unknown) => {
   if (errnoCode(error) === undefined) throw error;

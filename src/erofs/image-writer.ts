@@ -18,7 +18,7 @@ import { ByteSource, readTar, type TarEntry } from '../tar/reader.js';
 import { normalize } from '../tar/overlay-convert.js';
 import { oldGnuSparseMap, pax10SparseMap, type SparseMap } from '../tar/gnu-sparse.js';
 import { BLOCK_SIZE, INODE_SIZE, align, encodeDevice, encodeXattrs, storableXattr } from './format.js';
-import { ImageFile, writeFailed } from './image-file.js';
+import { ImageFile, MAX_IMAGE_BYTES, tooLarge, writeFailed } from './image-file.js';
 import { writeMetadata } from './metadata.js';
 import { newNode, type Node } from './tree.js';
 
@@ -26,6 +26,9 @@ import { newNode, type Node } from './tree.js';
 const TAIL_BUDGET = 64 * 2 ** 20;
 /** A PAX 1.0 sparse map read whole, at most. */
 const SPARSE_MAP_MAX = 16 * 2 ** 20;
+
+/** i_xattr_icount is 16 bits: an inode's inline xattrs take at most 12 + 65534 * 4 bytes. */
+const MAX_XATTR_BYTES = 12 + 65534 * 4;
 
 const badEntry = (message: string) => userError('E_TAR', message, { hint: 'the layer tar is malformed or hostile; rebuild the image' });
 
@@ -67,6 +70,7 @@ class ErofsWriter {
         records.filter((record) => record.key.startsWith(XATTR_PREFIX)).map((record) => ({ name: record.key.slice(XATTR_PREFIX.length), value: record.value })).filter((x) => storableXattr(x.name, x.value)),
       ),
     };
+    if (attributes.xattrs.length > MAX_XATTR_BYTES) throw badEntry(`layer tar entry '${displayName(entry.path)}' has ${attributes.xattrs.length} bytes of xattrs, more than a layer file holds for one entry (256 KiB)`);
     if (entry.typeflag === TYPE.dir) {
       if (existing && existing.kind !== 'dir') throw badEntry(`layer tar names '${displayName(entry.path)}' twice`);
       Object.assign(existing ?? this.link(parent, name!, newNode('dir')), attributes);
@@ -136,6 +140,7 @@ class ErofsWriter {
       await this.writeSparse(node, entry, body, records);
       return;
     }
+    if (this.image.end + entry.size > MAX_IMAGE_BYTES) throw tooLarge(this.image.end + entry.size);
     node.size = entry.size;
     const whole = entry.size - (entry.size % BLOCK_SIZE);
     node.block = whole > 0 ? this.image.end / BLOCK_SIZE : 0;
@@ -188,6 +193,7 @@ class ErofsWriter {
       if (error instanceof TarFormatError) throw badEntry(`layer tar entry '${displayName(entry.path)}' has a bad sparse map: ${error.message}`);
       throw error;
     }
+    if (this.image.end + map.realsize > MAX_IMAGE_BYTES) throw tooLarge(this.image.end + map.realsize);
     node.size = map.realsize;
     node.block = this.image.end / BLOCK_SIZE;
     const start = this.image.end;

@@ -17,7 +17,7 @@ import {
   packDirectory,
   xattrCount,
 } from './format.js';
-import type { ImageFile } from './image-file.js';
+import { MAX_IMAGE_BYTES, tooLarge, type ImageFile } from './image-file.js';
 import type { Node } from './tree.js';
 
 /**
@@ -63,6 +63,7 @@ export async function writeMetadata(root: Node, image: ImageFile): Promise<void>
     }
   }
 
+  if (nextBlock * BLOCK_SIZE > MAX_IMAGE_BYTES) throw tooLarge(nextBlock * BLOCK_SIZE);
   const meta = Buffer.alloc(align(offset, BLOCK_SIZE));
   for (const node of nodes) {
     const at = node.nid * SLOT_SIZE;

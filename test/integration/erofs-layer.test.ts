@@ -15,6 +15,7 @@ import { buildLayerFile } from '../../src/store/import/layer-file.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { REPO } from '../helpers/site.js';
 import { compareTrees } from '../helpers/tree-compare.js';
+import { buildTar } from '../helpers/tar-build.js';
 
 const MS_RDONLY_NOSUID_NODEV = 1 | 2 | 4;
 
@@ -164,4 +165,23 @@ test('a layer file that cannot be written is the layer write\'s error, and nothi
   } finally {
     execFileSync('umount', [small]);
   }
+});
+
+test('a layer an erofs file cannot hold (a sparse file of 20 TiB, 300 KiB of xattrs) is refused before anything is written', async () => {
+  const map = Buffer.alloc(512);
+  map.write('1\n0\n5\n');
+  const huge = join(work, 'huge.tar');
+  writeFileSync(huge, buildTar([{ name: 'big', data: Buffer.concat([map, Buffer.from('hello')]), pax: { 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.name': 'big', 'GNU.sparse.realsize': String(20 * 2 ** 40) } }]));
+  const error = await buildError(huge, join(work, 'huge.erofs'));
+  expect(error).toMatchObject({ kind: 'user', code: 'E_LAYER_WRITE' });
+  expect(error.message).toMatch(/too large for an erofs layer file .*at most 16 TiB/);
+  expect(error.hint).toMatch(/compression: zstd/);
+  expect(existsSync(join(work, 'huge.erofs'))).toBe(false);
+
+  const xattrs = Object.fromEntries(Array.from({ length: 5 }, (_, i) => [`SCHILY.xattr.user.x${i}`, 'v'.repeat(60_000)]));
+  const many = join(work, 'xattrs.tar');
+  writeFileSync(many, buildTar([{ name: 'f', data: 'x', pax: xattrs }]));
+  const refused = await buildError(many, join(work, 'xattrs.erofs'));
+  expect(refused).toMatchObject({ kind: 'user', code: 'E_TAR' });
+  expect(refused.message).toMatch(/^layer tar entry 'f' has \d+ bytes of xattrs, more than a layer file holds for one entry/);
 });
