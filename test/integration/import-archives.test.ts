@@ -138,3 +138,50 @@ test('--flatten: one layer for the whole image, the same tree; above import.flat
   expect(auto.stderr).toMatch(/^imported rich:auto .*: flattened to 1 layer \(1 already stored\)/);
   expect(JSON.parse((await site.run(['inspect', 'rich:auto'])).stdout).layers).toEqual(inspect.layers);
 }, 120_000);
+
+test('--compression none: erofs layers for this import only, apart from the squashfs ones; a job sees the same tree; verify and gc know them', async () => {
+  expect((await site.run(['import', `oci:${layout}:rich`, '--tag', 'rich:squashfs'])).code).toBe(0);
+  const result = await site.run(['import', `oci:${layout}:rich`, '--tag', 'rich:erofs', '--compression', 'none']);
+  // The image's squashfs layers are not reused: each format has its own.
+  expect(result.stderr).toMatch(/^imported rich:erofs .*: 3 layers \(0 already stored\)/);
+  const inspect = JSON.parse((await site.run(['inspect', 'rich:erofs'])).stdout);
+  expect(inspect.layers.map((layer: { format: string }) => layer.format)).toEqual(['erofs', 'erofs', 'erofs']);
+  const erofsFiles = readdirSync(join(site.store, 'layers/sha256')).filter((name) => name.endsWith('.erofs'));
+  expect(erofsFiles).toHaveLength(3);
+  // Again with erofs: reused; with the site's default: the squashfs layers, reused too.
+  expect((await site.run(['import', `oci:${layout}:rich-gzip`, '--tag', 'rich:erofs2', '--compression', 'none'])).stderr).toMatch(/3 layers \(3 already stored\)/);
+  expect((await site.run(['import', `oci:${layout}:rich`, '--tag', 'rich:again'])).stderr).toMatch(/3 layers \(3 already stored\)/);
+  expect((await site.run(['import', `oci:${layout}:rich`, '--compression', 'lzma'])).stderr).toMatch(/Invalid values:[\s\S]*compression/);
+
+  const verify = await site.run(['verify']);
+  expect(verify.stderr).toMatch(/^verify: \d+ layers, .*all good\n$/);
+
+  // A site that keeps layers mounted after its jobs (layers.cache: keep), and gc without grace.
+  const keep = join(site.root, 'keep-layers.yaml');
+  writeFileSync(keep, `${readFileSync(site.configPath, 'utf8')}layers:\n  cache: keep\n`);
+  const noGrace = join(site.root, 'gc-no-grace.yaml');
+  writeFileSync(noGrace, readFileSync(site.configPath, 'utf8').replace(`path: ${site.store}`, `path: ${site.store}\n  gc_grace: 0`));
+  const erofsLayers = () => readdirSync(join(site.store, 'layers/sha256')).filter((name) => name.endsWith('.erofs')).sort();
+  const erofsMounts = () => execFileSync('findmnt', ['-rn', '-o', 'SOURCE,FSTYPE'], { encoding: 'utf8' }).split('\n').filter((line) => line.endsWith(' erofs')).map((line) => line.split(' ')[0].split('/').pop()).sort();
+
+  const bundle = join(site.root, 'bundle-erofs');
+  execFileSync('/usr/bin/umoci', ['unpack', '--image', `${layout}:rich-gzip`, bundle], { stdio: ['ignore', 'ignore', 'pipe'] });
+  expect((await site.run(['prolog', '--job', 'erofs1', '--uid', '0', '--gid', '0', '--image', 'rich:erofs'], { env: { STRATA_CONFIG: keep } })).stderr).toBe('');
+  try {
+    expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/erofs1/rootfs'), { skip: PER_JOB_PATHS })).toBeUndefined();
+  } finally {
+    expect((await site.run(['epilog', '--job', 'erofs1'], { env: { STRATA_CONFIG: keep } })).code).toBe(0);
+  }
+  // Kept mounted, on the files themselves (no loop device), and gc keeps what this node has mounted
+  // even when no tag or job names it any more.
+  expect(erofsMounts()).toEqual(erofsFiles.sort());
+  await site.run(['rm', 'rich:erofs', 'rich:erofs2']);
+  expect((await site.run(['gc'], { env: { STRATA_CONFIG: noGrace } })).code).toBe(0);
+  expect(erofsLayers()).toEqual(erofsFiles.sort());
+  // The next job's epilog on a releasing site lets them go; then gc takes them.
+  expect((await site.run(['prolog', '--job', 'erofs2', '--uid', '0', '--gid', '0', '--image', 'rich:again'])).stderr).toBe('');
+  expect((await site.run(['epilog', '--job', 'erofs2'])).code).toBe(0);
+  expect(erofsMounts()).toEqual([]);
+  expect((await site.run(['gc'], { env: { STRATA_CONFIG: noGrace } })).code).toBe(0);
+  expect(erofsLayers()).toEqual([]);
+}, 120_000);

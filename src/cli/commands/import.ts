@@ -2,6 +2,7 @@
 // and one summary line on stderr. The store's owner writes directly; anyone else's write goes
 // through the owner's writer (store/write/through-owner.ts), with the source read here, as them.
 
+import type { Compression } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { layerSourceBytes, localLayerSource } from '../../store/import/layer-source.js';
 import { hostPlatform, parsePlatform } from '../../store/sources/manifest.js';
@@ -19,6 +20,8 @@ export interface ImportArgs {
   platform?: string;
   insecure?: boolean;
   flatten?: boolean;
+  /** This import's layer format instead of import.compression (`none`: erofs). */
+  compression?: Compression;
 }
 
 export async function importCommand(args: ImportArgs): Promise<number> {
@@ -35,11 +38,11 @@ async function imageSourceCommand(args: ImportArgs, parsed: ParsedSource): Promi
   const source = openImageSource(parsed, { platform, insecure: args.insecure });
   const route = await storeWriteRoute(config);
   if (route.how === 'direct') {
-    process.stdout.write(`${await writeSourceImage(config, store, terminalWriteReport(), source, { sourceText: args.source, tag: args.tag, flatten: args.flatten })}\n`);
+    process.stdout.write(`${await writeSourceImage(config, store, terminalWriteReport(), source, { sourceText: args.source, tag: args.tag, flatten: args.flatten, compression: args.compression })}\n`);
     return 0;
   }
   try {
-    const outcome = await relaySourceImage(route, source, await source.resolve(), { sourceText: args.source, tag: args.tag, flatten: args.flatten });
+    const outcome = await relaySourceImage(route, source, await source.resolve(), { sourceText: args.source, tag: args.tag, flatten: args.flatten, compression: args.compression });
     if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
     return outcome.status;
   } finally {
@@ -56,11 +59,11 @@ async function layerSourceCommand(args: ImportArgs): Promise<number> {
   const { config, store } = await openStore();
   const route = await storeWriteRoute(config);
   if (route.how === 'direct') {
-    process.stdout.write(`${await writeLayerImage(config, store, terminalWriteReport(), { sourceText: args.source, tag: args.tag, base: args.base })}\n`);
+    process.stdout.write(`${await writeLayerImage(config, store, terminalWriteReport(), { sourceText: args.source, tag: args.tag, base: args.base, compression: args.compression })}\n`);
     return 0;
   }
   const local = await localLayerSource(args.source);
-  const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: args.source, what: `${local.kind === 'dir' ? 'directory' : 'layer tar'} ${local.path}`, tag: args.tag, base: args.base }, async () => layerSourceBytes(local));
+  const outcome = await writeThroughOwner(route, { op: 'import-layer', sourceText: args.source, what: `${local.kind === 'dir' ? 'directory' : 'layer tar'} ${local.path}`, tag: args.tag, base: args.base, compression: args.compression }, async () => layerSourceBytes(local));
   if (outcome.digest) process.stdout.write(`${outcome.digest}\n`);
   return outcome.status;
 }

@@ -3,7 +3,7 @@
 // Reads tags and manifests only (metadata), once per user import. Store policy: the writer
 // checks it for every user write, whichever command asked.
 
-import type { Config } from '../../config/types.js';
+import type { Compression, Config } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { humanBytes } from '../../format.js';
 import { storedLayerFor } from '../import/stored-layer.js';
@@ -42,7 +42,7 @@ export async function userUsage(store: Store, user: string): Promise<UserUsage> 
  * source's layer sizes (a layer already in the store counts with its stored size, and nothing when
  * a site image or another of theirs has it); a source without sizes is held to what is used already.
  */
-export async function checkUserQuota(config: Config, store: Store, user: string | undefined, image?: SourceImage): Promise<void> {
+export async function checkUserQuota(config: Config, store: Store, user: string | undefined, image?: SourceImage, compression: Compression = config.import.compression): Promise<void> {
   const quota = config.import.userQuota;
   if (!user || quota === 0) return;
   const usage = await userUsage(store, user);
@@ -50,7 +50,7 @@ export async function checkUserQuota(config: Config, store: Store, user: string 
   if (image) {
     const diffIds = configDiffIds(image.configBytes, image.layers.length, 'the image');
     for (const [index, layer] of image.layers.entries()) {
-      const stored = await storedLayerFor(store, diffIds[index], layerFormatFor(config.import.compression));
+      const stored = await storedLayerFor(store, diffIds[index], layerFormatFor(compression));
       if (!stored) adding += layer.size ?? 0;
       else if (!usage.site.has(stored.digest) && !usage.charged.has(stored.digest)) adding += stored.size;
     }

@@ -3,7 +3,8 @@
 // user's quota). What the person at the terminal sees (progress, one summary line) goes through
 // a WriteReport; the command line draws it on stderr (cli/write-report.ts). Stdout is the caller's.
 
-import type { Config } from '../../config/types.js';
+import type { Compression, Config } from '../../config/types.js';
+import { COMPRESSIONS } from '../../config/schema.js';
 import { userError } from '../../errors.js';
 import { humanBytes } from '../../format.js';
 import { createLogger } from '../../log.js';
@@ -31,7 +32,7 @@ const targetTag = (text: string, user?: string) => (user ? userTag(text, user) :
 const tagText = (target: { name: string; tag: string }) => `${target.name}:${target.tag}`;
 
 /** An image source into the store, with progress and one summary line. */
-export async function writeSourceImage(config: Config, store: Store, report: WriteReport, source: ImageSource, options: { sourceText: string; tag?: string; flatten?: boolean; user?: string }): Promise<string> {
+export async function writeSourceImage(config: Config, store: Store, report: WriteReport, source: ImageSource, options: { sourceText: string; tag?: string; flatten?: boolean; compression?: Compression; user?: string }): Promise<string> {
   // No log file configured: the summary line on stderr is the record (no JSON on the terminal).
   const log = config.log.file ? createLogger(config, { phase: 'import' }) : undefined;
   const display = report.importing(`importing ${source.description}`);
@@ -41,7 +42,7 @@ export async function writeSourceImage(config: Config, store: Store, report: Wri
       sourceText: options.sourceText,
       tag: options.tag,
       placeTag: (text) => targetTag(text, options.user),
-      compression: config.import.compression,
+      compression: options.compression ?? config.import.compression,
       parallelLayers: config.import.parallelLayers,
       flatten: options.flatten,
       flattenAbove: config.import.flattenAbove,
@@ -61,9 +62,9 @@ export async function writeSourceImage(config: Config, store: Store, report: Wri
 }
 
 /** A `dir:`/`tar:` layer (read here, or relayed as `layer`) on top of `base`. */
-export async function writeLayerImage(config: Config, store: Store, report: WriteReport, options: { sourceText: string; tag: string; base?: string; layer?: LayerSource; user?: string }): Promise<string> {
+export async function writeLayerImage(config: Config, store: Store, report: WriteReport, options: { sourceText: string; tag: string; base?: string; compression?: Compression; layer?: LayerSource; user?: string }): Promise<string> {
   const tag = tagText(targetTag(options.tag, options.user));
-  const result = await importLayerImage(store, { source: options.sourceText, layer: options.layer, tag, base: options.base, compression: config.import.compression });
+  const result = await importLayerImage(store, { source: options.sourceText, layer: options.layer, tag, base: options.base, compression: options.compression ?? config.import.compression });
   report.say(`imported ${tag}: ${result.layers} layers, new layer ${humanBytes(result.layerSize)}, in ${(result.durationMs / 1000).toFixed(2)}s`);
   return result.digest;
 }
@@ -94,16 +95,22 @@ export async function runStoreRequest(context: { config: Config; store: Store; u
     return value;
   };
   const optional = (value: unknown, what: string) => (value === undefined ? undefined : text(value, what));
+  const compression = (value: unknown): Compression | undefined => {
+    if (value === undefined) return undefined;
+    if (!COMPRESSIONS.includes(value as Compression)) throw relayRequestError('no valid compression');
+    return value as Compression;
+  };
   switch (request?.op) {
     case 'import': {
       const source = relayedImageSource(channel, request);
-      await checkUserQuota(config, store, user, await source.resolve());
-      return writeSourceImage(config, store, report, source, { sourceText: text(request.sourceText, 'source'), tag: optional(request.tag, 'tag'), flatten: request.flatten === true, user });
+      const asked = compression(request.compression);
+      await checkUserQuota(config, store, user, await source.resolve(), asked);
+      return writeSourceImage(config, store, report, source, { sourceText: text(request.sourceText, 'source'), tag: optional(request.tag, 'tag'), flatten: request.flatten === true, compression: asked, user });
     }
     case 'import-layer':
       if (!/^(dir|tar):/.test(text(request.sourceText, 'source'))) throw relayRequestError('a layer import names a dir: or tar: source');
       await checkUserQuota(config, store, user);
-      return writeLayerImage(config, store, report, { sourceText: request.sourceText, tag: text(request.tag, 'tag'), base: optional(request.base, 'base'), layer: relayedLayerSource(channel, request), user });
+      return writeLayerImage(config, store, report, { sourceText: request.sourceText, tag: text(request.tag, 'tag'), base: optional(request.base, 'base'), compression: compression(request.compression), layer: relayedLayerSource(channel, request), user });
     case 'tag':
       return tagImage(store, report, text(request.source, 'source'), text(request.target, 'target'), user);
     case 'rm':

@@ -2,6 +2,7 @@
 // owner's writer (host/store-writer.ts), hand it the request, and stream it the layers, read here
 // with the caller's own permissions and credentials.
 
+import type { Compression } from '../../config/types.js';
 import { userError } from '../../errors.js';
 import { startStoreWriter, strataExecutable, writerCommand } from '../../host/store-writer.js';
 import type { ImageSource, SourceImage } from '../sources/types.js';
@@ -32,7 +33,7 @@ export async function relaySourceImage(
   route: RelayRoute,
   source: ImageSource,
   image: SourceImage,
-  fields: { sourceText: string; tag?: string; flatten?: boolean },
+  fields: { sourceText: string; tag?: string; flatten?: boolean; compression?: Compression },
   layerBytes: LayerBytes = (index) => image.layers[index].open(),
 ) {
   const request: WriteRequest = {
@@ -41,6 +42,7 @@ export async function relaySourceImage(
     description: source.description,
     tag: fields.tag,
     flatten: fields.flatten,
+    compression: fields.compression,
     image: {
       manifestDigest: image.manifestDigest,
       config: image.configBytes.toString('base64'),

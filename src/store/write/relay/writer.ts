@@ -5,6 +5,7 @@
 // credential the caller names. It verifies what it gets exactly as a direct import does (digests,
 // diff_ids, tar entries), so the relayed bytes are no more trusted than a registry's.
 
+import type { Compression } from '../../../config/types.js';
 import { isErrorCode } from '../../../error-codes.js';
 import type { Readable, Writable } from 'node:stream';
 import { StrataError, userError } from '../../../errors.js';
@@ -15,8 +16,8 @@ import { FrameDecoder, MAX_PAYLOAD, type Frame } from './frames.js';
 
 /** What the caller asks for (the first frame). Every field comes from the caller: check it. */
 export type WriteRequest =
-  | { op: 'import'; sourceText: string; description: string; tag?: string; flatten?: boolean; image: RelayedImage }
-  | { op: 'import-layer'; sourceText: string; what: string; tag: string; base?: string }
+  | { op: 'import'; sourceText: string; description: string; tag?: string; flatten?: boolean; compression?: Compression; image: RelayedImage }
+  | { op: 'import-layer'; sourceText: string; what: string; tag: string; base?: string; compression?: Compression }
   | { op: 'tag'; source: string; target: string }
   | { op: 'rm'; refs: string[] };
 
