@@ -50,6 +50,7 @@ export const ERROR_CODES = [
   'E_NO_CONTAINER',
   'E_NO_HELPER',
   'E_NO_JOB',
+  'E_NO_EROFS',
   'E_NO_LOOP',
   'E_NO_PLATFORM',
   'E_NO_USERNS',

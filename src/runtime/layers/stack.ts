@@ -48,7 +48,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (!lstatSync(layer.mountPoint).isDirectory()) throw nodeError('E_RUNTIME_TAMPERED', `${layer.mountPoint} is not a directory`, { hint: 'something other than strata wrote into the runtime dir; remove it and check the node' });
     const queuedInDir = [...toMount.values()].filter((queued) => dirname(queued.file) === dirname(layer.file)).length;
     const shortage = simulatedLoopShortage(layer.file, layer.mountPoint, () => queuedInDir + listLoopDevices().filter((loop) => dirname(loop.backingFile) === dirname(layer.file)).length);
-    if (shortage) throw layerMountError(layer.file, layer.digest, shortage);
+    if (shortage) throw layerMountError(layer, shortage);
     toMount.set(layer.mountPoint, layer);
   }
   // Sent at once (a loop device with autoclear each, reusing one already bound to the file; erofs
@@ -58,7 +58,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   const layers = [...toMount.values()];
   const results = await Promise.all(layers.map((layer) => tryMountImage({ file: layer.file, target: layer.mountPoint, type: layer.erofs ? 'erofs' : 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo })));
   for (const [index, result] of results.entries()) {
-    if (result.exitCode !== 0) throw layerMountError(layers[index].file, layers[index].digest, result.stderr);
+    if (result.exitCode !== 0) throw layerMountError(layers[index], result.stderr);
   }
   if (step.idmap) await mountIdmappedLayers(step, step.idmap, readMountinfo());
 
@@ -153,8 +153,17 @@ export function layersInUse(table: MountEntry[], jobsDir: string): Set<string> {
 }
 
 
-function layerMountError(file: string, digest: string, stderr: string) {
+/** Why a layer did not mount, as the job's error or the node's. Exported for its tests. */
+export function layerMountError(layer: Pick<RootfsStep['layers'][number], 'file' | 'digest' | 'erofs'>, stderr: string) {
+  const { file, digest } = layer;
   const why = firstLine(stderr);
+  // A kernel without erofs: the node serves every other image, so this image's jobs fail (no drain).
+  if (layer.erofs && /\(ENODEV\)|unknown filesystem type/i.test(stderr)) {
+    return userError('E_NO_EROFS', `this node's kernel cannot mount erofs layers, and layer ${digest} of this image is one (imported with compression none)`, {
+      hint: 'ask your admin to load erofs on the nodes (modprobe erofs; `strata doctor` checks it), or use the image imported with --compression zstd',
+      detail: `mount ${file}: ${stderr}`,
+    });
+  }
   if (/loop device|no free loop|Could not find any loop device/i.test(stderr)) {
     return nodeError('E_NO_LOOP', `no loop device available for ${file}: ${why}`, {
       hint: 'raise max_loop (modprobe loop max_loop=N) or check /dev/loop-control; `strata node status` shows who holds them',
