@@ -148,7 +148,9 @@ class ErofsWriter {
     const tail: Buffer[] = [];
     for await (const chunk of body) {
       const toBlocks = Math.min(chunk.length, Math.max(0, whole - written));
-      if (toBlocks > 0) await this.image.append(Buffer.from(chunk.subarray(0, toBlocks)));
+      // Slices of the input's chunks, which are never reused, are written within a run; a tail is
+      // kept until the end, so it is copied (a slice would keep its whole chunk alive).
+      if (toBlocks > 0) await this.image.append(chunk.subarray(0, toBlocks));
       if (toBlocks < chunk.length) tail.push(Buffer.from(chunk.subarray(toBlocks)));
       written += chunk.length;
     }
@@ -214,7 +216,7 @@ class ErofsWriter {
           pending = next.value;
         }
         const take = pending.subarray(0, Math.min(left, pending.length));
-        await this.image.append(Buffer.from(take));
+        await this.image.append(take);
         pending = pending.subarray(take.length);
         left -= take.length;
       }
