@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { isStrataError, type StrataError } from '../../src/errors.js';
 import { MountHelper } from '../../src/host/mount-helper.js';
 import { buildLayerFile } from '../../src/store/import/layer-file.js';
+import { mountRootfs } from '../../src/runtime/layers/stack.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { REPO } from '../helpers/site.js';
 import { compareTrees } from '../helpers/tree-compare.js';
@@ -184,4 +185,26 @@ test('a layer an erofs file cannot hold (a sparse file of 20 TiB, 300 KiB of xat
   const refused = await buildError(many, join(work, 'xattrs.erofs'));
   expect(refused).toMatchObject({ kind: 'user', code: 'E_TAR' });
   expect(refused.message).toMatch(/^layer tar entry 'f' has \d+ bytes of xattrs, more than a layer file holds for one entry/);
+});
+
+test('a layer mount point holding another erofs file is a clash the prolog names, not a layer it uses', async () => {
+  const tree = (name: string) => {
+    const dir = join(work, `clash-${name}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'which'), name);
+    return dir;
+  };
+  const [mine, other] = [join(work, 'mine.erofs'), join(work, 'other.erofs')];
+  await buildLayerFile({ source: { kind: 'dir', path: tree('mine') }, outputPath: mine, compression: 'none' });
+  await buildLayerFile({ source: { kind: 'dir', path: tree('other') }, outputPath: other, compression: 'none' });
+  const layerDir = join(work, 'l');
+  const mountPoint = join(layerDir, 'abc');
+  mkdirSync(mountPoint, { recursive: true });
+  expect((await helper.run(['loop', other, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+  try {
+    const step = { op: 'rootfs' as const, target: join(work, 'rootfs'), layerDir, options: 'lowerdir=abc', layers: [{ id: 'abc', digest: 'sha256:abc', file: mine, mountPoint, erofs: true as const }] };
+    await expect(mountRootfs(step)).rejects.toMatchObject({ kind: 'node', code: 'E_LAYER_CLASH', message: `${mountPoint} holds ${other}, not ${mine}` });
+  } finally {
+    execFileSync('umount', [mountPoint]);
+  }
 });

@@ -169,6 +169,10 @@ test('--compression none: erofs layers for this import only, apart from the squa
   expect((await site.run(['prolog', '--job', 'erofs1', '--uid', '0', '--gid', '0', '--image', 'rich:erofs'], { env: { STRATA_CONFIG: keep } })).stderr).toBe('');
   try {
     expect(compareTrees(join(bundle, 'rootfs'), join(site.runtime, 'jobs/erofs1/rootfs'), { skip: PER_JOB_PATHS })).toBeUndefined();
+    // A second job of the image finds its layers mounted (on their files) and uses them.
+    expect((await site.run(['prolog', '--job', 'erofs1b', '--uid', '0', '--gid', '0', '--image', 'rich:erofs'], { env: { STRATA_CONFIG: keep } })).stderr).toBe('');
+    expect(readFileSync(join(site.runtime, 'jobs/erofs1b/rootfs/data/keep.txt'), 'utf8')).toBe('keep\n');
+    expect((await site.run(['epilog', '--job', 'erofs1b'], { env: { STRATA_CONFIG: keep } })).code).toBe(0);
   } finally {
     expect((await site.run(['epilog', '--job', 'erofs1'], { env: { STRATA_CONFIG: keep } })).code).toBe(0);
   }

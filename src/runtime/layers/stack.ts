@@ -27,14 +27,20 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   let overlayMounted = false;
   const layerDirDevice = deviceOf(step.layerDir);
   const toMount = new Map<string, RootfsStep['layers'][number]>();
+  // erofs layers mounted on their file: mountinfo names the file, read once for all of them.
+  let erofsSources: Map<string, string> | undefined;
+  const erofsSource = (mountPoint: string) => {
+    erofsSources ??= new Map(readMountinfo(step.layerDir).filter((entry) => entry.fsType === 'erofs').map((entry) => [entry.mountPoint, entry.source]));
+    return erofsSources.get(mountPoint);
+  };
   for (const layer of step.layers) {
     // The plan lists each layer once; never queue two mounts on one mount point regardless.
     if (toMount.has(layer.mountPoint)) continue;
     const device = deviceOf(layer.mountPoint);
     if (device !== undefined && device !== layerDirDevice) {
       // Something is mounted there: it must be this layer file, through a loop device or (erofs)
-      // backed by the file itself, which mountinfo names as the mount's source.
-      const backing = loopBackingFileOfDevice(device) ?? (layer.erofs ? readMountinfo(layer.mountPoint).findLast((entry) => entry.mountPoint === layer.mountPoint && entry.fsType === 'erofs')?.source : undefined);
+      // backed by the file itself.
+      const backing = loopBackingFileOfDevice(device) ?? (layer.erofs ? erofsSource(layer.mountPoint) : undefined);
       if (backing !== layer.file && backing !== realpathOrSelf(layer.file)) {
         throw nodeError('E_LAYER_CLASH', `${layer.mountPoint} holds ${backing ?? blockDeviceName(device) ?? 'another filesystem'}, not ${layer.file}`, {
           hint: 'run `strata node gc` on this node',
