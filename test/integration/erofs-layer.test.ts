@@ -208,3 +208,15 @@ test('a layer mount point holding another erofs file is a clash the prolog names
     execFileSync('umount', [mountPoint]);
   }
 });
+
+test('a path 29000 directories deep (the longest a layer may hold) is written and found by the kernel', async () => {
+  const tar = join(work, 'deep.tar');
+  writeFileSync(tar, buildTar([{ name: `${Array(29000).fill('d').join('/')}/f`, data: 'deep\n' }]));
+  const image = join(work, 'deep.erofs');
+  await buildLayerFile({ source: { kind: 'tar', path: tar }, outputPath: image, compression: 'none' });
+  await mounted(image, (root) => {
+    // find walks by directory, below PATH_MAX at every step.
+    const found = execFileSync('find', [root, '-name', 'f', '-type', 'f'], { encoding: 'utf8', maxBuffer: 1 << 20 }).trim();
+    expect(found.length).toBe(root.length + 29000 * 2 + 2);
+  });
+}, 60_000);
