@@ -23,7 +23,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { QUICK, option, repo, scratch, withMountLock, sh, dropCaches, stats, table, cell, fmt, sizeOf, releaseMounts } from './lib.mjs';
+import { QUICK, option, repo, scratch, strataSite, withMountLock, sh, dropCaches, stats, table, cell, fmt, sizeOf, releaseMounts } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 5));
 const LIMIT = 1.2;
@@ -92,11 +92,9 @@ const strataErofs = [{
   file: join(root, 'layer-strata.erofs'),
   fstype: 'erofs',
   build: (file) => {
-    const store = join(root, 'strata-store');
-    const config = join(root, 'strata.yaml');
-    writeFileSync(config, `store:\n  path: ${store}\nruntime_dir: ${root}/strata-run\nimport:\n  compression: none\n`);
-    execFileSync(process.execPath, [join(repo, 'dist/bin/strata.js'), 'import', `dir:${tree}`, '--tag', 'inside:erofs'], { env: { ...process.env, STRATA_CONFIG: config }, stdio: ['ignore', 'ignore', 'inherit'] });
-    sh(`mv ${store}/layers/sha256/*.erofs ${file} && rm -rf ${store}`);
+    const site = strataSite(root, { extra: 'import:\n  compression: none\n' });
+    site.cli(['import', `dir:${tree}`, '--tag', 'inside:erofs']);
+    sh(`mv ${site.store}/layers/sha256/*.erofs ${file} && rm -rf ${site.store}`);
   },
 }];
 // --layers REGEX: only the layer variants whose names match (the local tree is always measured).

@@ -175,7 +175,9 @@ static int do_loop(char **f) {
   unsigned long flags = strtoul(f[4], NULL, 10);
   if (strcmp(f[3], "erofs") == 0) {
     /* erofs reads a regular file itself (Linux 6.12+, EROFS_FS_BACKED_BY_FILE): no loop device,
-     * and mountinfo names the file. A kernel without it answers ENOTBLK: attach a loop below. */
+     * and mountinfo names the file (what gc and `node status` go by; so the canonical path, not
+     * /proc/self/fd/N: the store is written by its owner only, whose files root mounts anyway).
+     * A kernel without it answers ENOTBLK: attach a loop below. */
     int rc = mount(file, f[2], "erofs", flags, opt(f[5]));
     int err = errno;
     if (rc == 0 || err != ENOTBLK) {

@@ -9,7 +9,7 @@ import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { MANIFEST_MEDIA_TYPE } from './image.js';
-import { LAYER_SUFFIXES } from './layout.js';
+import { LAYER_SUFFIXES, nameWithoutSuffix } from './layout.js';
 import { sweepPartials } from './partials.js';
 import { untaggedPath } from './tags.js';
 import type { Store } from './store.js';
@@ -83,8 +83,8 @@ export function planGc(inv: GcInventory): GcPlan {
   return { keptImages, removeBlobs, removeLayers, removePointers, removeRecords };
 }
 
-/** The files of `dir` named by a sha256 hex digest followed by one of `suffixes` (none: nothing). */
-async function listDigests(dir: string, suffixes: readonly string[] = ['']): Promise<StoredFile[]> {
+/** The files of `dir` named by a sha256 hex digest, followed by one of `suffixes` when given. */
+async function listDigests(dir: string, suffixes: readonly string[] = []): Promise<StoredFile[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -94,9 +94,8 @@ async function listDigests(dir: string, suffixes: readonly string[] = ['']): Pro
   }
   const out: StoredFile[] = [];
   for (const name of names) {
-    const suffix = suffixes.find((candidate) => name.endsWith(candidate));
-    const hex = suffix === undefined ? '' : name.slice(0, name.length - suffix.length);
-    if (!HEX_RE.test(hex)) continue;
+    const hex = nameWithoutSuffix(name, suffixes);
+    if ((suffixes.length > 0 && hex === name) || !HEX_RE.test(hex)) continue;
     const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);
     if (info?.isFile()) out.push({ digest: `sha256:${hex}`, path, size: info.size, mtimeMs: info.mtimeMs });

@@ -21,6 +21,12 @@ const LAYER_EXTENSIONS: Record<LayerFormat, string> = { squashfs: 'sqfs', erofs:
 /** The endings of layer file names, one per format. */
 export const LAYER_SUFFIXES = Object.values(LAYER_EXTENSIONS).map((extension) => `.${extension}`);
 
+/** A store file's name without the first of `suffixes` it ends with: the hex digest, if it is well named. */
+export const nameWithoutSuffix = (name: string, suffixes: readonly string[]): string => {
+  const suffix = suffixes.find((candidate) => candidate !== '' && name.endsWith(candidate)) ?? '';
+  return name.slice(0, name.length - suffix.length);
+};
+
 /** The layer format `strata import` writes: squashfs compressed as asked, or uncompressed erofs. */
 export const layerFormatFor = (compression: Compression): LayerFormat => (compression === 'none' ? 'erofs' : 'squashfs');
 

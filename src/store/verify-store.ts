@@ -6,7 +6,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode } from '../errors.js';
 import { permissionProblems } from './permission-check.js';
-import { LAYER_SUFFIXES } from './layout.js';
+import { LAYER_SUFFIXES, nameWithoutSuffix } from './layout.js';
 import { sha256OfFile } from './publish.js';
 import type { Store } from './store.js';
 
@@ -29,8 +29,7 @@ export async function verifyStore(store: Store, onFile?: (path: string) => void)
   const report: VerifyReport = { checked: { layers: 0, blobs: 0, tags: 0, bytes: 0 }, problems: [] };
   const check = async (dir: string, suffixes: readonly string[], kind: 'layers' | 'blobs') => {
     for (const name of await names(dir)) {
-      const suffix = suffixes.find((candidate) => candidate && name.endsWith(candidate)) ?? '';
-      const hex = name.slice(0, name.length - suffix.length);
+      const hex = nameWithoutSuffix(name, suffixes);
       const path = join(dir, name);
       if (!/^[0-9a-f]{64}$/.test(hex)) {
         report.problems.push(`${path}: not a content address (stray file)`);

@@ -5,7 +5,7 @@
 // files, directories over several blocks, names sorting before '.', tails packed with their inode.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -146,6 +146,17 @@ test('a sparse file in the old PAX 0.x form is refused with a message naming it'
   const error = await buildError(tarOf('--format=posix', '--sparse', '--sparse-version=0.1'), out);
   expect(error).toMatchObject({ kind: 'user', code: 'E_TAR' });
   expect(error.message).toMatch(/'.*sparse' is a sparse file in the old PAX 0.x form/);
+  expect(existsSync(out)).toBe(false);
+});
+
+test('a layer tar cut short is the layer\'s error, and no erofs file is left half-written', async () => {
+  const whole = readFileSync(tarOf('--format=posix'));
+  const cut = join(work, 'cut.tar');
+  writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+  const out = join(work, 'cut.erofs');
+  const error = await buildError(cut, out);
+  expect(error).toMatchObject({ kind: 'user', code: 'E_TAR' });
+  expect(error.message).toMatch(/^layer tar is truncated/);
   expect(existsSync(out)).toBe(false);
 });
 

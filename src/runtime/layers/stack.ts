@@ -59,8 +59,9 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   }
   // Sent at once (a loop device with autoclear each, reusing one already bound to the file; erofs
   // backed by its file where the kernel can): the executor attaches and mounts them in order
-  // while the node lock is held, and this process waits once instead of once per layer. The first failure, in layer order, is the job's; the
-  // layers mounted meanwhile are released like any unused layer.
+  // while the node lock is held, and this process waits once instead of once per layer. The first
+  // failure, in layer order, is the job's; the layers mounted meanwhile are released like any
+  // unused layer.
   const layers = [...toMount.values()];
   const results = await Promise.all(layers.map((layer) => tryMountImage({ file: layer.file, target: layer.mountPoint, type: layer.erofs ? 'erofs' : 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo })));
   for (const [index, result] of results.entries()) {

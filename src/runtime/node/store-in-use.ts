@@ -6,6 +6,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listLoopDevices } from '../../host/loop.js';
 import { readMountinfo } from '../../host/mountinfo.js';
+import { LAYER_SUFFIXES, nameWithoutSuffix } from '../../store/layout.js';
 import { RuntimePaths } from '../paths.js';
 import { parseEntry } from '../job/records.js';
 import type { NodeUse } from '../../store/gc.js';
@@ -38,7 +39,7 @@ function mountedLayers(storeRoot: string): string[] {
   const erofsFiles = readMountinfo().filter((entry) => entry.fsType === 'erofs').map((entry) => entry.source);
   return [...listLoopDevices().map((loop) => loop.backingFile), ...erofsFiles]
     .filter((backing) => backing.startsWith(prefix))
-    .map((backing) => `sha256:${backing.slice(prefix.length).replace(/\.[a-z]+$/, '')}`);
+    .map((backing) => `sha256:${nameWithoutSuffix(backing.slice(prefix.length), LAYER_SUFFIXES)}`);
 }
 
 /** This node's uses of the store at `storeRoot`, with jobs recorded under `runtimeDir`. */
