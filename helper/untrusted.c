@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -175,27 +176,34 @@ static void send_reply(int sock, struct open_reply reply, int fd) {
  * GIDS: the user's group list ("1000,27,...", as the job's identity lookup found it: identity.c),
  * or NULL to ask the name service here (a child per bind: the SPANK plugin, an older caller).
  */
+/* "GID,GID,...": at most NGROUPS_MAX entries, each below (gid_t)-1; 0 with the list in *groups
+ * (empty: just `gid`), -1/EINVAL for anything else. */
+static int parse_groups(const char *gids, gid_t gid, gid_t **groups, int *count) {
+  static gid_t listed[65536];
+  int parsed = 0;
+  for (const char *cursor = gids; *cursor;) {
+    char *end;
+    errno = 0;
+    unsigned long value = strtoul(cursor, &end, 10);
+    if (end == cursor || (*end && *end != ',') || errno || value >= (gid_t)-1 || parsed == (int)(sizeof listed / sizeof *listed)) {
+      errno = EINVAL;
+      return -1;
+    }
+    listed[parsed++] = (gid_t)value;
+    cursor = *end ? end + 1 : end;
+  }
+  if (parsed == 0) listed[parsed++] = gid;
+  *groups = listed;
+  *count = parsed;
+  return 0;
+}
+
 static int become_user(uid_t uid, gid_t gid, const char *gids) {
   gid_t fallback[1] = { gid };
   gid_t *groups = fallback;
   int count = 1;
   if (gids) {
-    /* Each entry is a number below (gid_t)-1; as many as the kernel takes (NGROUPS_MAX). */
-    static gid_t listed[65536];
-    count = 0;
-    for (const char *cursor = gids; *cursor;) {
-      char *end;
-      errno = 0;
-      unsigned long value = strtoul(cursor, &end, 10);
-      if (end == cursor || (*end && *end != ',') || errno || value >= (gid_t)-1 || count == (int)(sizeof listed / sizeof *listed)) {
-        errno = EINVAL;
-        return -1;
-      }
-      listed[count++] = (gid_t)value;
-      cursor = *end ? end + 1 : end;
-    }
-    if (count > 0) groups = listed;
-    else count = 1;
+    if (parse_groups(gids, gid, &groups, &count) != 0) return -1;
   } else {
     struct passwd *entry = getpwuid(uid);
     int wanted = 0;
@@ -253,8 +261,70 @@ static void open_in_child(const char *path, uid_t uid, gid_t gid, const char *gi
   _exit(0);
 }
 
+/*
+ * The fast way to open a path as the user, with no child: this process's filesystem identity
+ * (fsuid, fsgid, supplementary groups; raw syscalls, so only this thread's) becomes the user's
+ * for the open, then root's again. Path permission checks use exactly that identity, and the
+ * kernel drops root's filesystem capabilities while fsuid is not 0 (capabilities(7)); what it
+ * does not make the user's, this refuses and leaves to the child: magic links (/proc/PID/fd/N
+ * would be checked against root's other capabilities), anything on procfs (hidepid), other file
+ * types than directories and regular files (opening them to check access may have effects), and
+ * every failure but ENOENT (a FUSE mount without allow_other refuses root's ids but lets the
+ * user in). Returns the descriptor, -1/ENOENT, or -2 for "ask the child".
+ */
+#define ASK_CHILD -2
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+
+/* Back to root's filesystem identity; a process that cannot be is not left running. */
+static void restore_fs_identity(const gid_t *groups, int count) {
+  int err = errno;
+  syscall(SYS_setfsuid, 0);
+  syscall(SYS_setfsgid, 0);
+  if (syscall(SYS_setgroups, (size_t)count, groups) != 0 || syscall(SYS_setfsuid, -1) != 0 || syscall(SYS_setfsgid, -1) != 0) _exit(70);
+  errno = err;
+}
+
+static int open_with_fs_identity(const char *path, uid_t uid, gid_t gid, const char *gids) {
+  static gid_t saved[65536];
+  gid_t *groups;
+  int count, saved_count = getgroups((int)(sizeof saved / sizeof *saved), saved);
+  if (saved_count < 0 || parse_groups(gids, gid, &groups, &count) != 0) return ASK_CHILD;
+  if (syscall(SYS_setgroups, (size_t)count, groups) != 0) return ASK_CHILD;
+  syscall(SYS_setfsgid, gid);
+  syscall(SYS_setfsuid, uid);
+  int fd = -1, answer = ASK_CHILD;
+  if ((uid_t)syscall(SYS_setfsuid, -1) == uid && (gid_t)syscall(SYS_setfsgid, -1) == gid) {
+    fd = openat2_path(AT_FDCWD, path, O_PATH | O_CLOEXEC, RESOLVE_NO_MAGICLINKS);
+    struct statfs fs;
+    struct stat st;
+    if (fd < 0) {
+      if (errno == ENOENT) answer = -1;
+    } else if (fstatfs(fd, &fs) == 0 && fs.f_type != PROC_SUPER_MAGIC && fstat(fd, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+      /* The check the child makes with faccessat2, as a real open of that same file: read (and
+       * search, for a directory: "." is looked up in it) with the user's identity. */
+      char self[64];
+      snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+      int check = S_ISDIR(st.st_mode) ? openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : open(self, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+      if (check >= 0) {
+        close(check);
+        answer = fd;
+      }
+    }
+  }
+  restore_fs_identity(saved, saved_count);
+  if (answer != fd && fd >= 0) close(fd);
+  if (answer == -1) errno = ENOENT;
+  return answer;
+}
+
 int open_as_user(const char *path, uid_t uid, gid_t gid, const char *gids) {
   if (uid == 0) return open(path, O_PATH | O_CLOEXEC);
+  if (gids) {
+    int fd = open_with_fs_identity(path, uid, gid, gids);
+    if (fd != ASK_CHILD) return fd;
+  }
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return -1;
   pid_t child = fork();

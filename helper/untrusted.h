@@ -30,10 +30,12 @@ int open_in_root(int rootfd, const char *path, char create);
 int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev);
 
 /*
- * Open `path` as uid/gid (with the user's supplementary groups) in a child process and pass the
- * descriptor back: the user's permissions decide what the path reaches, and the check that the
- * user may read it (and search it, for a directory) is made on that same open file. An O_PATH
- * descriptor, or -1 with errno set.
+ * Open `path` as uid/gid with the user's supplementary groups (GIDS "GID,GID,...", or NULL: the
+ * name service's): the user's permissions decide what the path reaches, and the check that the
+ * user may read it (and search it, for a directory) is made on that same open file. With GIDS this
+ * process's filesystem identity becomes the user's for the open (per thread; see untrusted.c for
+ * what is still left to a child); otherwise a child that has become the user opens it and passes
+ * the descriptor back. An O_PATH descriptor, or -1 with errno set.
  */
 int open_as_user(const char *path, uid_t uid, gid_t gid, const char *gids);
 

@@ -2,7 +2,7 @@
 // per layer (what a site's metadata servers notice), and without the helper no container is set up.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
@@ -140,6 +140,59 @@ test('a bind source is opened with the group list the request carries (the job l
     expect(out[2]).toMatch(/^err\tEACCES\t/);
   } finally {
     spawnSync('/usr/bin/umount', [join(rootfs, 'with')]);
+  }
+  expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(rootfs);
+});
+
+test('with the group list, the executor opens a source with the user\'s filesystem identity and is root again after it; what that identity would judge unlike the user is left to a child', async () => {
+  const helper = new URL('../../dist/helper/strata-mount', import.meta.url).pathname;
+  const base = join(site.root, 'fs-identity');
+  const rootfs = join(base, 'rootfs');
+  const path = (name: string) => join(base, name);
+  mkdirSync(rootfs, { recursive: true });
+  mkdirSync(path('root-only'), { mode: 0o700 });
+  mkdirSync(path('search-only'), { mode: 0o711 });
+  chmodSync(path('search-only'), 0o711);
+  writeFileSync(path('search-only/file'), 'readable\n', { mode: 0o644 });
+  writeFileSync(path('secret'), 'root only\n', { mode: 0o600 });
+  mkdirSync(path('group-only'), { mode: 0o750 });
+  chownSync(path('group-only'), 0, 4343);
+  chmodSync(path('group-only'), 0o750);
+  const executor = spawn(helper, [], { stdio: ['pipe', 'pipe', 'ignore'] });
+  let text = '';
+  executor.stdout.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  const ask = async (source: string, target: string, uid: number, groups?: string) => {
+    const before = text.split('\n').length;
+    executor.stdin.write(`${['bind', source, rootfs, target, 16, uid, uid, '-', '-', ...(groups ? [groups] : [])].join('\t')}\n`);
+    while (text.split('\n').length === before) await new Promise((resolve) => setTimeout(resolve, 5));
+    const [status, value] = text.split('\n').at(-2)!.split('\t');
+    return status === 'ok' ? 'ok' : value;
+  };
+  const identity = () => readFileSync(`/proc/${executor.pid}/status`, 'utf8').split('\n').filter((line) => /^(Uid|Gid|Groups|CapEff):/.test(line));
+  const rootIdentity = identity();
+  try {
+    // Through the user's filesystem identity: their permissions, their groups.
+    expect(await ask(path('group-only'), '/group', 4242, '4242,4343')).toBe('ok');
+    expect(await ask(path('group-only'), '/group-not', 4242, '4242')).toBe('EACCES');
+    expect(await ask(path('root-only'), '/root-only', 4242, '4242')).toBe('EACCES');
+    expect(await ask(path('secret'), '/secret', 4242, '4242')).toBe('EACCES');
+    expect(await ask(path('search-only'), '/search-only', 4242, '4242')).toBe('EACCES');
+    expect(await ask(path('search-only/file'), '/file', 4242, '4242')).toBe('ok');
+    expect(await ask(path('missing'), '/missing', 4242, '4242')).toBe('ENOENT');
+    // Root's again: root's own sources open, and the process shows root's ids, groups, capabilities.
+    expect(await ask(path('root-only'), '/root-only', 0)).toBe('ok');
+    expect(identity()).toEqual(rootIdentity);
+    // A magic link and procfs are the child's to judge: the same answer with and without the list.
+    for (const source of ['/proc/self/cwd', `/proc/${process.pid}/cwd`, `/proc/${process.pid}/task`]) {
+      expect({ source, answer: await ask(source, `/m${source.replaceAll('/', '-')}`, 4242, '4242') }).toEqual({ source, answer: await ask(source, `/n${source.replaceAll('/', '-')}`, 4242) });
+    }
+    expect(identity()).toEqual(rootIdentity);
+  } finally {
+    executor.stdin.end();
+    await new Promise((resolve) => executor.on('exit', resolve));
+    for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((entry) => entry.split(' ')[4]).filter((point) => point?.startsWith(`${rootfs}/`)).reverse()) {
+      spawnSync('/usr/bin/umount', [line]);
+    }
   }
   expect(readFileSync('/proc/self/mountinfo', 'utf8')).not.toContain(rootfs);
 });

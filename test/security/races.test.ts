@@ -64,8 +64,8 @@ function userLink(target: string, path: string) {
   execFileSync('chown', ['-h', `${USER}:${USER}`, path]);
 }
 
-const bind = (source: string, target: string, create = true, uid = USER) =>
-  bindIntoRootfs({ source, rootfs, target, uid, gid: uid, readonly: false, recursive: false, keepDev: false, optional: false, create, deny: site.runtime }, helper);
+const bind = (source: string, target: string, create = true, uid = USER, groups?: number[]) =>
+  bindIntoRootfs({ source, rootfs, target, uid, gid: uid, groups, readonly: false, recursive: false, keepDev: false, optional: false, create, deny: site.runtime }, helper);
 
 /** Unmount a mount of the test rootfs by id, as teardown does (verified), retrying while a racer makes it unreachable. */
 async function unmountById(id: number) {
@@ -127,20 +127,27 @@ test('bind target: swapping a directory of the user\'s home with a link to a hos
   expect(mounted).toBeGreaterThan(0);
 }, 60_000);
 
-test('bind source: a source swapped with a link to a directory the user cannot read never shows its files', async () => {
-  const secret = join(site.root, 'secret');
+// A job's sources are opened with the group list its identity lookup found: by the executor
+// itself, its filesystem identity the user's for the open (helper/untrusted.c); without a list, by
+// a child that becomes the user.
+test.each([
+  ['the group list of the job lookup (no child)', [USER]],
+  ['the name service (a child per source)', undefined],
+])('bind source, opened with %s: a source swapped with a link to a directory the user cannot read never shows its files', async (_how, groups) => {
+  const secret = join(site.root, `secret-${groups ? 'listed' : 'nss'}`);
   mkdirSync(secret, { mode: 0o700 });
   writeFileSync(join(secret, 'secret.txt'), 'not for uid 1000\n');
-  const own = userDir(join(home, 'data'));
+  const name = groups ? 'listed' : 'nss';
+  const own = userDir(join(home, `data-${name}`));
   writeFileSync(join(own, 'mine.txt'), 'mine\n');
-  userLink(secret, join(home, 'data-link'));
-  const racing = race(join(home, 'data'), join(home, 'data-link'));
+  userLink(secret, join(home, `link-${name}`));
+  const racing = race(own, join(home, `link-${name}`));
   const outcomes = new Set<string>();
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const reply = await bind(`${home}/data`, '/data');
+    const reply = await bind(own, `/data-${name}`, true, USER, groups);
     if (reply.ok) {
       outcomes.add('mounted');
-      expect(readdirSync(join(rootfs, 'data'))).toEqual(['mine.txt']);
+      expect(readdirSync(join(rootfs, `data-${name}`))).toEqual(['mine.txt']);
       await unmountById(Number(reply.value));
     } else {
       outcomes.add(`${reply.stage} ${reply.value}`);
