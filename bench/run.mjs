@@ -16,6 +16,9 @@ const ALL = ['targets', 'inside', 'setup', 'metadata', 'concurrency', 'container
 const only = option('--only', ALL.filter((name) => !flag('--quick') || name !== 'concurrency').join(',')).split(',');
 const passed = args.filter((arg, index) => arg !== '--only' && args[index - 1] !== '--only' && arg !== '--hold-lock');
 const started = performance.now();
+// The node agent and the benchmarks run under this Node: a site runs a supported line.
+const major = Number(process.versions.node.split('.')[0]);
+console.log(`bench: Node ${process.version} (${process.execPath})${major < 22 ? ': end-of-life, not what a site runs; run the benchmarks with Node 22 or 24 (scripts/setup keeps them in /var/cache/strata/node)' : ''}`);
 let failed = 0;
 const runAll = () => {
   for (const name of ALL.filter((bench) => only.includes(bench))) {

@@ -241,7 +241,7 @@ async function concurrency(kind, agentPid) {
 const verdict = (ratio, limit) => `${ratio.toFixed(2)}x ${ratio <= limit ? 'met' : 'MISSED'} (<= ${limit}x)`;
 const results = await withMountLock(async () => {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; load average at start ${load}; ms\n`);
+  console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; the node agent under Node ${process.version}; load average at start ${load}; ms\n`);
   mountNodeRun(root);
   const agent = await startAgent(site);
   const memory = { idleRss: groupRss(agent.pid) };

@@ -65,11 +65,14 @@ int do_bind(char **f) {
     return 0;
   }
   int root = -1, target = -1, tree = -1;
-  char link[64], real[PATH_MAX];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", source);
-  ssize_t length = readlink(link, real, sizeof real - 1);
-  real[length > 0 ? length : 0] = 0;
+  char link[64], real[PATH_MAX] = "";
   const char *deny = opt(f[7]);
+  ssize_t length = 0;
+  if (deny) {
+    snprintf(link, sizeof link, "/proc/self/fd/%d", source);
+    length = readlink(link, real, sizeof real - 1);
+    real[length > 0 ? length : 0] = 0;
+  }
   struct stat source_stat, target_stat;
   if (deny && length > 0 && within(real, deny)) {
     reply_stage_err(EPERM, STAGE_DENY, real);

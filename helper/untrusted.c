@@ -55,6 +55,7 @@ int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev)
   }
   int current = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
   if (current < 0) return -1;
+  long long root_id = -2;
   const char *cursor = walk;
   for (;;) {
     cursor += strspn(cursor, "/");
@@ -80,8 +81,10 @@ int open_in_root_also(int rootfd, const char *path, char create, dev_t also_dev)
        * the new entry outside the rootfs. Only on the rootfs mount itself (the job's own layer):
        * an image's link must not make root create entries in a host directory bound into the
        * container (/dev, a home directory, a site mount). */
-      long long here = mount_id_of(current), root_id = mount_id_of(rootfd);
+      /* The root's mount id: looked up once, and only when something is made. */
+      if (root_id == -2) root_id = mount_id_of(rootfd);
       struct stat parent;
+      long long here = mount_id_of(current);
       int own = here >= 0 && (here == root_id || (also_dev && fstat(current, &parent) == 0 && parent.st_dev == also_dev));
       if (!own) {
         close(current);
