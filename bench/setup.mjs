@@ -13,7 +13,7 @@
 
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
+import { QUICK, option, repo, scratch, strataSite, makeContent, layerTars, importLayers, layerFiles, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, warmAgent, AGENT_WARM_UP_JOBS, measure, timed, dropCaches, stats, table, cell, fmt, du } from './lib.mjs';
 import { setupPlot } from './plot.mjs';
 
 const GB = 2 ** 30;
@@ -73,7 +73,7 @@ function fuse(files, dir) {
 }
 
 async function main() {
-  console.log(`setup bench: ${RUNS} runs per cell (+1 warm-up)${QUICK ? ', quick' : ''}; ms unless marked s\n`);
+  console.log(`setup bench: ${RUNS} runs per cell (+1 warm-up; the agent first runs ${AGENT_WARM_UP_JOBS} jobs unmeasured)${QUICK ? ', quick' : ''}; ms unless marked s\n`);
   // Every image first, then all measurements under one hold of the machine-wide mount lock (on a
   // busy machine each wait for it can take minutes).
   const images = [];
@@ -98,6 +98,7 @@ async function main() {
     // As a site runs strata (install-slurm installs the strata-agent unit).
     const agent = await startAgent(site);
     try {
+      warmAgent(site, images[0].ref);
       return images.map((image) => measureImage(image));
     } finally {
       await stopAgent(agent);

@@ -18,7 +18,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { JOB_USER, QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, timed, stats, table, fmt } from './lib.mjs';
+import { JOB_USER, QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, warmAgent, AGENT_WARM_UP_JOBS, timed, stats, table, fmt } from './lib.mjs';
 
 const RUNS = Number(option('--runs', QUICK ? 3 : 7));
 const LAYERS = [1, 5, 10, 40];
@@ -26,8 +26,6 @@ const CONCURRENT = 16;
 // Layers of each of the 16 different images (--quick: fewer, to import 32 layers instead of 80).
 const SPREAD_LAYERS = QUICK ? 2 : 5;
 const TRUE_RUNS = QUICK ? 200 : 500;
-// Jobs the agent runs after its start before anything is measured (its code compiled, as on a node).
-const AGENT_WARM_UP_JOBS = 20;
 // Bursts of 16 concurrent prologs per cell (medians).
 const CONCURRENT_RUNS = QUICK ? 3 : 5;
 const root = scratch('targets');
@@ -247,13 +245,7 @@ const results = await withMountLock(async () => {
   mountNodeRun(root);
   const agent = await startAgent(site);
   const memory = { idleRss: groupRss(agent.pid) };
-  // A node's agent has served jobs before (it is resident): jobs it runs first, right after its
-  // start, pay for V8 compiling its code, which no later job does. Not measured.
-  for (let warm = 0; warm < AGENT_WARM_UP_JOBS; warm++) {
-    const id = job++;
-    runIn('agent', 'prolog', id, images[1]);
-    runIn('agent', 'epilog', id, images[1]);
-  }
+  warmAgent(site, images[1]);
   const layers = LAYERS.map((count) => {
     const row = layerRow(count);
     console.log(`  ${count} layers: agent cold ${fmt(row.agent.cold)} warm ${fmt(row.agent.warm)} epilog ${fmt(row.agent.epilog)} | Node cold ${fmt(row.strata.cold)} warm ${fmt(row.strata.warm)} epilog ${fmt(row.strata.epilog)} | floor ${fmt(row.floor.cold)} / ${fmt(row.floor.warm)} / ${fmt(row.floor.epilog)}`);

@@ -175,10 +175,6 @@ static void send_reply(int sock, struct open_reply reply, int fd) {
   if (sendmsg(sock, &message, MSG_NOSIGNAL) < 0) _exit(2);
 }
 
-/*
- * GIDS: the user's group list ("1000,27,...", as the job's identity lookup found it: identity.c),
- * or NULL to ask the name service here (a child per bind: the SPANK plugin, an older caller).
- */
 /* "GID,GID,...": at most NGROUPS_MAX entries, each below (gid_t)-1; 0 with the list in *groups
  * (empty: just `gid`), -1/EINVAL for anything else. */
 static int parse_groups(const char *gids, gid_t gid, gid_t **groups, int *count) {
@@ -201,6 +197,10 @@ static int parse_groups(const char *gids, gid_t gid, gid_t **groups, int *count)
   return 0;
 }
 
+/*
+ * GIDS: the user's group list ("1000,27,...", as the job's identity lookup found it: identity.c),
+ * or NULL to ask the name service here (a child per bind: the SPANK plugin, an older caller).
+ */
 static int become_user(uid_t uid, gid_t gid, const char *gids) {
   gid_t fallback[1] = { gid };
   gid_t *groups = fallback;

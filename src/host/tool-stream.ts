@@ -4,10 +4,13 @@
 // GB, where exec.ts collects the output of short commands.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { StrataError, errnoCode, nodeError, userError } from '../errors.js';
 import { SAFE_PATH } from './tools.js';
 
 const STDERR_LIMIT = 64 * 1024;
+/** What a tool's piped stdout may run ahead of its reader, in bytes (then the tool waits). */
+const STDOUT_BUFFER = 1024 * 1024;
 
 export interface ToolExit {
   code: number | null;
@@ -19,6 +22,8 @@ export interface ToolExit {
 export interface ToolProcess {
   tool: string;
   process: ChildProcess;
+  /** Its output when piped: read this, never `process.stdout` (see startTool). */
+  stdout?: Readable;
   stderr: () => string;
   exit: Promise<ToolExit>;
   killedByUs: boolean;
@@ -35,7 +40,13 @@ export function startTool(tool: string, args: string[], stdio: ['pipe' | 'ignore
     process.once('error', (error) => resolve({ code: null, signal: null, error }));
     process.once('close', (code, signal) => resolve({ code, signal }));
   });
-  return { tool, process, stderr: () => stderr, exit, killedByUs: false };
+  // Node resumes, and so throws away, the unread stdout of a child that has exited (child_process's
+  // flushStdio): a reader that starts after a quick tool ended (the erofs writer opens its file
+  // first) would see an empty stream. Piped at once into a stream of ours, nothing is lost, and
+  // destroying ours destroys the tool's stdout (the tool then stops on EPIPE).
+  const stdout = process.stdout ? new PassThrough({ highWaterMark: STDOUT_BUFFER }) : undefined;
+  if (process.stdout && stdout) pipeline(process.stdout, stdout, () => undefined);
+  return { tool, process, stdout, stderr: () => stderr, exit, killedByUs: false };
 }
 
 export const killTool = (child: ToolProcess) => {

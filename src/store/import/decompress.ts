@@ -86,7 +86,7 @@ export async function decompressTar(input: AsyncIterable<Uint8Array>, what: stri
     case 'xz': {
       const child = startTool(TOOLS[compression], ['-dc'], ['pipe', 'pipe', 'pipe']);
       child.process.stdin?.on('error', () => undefined);
-      return { input: child.process.stdout as Readable, child, feed: settle(pipeline(Readable.from(stream, { objectMode: false }), child.process.stdin as NodeJS.WritableStream)) };
+      return { input: child.stdout as Readable, child, feed: settle(pipeline(Readable.from(stream, { objectMode: false }), child.process.stdin as NodeJS.WritableStream)) };
     }
   }
 }

@@ -74,7 +74,7 @@ export async function openLayerSource(source: LayerSource): Promise<TarStream & 
       ['--format=posix', '--pax-option=delete=atime,delete=ctime', '--xattrs', '--xattrs-include=*', '--numeric-owner', '--sort=name', '-C', source.path, '-cf', '-', '.'],
       ['ignore', 'pipe', 'pipe'],
     );
-    return { input: child.process.stdout as Readable, child, what: `directory ${source.path}` };
+    return { input: child.stdout as Readable, child, what: `directory ${source.path}` };
   }
   const what = `layer tar ${source.path}`;
   return { ...(await decompressTar(createReadStream(source.path, { highWaterMark: READ_CHUNK }), what)), what };

@@ -17,7 +17,7 @@ const SQFS2TAR = '/usr/bin/sqfs2tar';
  */
 export async function* squashfsAsTar(path: string): AsyncGenerator<Buffer> {
   const reader = startTool(SQFS2TAR, ['--no-skip', path], ['ignore', 'pipe', 'pipe']);
-  const stdout = reader.process.stdout!;
+  const stdout = reader.stdout!;
   try {
     for await (const chunk of stdout) yield chunk as Buffer;
   } finally {
