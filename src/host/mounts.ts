@@ -168,7 +168,10 @@ export async function unmountAll(targets: string[]): Promise<void> {
   if (targets.length === 0) return;
   const helper = mountExecutor();
   if (helper) {
-    for (const target of targets) if ((await helper.run(['umount', target, 0])).exitCode !== 0) await unmount(target, { lazyFallback: true });
+    // Sent at once (a 40-layer image's layers): the executor carries them out in order, and this
+    // process waits once instead of once per target. What failed is retried one by one.
+    const results = await Promise.all(targets.map((target) => helper.run(['umount', target, 0])));
+    for (const [index, result] of results.entries()) if (result.exitCode !== 0) await unmount(targets[index], { lazyFallback: true });
     return;
   }
   if (targets.length > 1 && (await runTool('umount', targets)).exitCode === 0) return;
