@@ -68,7 +68,7 @@ const allOf =
 export const UPPER_BACKINGS = allOf<UpperBacking>()(['tmpfs', 'disk']);
 export const LAYER_CACHE_POLICIES = allOf<LayerCachePolicy>()(['release', 'keep']);
 export const LOG_LEVELS = allOf<LogLevel>()(['error', 'warn', 'info', 'debug']);
-export const COMPRESSIONS = allOf<Compression>()(['zstd', 'lz4', 'gzip', 'xz', 'none']);
+export const COMPRESSIONS = allOf<Compression>()(['lz4hc', 'zstd', 'lz4', 'gzip', 'xz', 'none']);
 export const RECHECK_TAGS = allOf<RecheckTags>()(['never', 'always']);
 export const PYTORCH_ENVS = allOf<PytorchEnv>()(['off', 'pytorch', 'all']);
 export const SLURM_CLIENT_PATHS = allOf<SlurmClientPath>()(['first', 'last']);
@@ -326,9 +326,9 @@ export const SETTINGS: readonly Setting[] = [
     key: 'import.compression',
     type: 'enum',
     allowed: COMPRESSIONS,
-    default: 'zstd',
+    default: 'lz4hc',
     description: 'Compression of the squashfs layer files written by `strata import`; `none` writes uncompressed erofs layers instead (mounted backed by their file).',
-    why: 'Measured (docs/performance.md): zstd makes the smallest layer files (zstd 22 MiB, gzip 24, lz4 36, none 74 for a 75 MB Python tree) and starts as fast as any other compression (stdlib imports faster than local disk; numpy 1.5-1.7x and an MPI hello 1.2-1.3x local disk with every compressed format); only uncompressed erofs (`none`) starts numpy and MPI as fast as local disk, at ~3x the store size.',
+    why: 'Measured (docs/performance.md, cold start-up inside the container against local disk): lz4hc (lz4, high compression) starts library-heavy programs fastest of the compressed formats (numpy 1.17-1.21x, an MPI hello 1.07-1.10x; zstd 1.43-1.46x and 1.17x; gzip 2.3x and more), because every page fault on a layer decompresses a block and lz4 decompresses several times faster than zstd; its layer files are ~1.3x the size of zstd\'s (242 vs 187 MiB for a 588 MiB MPI image; lz4 291). `zstd` for the smallest store; `none` (uncompressed erofs) starts as fast as local disk at ~3x the size.',
   },
   {
     key: 'import.parallel_layers',

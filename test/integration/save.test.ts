@@ -104,6 +104,8 @@ test('a saved layer, imported on the job\'s image, gives the same tree: whiteout
   expect(names).toEqual(expect.arrayContaining(['data/.wh.keep.txt', 'opq/.wh..wh..opq', 'opq/z', 'app/bin/tool']));
   // Only what the job changed: nothing of the image's own files.
   expect(names).not.toContain('bin/busybox');
+  // enroot (Pyxis) unpacks a saved file with squashfs-tools' unsquashfs, which refuses tar2sqfs's lz4 tables.
+  expect(execFileSync('/usr/bin/unsquashfs', ['-l', '-d', 'R', saved], { encoding: 'utf8' })).toContain('R/app/bin/tool');
   expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"s1".*"whiteouts":1,"opaqueDirs":1.*writable layer saved/);
 
   const layerTar = join(site.root, 'saved.tar');

@@ -17,7 +17,7 @@ import { runAsUser, spawnAsUser, type JobUser } from '../../host/as-user.js';
 import { startStoreWriter } from '../../host/store-writer.js';
 import { walkUpper } from '../../host/upper-walk.js';
 import { relayWrite } from '../../store/write/relay/caller.js';
-import { tar2sqfsArgs } from '../../store/import/squashfs.js';
+import { portableCompression, tar2sqfsArgs } from '../../store/import/squashfs.js';
 import { TOOLS } from '../../host/tools.js';
 import { RuntimePaths } from '../paths.js';
 import { readJournal, type BeginRecord } from '../job/records.js';
@@ -137,8 +137,8 @@ const failed = (path: string, why: string) =>
 /** tar2sqfs as the user into a temporary file beside `path`, renamed over it by the user. */
 async function writeSquashfsAsUser(layer: () => AsyncIterable<Buffer>, path: string, user: JobUser, config: Config, jobId: string, stops: Stops): Promise<void> {
   const temp = posix.join(posix.dirname(path), `.${posix.basename(path)}.strata-${jobId}-${randomBytes(4).toString('hex')}.partial`);
-  // A saved file is a squashfs (what Pyxis and enroot read), compressed even where the store's layers are not.
-  const compression = config.import.compression === 'none' ? 'zstd' : config.import.compression;
+  // A saved file is a squashfs (what Pyxis and enroot read), compressed so that unsquashfs reads it.
+  const compression = portableCompression(config.import.compression);
   const packer = spawnAsUser(user, [TOOLS.tar2sqfs, ...tar2sqfsArgs(compression, temp)], ['pipe', 'ignore', 'pipe']);
   packer.child.stdin?.on('error', () => undefined);
   // Stopped at the time limit: tar2sqfs ends, and the temporary file is removed below.
