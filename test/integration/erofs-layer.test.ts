@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { isStrataError, type StrataError } from '../../src/errors.js';
 import { MountHelper } from '../../src/host/mount-helper.js';
 import { buildLayerFile } from '../../src/store/import/layer-file.js';
-import { mountRootfs } from '../../src/runtime/layers/stack.js';
+import { mountRootfs, releaseUnusedLayers } from '../../src/runtime/layers/stack.js';
+import { RuntimePaths } from '../../src/runtime/paths.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { REPO } from '../helpers/site.js';
 import { compareTrees } from '../helpers/tree-compare.js';
@@ -217,6 +218,35 @@ test('a layer mount point holding another erofs file is a clash the prolog names
     await expect(mountRootfs(step)).rejects.toMatchObject({ kind: 'node', code: 'E_LAYER_CLASH', message: `${mountPoint} holds ${other}, not ${mine}` });
   } finally {
     execFileSync('umount', [mountPoint]);
+  }
+});
+
+test('a layer mount found right once, released by strata, and then holding another file is a clash again', async () => {
+  // The node agent checks a layer mount's backing file once per mount (stack.ts); a release forgets it.
+  const tree = (name: string) => {
+    const dir = join(work, `again-${name}`);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'which'), name);
+    return dir;
+  };
+  const [mine, other] = [join(work, 'again-mine.erofs'), join(work, 'again-other.erofs')];
+  await buildLayerFile({ source: { kind: 'dir', path: tree('mine') }, outputPath: mine, compression: 'none' });
+  await buildLayerFile({ source: { kind: 'dir', path: tree('other') }, outputPath: other, compression: 'none' });
+  const runtime = new RuntimePaths(join(work, 'again-run'));
+  const mountPoint = join(runtime.layerDir, 'abc');
+  // No rootfs directory: mountRootfs checks the layers and stops before the overlay.
+  const step = { op: 'rootfs' as const, target: join(work, 'again-rootfs'), layerDir: runtime.layerDir, options: 'lowerdir=abc', layers: [{ id: 'abc', digest: 'sha256:abc', file: mine, mountPoint, erofs: true as const }] };
+  mkdirSync(mountPoint, { recursive: true });
+  expect((await helper.run(['loop', mine, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+  try {
+    await expect(mountRootfs(step)).resolves.toEqual({ mountedLayers: 0, overlayMounted: false });
+    await releaseUnusedLayers(runtime, 'release');
+    expect(existsSync(mountPoint)).toBe(false);
+    mkdirSync(mountPoint);
+    expect((await helper.run(['loop', other, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+    await expect(mountRootfs(step)).rejects.toMatchObject({ kind: 'node', code: 'E_LAYER_CLASH', message: `${mountPoint} holds ${other}, not ${mine}` });
+  } finally {
+    spawnSync('umount', [mountPoint]);
   }
 });
 

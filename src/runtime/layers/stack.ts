@@ -17,6 +17,15 @@ import type { Step } from '../job/plan.js';
 type RootfsStep = Extract<Step, { op: 'rootfs' }>;
 
 /**
+ * Layer mounts this process made or found holding their own layer file, by mount point: the
+ * device number seen then. A layer mount's backing file only changes if it is unmounted and something
+ * else is mounted there on the same device, which only root can do; strata forgets the mount
+ * point when it releases a layer itself. The node agent thus reads each layer's loop device in
+ * sysfs once, not on every job start (~25 µs per layer: 1 ms of a 40-layer prolog).
+ */
+const verifiedLayerMounts = new Map<string, number>();
+
+/**
  * Mount the layers this job needs that no one has mounted yet, then the job's overlay. Under the
  * node lock, so it asks stat(2) rather than mountinfo what is mounted (mountinfo grows with every
  * job on the node, and the lock serializes every job start). `overlayMounted`: this call mounted
@@ -38,6 +47,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
     if (toMount.has(layer.mountPoint)) continue;
     const device = deviceOf(layer.mountPoint);
     if (device !== undefined && device !== layerDirDevice) {
+      if (verifiedLayerMounts.get(layer.mountPoint) === device) continue;
       // Something is mounted there: it must be this layer file, through a loop device or (erofs)
       // backed by the file itself.
       const backing = loopBackingFileOfDevice(device) ?? (layer.erofs ? erofsSource(layer.mountPoint) : undefined);
@@ -46,6 +56,7 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
           hint: 'run `strata node gc` on this node',
         });
       }
+      verifiedLayerMounts.set(layer.mountPoint, device);
       continue;
     }
     checkLayerFile(layer.file, layer.digest);
@@ -66,6 +77,9 @@ export async function mountRootfs(step: RootfsStep): Promise<{ mountedLayers: nu
   const results = await Promise.all(layers.map((layer) => tryMountImage({ file: layer.file, target: layer.mountPoint, type: layer.erofs ? 'erofs' : 'squashfs', options: ['nosuid', 'nodev'], directIo: step.directIo })));
   for (const [index, result] of results.entries()) {
     if (result.exitCode !== 0) throw layerMountError(layers[index], result.stderr);
+    // Mounted from its own file just now: the next job start finds it checked.
+    const device = deviceOf(layers[index].mountPoint);
+    if (device !== undefined && device !== layerDirDevice) verifiedLayerMounts.set(layers[index].mountPoint, device);
   }
   if (step.idmap) await mountIdmappedLayers(step, step.idmap, readMountinfo());
 
@@ -140,6 +154,7 @@ export async function releaseUnusedLayers(runtime: RuntimePaths, policy: LayerCa
     return;
   }
   const unused = names.filter((id) => !inUse.has(id)).map((id) => join(runtime.layerDir, id));
+  for (const mountPoint of unused) verifiedLayerMounts.delete(mountPoint);
   if (policy === 'release') await unmountAll(unused.filter((mountPoint) => isMounted(table, mountPoint)));
   for (const mountPoint of unused) {
     try {
