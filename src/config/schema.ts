@@ -68,7 +68,7 @@ const allOf =
 export const UPPER_BACKINGS = allOf<UpperBacking>()(['tmpfs', 'disk']);
 export const LAYER_CACHE_POLICIES = allOf<LayerCachePolicy>()(['release', 'keep']);
 export const LOG_LEVELS = allOf<LogLevel>()(['error', 'warn', 'info', 'debug']);
-export const COMPRESSIONS = allOf<Compression>()(['lz4hc', 'zstd', 'lz4', 'gzip', 'xz', 'none']);
+export const COMPRESSIONS = allOf<Compression>()(['zstd', 'lz4hc', 'lz4', 'gzip', 'xz', 'none']);
 export const RECHECK_TAGS = allOf<RecheckTags>()(['never', 'always']);
 export const PYTORCH_ENVS = allOf<PytorchEnv>()(['off', 'pytorch', 'all']);
 export const SLURM_CLIENT_PATHS = allOf<SlurmClientPath>()(['first', 'last']);
@@ -326,9 +326,9 @@ export const SETTINGS: readonly Setting[] = [
     key: 'import.compression',
     type: 'enum',
     allowed: COMPRESSIONS,
-    default: 'lz4hc',
+    default: 'zstd',
     description: 'Compression of the squashfs layer files written by `strata import`; `none` writes uncompressed erofs layers instead (mounted backed by their file).',
-    why: 'Measured (docs/performance.md, cold start-up inside the container against local disk): lz4hc (lz4, high compression) starts library-heavy programs fastest of the compressed formats (numpy 1.17-1.21x, an MPI hello 1.07-1.10x; zstd 1.43-1.46x and 1.17x; gzip 2.3x and more), because every page fault on a layer decompresses a block and lz4 decompresses several times faster than zstd; its layer files are ~1.3x the size of zstd\'s (242 vs 187 MiB for a 588 MiB MPI image; lz4 291). `zstd` for the smallest store; `none` (uncompressed erofs) starts as fast as local disk at ~3x the size.',
+    why: "Measured (docs/performance.md, cold start-up inside the container against local disk, quiet machine): zstd makes the smallest layer files (187 MiB for a 588 MiB MPI image; lz4hc 242, lz4 291, uncompressed erofs 590) and every tool reads them; lz4hc (lz4 compressed harder) starts library-heavy programs fastest of the compressed formats (numpy 1.17-1.21x, an MPI hello 1.07-1.10x, against zstd's 1.43-1.46x and 1.17x), since each page fault decompresses a block and lz4 decompresses several times faster, but squashfs-tools' unsquashfs 4.5 refuses tar2sqfs's lz4 files (the kernel, squashfuse and squashfs-tools-ng read them); `none` (uncompressed erofs) starts as fast as local disk at ~3x the size.",
   },
   {
     key: 'import.parallel_layers',

@@ -4,7 +4,7 @@
 export type UpperBacking = 'tmpfs' | 'disk';
 export type LayerCachePolicy = 'release' | 'keep';
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-export type Compression = 'lz4hc' | 'zstd' | 'lz4' | 'gzip' | 'xz' | 'none';
+export type Compression = 'zstd' | 'lz4hc' | 'lz4' | 'gzip' | 'xz' | 'none';
 export type RecheckTags = 'never' | 'always';
 export type PytorchEnv = 'off' | 'pytorch' | 'all';
 export type SlurmClientPath = 'first' | 'last';

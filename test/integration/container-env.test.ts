@@ -9,10 +9,11 @@ import { join } from 'node:path';
 import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, makeTree, type Site } from '../helpers/site.js';
+import { testUsers } from '../helpers/test-users.js';
 
-// A user every test machine has (setup creates it); its entries come from the node's NSS.
-const USER = Number(execFileSync('id', ['-u', 'strata-alice'], { encoding: 'utf8' }).trim());
-const GROUP = Number(execFileSync('id', ['-g', 'strata-alice'], { encoding: 'utf8' }).trim());
+// An ordinary local account, made here if the machine lacks it; its entries come from the node's NSS.
+const users = testUsers();
+const { uid: USER, gid: GROUP } = users.ensure('strata-alice');
 const IMAGE_PASSWD = 'root:x:0:0:image root:/root:/bin/sh\nstrata-alice:x:4242:4242:impostor:/home/x:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n';
 const IMAGE_GROUP = 'root:x:0:\nvideo:x:44:\n';
 
@@ -55,7 +56,10 @@ afterEach(async () => {
   expectNodeStateUnchanged(before);
 });
 
-afterAll(() => site.remove());
+afterAll(() => {
+  site.remove();
+  users.removeMade();
+});
 
 test("the job's user is known inside, by the node's entry; the image's other entries stay", async () => {
   expect((await prolog('1', 'plain:1')).code).toBe(0);

@@ -10,12 +10,13 @@ import { busyboxLayer, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { push, startRegistry, startTokenServer, type Registry, type TokenServer } from '../helpers/registry.js';
 import { makeSite, makeTree, STRATA, type RunOutput, type Site } from '../helpers/site.js';
+import { testUsers } from '../helpers/test-users.js';
 
 const OWNER = 'strata-store';
 const ALICE = 'strata-alice';
 const BOB = 'strata-bob';
 const SUDOERS = '/etc/sudoers.d/strata-test-import-on-demand';
-const created: string[] = [];
+const users = testUsers();
 const USERS = { alice: 'wonderland', robot: 'beep' };
 
 let site: Site;
@@ -42,11 +43,6 @@ function resolveAs(user: string, ref: string, options: { site?: Site; env?: Node
   });
 }
 
-function ensureUser(name: string, system: boolean) {
-  if (spawnSync('/usr/bin/id', [name]).status === 0) return;
-  execFileSync('/usr/sbin/useradd', [...(system ? ['--system'] : []), '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
-  created.push(name);
-}
 
 const image = (marker: string): ImageSpec => ({
   ref: marker,
@@ -62,9 +58,9 @@ const importsIn = (output: RunOutput) => output.stderr.split('\n').filter((line)
 
 beforeAll(async () => {
   before = nodeState();
-  ensureUser(OWNER, true);
-  ensureUser(ALICE, false);
-  ensureUser(BOB, false);
+  users.ensure(OWNER, { system: true });
+  users.ensure(ALICE);
+  users.ensure(BOB);
   site = makeSite('on-demand', 'import:\n  user_imports: true\n  on_demand: true\n');
   off = makeSite('on-demand-off', 'import:\n  user_imports: true\n');
   for (const s of [site, off]) {
@@ -104,7 +100,7 @@ afterAll(async () => {
   expectNodeStateUnchanged(before);
   site.remove();
   off.remove();
-  for (const name of created) spawnSync('/usr/sbin/userdel', [name]);
+  users.removeMade();
 });
 
 test("first use imports into the user's own namespace, with their enroot credentials; the second use finds it; another user does not", async () => {

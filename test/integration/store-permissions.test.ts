@@ -13,12 +13,13 @@ import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/
 import { makeSite, makeTree, STRATA, type RunOutput, type Site } from '../helpers/site.js';
 import { compareTrees, PER_JOB_PATHS } from '../helpers/tree-compare.js';
 import { push, startRegistry } from '../helpers/registry.js';
+import { testUsers } from '../helpers/test-users.js';
 
 const OWNER = 'strata-store';
 const ALICE = 'strata-alice';
 const BOB = 'strata-bob';
 const SUDOERS = '/etc/sudoers.d/strata-test-store-permissions';
-const created: string[] = [];
+const users = testUsers();
 
 let site: Site;
 let before: NodeState;
@@ -45,17 +46,12 @@ function storeListing(): string[] {
   return out.sort();
 }
 
-function ensureUser(name: string, system: boolean) {
-  if (spawnSync('/usr/bin/id', [name]).status === 0) return;
-  execFileSync('/usr/sbin/useradd', [...(system ? ['--system'] : []), '--no-create-home', '--shell', '/usr/sbin/nologin', name]);
-  created.push(name);
-}
 
 beforeAll(() => {
   before = nodeState();
-  ensureUser(OWNER, true);
-  ensureUser(ALICE, false);
-  ensureUser(BOB, false);
+  users.ensure(OWNER, { system: true });
+  users.ensure(ALICE);
+  users.ensure(BOB);
   site = makeSite('store-perms', 'import:\n  user_imports: true\n');
   const owner = ids(OWNER);
   chownSync(site.store, owner.uid, owner.gid);
@@ -82,7 +78,7 @@ afterAll(() => {
   rmSync(SUDOERS, { force: true });
   expectNodeStateUnchanged(before);
   site.remove();
-  for (const name of created) spawnSync('/usr/sbin/userdel', [name]);
+  users.removeMade();
 });
 
 test("root's import into a store a service account owns: every file is the owner's, readable by all, and a job starts from it", async () => {

@@ -97,7 +97,7 @@ test('user mounts may not cover system or strata paths, nor bind what the user c
 
 test('layer files not owned by the store owner, writable by others, or symlinks are refused', async () => {
   await importSmallImage(site, 'plain:1');
-  const [file] = layerFiles().filter((path) => !spawnSync('/usr/bin/unsquashfs', ['-l', path, 'bin/euid']).stdout.toString().includes('euid'));
+  const [file] = layerFiles().filter((path) => !spawnSync('/usr/bin/rdsquashfs', ['--list', '/bin', path]).stdout.toString().includes('euid'));
   const tries: [string, () => void, () => void][] = [
     ['world-writable', () => chmodSync(file, 0o666), () => chmodSync(file, 0o444)],
     ['foreign owner', () => chownSync(file, JOB_UID, JOB_UID), () => chownSync(file, 0, 0)],

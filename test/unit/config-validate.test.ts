@@ -62,7 +62,7 @@ describe('defaults', () => {
     slurmClient: { enabled: true, path: 'first', binDirs: ['/usr/local/bin', '/usr/bin'], libraryDirs: [] },
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
-    import: { compression: 'lz4hc', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0, onDemand: false, recheckTags: 'never' },
+    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0, onDemand: false, recheckTags: 'never' },
     devices: { specDirs: ['/etc/cdi', '/var/run/cdi'], defaultRequests: [], autoAll: false, allowUnknownHooks: false },
   };
 
@@ -152,7 +152,7 @@ describe('errors', () => {
     ['enum', { upper: { backing: 'ram' } }, 'upper.backing: "ram" is not allowed; use one of tmpfs, disk'],
     ['enum', { layers: { cache: 'forever' } }, 'layers.cache: "forever" is not allowed; use one of release, keep'],
     ['enum', { log: { level: 'warning' } }, 'log.level: "warning" is not allowed; use one of error, warn, info, debug'],
-    ['enum', { import: { compression: 'bzip2' } }, 'import.compression: "bzip2" is not allowed; use one of lz4hc, zstd, lz4, gzip, xz, none'],
+    ['enum', { import: { compression: 'bzip2' } }, 'import.compression: "bzip2" is not allowed; use one of zstd, lz4hc, lz4, gzip, xz, none'],
     ['integer', { import: { parallel_layers: 'many' } }, 'import.parallel_layers: "many" is not a whole number; use a whole number of at least 1'],
     ['integer too small', { import: { parallel_layers: 0 } }, 'import.parallel_layers: 0 is too small; use a whole number of at least 1'],
     ['integer fraction', { import: { flatten_above: 2.5 } }, 'import.flatten_above: 2.5 is not a whole number; use a whole number of at least 0'],
@@ -215,7 +215,7 @@ describe('errors', () => {
       'mounts[1].source: is required but missing; use an absolute path',
       'mounts[2]: expected a mapping, got 7; use the keys source, target, readonly, optional',
       'log.level: "loud" is not allowed; use one of error, warn, info, debug',
-      'import.compression: "zip" is not allowed; use one of lz4hc, zstd, lz4, gzip, xz, none',
+      'import.compression: "zip" is not allowed; use one of zstd, lz4hc, lz4, gzip, xz, none',
       'mounts[0].target: "/sys" is reserved; use a path other than /, /proc, /sys, /dev',
     ]);
     for (const error of errors) expect(error).toMatch(/^[a-z_.[\]0-9]+: .+; .+/);

@@ -1,6 +1,5 @@
 // The squashfs layer format: the overlay tar on the stdin of tar2sqfs (squashfs-tools-ng), which
-// writes the layer file. The default format (lz4hc: docs/performance.md measured which compression
-// starts programs fastest inside the container).
+// writes the layer file. The default format; its compressions are compared in docs/performance.md.
 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
