@@ -328,7 +328,7 @@ export const SETTINGS: readonly Setting[] = [
     allowed: COMPRESSIONS,
     default: 'zstd',
     description: 'Compression of the squashfs layer files written by `strata import`; `none` writes uncompressed erofs layers instead (mounted backed by their file).',
-    why: "Measured (docs/performance.md, cold start-up inside the container against local disk, quiet machine): zstd makes the smallest layer files (187 MiB for a 588 MiB MPI image; lz4hc 242, lz4 291, uncompressed erofs 590) and every tool reads them; lz4hc (lz4 compressed harder) starts library-heavy programs fastest of the compressed formats (numpy 1.17-1.21x, an MPI hello 1.07-1.10x, against zstd's 1.43-1.46x and 1.17x), since each page fault decompresses a block and lz4 decompresses several times faster, but squashfs-tools' unsquashfs 4.5 refuses tar2sqfs's lz4 files (the kernel, squashfuse and squashfs-tools-ng read them); `none` (uncompressed erofs) starts as fast as local disk at ~3x the size.",
+    why: "Measured (docs/performance.md, cold start-up inside the container against local disk, quiet machine): zstd makes the smallest layer files (187 MiB for a 588 MiB MPI image; lz4hc 242, lz4 291, uncompressed erofs 590) and every tool reads them; lz4hc (lz4 compressed harder) starts library-heavy programs fastest of the compressed formats (numpy 1.17-1.47x, an MPI hello 1.07-1.10x, against zstd's 1.43-1.71x and 1.17-1.20x, in three runs), since each page fault decompresses a block and lz4 decompresses several times faster, but squashfs-tools' unsquashfs 4.5 refuses tar2sqfs's lz4 files (the kernel, squashfuse and squashfs-tools-ng read them); `none` (uncompressed erofs) starts as fast as local disk at ~3x the size.",
   },
   {
     key: 'import.parallel_layers',

@@ -49,7 +49,8 @@ beforeAll(async () => {
   ensureUser(OWNER, true);
   ensureUser(USER, false);
   user = ids(USER);
-  site = makeSite('save', 'import:\n  user_imports: true\n  on_demand: true\n');
+  // lz4hc layers: a saved file is still one unsquashfs reads (squashfs.ts portableCompression).
+  site = makeSite('save', 'import:\n  user_imports: true\n  on_demand: true\n  compression: lz4hc\n');
   await importThreeLayerImage(site);
   // The store belongs to its own account (as on a site), so that a user's image goes through sudo.
   if (!existsSync(site.logFile)) writeFileSync(site.logFile, '');
