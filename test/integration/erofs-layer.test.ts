@@ -199,22 +199,33 @@ test('a layer an erofs file cannot hold (a sparse file of 20 TiB, 300 KiB of xat
   expect(refused.message).toMatch(/^layer tar entry 'f' has \d+ bytes of xattrs, more than a layer file holds for one entry/);
 });
 
-test('a layer mount point holding another erofs file is a clash the prolog names, not a layer it uses', async () => {
-  const tree = (name: string) => {
-    const dir = join(work, `clash-${name}`);
+/** Two erofs layer files of one-file trees that differ: the layer a job wants, and another. */
+async function twoLayerFiles(prefix: string): Promise<{ mine: string; other: string }> {
+  const files = { mine: join(work, `${prefix}mine.erofs`), other: join(work, `${prefix}other.erofs`) };
+  for (const [name, file] of Object.entries(files)) {
+    const dir = join(work, `${prefix}tree-${name}`);
     mkdirSync(dir);
     writeFileSync(join(dir, 'which'), name);
-    return dir;
-  };
-  const [mine, other] = [join(work, 'mine.erofs'), join(work, 'other.erofs')];
-  await buildLayerFile({ source: { kind: 'dir', path: tree('mine') }, outputPath: mine, compression: 'none' });
-  await buildLayerFile({ source: { kind: 'dir', path: tree('other') }, outputPath: other, compression: 'none' });
-  const layerDir = join(work, 'l');
-  const mountPoint = join(layerDir, 'abc');
+    await buildLayerFile({ source: { kind: 'dir', path: dir }, outputPath: file, compression: 'none' });
+  }
+  return files;
+}
+
+/** A job's rootfs step with one erofs layer, `file`, at `<layerDir>/abc`. */
+const oneLayerStep = (layerDir: string, target: string, file: string) => ({ op: 'rootfs' as const, target, layerDir, options: 'lowerdir=abc', layers: [{ id: 'abc', digest: 'sha256:abc', file, mountPoint: join(layerDir, 'abc'), erofs: true as const }] });
+
+/** `file` mounted at `mountPoint` (made if missing), backed by the file, as the executor mounts a layer. */
+async function mountLayerFile(file: string, mountPoint: string) {
   mkdirSync(mountPoint, { recursive: true });
-  expect((await helper.run(['loop', other, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+  expect((await helper.run(['loop', file, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+}
+
+test('a layer mount point holding another erofs file is a clash the prolog names, not a layer it uses', async () => {
+  const { mine, other } = await twoLayerFiles('clash-');
+  const step = oneLayerStep(join(work, 'l'), join(work, 'rootfs'), mine);
+  const { mountPoint } = step.layers[0];
+  await mountLayerFile(other, mountPoint);
   try {
-    const step = { op: 'rootfs' as const, target: join(work, 'rootfs'), layerDir, options: 'lowerdir=abc', layers: [{ id: 'abc', digest: 'sha256:abc', file: mine, mountPoint, erofs: true as const }] };
     await expect(mountRootfs(step)).rejects.toMatchObject({ kind: 'node', code: 'E_LAYER_CLASH', message: `${mountPoint} holds ${other}, not ${mine}` });
   } finally {
     execFileSync('umount', [mountPoint]);
@@ -223,27 +234,17 @@ test('a layer mount point holding another erofs file is a clash the prolog names
 
 test('a layer mount found right once, released by strata, and then holding another file is a clash again', async () => {
   // The node agent checks a layer mount's backing file once per mount (stack.ts); a release forgets it.
-  const tree = (name: string) => {
-    const dir = join(work, `again-${name}`);
-    mkdirSync(dir);
-    writeFileSync(join(dir, 'which'), name);
-    return dir;
-  };
-  const [mine, other] = [join(work, 'again-mine.erofs'), join(work, 'again-other.erofs')];
-  await buildLayerFile({ source: { kind: 'dir', path: tree('mine') }, outputPath: mine, compression: 'none' });
-  await buildLayerFile({ source: { kind: 'dir', path: tree('other') }, outputPath: other, compression: 'none' });
+  const { mine, other } = await twoLayerFiles('again-');
   const runtime = new RuntimePaths(join(work, 'again-run'));
-  const mountPoint = join(runtime.layerDir, 'abc');
   // No rootfs directory: mountRootfs checks the layers and stops before the overlay.
-  const step = { op: 'rootfs' as const, target: join(work, 'again-rootfs'), layerDir: runtime.layerDir, options: 'lowerdir=abc', layers: [{ id: 'abc', digest: 'sha256:abc', file: mine, mountPoint, erofs: true as const }] };
-  mkdirSync(mountPoint, { recursive: true });
-  expect((await helper.run(['loop', mine, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+  const step = oneLayerStep(runtime.layerDir, join(work, 'again-rootfs'), mine);
+  const { mountPoint } = step.layers[0];
+  await mountLayerFile(mine, mountPoint);
   try {
     await expect(mountRootfs(step)).resolves.toEqual({ mountedLayers: 0, overlayMounted: false });
     await releaseUnusedLayers(runtime, 'release');
     expect(existsSync(mountPoint)).toBe(false);
-    mkdirSync(mountPoint);
-    expect((await helper.run(['loop', other, mountPoint, 'erofs', MS_RDONLY_NOSUID_NODEV, '-', 0])).reply).toMatchObject({ ok: true });
+    await mountLayerFile(other, mountPoint);
     await expect(mountRootfs(step)).rejects.toMatchObject({ kind: 'node', code: 'E_LAYER_CLASH', message: `${mountPoint} holds ${other}, not ${mine}` });
   } finally {
     spawnSync('umount', [mountPoint]);
