@@ -45,8 +45,8 @@ export function pbsDaemon(dir: string, name: string, strataConfig: string, runti
  */
 export const RESOURCEDEF_WITHOUT_M = { container_image: '' };
 
-/** Run one hook event on `daemon`; `event` follows run_hook.py's description. */
-export async function runHook(daemon: PbsDaemon, event: Record<string, unknown>, env: NodeJS.ProcessEnv = {}): Promise<HookResult> {
+/** Run one hook event on `daemon`; `event` follows run_hook.py's description. `hook`: another hook file. */
+export async function runHook(daemon: PbsDaemon, event: Record<string, unknown>, env: NodeJS.ProcessEnv = {}, hook = HOOK): Promise<HookResult> {
   const dir = mkdtempSync('/tmp/strata-hook-');
   const eventFile = join(dir, 'event.json');
   const resultFile = join(dir, 'result.json');
@@ -55,7 +55,7 @@ export async function runHook(daemon: PbsDaemon, event: Record<string, unknown>,
     JSON.stringify({ hook_config: daemon.hookConfig, local_node: daemon.name, vnodes: [daemon.name], fail_action: ['offline_vnodes'], pbs_home: daemon.home, resourcedef: RESOURCEDEF_WITHOUT_M, ...event }),
   );
   // The daemon's environment, as a real MoM gave its hooks: PATH=/bin:/usr/bin and nothing of ours.
-  const run = await runProcess(PYTHON, [join(STANDIN, 'run_hook.py'), HOOK, eventFile, resultFile], { PATH: '/bin:/usr/bin', ...env });
+  const run = await runProcess(PYTHON, [join(STANDIN, 'run_hook.py'), hook, eventFile, resultFile], { PATH: '/bin:/usr/bin', ...env });
   if (run.code !== 0) throw new Error(`run_hook.py failed: ${run.stderr}`);
   const result = JSON.parse(readFileSync(resultFile, 'utf8')) as HookResult;
   rmSync(dir, { recursive: true, force: true });

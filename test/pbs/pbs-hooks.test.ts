@@ -7,7 +7,7 @@
 
 import { existsSync, mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pbsDaemon, runHook, type PbsDaemon } from '../helpers/pbs.js';
+import { HOOK, pbsDaemon, runHook, type PbsDaemon } from '../helpers/pbs.js';
 import { importSmallImage } from '../helpers/images.js';
 import { chrootJob, jobDir } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
@@ -103,6 +103,19 @@ test('queuejob: the image is checked and pinned at qsub time; an unknown one is 
   const unchecked = await runHook(noStrata, { type: 'queuejob', hook_name: 'strata_queuejob', job: { id: '6.pbs', Resource_List: { container_image: 'pbsimg:1' }, Variable_List: {} } });
   expect(unchecked.outcome).toBe('reject');
   expect(unchecked.message).toMatch(/^strata: cannot run \/nonexistent\/node: .*; the image could not be checked, ask your admin$/);
+});
+
+test("the stand-in runs a hook as OpenPBS does: the first release's `__name__ == '__main__'` guard is never true, so that hook let every qsub through unchecked", async () => {
+  // The shipped hook with the first release's guard, as a real server ran it: the hook body never ran.
+  const shipped = readFileSync(HOOK, 'utf8');
+  expect(shipped).toContain('if __name__ in ("builtins", "__builtin__"):');
+  const old = join(site.root, 'old_hook.py');
+  writeFileSync(old, shipped.replace('if __name__ in ("builtins", "__builtin__"):', 'if __name__ == "__main__":'));
+  const job = { id: '30.pbs', Resource_List: { container_image: 'pbsimg:2' }, Variable_List: {} };
+  const unchecked = await runHook(server, { type: 'queuejob', hook_name: 'strata_queuejob', job }, {}, old);
+  expect(unchecked).toMatchObject({ outcome: 'accept', job: { Variable_List: {} } });
+  // The same event through the shipped hook: checked, and refused.
+  expect((await queue(job)).outcome).toBe('reject');
 });
 
 test("queuejob: ~/NAME:TAG is the submitting user's own namespace, pinned as ~USER/NAME:TAG", async () => {
