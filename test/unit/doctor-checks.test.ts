@@ -48,7 +48,7 @@ function healthy(): Facts {
       epilog: { path: '/usr/local/lib/strata/epilog/slurm.js', exists: true, executable: true, mentionsStrata: true },
       plugstackPath: '/etc/slurm/plugstack.conf',
       plugstackReadable: true,
-      plugin: { file: '/etc/slurm/plugstack.conf.d/strata.conf', line: 2, required: true, plugin: '/usr/local/lib/strata/strata.so', args: { runtime_dir: '/run/strata' } },
+      plugin: { file: '/etc/slurm/plugstack.conf.d/zz-strata.conf', line: 2, required: true, plugin: '/usr/local/lib/strata/strata.so', args: { runtime_dir: '/run/strata' } },
       pluginFile: { path: '/usr/local/lib/strata/strata.so', exists: true },
       pluginElf: { bits: 64, type: 3, machine: 62, exports: ['slurm_spank_init', 'slurm_spank_task_init'], pluginVersion: 0x180b05 },
       version: '24.11.2',
