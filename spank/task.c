@@ -154,7 +154,7 @@ void task_enter(spank_t sp)
 	uint32_t jobid = 0, stepid = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int batch_host, want;
+	int batch_host, want, rc;
 	struct entry *entry = &task.entry;
 	const char *image_path;
 
@@ -212,7 +212,13 @@ void task_enter(spank_t sp)
 		task_fail("cannot read %s: %s", path, strerror(errno));
 		return;
 	}
-	if (entry_parse(text, strlen(text), entry, why, sizeof(why)) < 0) {
+	rc = entry_parse(text, strlen(text), entry, why, sizeof(why));
+	if (rc == ENTRY_E_VERSION) {
+		/* A prolog and a plugin of different strata releases: the node is half upgraded. */
+		task_fail("%s was written by a different strata (%s): finish the strata upgrade on this node (strata install-slurm), then run the job again", path, why);
+		return;
+	}
+	if (rc < 0) {
 		task_fail("%s is damaged: %s", path, why);
 		return;
 	}

@@ -166,6 +166,21 @@ static void test_entry(void)
 		CHECK(entry_parse(bad[i], strlen(bad[i]), &e, err, sizeof(err)) < 0 || !fprintf(stderr, "  json %s\n", bad[i]));
 		CHECK(err[0] != '\0');
 	}
+	/* the entry format: absent or 1 is read; another version is refused as such, not as damage */
+	CHECK(entry_parse("{\"v\":1,\"uid\":5}", strlen("{\"v\":1,\"uid\":5}"), &e, err, sizeof(err)) == 0 && e.version == 1 && e.uid == 5);
+	entry_free(&e);
+	CHECK(entry_parse("{}", 2, &e, err, sizeof(err)) == 0 && e.version == 1);
+	entry_free(&e);
+	const char *other[] = { "{\"v\":2,\"uid\":5}", "{\"uid\":5,\"v\":0}", "{\"v\":-1}", "{\"v\":99999999999999999999}" };
+	for (size_t i = 0; i < sizeof(other) / sizeof(*other); i++) {
+		CHECK(entry_parse(other[i], strlen(other[i]), &e, err, sizeof(err)) == ENTRY_E_VERSION || !fprintf(stderr, "  entry %s\n", other[i]));
+		CHECK(strstr(err, "entry format") && strstr(err, "this plugin reads 1") && e.env == NULL);
+	}
+	CHECK(entry_parse("{\"v\":2}", strlen("{\"v\":2}"), &e, err, sizeof(err)) == ENTRY_E_VERSION && !strcmp(err, "entry format 2, this plugin reads 1"));
+	/* a damaged entry stays damaged whatever its version says */
+	CHECK(entry_parse("{\"v\":2,\"env\":[1]}", strlen("{\"v\":2,\"env\":[1]}"), &e, err, sizeof(err)) == -1);
+	CHECK(entry_parse("{\"v\":1.5}", strlen("{\"v\":1.5}"), &e, err, sizeof(err)) == -1);
+
 	/* nesting is bounded */
 	char deep[200];
 	memset(deep, '[', sizeof(deep));
