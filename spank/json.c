@@ -370,6 +370,10 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				rc = read_number(&r, &e->uid);
 			} else if (strcmp(key, "gid") == 0) {
 				rc = read_number(&r, &e->gid);
+			} else if (strcmp(key, "notice") == 0) {
+				free(e->notice);
+				e->notice = NULL;
+				rc = read_string(&r, &e->notice);
 			} else if (strcmp(key, "v") == 0) {
 				rc = read_number(&r, &e->version);
 			} else if (strcmp(key, "pytorchEnv") == 0) {
@@ -422,6 +426,7 @@ void entry_free(struct entry *e)
 	free_array(e->env, e->env_len);
 	free_array(e->entrypoint, e->entrypoint_len);
 	free(e->workdir);
+	free(e->notice);
 	memset(e, 0, sizeof(*e));
 	e->uid = -1;
 	e->gid = -1;

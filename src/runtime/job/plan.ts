@@ -74,6 +74,11 @@ export interface EntryConfig {
   remapRoot: boolean;
   /** Each task gets the PyTorch distributed variables (container.pytorch_env; spank/pytorch_env.c). */
   pytorchEnv?: boolean;
+  /**
+   * One line the SPANK plugin prints in the job's output, once per job (spank/task.c notice_here):
+   * what the job asked for and does not get here. An older plugin skips it: no version change.
+   */
+  notice?: string;
 }
 
 export type Step =
@@ -207,6 +212,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
       ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),
+      ...(job.upperSize !== undefined && config.upper.backing === 'disk' ? { notice: uncappedNotice(job.upperSize) } : {}),
     },
   });
   const notes = [...(devices?.notes ?? []), ...(slurm?.notes ?? [])];
@@ -228,6 +234,13 @@ const APT_SANDBOX = (rootfs: string, uid: number, gid: number): Step => ({
 });
 
 /** `pytorch`: images that say they carry PyTorch (PYTORCH_VERSION), as enroot's hook decides. */
+/**
+ * A disk-backed upper is a plain directory with no cap (docs/decisions.md): a job that asked for a
+ * size is told that it is not enforced, rather than find out when the disk fills.
+ */
+const uncappedNotice = (size: number) =>
+  `the writable space you asked for (${formatSize(size)}) is not a limit on this node: its writable layers are on local disk (upper.backing: disk), without a cap`;
+
 export function wantsPytorchEnv(setting: Config['container']['pytorchEnv'], imageEnv: string[]): boolean {
   return setting === 'all' || (setting === 'pytorch' && imageEnv.some((item) => item.startsWith('PYTORCH_VERSION=')));
 }
