@@ -74,10 +74,7 @@ export interface EntryConfig {
   remapRoot: boolean;
   /** Each task gets the PyTorch distributed variables (container.pytorch_env; spank/pytorch_env.c). */
   pytorchEnv?: boolean;
-  /**
-   * One line the SPANK plugin prints in the job's output, once per job (spank/task.c notice_here):
-   * what the job asked for and does not get here. An older plugin skips it: no version change.
-   */
+  /** A line the plugin prints once in the job's output (spank/task.c); an older plugin skips it. */
   notice?: string;
 }
 
@@ -234,12 +231,8 @@ const APT_SANDBOX = (rootfs: string, uid: number, gid: number): Step => ({
 });
 
 /** `pytorch`: images that say they carry PyTorch (PYTORCH_VERSION), as enroot's hook decides. */
-/**
- * A disk-backed upper is a plain directory with no cap (docs/decisions.md): a job that asked for a
- * size is told that it is not enforced, rather than find out when the disk fills.
- */
-const uncappedNotice = (size: number) =>
-  `the writable space you asked for (${formatSize(size)}) is not a limit on this node: its writable layers are on local disk (upper.backing: disk), without a cap`;
+// A disk upper has no cap (docs/decisions.md): a job that asked for a size is told, not left to find out.
+const uncappedNotice = (size: number) => `the writable space you asked for (${formatSize(size)}) is not a limit on this node: its writable layers are on local disk (upper.backing: disk), without a cap`;
 
 export function wantsPytorchEnv(setting: Config['container']['pytorchEnv'], imageEnv: string[]): boolean {
   return setting === 'all' || (setting === 'pytorch' && imageEnv.some((item) => item.startsWith('PYTORCH_VERSION=')));
