@@ -337,6 +337,7 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 	memset(e, 0, sizeof(*e));
 	e->uid = -1;
 	e->gid = -1;
+	e->version = 1;
 	err[0] = '\0';
 
 	if (expect(&r, '{') < 0)
@@ -369,6 +370,12 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				rc = read_number(&r, &e->uid);
 			} else if (strcmp(key, "gid") == 0) {
 				rc = read_number(&r, &e->gid);
+			} else if (strcmp(key, "notice") == 0) {
+				free(e->notice);
+				e->notice = NULL;
+				rc = read_string(&r, &e->notice);
+			} else if (strcmp(key, "v") == 0) {
+				rc = read_number(&r, &e->version);
 			} else if (strcmp(key, "pytorchEnv") == 0) {
 				rc = read_bool(&r, &e->pytorch_env);
 			} else {
@@ -394,6 +401,11 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 	}
 	if (ensure_array(&r, &e->env) < 0 || ensure_array(&r, &e->entrypoint) < 0)
 		goto bad;
+	if (e->version != STRATA_ENTRY_VERSION) {
+		fail(&r, "entry format %lld, this plugin reads %d", e->version, STRATA_ENTRY_VERSION);
+		entry_free(e);
+		return ENTRY_E_VERSION;
+	}
 	return 0;
 bad:
 	entry_free(e);
@@ -414,6 +426,7 @@ void entry_free(struct entry *e)
 	free_array(e->env, e->env_len);
 	free_array(e->entrypoint, e->entrypoint_len);
 	free(e->workdir);
+	free(e->notice);
 	memset(e, 0, sizeof(*e));
 	e->uid = -1;
 	e->gid = -1;

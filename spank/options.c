@@ -192,33 +192,50 @@ const char *opt_label(enum opt_id id)
 	return labels[id];
 }
 
-/* A size as strata reads it (SIZE_RE in src/config/validate.ts): 512M, 4G, 1.5GiB, 4096; not 0. */
-int valid_size(const char *s)
+/*
+ * Bytes of a size as strata reads it (parseSize in src/config/validate.ts): 512M, 4G, 1.5GiB, 4096;
+ * binary units, a fraction only with a unit, rounded to whole bytes. -1 when it is not a size.
+ * Digits are read by hand, not with strtod, whose decimal point follows the caller's locale.
+ */
+long long size_bytes(const char *s)
 {
-	const char *p = s;
-	int nonzero = 0;
+	static const char units[] = "KMGT";
+	const char *p = s, *unit;
+	unsigned long long whole = 0;
+	long double frac = 0, scale = 0.1L, bytes;
+	int fraction = 0;
 
-	while (*p >= '0' && *p <= '9')
-		nonzero |= *p++ != '0';
+	while (*p >= '0' && *p <= '9') {
+		if (whole > SIZE_BYTES_MAX / 10)
+			return -1;
+		whole = whole * 10 + (unsigned long long)(*p++ - '0');
+	}
 	if (p == s)
 		return -1;
 	if (*p == '.') {
-		const char *frac = ++p;
-		while (*p >= '0' && *p <= '9')
-			nonzero |= *p++ != '0';
-		if (p == frac)
+		const char *digits = ++p;
+		fraction = 1;
+		for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
+			frac += (long double)(*p - '0') * scale;
+		if (p == digits)
 			return -1;
 	}
 	while (*p == ' ' || *p == '\t')
 		p++;
-	if (*p && strchr("kKmMgGtT", *p)) {
+	bytes = (long double)whole + frac;
+	if (*p && (unit = strchr(units, *p & ~0x20)) != NULL) {
+		bytes *= (long double)(1ULL << (10 * (unit - units + 1)));
 		p++;
 		if (*p == 'i' || *p == 'I')
 			p++;
+	} else if (fraction) {
+		return -1;
 	}
 	if (*p == 'b' || *p == 'B')
 		p++;
-	return nonzero && *p == '\0' ? 0 : -1;
+	if (*p != '\0' || bytes + 0.5L > (long double)SIZE_BYTES_MAX)
+		return -1;
+	return (long long)(bytes + 0.5L);
 }
 
 /* NAME[,NAME...]: no empty name (Pyxis refuses "FOO,"), no '=' (a value belongs in the environment). */
@@ -299,9 +316,15 @@ int args_validate(void)
 		slurm_error(TAG ": %s must be an absolute path: \"%s\"", opt_label(OPT_WORKDIR), args.value[OPT_WORKDIR]);
 		return -1;
 	}
-	if (args.value[OPT_UPPER_SIZE] && valid_size(args.value[OPT_UPPER_SIZE]) < 0) {
+	if (args.value[OPT_UPPER_SIZE] && size_bytes(args.value[OPT_UPPER_SIZE]) < 0) {
 		slurm_error(TAG ": %s: \"%s\" is not a size; use e.g. 512M or 4G", opt_label(OPT_UPPER_SIZE),
 			    args.value[OPT_UPPER_SIZE]);
+		return -1;
+	}
+	/* Refused here, at submit, rather than when the job starts: the prolog refuses it too. */
+	if (args.value[OPT_UPPER_SIZE] && size_bytes(args.value[OPT_UPPER_SIZE]) < STRATA_MIN_UPPER_SIZE) {
+		slurm_error(TAG ": %s: \"%s\" is less than the smallest writable layer strata makes (%s); ask for at least %s, e.g. 512M",
+			    opt_label(OPT_UPPER_SIZE), args.value[OPT_UPPER_SIZE], STRATA_MIN_UPPER_SIZE_TEXT, STRATA_MIN_UPPER_SIZE_TEXT);
 		return -1;
 	}
 	if (args.value[OPT_BATCH] && parse_batch(args.value[OPT_BATCH]) < 0) {

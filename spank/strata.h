@@ -19,6 +19,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <slurm/spank.h>
@@ -83,7 +84,15 @@ const char *opt_label(enum opt_id id);
 /* 0 if the options make sense together; else -1 after one slurm_error line. */
 int args_validate(void);
 /* A size as strata reads it (512M, 4G, 1.5GiB, 4096; not 0): 0, else -1. */
-int valid_size(const char *s);
+/* The largest size size_bytes reads: 2^53 - 1, as parseSize (Number.isSafeInteger). */
+#define SIZE_BYTES_MAX 9007199254740991ULL
+/*
+ * The smallest writable layer: MIN_UPPER_SIZE in src/runtime/job/plan.ts (tmpfs reads size=0 as
+ * "unlimited"); test/unit/c-constants.test.ts checks that the two agree.
+ */
+#define STRATA_MIN_UPPER_SIZE 1048576
+#define STRATA_MIN_UPPER_SIZE_TEXT "1M"
+long long size_bytes(const char *s);
 /* A --container-env list: NAME[,NAME...]; 0, else -1. */
 int valid_env_names(const char *list);
 void options_free(void);
@@ -98,6 +107,8 @@ int valid_digest(const char *s);
 
 /* slurm_spank_task_init_privileged: as root, enter the container (or remember why not). */
 void task_enter(spank_t sp);
+/* Whether this task prints the prolog's notice (entry "notice"): once per job where it can. */
+int notice_here(int batch_step, uint32_t global_task, int in_batch_job);
 /* slurm_spank_task_init: as the user, report a failure and end the task, or finish entering. */
 void task_start(spank_t sp);
 

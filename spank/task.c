@@ -147,6 +147,16 @@ static int enter_rootfs(const char *path, uid_t uid, gid_t gid)
 	return 0;
 }
 
+/*
+ * Whether this task prints the prolog's notice: once per job where possible, not once per task or
+ * step. The batch script prints it; a step of a batch job (sbatch sets ENVIRONMENT=BATCH, which its
+ * steps inherit) does not; a step outside one (srun, salloc) prints it from its first task.
+ */
+int notice_here(int batch_step, uint32_t global_task, int in_batch_job)
+{
+	return batch_step || (!in_batch_job && global_task == 0);
+}
+
 void task_enter(spank_t sp)
 {
 	char dir[512], path[PATH_MAX], why[1024], value[PATH_MAX];
@@ -154,7 +164,7 @@ void task_enter(spank_t sp)
 	uint32_t jobid = 0, stepid = 0;
 	uid_t uid = 0;
 	gid_t gid = 0;
-	int batch_host, want;
+	int batch_host, want, rc;
 	struct entry *entry = &task.entry;
 	const char *image_path;
 
@@ -212,13 +222,28 @@ void task_enter(spank_t sp)
 		task_fail("cannot read %s: %s", path, strerror(errno));
 		return;
 	}
-	if (entry_parse(text, strlen(text), entry, why, sizeof(why)) < 0) {
+	rc = entry_parse(text, strlen(text), entry, why, sizeof(why));
+	if (rc == ENTRY_E_VERSION) {
+		/* A prolog and a plugin of different strata releases: the node is half upgraded. */
+		task_fail("%s was written by a different strata (%s): finish the strata upgrade on this node (strata install-slurm), then run the job again", path, why);
+		return;
+	}
+	if (rc < 0) {
 		task_fail("%s is damaged: %s", path, why);
 		return;
 	}
 	if (entry->uid >= 0 && (uid_t)entry->uid != uid) {
 		task_fail("%s belongs to uid %lld, not to this job's user (uid %u)", path, entry->uid, (unsigned)uid);
 		goto fail;
+	}
+	if (entry->notice) {
+		uint32_t global = 1;
+		char environment[16];
+
+		(void)spank_get_item(sp, S_TASK_GLOBAL_ID, &global);
+		if (notice_here(task.batch, global,
+				job_env(sp, "ENVIRONMENT", environment, sizeof(environment)) && !strcmp(environment, "BATCH")))
+			fprintf(stderr, TAG ": %s\n", entry->notice);
 	}
 	task.remap = flag_choice(OPT_REMAP_ROOT, OPT_NO_REMAP_ROOT, entry->remap_root);
 	task.run_entrypoint = flag_choice(OPT_ENTRYPOINT, OPT_NO_ENTRYPOINT, entry->run_entrypoint);

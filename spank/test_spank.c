@@ -122,11 +122,12 @@ static void test_values(void)
 	parse("");
 
 	const char *good[] = { "1", "4096", "512M", "4G", "4g", "1.5G", "2GiB", "3T", "10 M", "7MB" };
-	const char *bad[] = { "", "0", "0G", "G", "-1G", "+1G", "1.G", ".5G", "1X", "1GiBs", "lots", "1 2" };
+	const char *bad[] = { "", "G", "-1G", "+1G", "1.G", ".5G", "1X", "1GiBs", "lots", "1 2", "1.5" };
 	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++)
-		CHECK(valid_size(good[i]) == 0 || !fprintf(stderr, "  size %s\n", good[i]));
+		CHECK(size_bytes(good[i]) > 0 || !fprintf(stderr, "  size %s\n", good[i]));
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
-		CHECK(valid_size(bad[i]) < 0 || !fprintf(stderr, "  size %s\n", bad[i]));
+		CHECK(size_bytes(bad[i]) < 0 || !fprintf(stderr, "  size %s\n", bad[i]));
+	CHECK(size_bytes("0") == 0 && size_bytes("0G") == 0);
 
 	CHECK(valid_digest("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
 	CHECK(!valid_digest("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
@@ -166,6 +167,30 @@ static void test_entry(void)
 		CHECK(entry_parse(bad[i], strlen(bad[i]), &e, err, sizeof(err)) < 0 || !fprintf(stderr, "  json %s\n", bad[i]));
 		CHECK(err[0] != '\0');
 	}
+	/* the entry format: absent or 1 is read; another version is refused as such, not as damage */
+	CHECK(entry_parse("{\"v\":1,\"uid\":5}", strlen("{\"v\":1,\"uid\":5}"), &e, err, sizeof(err)) == 0 && e.version == 1 && e.uid == 5);
+	entry_free(&e);
+	CHECK(entry_parse("{}", 2, &e, err, sizeof(err)) == 0 && e.version == 1);
+	entry_free(&e);
+	const char *other[] = { "{\"v\":2,\"uid\":5}", "{\"uid\":5,\"v\":0}", "{\"v\":-1}", "{\"v\":99999999999999999999}" };
+	for (size_t i = 0; i < sizeof(other) / sizeof(*other); i++) {
+		CHECK(entry_parse(other[i], strlen(other[i]), &e, err, sizeof(err)) == ENTRY_E_VERSION || !fprintf(stderr, "  entry %s\n", other[i]));
+		CHECK(strstr(err, "entry format") && strstr(err, "this plugin reads 1") && e.env == NULL);
+	}
+	CHECK(entry_parse("{\"v\":2}", strlen("{\"v\":2}"), &e, err, sizeof(err)) == ENTRY_E_VERSION && !strcmp(err, "entry format 2, this plugin reads 1"));
+	/* the prolog's notice for the job's output, printed once per job */
+	CHECK(entry_parse("{\"notice\":\"size not enforced\"}", strlen("{\"notice\":\"size not enforced\"}"), &e, err, sizeof(err)) == 0);
+	CHECK(e.notice && !strcmp(e.notice, "size not enforced"));
+	entry_free(&e);
+	CHECK(entry_parse("{}", 2, &e, err, sizeof(err)) == 0 && e.notice == NULL);
+	entry_free(&e);
+	CHECK(notice_here(1, 0, 1) && notice_here(0, 0, 0));
+	CHECK(!notice_here(0, 0, 1) && !notice_here(0, 1, 0) && !notice_here(0, 3, 1));
+
+	/* a damaged entry stays damaged whatever its version says */
+	CHECK(entry_parse("{\"v\":2,\"env\":[1]}", strlen("{\"v\":2,\"env\":[1]}"), &e, err, sizeof(err)) == -1);
+	CHECK(entry_parse("{\"v\":1.5}", strlen("{\"v\":1.5}"), &e, err, sizeof(err)) == -1);
+
 	/* nesting is bounded */
 	char deep[200];
 	memset(deep, '[', sizeof(deep));
@@ -182,6 +207,34 @@ static void args_reset(void)
 		args.env_name[i] = NULL;
 	}
 	last_error[0] = '\0';
+}
+
+/* --container-upper-size: read as the prolog reads it, and refused at submit below the minimum. */
+static void test_upper_size(void)
+{
+	const struct { const char *text; long long bytes; } sizes[] = {
+		{ "1M", 1048576 }, { "1m", 1048576 }, { "1MiB", 1048576 }, { "1024K", 1048576 }, { "1048576", 1048576 },
+		{ "1.5G", 1610612736 }, { "0.5K", 512 }, { "0.0001K", 0 }, { "1.5", -1 }, { "1.5B", -1 }, { "4097", 4097 },
+		{ "8191T", 9006099743113216 }, { "8192T", -1 }, { "99999999999999999999", -1 },
+	};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(*sizes); i++)
+		CHECK(size_bytes(sizes[i].text) == sizes[i].bytes || !fprintf(stderr, "  size %s: %lld\n", sizes[i].text, size_bytes(sizes[i].text)));
+
+	const char *small[] = { "0.0001K", "0", "0G", "1023K", "4096", "0.99M" };
+	for (size_t i = 0; i < sizeof(small) / sizeof(*small); i++) {
+		args_reset();
+		option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+		option_cb(OPT_UPPER_SIZE, small[i], 0);
+		last_error[0] = '\0';
+		CHECK(args_validate() < 0 || !fprintf(stderr, "  upper size %s\n", small[i]));
+		CHECK(strstr(last_error, "is less than the smallest writable layer strata makes (1M); ask for at least 1M") != NULL);
+		CHECK(strchr(last_error, '\n') == NULL);
+	}
+	args_reset();
+	option_cb(OPT_IMAGE, "ubuntu:24.04", 0);
+	option_cb(OPT_UPPER_SIZE, "1M", 0);
+	CHECK(args_validate() == 0);
+	args_reset();
 }
 
 static const char *const PYXIS_VARS[] = { "PYXIS_CONTAINER_IMAGE", "PYXIS_CONTAINER_MOUNTS", "PYXIS_CONTAINER_READONLY",
@@ -527,6 +580,7 @@ int main(void)
 	test_pmix();
 	test_values();
 	test_pyxis_options();
+	test_upper_size();
 	test_entry();
 	test_task_env();
 	test_entrypoint();

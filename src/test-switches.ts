@@ -5,6 +5,8 @@
 //   STRATA_AGENT_FAULT_KILL                      the same, in the node agent only (its kill test)
 //   STRATA_TEST_MAX_LOOPS                        pretend loop devices run out (fault tests)
 //   STRATA_TEST_LFS                              a stand-in for lfs(1) (no Lustre client here)
+//   STRATA_MOUNT_HELPER                          `none`: as if the mount helper were not built;
+//                                                a path: that helper instead of the built one
 
 import { currentEnv } from './host/job-context.js';
 
@@ -42,6 +44,17 @@ export function simulatedLoopShortage(file: string, target: string, boundInDir: 
 
 /** STRATA_TEST_LFS: this machine has no Lustre client; the tests name a stand-in that follows lfs-setstripe(1). */
 export const lfsOverride = (): string | undefined => currentEnv().STRATA_TEST_LFS;
+
+/**
+ * STRATA_MOUNT_HELPER: null for `none` (strata behaves as on a machine where the helper could not
+ * be built: util-linux where there is a fallback, E_NO_HELPER where there is none), a path to run
+ * that helper instead of the built one, undefined when unset. Read from the process's own
+ * environment, not a request's: the helper is found once per process and shared by its requests.
+ */
+export function mountHelperOverride(env: NodeJS.ProcessEnv = process.env): string | null | undefined {
+  const chosen = env.STRATA_MOUNT_HELPER;
+  return chosen === 'none' ? null : chosen || undefined;
+}
 
 /**
  * The environment a node-agent request runs with: STRATA_AGENT_FAULT_KILL becomes the run's

@@ -11,6 +11,8 @@ import { userError } from '../errors.js';
 export type InstallAction =
   | { kind: 'copy'; source: string; target: string; mode: number; change: 'new' | 'changed' }
   | { kind: 'remove'; target: string }
+  /** rename(2): at every instant exactly one of the two names exists. */
+  | { kind: 'rename'; target: string; from: string }
   | { kind: 'symlink'; target: string; pointsTo: string }
   | { kind: 'write'; target: string; content: string };
 
@@ -18,6 +20,10 @@ export async function applyInstall(plan: { actions: InstallAction[] }): Promise<
   for (const action of plan.actions) {
     if (action.kind === 'remove') {
       await rm(action.target, { force: true });
+      continue;
+    }
+    if (action.kind === 'rename') {
+      await rename(action.from, action.target);
       continue;
     }
     await mkdir(dirname(action.target), { recursive: true, mode: 0o755 });

@@ -113,7 +113,8 @@ export const SETTINGS: readonly Setting[] = [
     type: 'enum',
     allowed: UPPER_BACKINGS,
     default: 'tmpfs',
-    description: "Where each job's writable upper layer lives: `tmpfs` (memory) or `disk` (under `upper.disk_path`).",
+    description:
+      "Where each job's writable upper layer lives: `tmpfs` (memory, capped at the job's size) or `disk` (a directory under `upper.disk_path`, with no cap: the sizes a job asks for and `upper.default_size` are not enforced, only `upper.max_size` still refuses larger requests, and a job that asks for a size is told so in its output).",
     why: 'tmpfs gives every job a hard size cap, and one umount removes everything the job wrote.',
   },
   {
@@ -128,7 +129,7 @@ export const SETTINGS: readonly Setting[] = [
     type: 'size',
     default: '1G',
     min: '1M',
-    description: 'Size of the upper layer of a job that does not ask for a size.',
+    description: 'Size of the upper layer of a job that does not ask for a size (a cap with `upper.backing: tmpfs` only).',
   },
   {
     key: 'upper.max_size',

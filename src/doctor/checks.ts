@@ -2,13 +2,13 @@
 // `fail` means a job on this node would fail or the node would drain; a `warn` means something an
 // admin should look at that does not stop jobs. Every non-ok check says what to do about it.
 
-import { prologRunsAtAllocation } from '../scheduler/slurm-conf.js';
+import { PLUGSTACK_SNIPPET, prologRunsAtAllocation } from '../scheduler/slurm-conf.js';
 import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
 import { MOM_EVENTS, RESOURCE } from '../scheduler/pbs-hooks.js';
 import { checkDevices } from './cdi-checks.js';
 import { fail, ok, warn, type Check } from './check.js';
-import type { Facts, FileFacts, FsFacts, PbsFacts } from './facts.js';
+import { isStrataPlugin, type Facts, type FileFacts, type FsFacts, type PbsFacts } from './facts.js';
 
 export type { Check, CheckStatus } from './check.js';
 
@@ -222,7 +222,7 @@ function checkSlurm(facts: Facts): Check[] {
 export function checkSpankPlugin(facts: Facts): Check {
   const name = 'slurm.plugin';
   const slurm = facts.slurm!;
-  if (!slurm.plugstackReadable) return fail(name, `cannot read ${slurm.plugstackPath}`, 'create plugstack.conf with `include /etc/slurm/plugstack.conf.d/*.conf` (strata install-slurm writes strata.conf there)');
+  if (!slurm.plugstackReadable) return fail(name, `cannot read ${slurm.plugstackPath}`, `create plugstack.conf with \`include /etc/slurm/plugstack.conf.d/*.conf\` (strata install-slurm writes ${PLUGSTACK_SNIPPET} there)`);
   const entry = slurm.plugin;
   if (!entry) return fail(name, `no strata.so line in ${slurm.plugstackPath} (includes followed)`, 'add `include /etc/slurm/plugstack.conf.d/*.conf` to plugstack.conf and run `strata install-slurm`');
   const file = slurm.pluginFile;
@@ -249,8 +249,12 @@ export function checkSpankPlugin(facts: Facts): Check {
   // would run its own privileged task hook inside the image, where the image's files are the
   // libraries and configuration it finds.
   const after = slurm.pluginsAfter ?? [];
+  const again = after.find(isStrataPlugin);
+  if (again) {
+    return fail(name, `strata's plugin is loaded twice, at ${where} and ${again.file}:${again.line}: Slurm fails every step`, `remove one of them (an older strata install-slurm wrote strata.conf; it now writes ${PLUGSTACK_SNIPPET})`);
+  }
   if (after.length) {
-    return fail(name, `${after.map((plugin) => `${plugin.plugin} (${plugin.file}:${plugin.line})`).join(', ')} load after strata's plugin and would run as root inside container images`, 'list strata\'s line last in plugstack.conf (e.g. include its file after the others: name it zz-strata.conf)');
+    return fail(name, `${after.map((plugin) => `${plugin.plugin} (${plugin.file}:${plugin.line})`).join(', ')} load after strata's plugin and would run as root inside container images`, `list strata's line last in plugstack.conf (strata install-slurm writes it as plugstack.conf.d/${PLUGSTACK_SNIPPET}, after the others; a file that sorts later needs renaming)`);
   }
   if (!entry.required) return warn(name, `${where} loads ${entry.plugin} as optional: if it fails to load, container jobs run on the host`, 'write `required` instead of `optional`');
   return ok(name, `${entry.plugin} (${where}) exports slurm_spank_init`);

@@ -42,6 +42,9 @@ export interface PlugstackEntry {
   args: Record<string, string>;
 }
 
+/** A plugstack line that loads strata's plugin: a strata*.so, or any plugin given `strata=`. */
+export const isStrataPlugin = (entry: PlugstackEntry) => /strata[^/]*\.so$/.test(entry.plugin.slice(entry.plugin.lastIndexOf('/') + 1)) || 'strata' in entry.args;
+
 export interface SlurmFacts {
   confPath: string;
   /** slurm.conf could be read (when it was named by SLURM_CONF but cannot be, the rest is empty). */

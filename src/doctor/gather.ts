@@ -17,7 +17,7 @@ import { RESOURCE } from '../scheduler/pbs-hooks.js';
 import { listLoopDevices } from '../host/loop.js';
 import { gatherDeviceFacts } from './cdi-facts.js';
 import { readElf } from './elf.js';
-import type { Facts, FileFacts, FsFacts, PbsFacts, PlugstackEntry, SlurmFacts } from './facts.js';
+import { isStrataPlugin, type Facts, type FileFacts, type FsFacts, type PbsFacts, type PlugstackEntry, type SlurmFacts } from './facts.js';
 
 export interface GatherOptions {
   env?: NodeJS.ProcessEnv;
@@ -152,7 +152,6 @@ export function plugstackEntries(file: string, text: string, depth = 0): Plugsta
   return entries;
 }
 
-const isStrataPlugin = (entry: PlugstackEntry) => /strata[^/]*\.so$/.test(basename(entry.plugin)) || 'strata' in entry.args;
 
 /** The plugstack line that loads strata's plugin, following `include` lines. */
 export function findStrataPlugin(file: string, text: string): PlugstackEntry | undefined {

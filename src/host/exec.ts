@@ -1,5 +1,21 @@
-// The one place strata runs other programs. Every call names its tool by absolute path (TOOLS),
-// collects output, and turns a failure into a StrataError that carries the command and stderr.
+// The one place strata runs short commands: a tool that runs to completion and whose output is
+// read whole (mount(8), losetup, unsquashfs -stat, ...). Every call names its tool by absolute path
+// (TOOLS), collects output, and turns a failure into a StrataError that carries the command and
+// stderr. Processes of other shapes start in their own modules, each for its reason
+// (docs/decisions.md, "Programs start in src/host/ only"):
+//   host/tool-stream.ts      streams of up to tens of GB between several children (layer build,
+//                            sqfs2tar), all killed on the first failure
+//   host/mount-helper.ts     the long-lived mount executor, one request and one reply per line
+//   host/node-lock.ts        flock(1) holding the node lock while this process lives (no helper)
+//   host/as-user.ts          programs with a job user's identity, on paths the user chose
+//   host/store-writer.ts     the store's writing half through sudo or setpriv, its stdio a relay
+//   host/upper-walk.ts       the walker of a job's writable layer, streaming records
+//   host/attached.ts         a program on the user's terminal (`strata exec`), signals passed on
+//   host/syslog.ts           one logger(1) per process: Node cannot send Unix datagrams
+//   runtime/agent/server.ts  the node agent's socket gate, a child for the agent's whole life
+//   registry/auth.ts         a credentials file's password command, in the user's own shell
+//   doctor/gather.ts         `slurmd -V` / `sinfo -V` found on PATH, as the admin would run them
+// test/unit/spawners.test.ts fails when a module starts processes without being named here.
 
 import type { ErrorCode } from '../error-codes.js';
 import { spawn } from 'node:child_process';

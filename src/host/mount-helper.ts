@@ -1,8 +1,8 @@
 // The client of the mount executor (helper/strata-mount.c, built to dist/helper/strata-mount): one
 // long-lived child per process that performs mount(2)/umount2(2)/loop attach requests, one reply
 // per request, so a job's whole set-up costs one exec instead of one mount(8) per layer and bind.
-// When the helper is not built (no C compiler) or STRATA_MOUNT_HELPER=none, callers fall back to
-// spawning util-linux (mounts.ts decides).
+// When the helper is not built (no C compiler) or the tests disable it (STRATA_MOUNT_HELPER=none,
+// src/test-switches.ts), callers fall back to spawning util-linux (mounts.ts decides).
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeError } from '../errors.js';
 import { recordCommand, type RunResult } from './exec.js';
 import { jobContext } from './job-context.js';
+import { mountHelperOverride } from '../test-switches.js';
 
 /** mount(2) flags (linux/mount.h) and umount2(2) flags used by strata. */
 export const MS = {
@@ -40,8 +41,8 @@ let location: string | null | undefined;
 /** The helper's path, or null when it is not built or disabled (STRATA_MOUNT_HELPER=none). */
 export function mountHelperPath(): string | null {
   if (location !== undefined) return location;
-  const chosen = process.env.STRATA_MOUNT_HELPER;
-  if (chosen === 'none') return (location = null);
+  const chosen = mountHelperOverride();
+  if (chosen === null) return (location = null);
   // Bundled: dist/chunks/x.js → dist/helper; from the sources (tests): src/host → dist/helper.
   const candidates = chosen ? [chosen] : ['../helper/strata-mount', '../../dist/helper/strata-mount'].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
   location = candidates.find((path) => {

@@ -1,6 +1,16 @@
 // Reading slurm.conf (pure): what install-slurm, the doctor and device checks need of it.
 
 /**
+ * The file `strata install-slurm` writes in plugstack.conf.d. Slurm loads the included files in
+ * name order, and strata's plugin must load after every other one: it chroots into the image in
+ * task_init_privileged, so a plugin after it would run its own privileged task hook as root inside
+ * the image (docs/slurm.md). "zz-" sorts after the names sites and packages give their snippets.
+ */
+export const PLUGSTACK_SNIPPET = 'zz-strata.conf';
+/** The name install-slurm used before PLUGSTACK_SNIPPET: an upgrade renames it (docs/decisions.md). */
+export const OLD_PLUGSTACK_SNIPPET = 'strata.conf';
+
+/**
  * The PrologFlags that make the prolog run on every node at allocation: Alloc, and those that imply
  * it (slurm.conf(5)): Contain and X11 (22.05), ForceRequeueOnFail (23.02+), RunInJob (24.05+).
  * A site on 24.11 with PrologFlags=RunInJob must not be told to add Alloc.

@@ -41,7 +41,7 @@ test('installs the build, the plugin, the CLI link and the plugstack line, then 
   }
   expect(readFileSync(join(lib, 'strata.so')).equals(readFileSync(join(REPO, 'spank/strata.so')))).toBe(true);
   expect(readlinkSync(join(prefix, 'bin/strata'))).toBe(join(lib, 'bin/strata.js'));
-  expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/strata.conf'), 'utf8')).toContain(
+  expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/zz-strata.conf'), 'utf8')).toContain(
     `required ${lib}/strata.so strata=${lib}/bin/strata.js runtime_dir=/run/strata`,
   );
   // The node agent's unit runs the installed CLI; enabling it is the admin's step.
@@ -76,7 +76,7 @@ test('a site TmpFS reaches the plugin as pmix_tmpdir (where Slurm makes the step
   writeFileSync(join(root, 'etc/slurm/slurm.conf'), 'ClusterName=x\nTmpFS=/local/scratch\n');
   expect(await installSlurm({ dryRun: false, prefix }, options())).toBe(0);
   const lib = join(prefix, 'lib/strata');
-  expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/strata.conf'), 'utf8')).toContain(
+  expect(readFileSync(join(root, 'etc/slurm/plugstack.conf.d/zz-strata.conf'), 'utf8')).toContain(
     `required ${lib}/strata.so strata=${lib}/bin/strata.js runtime_dir=/run/strata pmix_tmpdir=/local/scratch\n`,
   );
 });
@@ -93,14 +93,61 @@ test('removes files of an older build and keeps an admin-edited plugstack line',
   await installSlurm({ dryRun: false, prefix }, options());
   const stale = join(prefix, 'lib/strata/chunks/old-build-XXXX.js');
   writeFileSync(stale, '');
-  const snippet = join(root, 'etc/slurm/plugstack.conf.d/strata.conf');
+  const snippet = join(root, 'etc/slurm/plugstack.conf.d/zz-strata.conf');
   writeFileSync(snippet, 'required /somewhere/strata.so prefix=strata\n');
   output = [];
   await installSlurm({ dryRun: false, prefix }, options());
   expect(existsSync(stale)).toBe(false);
   expect(output.join('')).toContain(`removed ${stale}`);
   expect(readFileSync(snippet, 'utf8')).toBe('required /somewhere/strata.so prefix=strata\n');
-  expect(output.join('')).toMatch(/kept .*strata\.conf as it is/);
+  expect(output.join('')).toMatch(/kept .*zz-strata\.conf as it is/);
+});
+
+describe('the strata.conf of an older install-slurm (it sorted before other snippets: doctor failed)', () => {
+  const dir = () => join(root, 'etc/slurm/plugstack.conf.d');
+  const older = (content: string) => {
+    mkdirSync(dir(), { recursive: true });
+    writeFileSync(join(dir(), 'strata.conf'), content);
+  };
+
+  test('is renamed to zz-strata.conf with its content kept, and --dry-run only says so', async () => {
+    older('required /site/strata.so runtime_dir=/run/strata\n');
+    await installSlurm({ dryRun: true, prefix }, options());
+    expect(output.join('')).toContain(`would rename ${dir()}/zz-strata.conf (from ${dir()}/strata.conf)`);
+    expect(existsSync(join(dir(), 'zz-strata.conf'))).toBe(false);
+    output = [];
+    await installSlurm({ dryRun: false, prefix }, options());
+    expect(existsSync(join(dir(), 'strata.conf'))).toBe(false);
+    expect(readFileSync(join(dir(), 'zz-strata.conf'), 'utf8')).toBe('required /site/strata.so runtime_dir=/run/strata\n');
+    expect(output.join('')).toMatch(/renamed .*strata\.conf \(written by an older strata\) to zz-strata\.conf/);
+    expect(output.join('')).toMatch(/kept .*zz-strata\.conf as it is/);
+  });
+
+  test('a copy identical to zz-strata.conf is removed; a different one is left for the admin, with a note', async () => {
+    await installSlurm({ dryRun: false, prefix }, options());
+    const current = readFileSync(join(dir(), 'zz-strata.conf'), 'utf8');
+    older(current);
+    output = [];
+    await installSlurm({ dryRun: false, prefix }, options());
+    expect(existsSync(join(dir(), 'strata.conf'))).toBe(false);
+    older('required /elsewhere/strata.so\n');
+    output = [];
+    await installSlurm({ dryRun: false, prefix }, options());
+    expect(readFileSync(join(dir(), 'strata.conf'), 'utf8')).toBe('required /elsewhere/strata.so\n');
+    expect(readFileSync(join(dir(), 'zz-strata.conf'), 'utf8')).toBe(current);
+    expect(output.join('')).toMatch(/strata\.conf \(from an older strata\) and .*zz-strata\.conf both exist: remove one/);
+  });
+
+  test('is kept where plugstack.conf includes it by name (that line orders it), and no zz-strata.conf is added', async () => {
+    older('required /site/strata.so\n');
+    writeFileSync(join(root, 'etc/slurm/slurm.conf'), 'ClusterName=x\n');
+    writeFileSync(join(root, 'etc/slurm/plugstack.conf'), `required /other.so\ninclude ${dir()}/strata.conf\n`);
+    await installSlurm({ dryRun: false, prefix }, { ...options(), slurmConf: join(root, 'etc/slurm/slurm.conf') });
+    expect(readFileSync(join(dir(), 'strata.conf'), 'utf8')).toBe('required /site/strata.so\n');
+    expect(existsSync(join(dir(), 'zz-strata.conf'))).toBe(false);
+    expect(output.join('')).toMatch(/kept .*strata\.conf: .*plugstack\.conf includes it by name/);
+    expect(output.join('')).not.toMatch(/needs the line/);
+  });
 });
 
 test('a slurm.conf that is already set up needs nothing more', async () => {

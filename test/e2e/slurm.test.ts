@@ -263,6 +263,8 @@ test('--container-upper-size caps what a job can write; bad option values are re
   const dir = workDir('bad-values');
   const cases: [string[], RegExp][] = [
     [['--container-image=e2e:1', '--container-upper-size=lots'], /strata: --container-upper-size: "lots" is not a size/],
+    // 0 bytes after rounding (tmpfs would read size=0 as no limit): refused at submit, not at job start
+    [['--container-image=e2e:1', '--container-upper-size=0.0001K'], /strata: --container-upper-size: "0.0001K" is less than the smallest writable layer strata makes \(1M\); ask for at least 1M/],
     [['--container-image=e2e:1', '--container-mounts=data:/data'], /strata: invalid mount "data:\/data" in --container-mounts: "data" is not an absolute path/],
     [['--container-image=e2e:1', '--container-mounts=/a:/b:rx'], /strata: invalid mount "\/a:\/b:rx" in --container-mounts: unknown flag "rx"/],
     // Pyxis's syntax: flags strata's binds cannot have are refused by name

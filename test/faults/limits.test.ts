@@ -4,7 +4,7 @@
 // for the job's own upper, ENOSPC inside the job; nothing is left behind, and the next job works.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { expectCleanNode, expectNextJobWorks } from '../helpers/faults.js';
 import { jobsOn } from '../helpers/jobs.js';
@@ -70,7 +70,9 @@ test('an upper on node-local disk that fills up: ENOSPC inside the job, the host
   mountTmpfs(disk, '2M');
   try {
     const beforeJob = nodeState();
-    expect((await jobs.prolog('74', 'small:1')).code).toBe(0);
+    // The size it asks for is no cap on disk: the entry carries the line the plugin shows the job.
+    expect((await jobs.prolog('74', 'small:1', ['--upper-size', '4G'])).code).toBe(0);
+    expect(JSON.parse(readFileSync(join(jobs.jobDir('74'), 'entry.json'), 'utf8')).notice).toMatch(/^the writable space you asked for \(4G\) is not a limit on this node/);
     const fill = jobs.inJob('74', 'dd if=/dev/zero of=/big bs=64k 2>&1; echo more > /more');
     expect(fill.stdout).toMatch(/No space left on device/);
     expect((await site.run(['node', 'status'])).stdout).toMatch(/^74 +ready .* [12]\.\dMiB disk/m);

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pluginsAfterStrata } from '../../src/doctor/gather.js';
+import { OLD_PLUGSTACK_SNIPPET, PLUGSTACK_SNIPPET } from '../../src/scheduler/slurm-conf.js';
 // The verdicts of `strata doctor`, from hand-written facts: each broken fact gives a failing or
 // warning line that names the problem and its fix, and only failures make the node unfit.
 import { runChecks, isFit, fsName, type Check } from '../../src/doctor/checks.js';
@@ -47,7 +48,7 @@ function healthy(): Facts {
       epilog: { path: '/usr/local/lib/strata/epilog/slurm.js', exists: true, executable: true, mentionsStrata: true },
       plugstackPath: '/etc/slurm/plugstack.conf',
       plugstackReadable: true,
-      plugin: { file: '/etc/slurm/plugstack.conf.d/strata.conf', line: 2, required: true, plugin: '/usr/local/lib/strata/strata.so', args: { runtime_dir: '/run/strata' } },
+      plugin: { file: '/etc/slurm/plugstack.conf.d/zz-strata.conf', line: 2, required: true, plugin: '/usr/local/lib/strata/strata.so', args: { runtime_dir: '/run/strata' } },
       pluginFile: { path: '/usr/local/lib/strata/strata.so', exists: true },
       pluginElf: { bits: 64, type: 3, machine: 62, exports: ['slurm_spank_init', 'slurm_spank_task_init'], pluginVersion: 0x180b05 },
       version: '24.11.2',
@@ -103,7 +104,9 @@ const cases: Case[] = [
   ['plugin built for another Slurm release (22.05.8 on 24.11)', (f) => ((f.slurm!.pluginElf as { pluginVersion?: number }).pluginVersion = 0x160508), 'slurm.plugin', 'fail', /built for Slurm 22\.05, this node runs Slurm 24\.11\.2.*Incompatible plugin version.*libslurm-dev/],
   ['plugin runtime_dir differs', (f) => (f.slurm!.plugin!.args.runtime_dir = '/run/other'), 'slurm.plugin', 'fail', /runtime_dir=\/run\/strata on the plugstack line/],
   ['optional plugin', (f) => (f.slurm!.plugin!.required = false), 'slurm.plugin', 'warn', /run on the host/],
-  ['a plugin loads after strata (it would run as root in the image)', (f) => (f.slurm!.pluginsAfter = [{ file: '/etc/slurm/plugstack.conf.d/z.conf', line: 1, required: true, plugin: '/usr/lib/slurm/other.so', args: {} }]), 'slurm.plugin', 'fail', /other\.so.*as root inside container images.*last/],
+  ['a plugin loads after strata (it would run as root in the image)', (f) => (f.slurm!.pluginsAfter = [{ file: '/etc/slurm/plugstack.conf.d/z.conf', line: 1, required: true, plugin: '/usr/lib/slurm/other.so', args: {} }]), 'slurm.plugin', 'fail', /other\.so.*as root inside container images.*last.*install-slurm writes it as plugstack\.conf\.d\/zz-strata\.conf/],
+  ['strata\'s plugin loaded twice (an older strata.conf next to zz-strata.conf)', (f) => (f.slurm!.pluginsAfter = [{ file: '/etc/slurm/plugstack.conf.d/zz-strata.conf', line: 2, required: true, plugin: '/usr/local/lib/strata/strata.so', args: { runtime_dir: '/run/strata' } }]), 'slurm.plugin', 'fail', /loaded twice.*zz-strata\.conf:2.*remove one/],
+  ['plugstack.conf unreadable', (f) => (f.slurm!.plugstackReadable = false), 'slurm.plugin', 'fail', /cannot read .*writes zz-strata\.conf there/],
 ];
 
 test.each(cases)('%s', (_, breakIt, name, status, text, also = []) => {
@@ -161,6 +164,21 @@ test('the human form has one line per check, problems with their fix, and the ve
 test('filesystem names from statfs types', () => {
   expect(fsName(TMPFS)).toBe('tmpfs');
   expect(fsName(0x1234)).toBe('0x1234');
+});
+
+test('the snippet install-slurm writes loads after the snippets sites and packages name theirs', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-plugstack-'));
+  try {
+    for (const name of ['00-site.conf', 'Site.conf', 'nvidia.conf', 'pyxis.conf', 'x11.conf', 'z.conf', 'zfs.conf']) writeFileSync(join(dir, name), `required /usr/lib/slurm/${name}.so\n`);
+    writeFileSync(join(dir, PLUGSTACK_SNIPPET), 'required /usr/local/lib/strata/strata.so runtime_dir=/run/strata\n');
+    expect(pluginsAfterStrata('/etc/slurm/plugstack.conf', `include ${dir}/*.conf\n`)).toEqual([]);
+    // The name an older install-slurm used does not: doctor failed right after such an install.
+    writeFileSync(join(dir, OLD_PLUGSTACK_SNIPPET), readFileSync(join(dir, PLUGSTACK_SNIPPET)));
+    rmSync(join(dir, PLUGSTACK_SNIPPET));
+    expect(pluginsAfterStrata('/etc/slurm/plugstack.conf', `include ${dir}/*.conf\n`).length).toBeGreaterThan(0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('plugins after strata in plugstack.conf are found in load order, includes followed', () => {

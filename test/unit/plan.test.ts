@@ -168,6 +168,16 @@ describe('planJob: upper layer', () => {
     expect(stepOf(planJob(job({ upperSize: MIN_UPPER_SIZE }), config(), image()), 'upper-tmpfs').sizeBytes).toBe(MIN_UPPER_SIZE);
   });
 
+  test('disk backing: a job that asks for a size is told it is not enforced; one that does not is told nothing', () => {
+    const c = config((c) => (c.upper.backing = 'disk'));
+    const entry = (plan: ReturnType<typeof planJob>) => stepOf(plan, 'entry').entry;
+    expect(entry(planJob(job({ upperSize: 4 * 2 ** 30 }), c, image())).notice).toBe(
+      'the writable space you asked for (4G) is not a limit on this node: its writable layers are on local disk (upper.backing: disk), without a cap',
+    );
+    expect(entry(planJob(job(), c, image())).notice).toBeUndefined();
+    expect(entry(planJob(job({ upperSize: 4 * 2 ** 30 }), config(), image())).notice).toBeUndefined();
+  });
+
   test('the max_size check also applies with disk backing', () => {
     const c = config((c) => (c.upper.backing = 'disk'));
     expect(thrown(() => planJob(job({ upperSize: 17 * 2 ** 30 }), c, image())).code).toBe('E_UPPER_SIZE');

@@ -1,7 +1,8 @@
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openJournal, readJournal, type JournalRecord } from '../../src/runtime/job/records.js';
+import { ENTRY_VERSION, openJournal, parseEntry, readEntry, readJournal, writeEntry, type JournalRecord } from '../../src/runtime/job/records.js';
+import { StrataError } from '../../src/errors.js';
 
 let dir: string;
 let path: string;
@@ -90,5 +91,52 @@ describe('journal', () => {
   test('errors other than "missing" are not hidden', () => {
     mkdirSync(join(dir, 'is-a-dir'));
     expect(() => readJournal(join(dir, 'is-a-dir'))).toThrow();
+  });
+});
+
+describe('entry file versions', () => {
+  const ENTRY = { rootfs: '/run/strata/jobs/42/rootfs', uid: 1000, gid: 1000, env: ['PATH=/usr/bin:/bin'], workdir: '/' };
+  const entryError = (text: string): StrataError => {
+    try {
+      parseEntry(text, '/run/strata/jobs/42/entry.json');
+    } catch (error) {
+      return error as StrataError;
+    }
+    throw new Error('parseEntry accepted it');
+  };
+
+  test('written with this version, read back as written', () => {
+    const path = join(dir, 'entry.json');
+    writeEntry(path, ENTRY as never);
+    expect(JSON.parse(readFileSync(path, 'utf8')).v).toBe(ENTRY_VERSION);
+    expect(readEntry(path)).toEqual({ v: ENTRY_VERSION, ...ENTRY });
+  });
+
+  test('an entry from before versions (no v) reads as version 1', () => {
+    expect(parseEntry(JSON.stringify(ENTRY), 'entry.json')).toEqual({ ...ENTRY, v: 1 });
+  });
+
+  test('an entry of this version reads', () => {
+    expect(parseEntry(JSON.stringify({ v: ENTRY_VERSION, ...ENTRY }), 'entry.json').v).toBe(ENTRY_VERSION);
+  });
+
+  test('an entry from a newer strata is refused, saying so and what to do, not called damaged', () => {
+    const error = entryError(JSON.stringify({ v: ENTRY_VERSION + 1, ...ENTRY }));
+    expect(error.code).toBe('E_ENTRY_VERSION');
+    expect(error.message).toBe(`/run/strata/jobs/42/entry.json was written by a newer strata (entry format ${ENTRY_VERSION + 1}, this one reads ${ENTRY_VERSION})`);
+    expect(error.hint).toMatch(/finish the strata upgrade/);
+  });
+
+  test('a version no strata writes (0, negative, fractional, not a number) is refused as the plugin refuses it', () => {
+    for (const v of [0, -1, 1.5, '1']) {
+      const error = entryError(JSON.stringify({ ...ENTRY, v }));
+      expect(error.code).toBe('E_ENTRY_VERSION');
+      expect(error.message).toMatch(/written by no strata release \(entry format .*, this one reads 1\)/);
+    }
+  });
+
+  test('a damaged entry is damaged whatever its version', () => {
+    expect(entryError('{"v":1,').code).toBe('E_ENTRY_DAMAGED');
+    expect(entryError(JSON.stringify({ v: 1, uid: 1000 })).code).toBe('E_ENTRY_DAMAGED');
   });
 });

@@ -6,7 +6,10 @@
 //                                      epilog/slurm.js, chunks/), the native Slurm front-ends
 //                                      prolog/slurm and epilog/slurm, and the SPANK plugin strata.so
 //   <prefix>/bin/strata                symlink to lib/strata/bin/strata.js
-//   <sysconfdir>/slurm/plugstack.conf.d/strata.conf   the plugstack line (never overwritten once there)
+//   <sysconfdir>/slurm/plugstack.conf.d/zz-strata.conf   the plugstack line (never overwritten once
+//                                      there), named to sort last: strata's plugin must load after
+//                                      every other one (PLUGSTACK_SNIPPET); the strata.conf of an
+//                                      older install is renamed to it, its content kept
 //   <sysconfdir>/systemd/system/strata-agent.service  the node agent's unit (agent-unit.ts; enabling
 //                                      it is the admin's step, printed as a note)
 //
@@ -23,7 +26,7 @@ import { dirname, join, resolve } from 'node:path';
 import { userError } from '../../errors.js';
 import { applyInstall, findPackageRoot, listFiles, type InstallAction } from '../install-files.js';
 import { readConfig } from '../../config/load.js';
-import { parseSlurmConf, prologRunsAtAllocation } from '../../scheduler/slurm-conf.js';
+import { OLD_PLUGSTACK_SNIPPET, PLUGSTACK_SNIPPET, parseSlurmConf, prologRunsAtAllocation } from '../../scheduler/slurm-conf.js';
 import { AGENT_UNIT, agentUnit } from './agent-unit.js';
 
 export interface InstallOptions {
@@ -57,13 +60,13 @@ export async function installSlurm(args: { dryRun: boolean; prefix?: string }, o
   const plan = await planInstall({ ...options, prefix: args.prefix ?? options.prefix });
   const verb = (action: InstallAction) =>
     args.dryRun
-      ? { copy: 'would install', remove: 'would remove', symlink: 'would link', write: 'would write' }[action.kind]
-      : { copy: 'installed', remove: 'removed', symlink: 'linked', write: 'wrote' }[action.kind];
+      ? { copy: 'would install', remove: 'would remove', rename: 'would rename', symlink: 'would link', write: 'would write' }[action.kind]
+      : { copy: 'installed', remove: 'removed', rename: 'renamed', symlink: 'linked', write: 'wrote' }[action.kind];
 
   if (!args.dryRun) await applyInstall(plan);
   for (const action of plan.actions) {
     const detail =
-      action.kind === 'copy' ? ` (${action.change})` : action.kind === 'symlink' ? ` -> ${action.pointsTo}` : '';
+      action.kind === 'copy' ? ` (${action.change})` : action.kind === 'symlink' ? ` -> ${action.pointsTo}` : action.kind === 'rename' ? ` (from ${action.from})` : '';
     out(`${verb(action)} ${action.target}${detail}\n`);
   }
   const changed = plan.actions.length;
@@ -96,7 +99,7 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
     epilog: entry('epilog'),
     cli: join(libDir, 'bin', 'strata.js'),
     plugin: join(libDir, 'strata.so'),
-    plugstackSnippet: join(sysconfdir, 'slurm', 'plugstack.conf.d', 'strata.conf'),
+    plugstackSnippet: join(sysconfdir, 'slurm', 'plugstack.conf.d', PLUGSTACK_SNIPPET),
     agentUnit: join(sysconfdir, 'systemd', 'system', AGENT_UNIT),
   };
   if (!(await exists(pluginSource))) {
@@ -137,12 +140,12 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   const runtimeDir = options.runtimeDir ?? (await configuredRuntimeDir(env, notes));
   const slurmConf = options.slurmConf ?? env.SLURM_CONF ?? join(sysconfdir, 'slurm', 'slurm.conf');
   // Slurm makes each step's PMIx client directory under TmpFS (default /tmp); the plugin binds it.
-  const tmpFs = parseSlurmConf(await readFile(slurmConf, 'utf8').catch(() => '')).get('tmpfs');
+  const settings = parseSlurmConf(await readFile(slurmConf, 'utf8').catch(() => ''));
+  const tmpFs = settings.get('tmpfs');
   const pmixTmpdir = tmpFs && tmpFs !== '/tmp' && tmpFs.startsWith('/') ? ` pmix_tmpdir=${tmpFs}` : '';
   const snippet = `# strata: --container-image and friends (written by strata install-slurm)\nrequired ${paths.plugin} strata=${paths.cli} runtime_dir=${runtimeDir}${pmixTmpdir}\n`;
-  const existing = await readFile(paths.plugstackSnippet, 'utf8').catch(() => undefined);
-  if (existing === undefined) actions.push({ kind: 'write', target: paths.plugstackSnippet, content: snippet });
-  else if (existing !== snippet) notes.push(`kept ${paths.plugstackSnippet} as it is (it differs from what strata would write:\n  ${snippet.split('\n')[1]})`);
+  const plugstackConf = settings.get('plugstackconfig') ?? join(dirname(slurmConf), 'plugstack.conf');
+  await planSnippet(paths.plugstackSnippet, snippet, plugstackConf, actions, notes);
 
   // The node agent's unit is strata's own file: brought up to date like the build.
   const unit = agentUnit(paths.cli, options.nodePath ?? process.execPath, env.STRATA_CONFIG);
@@ -155,6 +158,43 @@ export async function planInstall(options: InstallOptions = {}): Promise<Install
   notes.push(...(await checkSlurmConf(slurmConf, paths)));
   return { prefix, libDir, actions, unchanged, notes, paths };
 }
+
+/**
+ * The plugstack snippet: written once, never overwritten (an admin's edits stay). An older
+ * install-slurm wrote strata.conf, which sorts before most sites' snippets: it is renamed, content
+ * kept, so that the upgrade itself puts strata's plugin last. rename(2), not write + remove: a step
+ * starting meanwhile loads the plugin exactly once (twice fails it: its options are taken). A
+ * plugstack.conf that includes strata.conf by name orders it itself, and a rename would drop it:
+ * then it stays (doctor checks the order).
+ */
+async function planSnippet(target: string, snippet: string, plugstackConf: string, actions: InstallAction[], notes: string[]): Promise<void> {
+  const oldSnippet = join(dirname(target), OLD_PLUGSTACK_SNIPPET);
+  const current = await readFile(target, 'utf8').catch(() => undefined);
+  const old = await readFile(oldSnippet, 'utf8').catch(() => undefined);
+  const stack = await readFile(plugstackConf, 'utf8').catch(() => '');
+  let kept = current;
+  if (old !== undefined && includedByName(stack, oldSnippet)) {
+    notes.push(`kept ${oldSnippet}: ${plugstackConf} includes it by name, so that line decides the plugin order (strata's must load last; \`strata doctor\` checks)`);
+    return;
+  }
+  if (old !== undefined && current === undefined) {
+    actions.push({ kind: 'rename', from: oldSnippet, target });
+    notes.push(`renamed ${oldSnippet} (written by an older strata) to ${PLUGSTACK_SNIPPET}, so that strata's plugin loads after every other SPANK plugin (docs/slurm.md)`);
+    kept = old;
+  } else if (old !== undefined && old === current) {
+    actions.push({ kind: 'remove', target: oldSnippet });
+  } else if (old !== undefined) {
+    notes.push(`${oldSnippet} (from an older strata) and ${target} both exist: remove one (a step that loads strata's plugin twice fails), keeping the name ${PLUGSTACK_SNIPPET}`);
+  }
+  if (kept === undefined) actions.push({ kind: 'write', target, content: snippet });
+  else if (kept !== snippet) notes.push(`kept ${target} as it is (it differs from what strata would write:\n  ${snippet.split('\n')[1]})`);
+}
+
+const includedByName = (plugstack: string, file: string) =>
+  plugstack.split('\n').some((line) => {
+    const [word, arg] = line.replace(/#.*/, '').trim().split(/\s+/);
+    return word === 'include' && arg === file;
+  });
 
 /**
  * What slurm.conf still needs, as the exact lines to add. Keys are case-insensitive in
@@ -187,10 +227,10 @@ export async function checkSlurmConf(path: string, paths: InstallPlan['paths']):
 
   const plugstack = settings.get('plugstackconfig') ?? join(dirname(path), 'plugstack.conf');
   const stack = await readFile(plugstack, 'utf8').catch(() => '');
-  const includesSnippet = stack.split('\n').some((line) => {
-    const [word, arg] = line.trim().split(/\s+/);
-    return (word === 'include' && arg !== undefined && (arg === paths.plugstackSnippet || arg === `${dirname(paths.plugstackSnippet)}/*.conf`)) || line.includes(paths.plugin);
-  });
+  const snippetDir = dirname(paths.plugstackSnippet);
+  const includesSnippet =
+    [paths.plugstackSnippet, `${snippetDir}/*.conf`, join(snippetDir, OLD_PLUGSTACK_SNIPPET)].some((file) => includedByName(stack, file)) ||
+    stack.split('\n').some((line) => line.includes(paths.plugin));
   if (!includesSnippet) notes.push(`${plugstack} needs the line: include ${dirname(paths.plugstackSnippet)}/*.conf`);
   return notes;
 }

@@ -74,6 +74,8 @@ export interface EntryConfig {
   remapRoot: boolean;
   /** Each task gets the PyTorch distributed variables (container.pytorch_env; spank/pytorch_env.c). */
   pytorchEnv?: boolean;
+  /** A line the plugin prints once in the job's output (spank/task.c); an older plugin skips it. */
+  notice?: string;
 }
 
 export type Step =
@@ -207,6 +209,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
       ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),
+      ...(job.upperSize !== undefined && config.upper.backing === 'disk' ? { notice: uncappedNotice(job.upperSize) } : {}),
     },
   });
   const notes = [...(devices?.notes ?? []), ...(slurm?.notes ?? [])];
@@ -228,6 +231,9 @@ const APT_SANDBOX = (rootfs: string, uid: number, gid: number): Step => ({
 });
 
 /** `pytorch`: images that say they carry PyTorch (PYTORCH_VERSION), as enroot's hook decides. */
+// A disk upper has no cap (docs/decisions.md): a job that asked for a size is told, not left to find out.
+const uncappedNotice = (size: number) => `the writable space you asked for (${formatSize(size)}) is not a limit on this node: its writable layers are on local disk (upper.backing: disk), without a cap`;
+
 export function wantsPytorchEnv(setting: Config['container']['pytorchEnv'], imageEnv: string[]): boolean {
   return setting === 'all' || (setting === 'pytorch' && imageEnv.some((item) => item.startsWith('PYTORCH_VERSION=')));
 }

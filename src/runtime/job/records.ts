@@ -3,6 +3,8 @@
 // `strata exec`, `strata gc`, node status and, in C, the SPANK plugin's spank/json.c, which skips
 // fields it does not know, such as `devices` and `additionalGids`; it reads `entrypoint`,
 // `runEntrypoint` and `remapRoot`, which an older plugin skips: no version change for them).
+// A field an older reader must not skip needs a new ENTRY_VERSION: both readers refuse a version
+// they do not know (STRATA_ENTRY_VERSION in spank/json.h; test/unit/c-constants.test.ts).
 //
 // Both live on node-local tmpfs and outlive a package upgrade in the middle of a job, so both
 // carry a version. The journal's version is in its `begin` record:
@@ -113,7 +115,7 @@ export function writeEntry(path: string, entry: EntryConfig): void {
   renameSync(temp, path);
 }
 
-/** Parse entry.json text; version 0 (no `v`) is read as version 1. A newer version is refused. */
+/** Parse entry.json text; an entry without `v` is version 1. A newer or unknown version is refused. */
 export function parseEntry(text: string, path: string): EntryFile {
   let entry: Partial<EntryFile>;
   try {
@@ -122,8 +124,11 @@ export function parseEntry(text: string, path: string): EntryFile {
     throw nodeError('E_ENTRY_DAMAGED', `${path} is damaged: ${(error as Error).message}`, { hint: 'end the job; its epilog removes the container' });
   }
   const version = entry.v ?? 1;
-  if (version > ENTRY_VERSION) {
-    throw nodeError('E_ENTRY_VERSION', `${path} was written by a newer strata (entry format ${version}, this one reads ${ENTRY_VERSION})`, {
+  // Formats 1..ENTRY_VERSION are read; anything else is refused as the SPANK plugin refuses it
+  // (spank/json.c), so that `strata exec` and the task entry never disagree on an entry.
+  if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > ENTRY_VERSION) {
+    const writer = Number.isInteger(version) && version > ENTRY_VERSION ? 'a newer strata' : 'no strata release';
+    throw nodeError('E_ENTRY_VERSION', `${path} was written by ${writer} (entry format ${JSON.stringify(version)}, this one reads ${ENTRY_VERSION})`, {
       hint: 'finish the strata upgrade on this node: every node must run the same version',
     });
   }

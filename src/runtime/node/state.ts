@@ -247,11 +247,11 @@ export function readNodeSnapshot(config: Pick<Config, 'runtimeDir' | 'store' | '
   const foreign: string[] = [];
   const jobs: JobSnapshot[] = [];
   for (const name of directoriesIn(runtime.jobsDir, foreign, (name) => isJobId(name))) {
-    const dir = join(runtime.jobsDir, name);
+    const files = runtime.job(name);
     // The journal and error files are read only if they are plain files: a planted symlink is not followed.
-    const records = isPlainFile(join(dir, 'journal')) ? readJournal(join(dir, 'journal')) : [];
-    const error = isPlainFile(join(dir, 'error')) ? readFileSync(join(dir, 'error'), 'utf8').split('\n', 1)[0] : undefined;
-    const snap: JobSnapshot = { id: name, records, hasEntry: isPlainFile(runtime.job(name).entry), error };
+    const records = isPlainFile(files.journal) ? readJournal(files.journal) : [];
+    const error = isPlainFile(files.error) ? readFileSync(files.error, 'utf8').split('\n', 1)[0] : undefined;
+    const snap: JobSnapshot = { id: name, records, hasEntry: isPlainFile(files.entry), error };
     snap.upperUsage = upperUsage(records, mounts);
     jobs.push(snap);
   }
