@@ -369,6 +369,8 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				rc = read_number(&r, &e->uid);
 			} else if (strcmp(key, "gid") == 0) {
 				rc = read_number(&r, &e->gid);
+			} else if (strcmp(key, "devicePaths") == 0) {
+				rc = read_string_array(&r, &e->device_paths, &e->device_paths_len);
 			} else if (strcmp(key, "pytorchEnv") == 0) {
 				rc = read_bool(&r, &e->pytorch_env);
 			} else {
@@ -392,7 +394,7 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 		fail(&r, "trailing data");
 		goto bad;
 	}
-	if (ensure_array(&r, &e->env) < 0 || ensure_array(&r, &e->entrypoint) < 0)
+	if (ensure_array(&r, &e->env) < 0 || ensure_array(&r, &e->entrypoint) < 0 || ensure_array(&r, &e->device_paths) < 0)
 		goto bad;
 	return 0;
 bad:
@@ -413,6 +415,7 @@ void entry_free(struct entry *e)
 {
 	free_array(e->env, e->env_len);
 	free_array(e->entrypoint, e->entrypoint_len);
+	free_array(e->device_paths, e->device_paths_len);
 	free(e->workdir);
 	memset(e, 0, sizeof(*e));
 	e->uid = -1;

@@ -7,7 +7,7 @@
 /*
  * <runtime_dir>/jobs/<jobid>/entry.json, written by the prolog once the rootfs is ready:
  *   {"env": ["K=V", ...], "workdir": "/path", "entrypoint": [...], "cmd": [...], "uid": N, "gid": N,
- *    "runEntrypoint": bool, "remapRoot": bool}
+ *    "runEntrypoint": bool, "remapRoot": bool, "pytorchEnv": bool, "devicePaths": ["NAME=DIR:DIR", ...]}
  * Unknown keys are skipped, so the prolog may add fields without breaking older plugins.
  */
 struct entry {
@@ -21,6 +21,8 @@ struct entry {
 	long long uid;     /* -1 when absent */
 	long long gid;     /* -1 when absent */
 	int pytorch_env;   /* "pytorchEnv": true: set the PyTorch distributed variables per task */
+	char **device_paths; /* "devicePaths": NULL-terminated "NAME=DIR:DIR", the devices' search-path dirs */
+	size_t device_paths_len;
 };
 
 /* Parse `len` bytes of `text`. Returns 0, or -1 with a short reason in `err`. */

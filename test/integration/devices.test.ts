@@ -96,6 +96,8 @@ test('a job asking for a GPU sees its device node, the driver library, the links
   // The image's search path first, the driver's appended (update-ldcache, done without ldconfig).
   expect(job.env).toContain(`LD_LIBRARY_PATH=${IMAGE_LIB}:${LIB}`);
   expect(job.env).toEqual(expect.arrayContaining([`NVIDIA_CTK_LIBCUDA_DIR=${LIB}`, 'IMAGE_ONLY=1']));
+  // Carried apart too, for whoever enters to add after a value that wins over the image's.
+  expect(job.devicePaths).toEqual([`LD_LIBRARY_PATH=${LIB}`]);
 
   const seen = await inJob('1', [
     `stat -c '%F %t:%T' ${devDir}/nvidia0 ${devDir}/nvidiactl`,
@@ -122,6 +124,21 @@ test('a job asking for a GPU sees its device node, the driver library, the links
   expect(seen.stdout).toMatch(/read-only/);
   // What was deliberately not done is in the admin log.
   expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"1".*disable-device-node-modification: not needed/);
+});
+
+test('a user\'s own LD_LIBRARY_PATH kept with --container-env still finds the driver after it', async () => {
+  // Pyxis's env test runs a CUDA image with --container-env=LD_LIBRARY_PATH. Without an ld.so.cache
+  // the device's folder must follow whatever value wins, as the cache would rank after it.
+  expect((await prolog('6', 'cuda:1', ['--devices', 'nvidia.com/gpu=0'])).code).toBe(0);
+  const kept = (value: string) =>
+    strataExecAs(UID, ['--job', '6', '--', 'sh', '-c', 'echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; cuda-probe'], {
+      env: { PATH: '/usr/bin:/bin', STRATA_CONFIG: site.configPath, STRATA_CONTAINER_ENV: 'LD_LIBRARY_PATH', LD_LIBRARY_PATH: value },
+    });
+  const own = await kept('/home/user/lib');
+  expect(own.stdout.split('\n')).toEqual([`LD_LIBRARY_PATH=/home/user/lib:${LIB}`, 'cuInit=0', '']);
+  // A value that already has the folder keeps its own order; the folder is not added twice.
+  const has = await kept(`${LIB}:/home/user/lib`);
+  expect(has.stdout.split('\n')[0]).toBe(`LD_LIBRARY_PATH=${LIB}:/home/user/lib`);
 });
 
 test('a job without a device request sees none of it, and keeps the image environment as it is', async () => {

@@ -11,7 +11,7 @@ import { normalise, type BindRequest } from './request.js';
 import { planEnvironment, type JobFilesStep, type TmpStep } from './environment.js';
 import { RuntimePaths, layerId } from '../paths.js';
 import { isWithin } from '../../path-within.js';
-import type { ContainerEdits } from '../devices/index.js';
+import { searchPathAdditions, type ContainerEdits } from '../devices/index.js';
 import { deviceEnv, planDevices, type DeviceStep } from './devices-plan.js';
 import { planSlurmClient, withSlurmPath, type SlurmClientStep } from '../slurm-client/plan.js';
 import type { SlurmClientFacts } from '../../host/slurm-client.js';
@@ -59,6 +59,9 @@ export interface EntryConfig {
   uid: number;
   gid: number;
   env: string[];
+  /** The devices' search-path dirs (`LD_LIBRARY_PATH=/usr/local/nvidia/lib64`), also in `env`: appended
+   *  to whatever value wins at entry (--container-env, an entrypoint), as no ld.so.cache has them. */
+  devicePaths?: string[];
   workdir: string;
   entrypoint: string[];
   cmd: string[];
@@ -186,6 +189,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
 
   const imageConfig = image.config.config ?? {};
   const imageEnv = imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV];
+  const devicePaths = searchPathAdditions(devices?.env ?? []);
   steps.push({
     op: 'entry',
     path: paths.entry,
@@ -204,6 +208,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       writable: job.writable,
       runEntrypoint: job.entrypoint ?? config.container.entrypoint,
       remapRoot,
+      ...(devicePaths.length ? { devicePaths } : {}),
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
       ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),

@@ -2,7 +2,8 @@
 // prolog did, for the epilog to undo) and the entry file (how to enter the rootfs: read by
 // `strata exec`, `strata gc`, node status and, in C, the SPANK plugin's spank/json.c, which skips
 // fields it does not know, such as `devices` and `additionalGids`; it reads `entrypoint`,
-// `runEntrypoint` and `remapRoot`, which an older plugin skips: no version change for them).
+// `runEntrypoint`, `remapRoot` and `devicePaths`, which an older plugin skips: no version change
+// for them).
 //
 // Both live on node-local tmpfs and outlive a package upgrade in the middle of a job, so both
 // carry a version. The journal's version is in its `begin` record:
