@@ -137,7 +137,7 @@ function planHook(hook: HookEdit, rootfs: string, plan: DevicePlan, edits: Conta
       plan.notes.push(`${action.name}: skipped (${action.reason})`);
       return;
     case 'external':
-      throw nodeError('E_CDI_HOOK', `CDI spec ${hook.spec} asks to run hook ${action.path} for ${hook.device}; strata does not run hook programs yet (devices.allow_unknown_hooks only lets the spec load)`, {
+      throw nodeError('E_CDI_HOOK', `CDI spec ${hook.spec} asks to run hook ${action.path} for ${hook.device}; strata runs no hook programs (devices.allow_unknown_hooks does not change that)`, {
         hint: 'remove the hook from the spec',
       });
   }
