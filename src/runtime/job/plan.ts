@@ -67,7 +67,7 @@ export interface EntryConfig {
   cmd: string[];
   user?: string;
   writable: boolean;
-  /** Groups the job's processes also get (CDI additionalGIDs); absent when none. */
+  /** CDI additionalGIDs, recorded only: no process gets them (docs/decisions.md); absent when none. */
   additionalGids?: number[];
   /** The CDI devices the container has, fully qualified; absent when none. */
   devices?: string[];
