@@ -36,7 +36,19 @@
 #define ENVIRON_MAX (1 << 20)
 #define LOG_MAX (64 * 1024)
 
-/* The entrypoint's environment: the image's, with the kept names' job values over them. */
+/* The devices' directories for variable `name` (entry.json "devicePaths"), or NULL. */
+static const char *device_dirs(const struct entry *e, const char *name, size_t len)
+{
+	for (size_t i = 0; e->device_paths && i < e->device_paths_len; i++)
+		if (!strncmp(e->device_paths[i], name, len) && e->device_paths[i][len] == '=')
+			return e->device_paths[i] + len + 1;
+	return NULL;
+}
+
+/*
+ * The entrypoint's environment: the image's, with the kept names' job values over them, and the
+ * devices' search-path directories after a kept value (an entrypoint may check the driver).
+ */
 static char **entrypoint_env(spank_t sp, const struct entry *e, const char *keep)
 {
 	size_t cap = e->env_len + 1, n = 0;
@@ -54,9 +66,12 @@ static char **entrypoint_env(spank_t sp, const struct entry *e, const char *keep
 	}
 	for (const char *p = keep; p && *p;) {
 		size_t len = strcspn(p, ",");
-		char name[256], value[PATH_MAX * 4];
+		char name[256], value[PATH_MAX * 4], joined[PATH_MAX * 4];
+		const char *dirs = device_dirs(e, p, len);
 		snprintf(name, sizeof(name), "%.*s", (int)len, p);
-		if (spank_getenv(sp, name, value, sizeof(value)) == ESPANK_SUCCESS && asprintf(&env[n], "%s=%s", name, value) > 0)
+		if (spank_getenv(sp, name, value, sizeof(value)) == ESPANK_SUCCESS &&
+		    asprintf(&env[n], "%s=%s", name,
+			     dirs && search_path_append(joined, sizeof(joined), value, dirs) == 0 ? joined : value) > 0)
 			n++;
 		else {
 			/* not set in the job: the image's value, if any, as without the name */
@@ -213,6 +228,8 @@ int entrypoint_run(spank_t sp, const struct entry *e, const char *keep, int show
 		goto out;
 	}
 	apply_environ(sp, environ_text, environ_len, keep);
+	/* an entrypoint that sets its own LD_LIBRARY_PATH does not hide the driver either */
+	device_paths_apply(sp, e);
 	free(environ_text);
 	rc = 0;
 out:

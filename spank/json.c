@@ -376,6 +376,8 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 				rc = read_string(&r, &e->notice);
 			} else if (strcmp(key, "v") == 0) {
 				rc = read_number(&r, &e->version);
+			} else if (strcmp(key, "devicePaths") == 0) {
+				rc = read_string_array(&r, &e->device_paths, &e->device_paths_len);
 			} else if (strcmp(key, "pytorchEnv") == 0) {
 				rc = read_bool(&r, &e->pytorch_env);
 			} else {
@@ -399,7 +401,7 @@ int entry_parse(const char *text, size_t len, struct entry *e, char *err, size_t
 		fail(&r, "trailing data");
 		goto bad;
 	}
-	if (ensure_array(&r, &e->env) < 0 || ensure_array(&r, &e->entrypoint) < 0)
+	if (ensure_array(&r, &e->env) < 0 || ensure_array(&r, &e->entrypoint) < 0 || ensure_array(&r, &e->device_paths) < 0)
 		goto bad;
 	if (e->version != STRATA_ENTRY_VERSION) {
 		fail(&r, "entry format %lld, this plugin reads %d", e->version, STRATA_ENTRY_VERSION);
@@ -425,6 +427,7 @@ void entry_free(struct entry *e)
 {
 	free_array(e->env, e->env_len);
 	free_array(e->entrypoint, e->entrypoint_len);
+	free_array(e->device_paths, e->device_paths_len);
 	free(e->workdir);
 	free(e->notice);
 	memset(e, 0, sizeof(*e));

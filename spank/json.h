@@ -7,7 +7,8 @@
 /*
  * <runtime_dir>/jobs/<jobid>/entry.json, written by the prolog once the rootfs is ready:
  *   {"v": 1, "env": ["K=V", ...], "workdir": "/path", "entrypoint": [...], "cmd": [...], "uid": N,
- *    "gid": N, "runEntrypoint": bool, "remapRoot": bool, "notice": "..."}
+ *    "gid": N, "runEntrypoint": bool, "remapRoot": bool, "pytorchEnv": bool, "notice": "...",
+ *    "devicePaths": ["NAME=DIR:DIR", ...]}
  * Unknown keys are skipped, so the prolog may add fields without breaking older plugins; a field
  * an older plugin must not skip comes with a new "v", which this plugin then refuses rather than
  * enter a container half-understood.
@@ -32,6 +33,8 @@ struct entry {
 	int pytorch_env;   /* "pytorchEnv": true: set the PyTorch distributed variables per task */
 	long long version; /* "v"; 1 when absent */
 	char *notice;      /* "notice": one line for the job's output (e.g. a size not enforced); NULL when absent */
+	char **device_paths; /* "devicePaths": NULL-terminated "NAME=DIR:DIR", the devices' search-path dirs */
+	size_t device_paths_len;
 };
 
 /* Parse `len` bytes of `text`. Returns 0; -1 with a short reason in `err` for a damaged entry;

@@ -151,6 +151,13 @@ int make_dirs(const char *path);
  * image's, the job's when kept, or NULL for none).
  */
 const char *task_env_apply(spank_t sp, struct entry *entry, const char *keep);
+/*
+ * Append the devices' search-path directories (entry.json "devicePaths") to whatever value of each
+ * variable the task has now, each once. Returns the task's PATH when it changed it (static), else NULL.
+ */
+const char *device_paths_apply(spank_t sp, const struct entry *entry);
+/* `value` with the directories of `dirs` it lacks appended, into out; -1 if it does not fit. */
+int search_path_append(char *out, size_t len, const char *value, const char *dirs);
 /* A variable of the job's environment, into buf; 1 if set and not empty. */
 int job_env(spank_t sp, const char *name, char *buf, size_t len);
 /* "K=V" is Slurm's or the PMI/PMIx wire-up: always the job's, never the image's. */

@@ -166,7 +166,7 @@ void task_enter(spank_t sp)
 	gid_t gid = 0;
 	int batch_host, want, rc;
 	struct entry *entry = &task.entry;
-	const char *image_path;
+	const char *image_path, *device_path;
 
 	if (spank_get_item(sp, S_JOB_ID, &jobid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_STEPID, &stepid) != ESPANK_SUCCESS ||
@@ -291,6 +291,8 @@ void task_enter(spank_t sp)
 
 	/* entry stays: the environment's strings and the entrypoint are used again in task_start */
 	image_path = task_env_apply(sp, entry, task.keep);
+	if ((device_path = device_paths_apply(sp, entry)) != NULL)
+		image_path = device_path; /* the command is looked up in the PATH the task gets */
 	pytorch_env_apply(sp, entry, task.keep);
 	task.path_var = image_path ? image_path : DEFAULT_PATH;
 	if (!task.batch && !task.remap)

@@ -83,3 +83,80 @@ const char *task_env_apply(spank_t sp, struct entry *entry, const char *keep)
 	}
 	return image_path;
 }
+
+#define SEARCH_PATH_MAX (PATH_MAX * 8)
+
+int search_path_append(char *out, size_t len, const char *value, const char *dirs)
+{
+	size_t used;
+
+	if (snprintf(out, len, "%s", value ? value : "") >= (int)len)
+		return -1;
+	used = strlen(out);
+	for (const char *p = dirs; *p;) {
+		size_t n = strcspn(p, ":");
+		int have = 0;
+		/* each element of what is there (the user's empty ones included), and of what was added */
+		for (const char *q = out; n && *q;) {
+			size_t m = strcspn(q, ":");
+			if (m == n && !strncmp(q, p, n))
+				have = 1;
+			q += m + (q[m] == ':');
+		}
+		if (n && !have) {
+			/* no empty element made: one would mean the working directory */
+			if (used + (used > 0) + n + 1 > len)
+				return -1;
+			if (used > 0)
+				out[used++] = ':';
+			memcpy(out + used, p, n);
+			used += n;
+			out[used] = '\0';
+		}
+		p += n + (p[n] == ':');
+	}
+	return 0;
+}
+
+const char *device_paths_apply(spank_t sp, const struct entry *entry)
+{
+	/*
+	 * strata makes no ld.so.cache for the driver (update-ldcache), so the device's library folders
+	 * are reachable only through LD_LIBRARY_PATH. The entry environment has them after the image's
+	 * value, but a --container-env name (or an entrypoint) can make another value win: add them
+	 * after that one, as the cache would rank after LD_LIBRARY_PATH. Same for PATH and the others.
+	 */
+	static char path[SEARCH_PATH_MAX];
+	static char value[SEARCH_PATH_MAX], joined[SEARCH_PATH_MAX];
+	const char *task_path = NULL;
+
+	for (size_t i = 0; entry->device_paths && i < entry->device_paths_len; i++) {
+		const char *kv = entry->device_paths[i], *eq = strchr(kv, '=');
+		char name[256];
+		spank_err_t got;
+
+		if (eq == NULL || eq == kv || (size_t)(eq - kv) >= sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - kv), kv);
+		got = spank_getenv(sp, name, value, sizeof(value));
+		if (got != ESPANK_SUCCESS && got != ESPANK_ENV_NOEXIST) {
+			slurm_error(TAG ": %s is too long to add the devices' directories %s to", name, eq + 1);
+			continue;
+		}
+		if (search_path_append(joined, sizeof(joined), got == ESPANK_SUCCESS ? value : "", eq + 1) < 0) {
+			slurm_error(TAG ": %s is too long to add the devices' directories %s to", name, eq + 1);
+			continue;
+		}
+		if (got == ESPANK_SUCCESS && !strcmp(joined, value))
+			continue;
+		if (spank_setenv(sp, name, joined, 1) != ESPANK_SUCCESS) {
+			slurm_error(TAG ": could not set %s in the task environment", name);
+			continue;
+		}
+		if (!strcmp(name, "PATH")) {
+			snprintf(path, sizeof(path), "%s", joined);
+			task_path = path;
+		}
+	}
+	return task_path;
+}

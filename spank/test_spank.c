@@ -143,11 +143,13 @@ static void test_entry(void)
 			   "\"workdir\":\"/w\",\"entrypoint\":[],\"cmd\":[\"sh\",\"-c\"],\"uid\":1000,\"gid\":100,"
 			   "\"writable\":true,\"nested\":{\"a\":[1,2.5e3,null,false]},"
 			   /* CDI fields the plugin does not use (docs/gpus.md): skipped */
-			   "\"devices\":[\"nvidia.com/gpu=0\"],\"additionalGids\":[44]}";
+			   "\"devices\":[\"nvidia.com/gpu=0\"],\"additionalGids\":[44],"
+			   "\"devicePaths\":[\"LD_LIBRARY_PATH=/usr/local/nvidia/lib64\"]}";
 
 	CHECK(entry_parse(full, strlen(full), &e, err, sizeof(err)) == 0);
 	CHECK(e.env_len == 3 && !strcmp(e.env[0], "PATH=/bin:/usr/bin") && !strcmp(e.env[1], "A=\xc3\xa9\n"));
 	CHECK(!strcmp(e.env[2], "E=\xf0\x9f\x98\x80") && e.env[3] == NULL);
+	CHECK(e.device_paths_len == 1 && !strcmp(e.device_paths[0], "LD_LIBRARY_PATH=/usr/local/nvidia/lib64") && e.device_paths[1] == NULL);
 	CHECK(e.workdir && !strcmp(e.workdir, "/w") && e.uid == 1000 && e.gid == 100);
 	CHECK(e.entrypoint_len == 0 && e.entrypoint && e.entrypoint[0] == NULL && e.run_entrypoint == 0 && e.remap_root == 0);
 	entry_free(&e);
@@ -159,6 +161,7 @@ static void test_entry(void)
 	CHECK(entry_parse("{\"remapRoot\":1}", 14, &e, err, sizeof(err)) < 0 && strstr(err, "true or false"));
 
 	CHECK(entry_parse("{}", 2, &e, err, sizeof(err)) == 0 && e.env_len == 0 && e.env && e.env[0] == NULL && e.uid == -1);
+	CHECK(e.device_paths_len == 0 && e.device_paths && e.device_paths[0] == NULL);
 	entry_free(&e);
 
 	const char *bad[] = { "", "[]", "{", "{\"env\":[1]}", "{\"env\":[\"a\"]", "{\"uid\":1.5}", "{\"a\":tru}",
@@ -428,6 +431,50 @@ static void test_task_env(void)
 	env_reset();
 }
 
+/*
+ * A CUDA job that keeps its own LD_LIBRARY_PATH (--container-env=LD_LIBRARY_PATH, as Pyxis's env
+ * test does) still finds the driver: no ld.so.cache has it, so the device's folders go after
+ * whatever value wins, each once; PATH likewise, and the command is looked up in that PATH.
+ */
+static void test_device_paths(void)
+{
+	char env0[] = "PATH=/usr/local/cuda/bin:/usr/bin:/bin:/usr/local/nvidia/bin", env1[] = "LD_LIBRARY_PATH=/usr/local/cuda/lib64:/usr/local/nvidia/lib64";
+	char dp0[] = "LD_LIBRARY_PATH=/usr/local/nvidia/lib64", dp1[] = "PATH=/usr/local/nvidia/bin";
+	char *image_env[] = { env0, env1, NULL }, *paths[] = { dp0, dp1, NULL };
+	struct entry e = { .env = image_env, .env_len = 2, .device_paths = paths, .device_paths_len = 2 };
+	const struct { const char *keep, *job_ld, *ld, *path; int path_changed; } cases[] = {
+		/* the image's values win: they have the folders already */
+		{ "", "/home/u/lib", "/usr/local/cuda/lib64:/usr/local/nvidia/lib64", "/usr/local/cuda/bin:/usr/bin:/bin:/usr/local/nvidia/bin", 0 },
+		{ "LD_LIBRARY_PATH", "/home/u/lib", "/home/u/lib:/usr/local/nvidia/lib64", NULL, 0 },
+		{ "LD_LIBRARY_PATH", "/usr/local/nvidia/lib64:/home/u/lib", "/usr/local/nvidia/lib64:/home/u/lib", NULL, 0 },
+		{ "LD_LIBRARY_PATH", "", "/usr/local/nvidia/lib64", NULL, 0 },
+		{ "PATH,LD_LIBRARY_PATH", "/a::/b", "/a::/b:/usr/local/nvidia/lib64", "/home/u/bin:/usr/bin:/usr/local/nvidia/bin", 1 },
+	};
+	char out[16];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		const char *path;
+		env_reset();
+		spank_setenv(NULL, "LD_LIBRARY_PATH", cases[i].job_ld, 1);
+		spank_setenv(NULL, "PATH", "/home/u/bin:/usr/bin", 1);
+		task_env_apply(NULL, &e, cases[i].keep);
+		path = device_paths_apply(NULL, &e);
+		CHECK(!strcmp(job_value("LD_LIBRARY_PATH"), cases[i].ld) ||
+		      !fprintf(stderr, "  keep \"%s\", job \"%s\": LD_LIBRARY_PATH=%s\n", cases[i].keep, cases[i].job_ld, job_value("LD_LIBRARY_PATH")));
+		if (cases[i].path)
+			CHECK(!strcmp(job_value("PATH"), cases[i].path) || !fprintf(stderr, "  keep \"%s\": PATH=%s\n", cases[i].keep, job_value("PATH")));
+		CHECK(cases[i].path_changed ? path && !strcmp(path, cases[i].path) : path == NULL);
+	}
+	/* a variable the task does not have at all gets the folders alone */
+	env_reset();
+	e.env_len = 0;
+	e.env[0] = NULL;
+	device_paths_apply(NULL, &e);
+	CHECK(job_value("LD_LIBRARY_PATH") && !strcmp(job_value("LD_LIBRARY_PATH"), "/usr/local/nvidia/lib64"));
+	CHECK(search_path_append(out, sizeof(out), "/0123456789", "/abcdef") < 0);
+	env_reset();
+}
+
 static void write_script(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -468,6 +515,30 @@ static void test_entrypoint(void)
 	CHECK(entrypoint_run(NULL, &e, "DOCKER_TLS_VERIFY", 0, why, sizeof(why)) == 0 || !fprintf(stderr, "  %s\n", why));
 	CHECK(job_value("DOCKER_HOST") && !strcmp(job_value("DOCKER_HOST"), "tcp://docker:2376"));
 	CHECK(!strcmp(job_value("DOCKER_TLS_VERIFY"), "1"));
+
+	/*
+	 * The devices' folders: the entrypoint sees them after a kept LD_LIBRARY_PATH, and an entrypoint
+	 * that sets LD_LIBRARY_PATH itself does not hide them from the command.
+	 */
+	char dp0[] = "LD_LIBRARY_PATH=/usr/local/nvidia/lib64", seen[128];
+	char *paths[] = { dp0, NULL }, *argv_ld[] = { seen, NULL };
+	snprintf(seen, sizeof(seen), "%s/ld.sh", dir);
+	write_script(seen, "#!/bin/sh\nexport SEEN_LD=\"$LD_LIBRARY_PATH\"\nexport LD_LIBRARY_PATH=/opt/app/lib\nexec \"$@\"\n");
+	e.device_paths = paths;
+	e.device_paths_len = 1;
+	e.entrypoint = argv_ld;
+	env_reset();
+	spank_setenv(NULL, "LD_LIBRARY_PATH", "/home/u/lib", 1);
+	CHECK(entrypoint_run(NULL, &e, "LD_LIBRARY_PATH", 0, why, sizeof(why)) == 0 || !fprintf(stderr, "  %s\n", why));
+	CHECK(job_value("SEEN_LD") && !strcmp(job_value("SEEN_LD"), "/home/u/lib:/usr/local/nvidia/lib64"));
+	CHECK(!strcmp(job_value("LD_LIBRARY_PATH"), "/home/u/lib:/usr/local/nvidia/lib64"));
+	env_reset();
+	CHECK(entrypoint_run(NULL, &e, "", 0, why, sizeof(why)) == 0 || !fprintf(stderr, "  %s\n", why));
+	CHECK(!strcmp(job_value("LD_LIBRARY_PATH"), "/opt/app/lib:/usr/local/nvidia/lib64"));
+	unlink(seen);
+	e.device_paths = NULL;
+	e.device_paths_len = 0;
+	e.entrypoint = argv_ok;
 
 	/* one that ends without running the command: a one-line reason with what it printed */
 	e.entrypoint = argv_fails;
@@ -583,6 +654,7 @@ int main(void)
 	test_upper_size();
 	test_entry();
 	test_task_env();
+	test_device_paths();
 	test_entrypoint();
 	test_remap_root();
 	test_pytorch();

@@ -418,8 +418,8 @@ export const SETTINGS: readonly Setting[] = [
     type: 'boolean',
     default: false,
     description:
-      'Let a CDI spec with hooks other than the NVIDIA ones strata carries out itself (create-symlinks, update-ldcache, enable-cuda-compat, disable-device-node-modification, chmod) load. strata runs no hook program yet: a job that gets such a hook still fails with a node-side message.',
-    why: 'Off by default: a hook is a program run as root next to an untrusted image; a spec that needs one fails the job with a node-side message instead.',
+      'Changes no outcome today: strata runs no hook program, so a job given a device whose CDI spec has a hook other than the NVIDIA ones strata carries out itself (create-symlinks, update-ldcache, enable-cuda-compat, disable-device-node-modification, chmod) fails with a node-side `E_CDI_HOOK` either way. Specs with such hooks load, and `strata doctor` lists their devices, either way too. `true` only moves the refusal from gathering the job\'s device edits to planning its steps. Reserved for running such hooks, which strata does not do.',
+    why: 'Off by default: a hook is a program run as root next to an untrusted image; strata carries out NVIDIA\'s hooks itself instead of running them.',
   },
 ];
 

@@ -19,6 +19,8 @@ const UID = 1000;
 /** Not a directory the dynamic loader searches by itself: only the device's env can find it. */
 const LIB = '/usr/local/nvidia/lib64';
 const IMAGE_LIB = '/opt/image/lib';
+/** A group the job's user is not in. */
+const MISSING_GID = 4242;
 let site: Site;
 let before: NodeState;
 let root: string;
@@ -49,7 +51,11 @@ beforeAll(async () => {
   buildLibcuda(driverDir);
   writeFakeNvidiaSmi(driverDir, 2);
   const specDir = join(root, 'cdi');
-  writeSpecs(specDir, { 'nvidia.yaml': nvidiaSpecYaml({ devRoot: devDir, containerDevRoot: devDir, driverDir, gpus: 2, libDir: LIB }) });
+  writeSpecs(specDir, {
+    'nvidia.yaml': nvidiaSpecYaml({ devRoot: devDir, containerDevRoot: devDir, driverDir, gpus: 2, libDir: LIB }),
+    // A device whose spec gives the container groups: the job user's own primary group and one it lacks.
+    'groups.json': { cdiVersion: '0.7.0', kind: 'example.com/grp', devices: [{ name: 'x', containerEdits: { env: ['EXAMPLE_GRP=1'], additionalGids: [UID, MISSING_GID] } }] },
+  });
   victimFile = join(root, 'victim');
   writeFileSync(victimFile, 'host file\n');
   victimDir = join(root, 'victim.d');
@@ -96,6 +102,8 @@ test('a job asking for a GPU sees its device node, the driver library, the links
   // The image's search path first, the driver's appended (update-ldcache, done without ldconfig).
   expect(job.env).toContain(`LD_LIBRARY_PATH=${IMAGE_LIB}:${LIB}`);
   expect(job.env).toEqual(expect.arrayContaining([`NVIDIA_CTK_LIBCUDA_DIR=${LIB}`, 'IMAGE_ONLY=1']));
+  // Carried apart too, for whoever enters to add after a value that wins over the image's.
+  expect(job.devicePaths).toEqual([`LD_LIBRARY_PATH=${LIB}`]);
 
   const seen = await inJob('1', [
     `stat -c '%F %t:%T' ${devDir}/nvidia0 ${devDir}/nvidiactl`,
@@ -122,6 +130,33 @@ test('a job asking for a GPU sees its device node, the driver library, the links
   expect(seen.stdout).toMatch(/read-only/);
   // What was deliberately not done is in the admin log.
   expect(readFileSync(site.logFile, 'utf8')).toMatch(/"job":"1".*disable-device-node-modification: not needed/);
+});
+
+test('a user\'s own LD_LIBRARY_PATH kept with --container-env still finds the driver after it', async () => {
+  // Pyxis's env test runs a CUDA image with --container-env=LD_LIBRARY_PATH. Without an ld.so.cache
+  // the device's folder must follow whatever value wins, as the cache would rank after it.
+  expect((await prolog('6', 'cuda:1', ['--devices', 'nvidia.com/gpu=0'])).code).toBe(0);
+  const kept = (value: string) =>
+    strataExecAs(UID, ['--job', '6', '--', 'sh', '-c', 'echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"; cuda-probe'], {
+      env: { PATH: '/usr/bin:/bin', STRATA_CONFIG: site.configPath, STRATA_CONTAINER_ENV: 'LD_LIBRARY_PATH', LD_LIBRARY_PATH: value },
+    });
+  const own = await kept('/home/user/lib');
+  expect(own.stdout.split('\n')).toEqual([`LD_LIBRARY_PATH=/home/user/lib:${LIB}`, 'cuInit=0', '']);
+  // A value that already has the folder keeps its own order; the folder is not added twice.
+  const has = await kept(`${LIB}:/home/user/lib`);
+  expect(has.stdout.split('\n')[0]).toBe(`LD_LIBRARY_PATH=${LIB}:/home/user/lib`);
+});
+
+test('additionalGIDs reach no process; a group the user lacks is a clear warning in the admin log', async () => {
+  expect((await prolog('7', 'cuda:1', ['--devices', 'example.com/grp=x'])).code).toBe(0);
+  expect(entry('7').additionalGids).toEqual([UID, MISSING_GID]);
+  // Slurm sets a task's groups after the plugin's last privileged hook, and `strata exec` is
+  // unprivileged: the job keeps its own groups (decisions.md). setpriv --clear-groups: none.
+  const seen = await inJob('7', 'id -G; echo "EXAMPLE_GRP=$EXAMPLE_GRP"');
+  expect(seen.stdout).toBe(`${UID}\nEXAMPLE_GRP=1\n`);
+  const log = readFileSync(site.logFile, 'utf8').split('\n').filter((line) => line.includes('"job":"7"'));
+  expect(log.join('\n')).toMatch(new RegExp(`uid ${UID} is not in group ${MISSING_GID}\\b[^"]*may be denied`));
+  expect(log.join('\n')).not.toMatch(new RegExp(`not in group[^"]*\\b${UID}\\b`));
 });
 
 test('a job without a device request sees none of it, and keeps the image environment as it is', async () => {

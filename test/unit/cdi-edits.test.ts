@@ -120,7 +120,9 @@ describe('whose fault: the node', () => {
     const error = failure(() => editsFor('a.com/d=x', [spec]));
     expect(error).toMatchObject({ kind: 'node', code: 'E_CDI_HOOK' });
     expect(error.message).toContain('CDI spec /etc/cdi/a.json asks to run hook "/usr/libexec/vendor-setup --all" for a.com/d=x');
-    expect(error.hint).toContain('devices.allow_unknown_hooks');
+    // The hint must not promise that the setting runs the hook: nothing does.
+    expect(error.hint).toContain('devices.allow_unknown_hooks does not change that');
+    expect(error.hint).not.toMatch(/to have strata run it/);
     expect(editsFor('a.com/d=x', [spec], gpuHost(), true).hooks[0].action).toMatchObject({ kind: 'external', path: '/usr/libexec/vendor-setup' });
   });
 

@@ -1,7 +1,7 @@
 // The environment rule for devices: search paths are extended, everything else is replaced. A
 // user notices this as "my image's LD_LIBRARY_PATH still works with --gpus".
 
-import { LIST_VARIABLES, mergeEnv } from '../../src/runtime/devices/env.js';
+import { LIST_VARIABLES, appendSearchPath, mergeEnv, searchPathAdditions } from '../../src/runtime/devices/env.js';
 
 describe('mergeEnv', () => {
   test("an image's LD_LIBRARY_PATH keeps its directories first; the driver's are appended", () => {
@@ -36,5 +36,21 @@ describe('mergeEnv', () => {
   test('the list variables are the search paths, not arbitrary names', () => {
     expect([...LIST_VARIABLES]).toEqual(expect.arrayContaining(['PATH', 'LD_LIBRARY_PATH']));
     expect(LIST_VARIABLES.has('CUDA_VISIBLE_DEVICES')).toBe(false);
+  });
+});
+
+describe('device search paths after whatever value wins', () => {
+  test('searchPathAdditions: the list variables the devices add to, each directory once', () => {
+    expect(searchPathAdditions(['NVIDIA_VISIBLE_DEVICES=void', 'LD_LIBRARY_PATH=/drv/lib', 'PATH=/drv/bin', 'LD_LIBRARY_PATH=/drv/lib::/drv/lib32', 'PATH='])).toEqual(['LD_LIBRARY_PATH=/drv/lib:/drv/lib32', 'PATH=/drv/bin']);
+    expect(searchPathAdditions([])).toEqual([]);
+  });
+
+  test("appendSearchPath: after the user's value, never twice, no empty element made", () => {
+    expect(appendSearchPath('/home/u/lib', '/drv/lib')).toBe('/home/u/lib:/drv/lib');
+    expect(appendSearchPath('/drv/lib:/home/u/lib', '/drv/lib')).toBe('/drv/lib:/home/u/lib');
+    expect(appendSearchPath('', '/drv/lib')).toBe('/drv/lib');
+    expect(appendSearchPath(undefined, '/drv/lib:/drv/lib32')).toBe('/drv/lib:/drv/lib32');
+    // The user's own empty element (the working directory) stays as written.
+    expect(appendSearchPath('/a::/b', '/drv/lib')).toBe('/a::/b:/drv/lib');
   });
 });

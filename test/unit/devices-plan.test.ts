@@ -4,7 +4,7 @@
 
 import { NO_EDITS, type ContainerEdits } from '../../src/runtime/devices/edits.js';
 import { withSonames } from '../../src/runtime/devices/index.js';
-import { deviceEnv, planDevices } from '../../src/runtime/job/devices-plan.js';
+import { deviceEnv, missingGroupsNote, planDevices } from '../../src/runtime/job/devices-plan.js';
 import { expectNodeError } from '../helpers/errors.js';
 
 const ROOTFS = '/run/strata/jobs/1/rootfs';
@@ -70,6 +70,13 @@ test('additional groups and no env change without device env', () => {
   expect(plan.additionalGids).toEqual([44, 109]);
   expect(plan.notes).toEqual([expect.stringMatching(/^additionalGIDs 44,109: recorded in entry.json, not given/)]);
   expect(deviceEnv(['B=1', 'A=2', 'B=3'], plan)).toEqual(['B=1', 'A=2', 'B=3']);
+});
+
+test('additionalGIDs the user lacks are named for the admin; none when the user has them all', () => {
+  expect(missingGroupsNote(1000, [44, 109], [1000, 44])).toMatch(/^additionalGIDs: uid 1000 is not in group 109, .*may be denied/);
+  expect(missingGroupsNote(1000, [44], [1000, 44])).toBeUndefined();
+  expect(missingGroupsNote(1000, [], undefined)).toBeUndefined();
+  expect(missingGroupsNote(1000, [44], undefined)).toMatch(/name service did not answer/);
 });
 
 test('withSonames only asks for .so files (readSoname on a gcc-built library: test/integration/devices-soname)', () => {

@@ -43,6 +43,15 @@ test('inside: PMI/PMIx stay the job\'s, STRATA_CONTAINER_ENV names keep the call
   });
 });
 
+test('inside: the devices\' search paths follow whichever value won, a kept one included, each once', () => {
+  const image = ['PATH=/img/bin:/drv/bin', 'LD_LIBRARY_PATH=/img/lib:/drv/lib'];
+  const paths = ['PATH=/drv/bin', 'LD_LIBRARY_PATH=/drv/lib'];
+  expect(entryEnvironment({ LD_LIBRARY_PATH: '/home/u/lib' }, image, paths)).toEqual({ PATH: '/img/bin:/drv/bin', LD_LIBRARY_PATH: '/img/lib:/drv/lib' });
+  expect(entryEnvironment({ LD_LIBRARY_PATH: '/home/u/lib', PATH: '/host/bin', STRATA_CONTAINER_ENV: 'LD_LIBRARY_PATH,PATH' }, image, paths)).toEqual({
+    PATH: '/host/bin:/drv/bin', LD_LIBRARY_PATH: '/home/u/lib:/drv/lib', STRATA_CONTAINER_ENV: 'LD_LIBRARY_PATH,PATH',
+  });
+});
+
 test('working directory: --workdir, else the caller\'s if the container sees it, else the entry\'s', () => {
   const entry = { workdir: '/workspace' };
   expect(entryWorkdir({ explicit: '/x', cwd: '/home/u', cwdInContainer: true, entry })).toBe('/x');

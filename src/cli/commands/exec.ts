@@ -73,7 +73,7 @@ async function prepare(args: ExecArgs, env: NodeJS.ProcessEnv) {
 
   const cwd = process.cwd();
   const workdir = entryWorkdir({ explicit: args.workdir, cwd, cwdInContainer: sameDirectory(cwd, join(job.rootfs, cwd)), entry });
-  return { argv: entryArgv(job.rootfs, workdir, args.command), env: entryEnvironment(env, entry.env ?? []) };
+  return { argv: entryArgv(job.rootfs, workdir, args.command), env: entryEnvironment(env, entry.env ?? [], Array.isArray(entry.devicePaths) ? entry.devicePaths : []) };
 }
 
 const rootOwned = (stat: Stats) => stat.uid === 0 && (stat.mode & 0o022) === 0 && !stat.isSymbolicLink();

@@ -73,7 +73,7 @@ export interface ContainerEdits {
 }
 
 export interface EditOptions {
-  /** Run hooks strata does not implement (config devices.allow_unknown_hooks). */
+  /** Keep hooks strata does not implement as `external` actions (devices.allow_unknown_hooks); planning still refuses them. */
   allowUnknownHooks: boolean;
 }
 
@@ -180,7 +180,8 @@ function hookEdit(hook: CdiHookEntry, origin: EditOrigin, device: string, option
   if (classified.action.kind === 'external' && !options.allowUnknownHooks) {
     const command = [hook.path, ...(hook.args ?? []).slice(1)].join(' ');
     throw nodeError('E_CDI_HOOK', `CDI spec ${origin.spec} asks to run hook "${command}" for ${device}; strata carries out only NVIDIA's ${NATIVE_HOOKS.join(', ')} hooks itself`, {
-      hint: 'remove the hook from the spec, or set devices.allow_unknown_hooks: true to have strata run it as root',
+      // Not "allow it": strata runs no hook program, whatever devices.allow_unknown_hooks says.
+      hint: 'remove the hook from the spec; strata runs no hook programs (devices.allow_unknown_hooks does not change that)',
     });
   }
   return { ...origin, action: classified.action };

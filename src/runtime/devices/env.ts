@@ -52,3 +52,36 @@ export function mergeEnv(base: readonly string[], additions: readonly string[]):
   }
   return [...values].map(([name, value]) => `${name}=${value}`);
 }
+
+/**
+ * The directories `additions` put into search-path variables (LIST_VARIABLES), one `NAME=DIR:DIR`
+ * entry per variable, each directory once, empty ones dropped. The entry environment already has
+ * them after the image's value (mergeEnv); entry.json also carries them apart (`devicePaths`) so
+ * that whoever enters the container adds them again after whatever value finally wins: a user's
+ * `--container-env` value or an entrypoint's. strata makes no ld.so.cache (update-ldcache), so for
+ * the driver libraries this search path is the only way in; the cache would rank after
+ * LD_LIBRARY_PATH, hence after.
+ */
+export function searchPathAdditions(additions: readonly string[]): string[] {
+  const dirs = new Map<string, string[]>();
+  for (const entry of additions) {
+    const name = nameOf(entry);
+    if (name === undefined || !LIST_VARIABLES.has(name)) continue;
+    const have = dirs.get(name) ?? [];
+    for (const dir of entry.slice(name.length + 1).split(':')) if (dir && !have.includes(dir)) have.push(dir);
+    if (have.length) dirs.set(name, have);
+  }
+  return [...dirs].map(([name, list]) => `${name}=${list.join(':')}`);
+}
+
+/**
+ * `value` with the directories of `dirs` (colon-separated) it lacks appended; `dirs` alone when
+ * `value` is unset or empty (an empty element would mean the working directory). The value's own
+ * elements, empty ones included, stay as the user wrote them.
+ */
+export function appendSearchPath(value: string | undefined, dirs: string): string {
+  const have = value ? value.split(':') : [];
+  const extra = dirs.split(':').filter((dir, index, all) => dir && !have.includes(dir) && all.indexOf(dir) === index);
+  if (!value) return extra.join(':');
+  return extra.length ? `${value}:${extra.join(':')}` : value;
+}

@@ -26,7 +26,7 @@ export type HookAction =
   | { kind: 'chmod'; mode: number; paths: string[] }
   /** A hook strata knows and deliberately does not carry out (reason says why it is harmless). */
   | { kind: 'skipped'; name: string; reason: string }
-  /** Not one of NVIDIA's: run as given, only when the site allows (devices.allow_unknown_hooks). */
+  /** Not one of NVIDIA's: never run; refused when edits are gathered, or (devices.allow_unknown_hooks) when planned. */
   | { kind: 'external'; hookName: string; path: string; args: string[]; env: string[]; timeout?: number };
 
 /** The NVIDIA hooks strata carries out itself. */

@@ -66,7 +66,7 @@ export function withSonames(edits: ContainerEdits, soname: (hostPath: string) =>
   return { ...edits, mounts };
 }
 
-export { mergeEnv } from './env.js';
+export { appendSearchPath, mergeEnv, searchPathAdditions } from './env.js';
 export { parseDeviceRequests } from './requests.js';
 export type { ContainerEdits, DeviceNodeEdit, HookEdit, MountEdit } from './edits.js';
 export type { HookAction, SymlinkAction } from './hooks.js';

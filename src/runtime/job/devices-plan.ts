@@ -137,10 +137,24 @@ function planHook(hook: HookEdit, rootfs: string, plan: DevicePlan, edits: Conta
       plan.notes.push(`${action.name}: skipped (${action.reason})`);
       return;
     case 'external':
-      throw nodeError('E_CDI_HOOK', `CDI spec ${hook.spec} asks to run hook ${action.path} for ${hook.device}; strata does not run hook programs yet (devices.allow_unknown_hooks only lets the spec load)`, {
+      throw nodeError('E_CDI_HOOK', `CDI spec ${hook.spec} asks to run hook ${action.path} for ${hook.device}; strata runs no hook programs (devices.allow_unknown_hooks does not change that)`, {
         hint: 'remove the hook from the spec',
       });
   }
+}
+
+/**
+ * The admin's warning for the groups a CDI spec gives the container that the job's user is not in
+ * (`userGroups`: the user's groups from the node's name service; undefined when it did not answer).
+ * strata cannot add groups to a job's processes (docs/decisions.md), so such a device may be
+ * denied to the job; undefined when the user has them all.
+ */
+export function missingGroupsNote(uid: number, gids: readonly number[], userGroups: readonly number[] | undefined): string | undefined {
+  if (!gids.length) return undefined;
+  if (!userGroups) return `additionalGIDs ${gids.join(',')}: the name service did not answer, so whether uid ${uid} is in them is unknown; strata cannot add them`;
+  const missing = gids.filter((gid) => !userGroups.includes(gid));
+  if (!missing.length) return undefined;
+  return `additionalGIDs: uid ${uid} is not in group ${missing.join(',')}, which the CDI spec gives the container and strata cannot add to a job's processes: the device may be denied to the job (add the user to the group on the node)`;
 }
 
 /** The entry environment: the image's, with the devices' entries merged (search paths appended). */

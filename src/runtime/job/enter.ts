@@ -9,6 +9,7 @@
 // no_new_privs (as the SPANK plugin sets it) makes setuid files in the image worthless.
 
 import { TOOLS } from '../../host/tools.js';
+import { appendSearchPath } from '../devices/env.js';
 import type { EntryConfig } from './plan.js';
 
 /** Variables that describe the job to the scheduler's tools and MPI: the image never overrides them. */
@@ -19,9 +20,11 @@ const LOCALE_VARIABLE = /^(LANG|LANGUAGE|LC_[A-Z]+)$/;
 /**
  * The caller's environment with the image's on top, as the SPANK plugin builds it (Pyxis's
  * precedence): scheduler and MPI variables stay the caller's, so do the names listed in
- * STRATA_CONTAINER_ENV; the caller's locale is dropped unless listed there.
+ * STRATA_CONTAINER_ENV; the caller's locale is dropped unless listed there. Then the devices'
+ * search-path directories (entry.json `devicePaths`) are appended to whichever value won, each
+ * once: a kept LD_LIBRARY_PATH must not hide the driver libraries (no ld.so.cache has them).
  */
-export function entryEnvironment(caller: NodeJS.ProcessEnv, image: string[]): Record<string, string> {
+export function entryEnvironment(caller: NodeJS.ProcessEnv, image: string[], devicePaths: readonly string[] = []): Record<string, string> {
   const keep = new Set((caller.STRATA_CONTAINER_ENV ?? '').split(',').filter(Boolean));
   const env: Record<string, string> = {};
   for (const [name, value] of Object.entries(caller)) if (value !== undefined && (keep.has(name) || !LOCALE_VARIABLE.test(name))) env[name] = value;
@@ -31,6 +34,12 @@ export function entryEnvironment(caller: NodeJS.ProcessEnv, image: string[]): Re
     const name = item.slice(0, eq);
     if (SCHEDULER_VARIABLE.test(name) || (keep.has(name) && caller[name] !== undefined)) continue;
     env[name] = item.slice(eq + 1);
+  }
+  for (const item of devicePaths) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) continue;
+    const name = item.slice(0, eq);
+    env[name] = appendSearchPath(env[name], item.slice(eq + 1));
   }
   return env;
 }

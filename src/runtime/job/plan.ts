@@ -11,7 +11,7 @@ import { normalise, type BindRequest } from './request.js';
 import { planEnvironment, type JobFilesStep, type TmpStep } from './environment.js';
 import { RuntimePaths, layerId } from '../paths.js';
 import { isWithin } from '../../path-within.js';
-import type { ContainerEdits } from '../devices/index.js';
+import { searchPathAdditions, type ContainerEdits } from '../devices/index.js';
 import { deviceEnv, planDevices, type DeviceStep } from './devices-plan.js';
 import { planSlurmClient, withSlurmPath, type SlurmClientStep } from '../slurm-client/plan.js';
 import type { SlurmClientFacts } from '../../host/slurm-client.js';
@@ -59,12 +59,14 @@ export interface EntryConfig {
   uid: number;
   gid: number;
   env: string[];
+  /** Devices' search-path dirs (also in env), appended to whichever value wins at entry: no ld.so.cache has them. */
+  devicePaths?: string[];
   workdir: string;
   entrypoint: string[];
   cmd: string[];
   user?: string;
   writable: boolean;
-  /** Groups the job's processes also get (CDI additionalGIDs); absent when none. */
+  /** CDI additionalGIDs, recorded only: no process gets them (docs/decisions.md); absent when none. */
   additionalGids?: number[];
   /** The CDI devices the container has, fully qualified; absent when none. */
   devices?: string[];
@@ -92,19 +94,13 @@ export type Step =
       options: string;
       /** Attach the layer files with loop direct I/O (config `layers.direct_io`). */
       directIo?: boolean;
-      /**
-       * --container-remap-root: the overlay stacks idmapped clones of the layer mounts, made in
-       * `dir` (same names), in which the image's root-owned files belong to `uid`/`gid`: root in
-       * the task's namespace. `options` then lists lowers relative to `dir`.
-       */
+      /** --container-remap-root: the overlay stacks idmapped clones of the layer mounts, made in `dir`
+       *  (same names), where the image's root-owned files are `uid`/`gid`'s; `options` is relative to `dir`. */
       idmap?: { uid: number; gid: number; dir: string };
     }
   /** Remap-root: a file for the image's tools in a directory of the image, if it has one (apt's sandbox user). */
   | { op: 'put-file'; rootfs: string; dir: string; name: string; content: string; uid: number; gid: number }
-  /**
-   * One bind into the rootfs: the source opened as the job's user, the target resolved (and made,
-   * while the rootfs is still writable) inside the rootfs; see host/job-mounts.ts.
-   */
+  /** A bind into the rootfs: source opened as the job's user, target resolved (made) inside the rootfs (host/job-mounts.ts). */
   | ({ op: 'bind'; rootfs: string } & BindRequest)
   /** The overlay mount itself becomes read-only, after the binds (which keep their own flags). */
   | { op: 'readonly'; target: string }
@@ -188,6 +184,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
 
   const imageConfig = image.config.config ?? {};
   const imageEnv = imageConfig.Env?.length ? imageConfig.Env : [DEFAULT_PATH_ENV];
+  const devicePaths = searchPathAdditions(devices?.env ?? []);
   steps.push({
     op: 'entry',
     path: paths.entry,
@@ -206,6 +203,7 @@ export function planJob(job: JobRequest, config: Config, image: ResolvedImage): 
       writable: job.writable,
       runEntrypoint: job.entrypoint ?? config.container.entrypoint,
       remapRoot,
+      ...(devicePaths.length ? { devicePaths } : {}),
       ...(devices?.additionalGids.length ? { additionalGids: devices.additionalGids } : {}),
       ...(job.devices?.devices.length ? { devices: job.devices.devices } : {}),
       ...(wantsPytorchEnv(config.container.pytorchEnv, imageEnv) ? { pytorchEnv: true } : {}),

@@ -14,6 +14,8 @@ import { homeOf, userNameOf } from '../../host/passwd.js';
 import { currentEnv } from '../../host/job-context.js';
 import { checkStrataPaths } from './strata-paths.js';
 import { jobDevices } from '../devices/index.js';
+import { missingGroupsNote } from './devices-plan.js';
+import { startIdentityLookup } from '../../host/nss.js';
 import { gatherSlurmClient } from '../../host/slurm-client.js';
 import type { QualifiedName } from '../devices/names.js';
 import type { ResolvedImage } from '../../store/store.js';
@@ -73,8 +75,12 @@ export async function runProlog(request: PrologRequest, config: Config, timings:
     mark('plan', started);
     await applyPlan(plan, { config, image: image.manifestDigest, uid: request.uid, gid: request.gid, timings });
     if (save) recordSaveRequest(request.jobId, config, { text: request.save!, target: save });
-    const devices = plan.steps.find((step) => step.op === 'entry')?.entry.devices;
-    return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length, ...(devices ? { devices } : {}), ...(plan.notes ? { deviceNotes: plan.notes } : {}) };
+    const entry = plan.steps.find((step) => step.op === 'entry')?.entry;
+    const devices = entry?.devices;
+    // The job-files step looked the user up moments ago: this is its cached answer.
+    const groupsNote = entry?.additionalGids && missingGroupsNote(request.uid, entry.additionalGids, (await startIdentityLookup(request.uid, request.gid)()).groupIds);
+    const notes = [...(plan.notes ?? []), ...(groupsNote ? [groupsNote] : [])];
+    return { result: 'ready', manifestDigest: image.manifestDigest, layers: image.layers.length, ...(devices ? { devices } : {}), ...(notes.length ? { deviceNotes: notes } : {}) };
   } catch (thrown) {
     const error = nodeFaultOf(thrown) ?? asStrataError(thrown);
     // Whatever was half set up goes; the job dir stays only to carry the error to the job.

@@ -2,9 +2,9 @@
 // prolog did, for the epilog to undo) and the entry file (how to enter the rootfs: read by
 // `strata exec`, `strata gc`, node status and, in C, the SPANK plugin's spank/json.c, which skips
 // fields it does not know, such as `devices` and `additionalGids`; it reads `entrypoint`,
-// `runEntrypoint` and `remapRoot`, which an older plugin skips: no version change for them).
-// A field an older reader must not skip needs a new ENTRY_VERSION: both readers refuse a version
-// they do not know (STRATA_ENTRY_VERSION in spank/json.h; test/unit/c-constants.test.ts).
+// `runEntrypoint`, `remapRoot` and `devicePaths`, which an older plugin skips: no version change
+// for them). A field an older reader must not skip needs a new ENTRY_VERSION: both readers refuse
+// a version they do not know (STRATA_ENTRY_VERSION in spank/json.h; test/unit/c-constants.test.ts).
 //
 // Both live on node-local tmpfs and outlive a package upgrade in the middle of a job, so both
 // carry a version. The journal's version is in its `begin` record:
