@@ -12,6 +12,10 @@ export const CLUSTER = join(REPO, 'test/cluster');
 /** The script that starts the cluster: test/cluster24/up.sh for the Slurm 24.11 one (see slurm24.test.ts). */
 const UP = process.env.STRATA_CLUSTER_UP ?? join(CLUSTER, 'up.sh');
 export const DIR = process.env.STRATA_CLUSTER_DIR ?? '/tmp/strata-cluster';
+/** The prefix of the cluster's network namespaces (test/cluster/lib.sh). */
+export const NS = process.env.STRATA_CLUSTER_NS ?? 'strata';
+/** Where test/cluster/up.sh makes the fake GPUs' device nodes (nvidia0, nvidia1, nvidiactl, nvidia-uvm): GPU_DEV in lib.sh. */
+export const GPU_DEV = `/dev/${NS}-cluster-gpu`;
 export const NODES = ['n1', 'n2', 'n3'];
 export const CONFIG = join(DIR, 'etc/strata.yaml');
 export const STORE = join(DIR, 'store');
