@@ -69,7 +69,7 @@ for target in $(findmnt -rn -o TARGET | grep -e "^$C/" -e "^$C\$" | sort -r); do
 done
 
 # 5. Files, never crossing into a mount; the fake GPUs in the host's /dev.
-rm -rf /dev/strata-cluster-gpu
+rm -rf "$GPU_DEV"
 if [ -e "$C" ]; then
   if findmnt -rn -o TARGET | grep -q -e "^$C/" -e "^$C\$"; then
     say "not removing $C: something is still mounted below it"

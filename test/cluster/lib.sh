@@ -10,6 +10,9 @@ C=${STRATA_CLUSTER_DIR:-/tmp/strata-cluster}
 NS=${STRATA_CLUSTER_NS:-strata}          # network namespace prefix: strata-head, strata-n1, ...
 NODES=${STRATA_CLUSTER_NODES:-3}
 NET=${STRATA_CLUSTER_NET:-10.213.77}     # /24; head is .1, node k is .(10+k)
+# Fake GPUs' device nodes (up.sh): one directory of the machine's /dev per cluster, so that two
+# clusters side by side (another STRATA_CLUSTER_NS) do not remove each other's.
+GPU_DEV=/dev/$NS-cluster-gpu
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 node_names() { local k; for ((k = 1; k <= NODES; k++)); do printf 'n%d\n' "$k"; done; }

@@ -98,9 +98,8 @@ devices:
 EOF
 
 # Fake GPUs (there is no GPU here): device nodes like a GPU node's, in a directory of the host's
-# /dev (every host shares it), for Slurm's gres/gpu (gres.conf below) and the CDI spec that
-# test/e2e/devices.test.ts writes into $C/cdi. Nothing opens them: no driver is needed.
-GPU_DEV=/dev/strata-cluster-gpu
+# /dev (every host shares it; GPU_DEV in lib.sh), for Slurm's gres/gpu (gres.conf below) and the
+# CDI spec that test/e2e/devices.test.ts writes into $C/cdi. Nothing opens them: no driver is needed.
 rm -rf "$GPU_DEV"
 install -d -m 0755 "$C/cdi" "$GPU_DEV"
 for i in 0 1; do mknod -m 0666 "$GPU_DEV/nvidia$i" c 195 "$i"; done

@@ -2,8 +2,9 @@
 // up, run commands on its hosts, build and import test images, submit jobs as an unprivileged user,
 // wait for them, and check that every node is clean afterwards.
 
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 
@@ -12,6 +13,10 @@ export const CLUSTER = join(REPO, 'test/cluster');
 /** The script that starts the cluster: test/cluster24/up.sh for the Slurm 24.11 one (see slurm24.test.ts). */
 const UP = process.env.STRATA_CLUSTER_UP ?? join(CLUSTER, 'up.sh');
 export const DIR = process.env.STRATA_CLUSTER_DIR ?? '/tmp/strata-cluster';
+/** The prefix of the cluster's network namespaces (test/cluster/lib.sh). */
+export const NS = process.env.STRATA_CLUSTER_NS ?? 'strata';
+/** Where test/cluster/up.sh makes the fake GPUs' device nodes (nvidia0, nvidia1, nvidiactl, nvidia-uvm): GPU_DEV in lib.sh. */
+export const GPU_DEV = `/dev/${NS}-cluster-gpu`;
 export const NODES = ['n1', 'n2', 'n3'];
 export const CONFIG = join(DIR, 'etc/strata.yaml');
 export const STORE = join(DIR, 'store');
@@ -105,6 +110,63 @@ export function useCleanCluster(prepare: () => Promise<unknown> = async () => un
 export async function stopCluster(): Promise<void> {
   const down = await run(join(CLUSTER, 'down.sh'), []);
   if (down.code !== 0) throw new Error(`cluster did not stop cleanly:\n${down.stderr}`);
+}
+
+// ---- site settings and services ------------------------------------------------------------------
+
+/** This cluster's sudoers file (sudoers.d ignores names with a dot): clusters side by side keep their own. */
+const SUDOERS = `/etc/sudoers.d/strata-test-e2e-${DIR.replace(/[^\w-]/g, '_')}`;
+
+/**
+ * Runs `run` with import.user_imports (and `settings`, lines under `import:`) in the cluster's
+ * strata.yaml and the sudo rule of docs/install.md for users' imports through the store's owner
+ * (root here), on every host (they share /etc); both undone afterwards.
+ */
+export async function withUserImports(settings: string, run: () => Promise<void>): Promise<void> {
+  const config = readFileSync(CONFIG, 'utf8');
+  writeFileSync(CONFIG, `${config}import:\n${settings}`);
+  writeFileSync(SUDOERS, `Defaults env_keep += "STRATA_CONFIG"\nALL ALL=(root) NOPASSWD: ${join(REPO, 'dist/bin/strata.js')} _store-write\n`, { mode: 0o440 });
+  try {
+    await run();
+  } finally {
+    writeFileSync(CONFIG, config);
+    rmSync(SUDOERS, { force: true });
+  }
+}
+
+/**
+ * Makes this machine's 127.0.0.1:PORT (a registry, a token server) reachable at 127.0.0.1:PORT on
+ * a cluster host too, e.g. head, where `strata resolve` runs at submit: the listening socket is made
+ * inside the host's network namespace by a child (test/cluster/on.sh) that hands it over and exits;
+ * each connection to it is relayed here. The same address then works on both sides (an image
+ * reference, a token realm). Stop it with the returned function.
+ */
+export async function forwardToHost(host: string, port: number): Promise<() => Promise<void>> {
+  const listen = `const s = require('net').createServer(); s.on('error', (e) => { process.send(String(e)); process.exit(1); }); s.listen(${port}, '127.0.0.1', () => process.send('listening', s, () => process.exit(0)));`;
+  const child = spawn(join(CLUSTER, 'on.sh'), [host, process.execPath, '-e', listen], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const server = await new Promise<Server>((resolvePromise, reject) => {
+    child.on('message', (message, handle) => (handle ? resolvePromise(handle as Server) : reject(new Error(`cannot listen on ${host}'s 127.0.0.1:${port}: ${String(message)}`))));
+    child.on('exit', (code) => reject(new Error(`cannot listen on ${host}'s 127.0.0.1:${port} (exit ${code}): ${stderr}`)));
+  });
+  const sockets = new Set<import('node:net').Socket>();
+  server.on('connection', (socket) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const end of [socket, upstream]) {
+      sockets.add(end);
+      end.on('close', () => sockets.delete(end));
+      end.on('error', () => undefined);
+    }
+    socket.pipe(upstream).pipe(socket);
+    socket.on('close', () => upstream.destroy());
+    upstream.on('close', () => socket.destroy());
+  });
+  return () =>
+    new Promise((resolvePromise) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolvePromise());
+    });
 }
 
 // ---- images ------------------------------------------------------------------------------------

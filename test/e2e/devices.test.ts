@@ -11,10 +11,8 @@ import { join } from 'node:path';
 import { buildLibcuda, cudaProbeFiles, writeFakeNvidiaSmi, writeSpecs } from '../helpers/cdi-host.js';
 import { nvidiaSpecYaml } from '../helpers/cdi-specs.js';
 import { busyboxLayer, writeLayout } from '../helpers/oci.js';
-import { DIR, importImage, on, strata, useCleanCluster, waitForQuietCluster, workDir, type Run } from './cluster.js';
+import { DIR, GPU_DEV, importImage, on, strata, useCleanCluster, waitForQuietCluster, workDir, type Run } from './cluster.js';
 
-/** Where test/cluster/up.sh made the GPUs' device nodes (nvidia0, nvidia1, nvidiactl, nvidia-uvm). */
-const GPU_DEV = '/dev/strata-cluster-gpu';
 const SPEC_DIR = join(DIR, 'cdi');
 const GPU_ROOT = join(DIR, 'gpu');
 /** Not a directory the dynamic loader searches by itself: only the device's env can find it. */

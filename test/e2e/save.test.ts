@@ -4,11 +4,9 @@
 // environment (what slurmrestd sends) fails instead of running on the bare host.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG, importImage, on, readOutput, REPO, sbatch, strata, USER, waitForJob, workDir, useCleanCluster } from './cluster.js';
-
-const SUDOERS = '/etc/sudoers.d/strata-test-e2e-save';
+import { importImage, on, readOutput, sbatch, strata, USER, waitForJob, withUserImports, workDir, useCleanCluster } from './cluster.js';
 
 useCleanCluster(() => importImage('save-base:1', { 'etc/strata-marker': 'base\n' }));
 
@@ -39,19 +37,6 @@ test('a job saves its changes to a file; a job from that file on the same image 
   expect(second.info.state).toBe('COMPLETED');
   expect(second.output).toBe('v1\nold\nbase\n');
 }, 120_000);
-
-/** User images need import.user_imports and the sudo rule of docs/install.md on the nodes (and, for files, on the submit host). */
-async function withUserImports(settings: string, run: () => Promise<void>) {
-  const config = readFileSync(CONFIG, 'utf8');
-  writeFileSync(CONFIG, `${config}import:\n${settings}`);
-  writeFileSync(SUDOERS, `Defaults env_keep += "STRATA_CONFIG"\nALL ALL=(root) NOPASSWD: ${join(REPO, 'dist/bin/strata.js')} _store-write\n`, { mode: 0o440 });
-  try {
-    await run();
-  } finally {
-    writeFileSync(CONFIG, config);
-    rmSync(SUDOERS, { force: true });
-  }
-}
 
 test('~/NAME:TAG: the saved image is the user\'s own, and a later job runs in it', () =>
   withUserImports('  user_imports: true\n', async () => {

@@ -159,6 +159,16 @@ export function busyboxLayer(extra: TarSpec[] = []): Buffer {
   ]);
 }
 
+/** A small runnable image (busybox, then a layer with /etc/marker holding `marker`), referenced as `marker`: what the import-on-first-use tests pull. */
+export const markerImage = (marker: string): ImageSpec => ({
+  ref: marker,
+  architecture: 'amd64',
+  layers: [
+    { compression: 'gzip', tar: busyboxLayer() },
+    { compression: 'gzip', tar: busyboxLayer([{ name: 'etc/marker', content: `${marker}\n` }]) },
+  ],
+});
+
 const LONG = `long/${'d'.repeat(60)}/${'n'.repeat(120)}.txt`;
 /**
  * The image every import test checks against umoci: three layers (gzip, zstd, uncompressed GNU

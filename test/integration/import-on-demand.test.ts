@@ -6,7 +6,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { busyboxLayer, writeLayout, type ImageSpec } from '../helpers/oci.js';
+import { markerImage, writeLayout } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
 import { push, startRegistry, startTokenServer, type Registry, type TokenServer } from '../helpers/registry.js';
 import { makeSite, makeTree, STRATA, type RunOutput, type Site } from '../helpers/site.js';
@@ -43,16 +43,6 @@ function resolveAs(user: string, ref: string, options: { site?: Site; env?: Node
   });
 }
 
-
-const image = (marker: string): ImageSpec => ({
-  ref: marker,
-  architecture: 'amd64',
-  layers: [
-    { compression: 'gzip', tar: busyboxLayer() },
-    { compression: 'gzip', tar: busyboxLayer([{ name: 'etc/marker', content: `${marker}\n` }]) },
-  ],
-});
-
 const tagFile = (name: string, tag: string) => join(site.store, 'tags', name, `@${tag}`);
 const importsIn = (output: RunOutput) => output.stderr.split('\n').filter((line) => line.startsWith(`imported ~`)).length;
 
@@ -82,7 +72,7 @@ beforeAll(async () => {
     execFileSync('/usr/bin/chmod', ['0700', home(user)]);
   }
   const layout = join(site.root, 'layout');
-  writeLayout(layout, [image('first'), image('race'), image('moving-1'), image('moving-2'), image('big')]);
+  writeLayout(layout, ['first', 'race', 'moving-1', 'moving-2', 'big'].map(markerImage));
   tokens = await startTokenServer(site.root, USERS);
   registry = await startRegistry(join(site.root, 'reg'), { kind: 'token', realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, certPath: tokens.certPath });
   reg = registry.host;
