@@ -17,6 +17,10 @@ CLI=$REPO/dist/bin/strata.js
 # built once per machine (a few minutes, with progress; cached under /var/cache/strata/rootfs).
 tree=$("$REPO/test/images/mpi-rootfs.sh")
 
+# The unprivileged user the job runs as, with a home directory and a supplementary group, as the
+# end-to-end tests use (made on this machine when missing; the cluster's hosts share its accounts).
+read -r user uid gid home _ < <("$here/test-user.sh")
+
 started=0
 if ! "$here/on.sh" head sinfo -h >/dev/null 2>&1; then
   "$here/up.sh"
@@ -32,7 +36,7 @@ fi
 
 work=$C/work/demo
 rm -rf "$work"
-install -d -o nobody -g nogroup "$work"
+install -d -o "$uid" -g "$gid" "$work"
 
 # Loop devices are global to the kernel: take the lock the test suites use while the job runs
 # (unless the caller already holds it and says so with STRATA_MOUNT_LOCK_HELD=1).
@@ -41,7 +45,7 @@ if [ "${STRATA_MOUNT_LOCK_HELD:-0}" != 1 ]; then
   flock 9
 fi
 ranks=$((2 * NODES))
-echo "\$ sbatch -N$NODES -n$ranks --container-image=mpi:1 job.sh   (as nobody)"
+echo "\$ sbatch -N$NODES -n$ranks --container-image=mpi:1 job.sh   (as $user)"
 cat >"$work/job.sh" <<'EOF'
 #!/bin/sh
 # Every rank: the sum of all ranks and a numpy vector sum, through MPI across the nodes.
@@ -59,8 +63,8 @@ EOF
 chmod 0755 "$work/job.sh"
 echo "--- job.sh ---"
 cat "$work/job.sh"
-submitted=$(cd "$work" && on_host head setpriv --reuid=65534 --regid=65534 --clear-groups -- \
-  sbatch -N"$NODES" -n"$ranks" --container-image=mpi:1 -o "$work/out.txt" job.sh)
+submitted=$(cd "$work" && on_host head setpriv --reuid="$uid" --regid="$gid" --init-groups -- \
+  env HOME="$home" USER="$user" LOGNAME="$user" sbatch -N"$NODES" -n"$ranks" --container-image=mpi:1 -o "$work/out.txt" job.sh)
 job=${submitted##* }
 echo "$submitted"
 

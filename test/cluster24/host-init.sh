@@ -28,6 +28,15 @@ mount --rbind /dev "$root/dev"
 cp "$C/etc/hosts" "$root/etc/hosts"
 sed -i 's/^hosts:.*/hosts: files/' "$root/etc/nsswitch.conf"
 : >"$root/etc/resolv.conf"
+# Job users as a site's directory service would give them: the machine's ordinary accounts (uid
+# and gid 1000 and up that the rootfs lacks by name), among them the tests' user
+# (test/cluster/test-user.sh, made before the cluster starts), appended to the rootfs's own files in
+# this host's upper; and the machine's /home, where their home directories are.
+for db in passwd group; do
+  add=$(awk -F: 'NR == FNR { have[$1] = 1; next } $3 >= 1000 && $3 != 65534 && !($1 in have)' "$root/etc/$db" "/etc/$db")
+  [ -z "$add" ] || printf '%s\n' "$add" >>"$root/etc/$db"
+done
+mount --bind /home "$root/home"
 # Private /run and /tmp, as on a separate machine.
 mount --bind "$own/run" "$root/run"
 mount --bind "$own/tmp" "$root/tmp"

@@ -20,8 +20,35 @@ export const GPU_DEV = `/dev/${NS}-cluster-gpu`;
 export const NODES = ['n1', 'n2', 'n3'];
 export const CONFIG = join(DIR, 'etc/strata.yaml');
 export const STORE = join(DIR, 'store');
-/** Jobs run as nobody: an unprivileged user, as on a real cluster. */
-export const USER = { name: 'nobody', uid: 65534, gid: 65534 };
+
+export interface TestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  /** Its home directory (under /home, shared by every host). */
+  home: string;
+  /** A supplementary group it is in besides its own, and that group's id. */
+  extraGroup: string;
+  extraGid: number;
+}
+
+let testUser: TestUser | undefined;
+
+/**
+ * Jobs run as an ordinary unprivileged user, as on a real cluster: strata-e2e, with a home directory
+ * and a supplementary group, made on this machine on first use by test/cluster/test-user.sh (root,
+ * idempotent; the cluster hosts share the machine's accounts).
+ */
+export function testUserAccount(): TestUser {
+  if (!testUser) {
+    const [name, uid, gid, home, extraGroup, extraGid] = execFileSync(join(CLUSTER, 'test-user.sh'), { encoding: 'utf8' }).trim().split(' ');
+    testUser = { name, uid: Number(uid), gid: Number(gid), home, extraGroup, extraGid: Number(extraGid) };
+  }
+  return testUser;
+}
+
+/** The test user (testUserAccount), read field by field when a test first needs it. */
+export const USER: TestUser = new Proxy({} as TestUser, { get: (_, field) => testUserAccount()[field as keyof TestUser] });
 
 export interface Run {
   code: number;
@@ -40,7 +67,10 @@ function run(file: string, args: string[], options: { env?: NodeJS.ProcessEnv; t
 
 /** Run a command on a cluster host (head, n1, n2, n3), as root or as the test user. */
 export function on(host: string, args: string[], options: { user?: boolean; cwd?: string; timeoutMs?: number } = {}): Promise<Run> {
-  const user = options.user ? ['setpriv', `--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--clear-groups', '--'] : [];
+  // The user's own groups (setpriv reads them from the group database), and its login variables.
+  const user = options.user
+    ? ['setpriv', `--reuid=${USER.uid}`, `--regid=${USER.gid}`, '--init-groups', '--', '/usr/bin/env', `HOME=${USER.home}`, `USER=${USER.name}`, `LOGNAME=${USER.name}`]
+    : [];
   const cwd = options.cwd ? ['/usr/bin/env', '-C', options.cwd] : [];
   return run(join(CLUSTER, 'on.sh'), [host, ...cwd, ...user, ...args], { timeoutMs: options.timeoutMs });
 }
@@ -51,6 +81,7 @@ export function strata(args: string[]): Promise<Run> {
 }
 
 const clusterAnswers = () => spawnSync(join(CLUSTER, 'on.sh'), ['head', 'sinfo', '-h'], { timeout: 10_000 }).status === 0;
+const hostsKnowUser = () => ['head', ...NODES].every((host) => spawnSync(join(CLUSTER, 'on.sh'), [host, 'id', '-u', USER.name], { timeout: 10_000 }).stdout?.toString().trim() === String(USER.uid));
 
 /**
  * Start the cluster unless one built from this checkout is already up. Returns whether it was
@@ -61,7 +92,8 @@ export async function ensureCluster(): Promise<boolean> {
   const ours = existsSync(prolog) && readFileSync(prolog, 'utf8').includes(join(REPO, 'dist/prolog/slurm'));
   // A cluster in this directory started with another STRATA_CLUSTER_JOB_CONTAINER is restarted.
   const sameJobContainer = existsSync(join(DIR, 'etc/job_container.conf')) === Boolean(process.env.STRATA_CLUSTER_JOB_CONTAINER);
-  if (ours && sameJobContainer && clusterAnswers()) {
+  // A cluster whose hosts do not know the test user (one started before it existed) is restarted.
+  if (ours && sameJobContainer && clusterAnswers() && hostsKnowUser()) {
     execFileSync('make', ['-s', '-C', join(REPO, 'spank')]);
     return false;
   }
@@ -73,6 +105,7 @@ export async function ensureCluster(): Promise<boolean> {
 /** For a test file's beforeAll: root, the cluster up (see ensureCluster) and every node idle. */
 export async function clusterForTests(): Promise<boolean> {
   if (process.getuid?.() !== 0) throw new Error('the end-to-end tests need root (namespaces, slurmd, loop devices)');
+  testUserAccount(); // before the cluster starts: test/cluster24's hosts copy the accounts then
   const startedHere = await ensureCluster();
   await waitForQuietCluster();
   return startedHere;
@@ -176,7 +209,7 @@ export async function forwardToHost(host: string, port: number): Promise<() => P
  * /bin/euid: a static program printing its effective uid, installed setuid root. Import it as `tag`.
  * `hostFiles` are copied from this machine into the tree at the same paths.
  */
-export async function importImage(tag: string, files: Record<string, string> = {}, hostFiles: string[] = []): Promise<string> {
+export async function importImage(tag: string, files: Record<string, string | Buffer> = {}, hostFiles: string[] = []): Promise<string> {
   const tree = join(DIR, 'image-trees', tag.replace(/[^\w.-]/g, '_'));
   rmSync(tree, { recursive: true, force: true });
   for (const dir of ['bin', 'etc', 'tmp', 'proc', 'sys', 'dev']) mkdirSync(join(tree, dir), { recursive: true });
@@ -184,8 +217,8 @@ export async function importImage(tag: string, files: Record<string, string> = {
   execFileSync('cp', ['/bin/busybox', join(tree, 'bin/busybox')]);
   const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox');
   for (const applet of applets) execFileSync('ln', ['-sf', 'busybox', join(tree, 'bin', applet)]);
-  writeFileSync(join(tree, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\n${USER.name}:x:${USER.uid}:${USER.gid}:${USER.name}:/nonexistent:/bin/sh\n`);
-  writeFileSync(join(tree, 'etc/group'), `root:x:0:\nnogroup:x:${USER.gid}:\n`);
+  writeFileSync(join(tree, 'etc/passwd'), `root:x:0:0:root:/root:/bin/sh\n${USER.name}:x:${USER.uid}:${USER.gid}:${USER.name}:${USER.home}:/bin/sh\n`);
+  writeFileSync(join(tree, 'etc/group'), `root:x:0:\n${USER.name}:x:${USER.gid}:\n`);
   writeFileSync(join(tree, 'etc/os-release'), 'NAME="strata test image"\nID=stratatest\n');
   const euid = join(DIR, 'image-trees', 'euid');
   if (!existsSync(euid)) {

@@ -1,11 +1,12 @@
 // End to end through real Slurm on the 3-node cluster: what a job finds in its container besides
-// the image, on every node: its user's entry from the node's name service, every node of the job
-// by name (the node's /etc/hosts), the node's name, and a per-job /tmp that is writable under
+// the image, on every node: its user's entries (passwd, its group, its supplementary groups) from
+// the node's name service, every node of the job by name (the node's /etc/hosts), the node's name,
+// its /etc/resolv.conf and /etc/localtime, and a per-job /tmp that is writable under
 // --container-readonly. The image carries a glibc `getent`, so lookups go through NSS inside, as
 // in a distribution image. Afterwards every node is idle and clean.
 
 import { execFileSync } from 'node:child_process';
-import { chownSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxLayer, writeLayout } from '../helpers/oci.js';
 import { CLUSTER, DIR, NODES, USER, importImage, on, strata, readOutput, sbatch, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
@@ -29,20 +30,34 @@ async function importEnvImage() {
   if (result.code !== 0) throw new Error(result.stderr);
 }
 
-// The image's own passwd names the test user differently: the node's entry must win.
+// The image's own passwd and group name the test user and its group differently, and its
+// resolv.conf and localtime (another zone) are not the node's: the node's must win.
 useCleanCluster(async () => {
   await importImage(
     'env:1',
-    { 'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n', 'etc/passwd': `root:x:0:0:root:/root:/bin/sh\nimpostor:x:${USER.uid}:${USER.gid}::/:/bin/sh\n` },
+    {
+      'etc/nsswitch.conf': 'passwd: files\ngroup: files\nhosts: files\n',
+      'etc/passwd': `root:x:0:0:root:/root:/bin/sh\nimpostor:x:${USER.uid}:${USER.gid}::/:/bin/sh\n`,
+      'etc/group': `root:x:0:\nimpostors:x:${USER.gid}:\n`,
+      'etc/resolv.conf': 'nameserver 192.0.2.53\nsearch image.invalid\n',
+      'etc/localtime': readFileSync('/usr/share/zoneinfo/Asia/Tokyo'),
+    },
     glibcGetent(),
   );
   await importEnvImage();
 });
 
-test('on every node: the user by name, every node of the job by name, the node name, a writable /tmp under --container-readonly', async () => {
+/** md5sum of a file on a host of the cluster (its own mount namespace). */
+const md5On = async (host: string, path: string) => (await on(host, ['sh', '-c', `md5sum < ${path} | cut -d" " -f1`])).stdout.trim();
+
+test('on every node: the user and its groups by name, every node of the job by name, the node name and host files, a writable /tmp under --container-readonly', async () => {
   const dir = workDir('container-env');
   const step = [
     'echo "$(hostname) user $(whoami) $(getent passwd $(id -u))"',
+    'echo "$(hostname) group $(getent group $(id -g))"',
+    `echo "$(hostname) supplementary $(id -Gn | tr " " "\\n" | grep -x ${USER.extraGroup})"`,
+    'echo "$(hostname) resolv.conf $(md5sum < /etc/resolv.conf | cut -d" " -f1)"',
+    'echo "$(hostname) localtime $(date +%Z) $(md5sum < /etc/localtime | cut -d" " -f1)"',
     'echo "$(hostname) hosts $(getent hosts n1 n2 n3 | tr -s " " | tr "\\n" ";")"',
     'echo "$(hostname) hostname $(cat /etc/hostname)"',
     'echo "$(hostname) tmp $(echo ok > /tmp/probe && cat /tmp/probe) $(touch /probe 2>/dev/null && echo root-writable || echo root-readonly)"',
@@ -52,15 +67,29 @@ test('on every node: the user by name, every node of the job by name, the node n
   const info = await waitForJob(submitted.jobId!);
   const output = readOutput(join(dir, 'out.txt'));
   expect({ state: info.state, output }).toEqual({ state: 'COMPLETED', output: expect.any(String) });
-  const nobody = execFileSync('getent', ['passwd', String(USER.uid)], { encoding: 'utf8' }).trim();
+  const passwd = execFileSync('getent', ['passwd', String(USER.uid)], { encoding: 'utf8' }).trim();
+  const group = execFileSync('getent', ['group', String(USER.gid)], { encoding: 'utf8' }).trim();
+  expect(group).toMatch(new RegExp(`^${USER.name}:`));
   const hosts = execFileSync(join(CLUSTER, 'on.sh'), ['n1', 'getent', 'hosts', 'n1', 'n2', 'n3'], { encoding: 'utf8' });
   expect(hosts.split('\n').filter(Boolean)).toHaveLength(3);
-  const expected = NODES.flatMap((node) => [
-    `${node} user ${USER.name} ${nobody}`,
-    `${node} hosts ${hosts.replace(/ +/g, ' ').replace(/\n/g, ';')}`,
-    `${node} hostname ${node}`,
-    `${node} tmp ok root-readonly`,
-  ]);
+  const expected: string[] = [];
+  for (const node of NODES) {
+    // The node's own files (each host has its own mount namespace): what the container must show.
+    const resolv = await md5On(node, '/etc/resolv.conf');
+    const zone = (await on(node, ['date', '+%Z'])).stdout.trim();
+    const localtime = await md5On(node, '/etc/localtime');
+    expect({ node, localtime }).not.toEqual({ node, localtime: await md5On(node, '/usr/share/zoneinfo/Asia/Tokyo') });
+    expected.push(
+      `${node} user ${USER.name} ${passwd}`,
+      `${node} group ${group}`,
+      `${node} supplementary ${USER.extraGroup}`,
+      `${node} resolv.conf ${resolv}`,
+      `${node} localtime ${zone} ${localtime}`,
+      `${node} hosts ${hosts.replace(/ +/g, ' ').replace(/\n/g, ';')}`,
+      `${node} hostname ${node}`,
+      `${node} tmp ok root-readonly`,
+    );
+  }
   expect(output.split('\n').filter(Boolean).sort()).toEqual(expected.sort());
 });
 

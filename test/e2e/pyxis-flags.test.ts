@@ -3,11 +3,11 @@
 // --container-entrypoint(-log), --container-remap-root and --container-mount-home, their
 // PYXIS_* variables, and the site's defaults (off, off, on).
 
-import { chownSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { busyboxLayer, writeLayout, type TarSpec } from '../helpers/oci.js';
-import { DIR, NODES, USER, on, readOutput, sbatch, strata, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { DIR, USER, on, readOutput, sbatch, strata, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 /** An image whose entrypoint prints a banner, exports a variable (seeing KEEP_ME only if kept) and runs its arguments. */
 async function importEntrypointImage() {
@@ -93,36 +93,21 @@ test('--container-remap-root installs a package into the image (dpkg -i of a loc
   expect(steps.lines).toEqual(expect.arrayContaining(['0', 'refused']));
 });
 
-/**
- * The cluster's user has no home (nobody: /nonexistent). For this test each node's passwd (in
- * that node's own mount namespace) gives it one under the cluster's shared work directory, as a
- * site's would be; restored afterwards.
- */
-async function withHome(home: string, body: () => Promise<void>) {
-  const passwd = join(DIR, 'etc', 'passwd-with-home');
-  writeFileSync(passwd, readFileSync('/etc/passwd', 'utf8').replace(/^nobody:([^:]*):(\d+):(\d+):([^:]*):[^:]*:/m, `nobody:$1:$2:$3:$4:${home}:`));
-  mkdirSync(home, { recursive: true });
-  chownSync(home, USER.uid, USER.gid);
-  writeFileSync(join(home, '.profile-marker'), 'mine\n');
-  const bound: string[] = [];
+/** A marker file in the test user's own home directory (shared by every host), removed afterwards. */
+async function withHome(body: (home: string) => Promise<void>) {
+  const marker = join(USER.home, '.profile-marker');
+  writeFileSync(marker, 'mine\n');
+  chownSync(marker, USER.uid, USER.gid);
   try {
-    for (const node of NODES) {
-      const result = await on(node, ['mount', '--bind', passwd, '/etc/passwd']);
-      if (result.code !== 0) throw new Error(result.stderr);
-      bound.push(node);
-    }
-    await body();
+    await body(USER.home);
   } finally {
-    for (const node of bound) await on(node, ['umount', '/etc/passwd']);
-    rmSync(home, { recursive: true, force: true });
-    rmSync(passwd, { force: true });
+    rmSync(marker, { force: true });
   }
 }
 
 test('the home directory is mounted by default; --no-container-mount-home (or PYXIS_CONTAINER_MOUNT_HOME=0) leaves it out', async () => {
   const dir = workDir('mount-home');
-  const home = join(DIR, 'work', 'home-nobody');
-  await withHome(home, async () => {
+  await withHome(async (home) => {
     const look = ['sh', '-c', `cat ${home}/.profile-marker 2>/dev/null || echo absent`];
     expect(await srun(dir, look)).toMatchObject({ code: 0, stdout: 'mine\n', stderr: '' });
     expect(await srun(dir, ['--container-mount-home', ...look])).toMatchObject({ code: 0, stdout: 'mine\n', stderr: '' });

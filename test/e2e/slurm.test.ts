@@ -204,6 +204,30 @@ test('the image stays intact: read-only rootfs, writes discarded, setuid binarie
   expect(layerHashes()).toEqual(hashesBefore);
 });
 
+test('srun --container-image=OTHER in a job with another image, or in an allocation without one, is refused with one line; nodes stay idle', async () => {
+  await importImage('other:1', { 'etc/strata-marker': 'other-image\n' });
+  const dir = workDir('step-other-image');
+  const another = 'srun: error: strata: this job runs in image e2e:1; its steps cannot use another image (--container-image=other:1)';
+  // An allocation with an image: salloc's command runs on the submit host.
+  const salloc = await on('head', ['salloc', '-N1', '--container-image=e2e:1', 'srun', '--container-image=other:1', 'cat', '/etc/strata-marker'], { user: true, cwd: dir });
+  expect({ code: salloc.code === 0, stdout: salloc.stdout, stderr: lines(salloc.stderr).filter((line) => !/^salloc: /.test(line)) }).toEqual({ code: false, stdout: '', stderr: [another] });
+  await waitForQuietCluster();
+  // A batch job with an image: its script runs in the container, srun is the node's client there.
+  const batch = await runBatch('step-other-image-batch', ['-N1', '--container-image=e2e:1'], 'srun --container-image=other:1 cat /etc/strata-marker; echo "status=$?"');
+  expect(lines(batch.output)).toEqual([another, 'status=1']);
+  // An allocation without an image.
+  const bare = await on('head', ['salloc', '-N1', 'srun', '--container-image=e2e:1', 'cat', '/etc/strata-marker'], { user: true, cwd: dir });
+  expect({ code: bare.code === 0, stdout: bare.stdout, stderr: lines(bare.stderr).filter((line) => !/^salloc: /.test(line)) }).toEqual({
+    code: false,
+    stdout: '',
+    stderr: [
+      'srun: error: strata: --container-image on srun inside an allocation without an image is not supported: give the image to sbatch or salloc (e.g. #SBATCH --container-image=e2e:1); job steps then run in it',
+    ],
+  });
+  // No node drained by any of them (afterEach checks again, with every node clean).
+  expect(await waitForQuietCluster()).toEqual(Object.fromEntries(NODES.map((node) => [node, 'idle'])));
+});
+
 test('a job without --container-image is unaffected', async () => {
   const { output, jobId } = await runBatch('plain', ['-N2'], 'grep -c ^ID=debian /etc/os-release; srun -l hostname | sort');
   expect(lines(output)).toEqual(['1', '0: n1', '1: n2']);

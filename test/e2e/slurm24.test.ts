@@ -10,7 +10,7 @@
 import './cluster24-env.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NODES, ensureCluster, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { NODES, USER, ensureCluster, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
 
 // The first run on a machine builds the rootfs (debootstrap, ~2 min); later runs reuse it.
 const cluster = useCleanCluster(() => importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' }), 600_000);
@@ -40,7 +40,7 @@ test('sbatch -N3: the batch script in the container, and srun steps in it on all
   const inside = workDir('24-batch-inside');
   const batch = await sbatch(inside, ['-N2', '--container-image=e2e:1', '-o', join(inside, 'out.txt'), '--wrap', 'cat /etc/strata-marker; id -u; pwd']);
   expect((await waitForJob(batch.jobId!)).state).toBe('COMPLETED');
-  expect(lines(readOutput(join(inside, 'out.txt')))).toEqual(['e2e-image-v1', '65534', inside]);
+  expect(lines(readOutput(join(inside, 'out.txt')))).toEqual(['e2e-image-v1', String(USER.uid), inside]);
 });
 
 test('srun --container-image and salloc --container-image', async () => {
