@@ -85,16 +85,22 @@ test("issue 14's job: sbatch -N3 -n6 of a batch script that runs in the image an
   // wrappers, and loads Slurm's mpi/pmix plugin there.
   writeFileSync(script, ['#!/bin/sh', 'echo "python3 is $(command -v python3)"', 'srun --mpi=pmix python3 allreduce.py | sort'].join('\n') + '\n');
   chownSync(script, USER.uid, USER.gid);
-  const submitted = await sbatch(dir, ['-N3', '-n6', '-o', join(dir, 'out.txt'), '-e', join(dir, 'err.txt'), `--container-image=${IMAGE}`, script]);
-  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
-  const info = await waitForJob(submitted.jobId!, undefined, 180_000);
-  await waitForQuietCluster();
-  expect({ state: info.state, output: readOutput(join(dir, 'out.txt')), errors: readOutput(join(dir, 'err.txt')) }).toEqual({
+  const batchOnce = async () => {
+    const submitted = await sbatch(dir, ['-N3', '-n6', '-o', join(dir, 'out.txt'), '-e', join(dir, 'err.txt'), `--container-image=${IMAGE}`, script]);
+    expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
+    const info = await waitForJob(submitted.jobId!, undefined, 180_000);
+    await waitForQuietCluster();
+    return { state: info.state, output: readOutput(join(dir, 'out.txt')), errors: readOutput(join(dir, 'err.txt')) };
+  };
+  // The same Open MPI connect race as srun() above, once more at most.
+  const first = await batchOnce();
+  const result = OPEN_MPI_CONNECT_RACE.test(first.errors) ? await batchOnce() : first;
+  expect(result).toEqual({
     state: 'COMPLETED',
     output: ['python3 is /usr/bin/python3', ...expectedRanks(pythonLine), ''].join('\n'),
     errors: '',
   });
-}, 240_000);
+}, 420_000);
 
 test('a C MPI program compiled with the image\'s mpicc runs on 6 ranks across the 3 nodes', async () => {
   const dir = workDir('mpi-c');
