@@ -7,23 +7,10 @@
 
 import { chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importMpiImage, on, readOutput, sbatch, useCleanCluster, USER, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
-
-const IMAGE = 'mpi:1';
+import { importMpiImage, readOutput, sbatch, useCleanCluster, USER, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { expectedRanks, MPI_IMAGE as IMAGE, mpiSrun as srun, PYTHON, pythonLine } from './mpi-job.js';
 
 useCleanCluster(() => importMpiImage(IMAGE), 1_500_000);
-
-// Every rank: the sum of all ranks (an int allreduce) and a numpy vector allreduce.
-const PYTHON = [
-  'import socket, numpy',
-  'from mpi4py import MPI',
-  'comm = MPI.COMM_WORLD',
-  'rank, size = comm.Get_rank(), comm.Get_size()',
-  'total = comm.allreduce(rank, op=MPI.SUM)',
-  'vector = numpy.zeros(3)',
-  'comm.Allreduce(numpy.full(3, rank + 1.0), vector, op=MPI.SUM)',
-  'print(f"rank {rank}/{size} on {socket.gethostname()}: sum {total} vector {vector.tolist()}")',
-].join('\n');
 
 const C_PROGRAM = `#include <mpi.h>
 #include <stdio.h>
@@ -41,29 +28,6 @@ int main(int argc, char **argv) {
   return 0;
 }
 `;
-
-/** -N3 -n6 with block distribution: ranks 0-1 on n1, 2-3 on n2, 4-5 on n3. */
-const expectedRanks = (line: (rank: number, node: string) => string) => [0, 1, 2, 3, 4, 5].map((rank) => line(rank, `n${Math.floor(rank / 2) + 1}`));
-const pythonLine = (rank: number, node: string) => `rank ${rank}/6 on ${node}: sum 15 vector [21.0, 21.0, 21.0]`;
-
-async function srunOnce(dir: string, args: string[]) {
-  const result = await on('head', ['srun', ...args], { user: true, cwd: dir, timeoutMs: 180_000 });
-  await waitForQuietCluster();
-  return { code: result.code, stdout: result.stdout.split('\n').filter(Boolean).sort(), stderr: result.stderr };
-}
-
-/**
- * Debian 12's Open MPI 4.1.4 sometimes takes a TCP connect() still in progress between two ranks
- * for a failure ("failed to TCP connect ... Operation now in progress (115)", as reported in
- * open-mpi/ompi#10734 for 4.1.4) and the rank crashes: about one run in eight here, on this
- * machine's loaded virtual network, in the image's MPI whatever strata does. A step that failed
- * with exactly that warning runs once more; any other failure, or that one twice, fails the test.
- */
-const OPEN_MPI_CONNECT_RACE = /Open MPI failed to TCP connect to a peer MPI process[\s\S]*Operation now in progress \(115\)/;
-async function srun(dir: string, args: string[]) {
-  const result = await srunOnce(dir, args);
-  return result.code !== 0 && OPEN_MPI_CONNECT_RACE.test(result.stderr) ? srunOnce(dir, args) : result;
-}
 
 test('srun --mpi=pmix: mpi4py allreduce on 6 ranks across the 3 nodes, no error lines', async () => {
   const dir = workDir('mpi-python');
