@@ -81,7 +81,8 @@ test('only the step\'s PMIx directories are visible inside, bound in the task\'s
     'echo "$(hostname) server-mounted $(grep -c " ${PMIX_SERVER_TMPDIR%/} " /proc/self/mountinfo)"',
     'echo "$(hostname) client-mounted $(grep -c " $client " /proc/self/mountinfo)"',
     'echo "$(hostname) node-mounts $(grep -c -e pmix\\. -e spmix_appdir /proc/$PPID/mountinfo)"',
-    'echo "$(hostname) mca ${PMIX_MCA_gds:+gds} ${PMIX_MCA_psec:+psec} ${PMIX_MCA_ptl:+ptl}"',
+    // The server's module lists reach the task as they are; no PMIX_MCA_* is made from them.
+    'echo "$(hostname) mca [${PMIX_MCA_gds-}${PMIX_MCA_psec-}${PMIX_MCA_ptl-}] server ${PMIX_GDS_MODULE:+gds} ${PMIX_SECURITY_MODE:+psec}"',
   ].join('; ');
   const result = await srun(dir, ['-N3', '--mpi=pmix', `--container-image=${IMAGE}`, 'sh', '-c', script]);
   expect(result.code).toBe(0);
@@ -90,6 +91,7 @@ test('only the step\'s PMIx directories are visible inside, bound in the task\'s
     expect(result.stdout).toContain(`${node} server-mounted 1`);
     expect(result.stdout).toContain(`${node} client-mounted 1`);
     expect(result.stdout).toContain(`${node} node-mounts 0`);
+    expect(result.stdout).toContain(`${node} mca [] server gds psec`);
     expect(result.stdout.find((line) => line.startsWith(`${node} spool `))).toMatch(new RegExp(`^${node} spool pmix\\.\\d+\\.0 $`));
   }
 });
