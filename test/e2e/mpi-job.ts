@@ -1,9 +1,11 @@
 // The MPI job of the end-to-end tests, shared by mpi.test.ts (the 22.05 cluster) and
 // slurm24.test.ts (the 24.11 cluster): the image (Debian 12's Open MPI, mpi4py and numpy, see
 // test/images/mpi-rootfs.sh), an mpi4py allreduce every rank prints the answer of, what -N3 -n6
-// must print, and srun with the one retry Open MPI 4.1.4's connect race needs.
+// must print, srun with the one retry Open MPI 4.1.4's connect race needs, and issue 14's batch job.
 
-import { on, waitForQuietCluster } from './cluster.js';
+import { chownSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { on, readOutput, sbatch, USER, waitForJob, waitForQuietCluster } from './cluster.js';
 
 export const MPI_IMAGE = 'mpi:1';
 
@@ -42,3 +44,23 @@ export async function mpiSrun(dir: string, args: string[]) {
   const result = await srunOnce(dir, args);
   return result.code !== 0 && OPEN_MPI_CONNECT_RACE.test(result.stderr) ? srunOnce(dir, args) : result;
 }
+
+/**
+ * Issue 14's job in `dir`: sbatch -N3 -n6 of a batch script that runs in the image (the default)
+ * and calls srun --mpi=pmix there: srun is the node's, through strata's wrappers, and loads
+ * Slurm's mpi/pmix plugin there. Returns the job's state, output and error file, to compare with
+ * BATCH_MPI_RESULT; the cluster is quiet afterwards.
+ */
+export async function batchMpiJob(dir: string) {
+  writeFileSync(join(dir, 'allreduce.py'), `${PYTHON}\n`);
+  const script = join(dir, 'job.sh');
+  writeFileSync(script, ['#!/bin/sh', 'echo "python3 is $(command -v python3)"', 'srun --mpi=pmix python3 allreduce.py | sort'].join('\n') + '\n');
+  chownSync(script, USER.uid, USER.gid);
+  const submitted = await sbatch(dir, ['-N3', '-n6', '-o', join(dir, 'out.txt'), '-e', join(dir, 'err.txt'), `--container-image=${MPI_IMAGE}`, script]);
+  if (submitted.code !== 0 || submitted.stderr) return { submitted: { code: submitted.code, stderr: submitted.stderr } };
+  const info = await waitForJob(submitted.jobId!, undefined, 180_000);
+  await waitForQuietCluster();
+  return { state: info.state, output: readOutput(join(dir, 'out.txt')), errors: readOutput(join(dir, 'err.txt')) };
+}
+
+export const BATCH_MPI_RESULT = { state: 'COMPLETED', output: ['python3 is /usr/bin/python3', ...expectedRanks(pythonLine), ''].join('\n'), errors: '' };

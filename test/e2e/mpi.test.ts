@@ -5,10 +5,10 @@
 // PMIx client's "PMIX ERROR" lines when it cannot reach the step's directories, Open MPI's
 // warnings). Afterwards every node is idle and clean (useCleanCluster).
 
-import { chownSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importMpiImage, readOutput, sbatch, useCleanCluster, USER, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
-import { expectedRanks, MPI_IMAGE as IMAGE, mpiSrun as srun, PYTHON, pythonLine } from './mpi-job.js';
+import { importMpiImage, useCleanCluster, workDir } from './cluster.js';
+import { BATCH_MPI_RESULT, batchMpiJob, expectedRanks, MPI_IMAGE as IMAGE, mpiSrun as srun, PYTHON, pythonLine } from './mpi-job.js';
 
 useCleanCluster(() => importMpiImage(IMAGE), 1_500_000);
 
@@ -42,22 +42,7 @@ test('the site default (MpiDefault=pmix) and --container-readonly: the same answ
 });
 
 test("issue 14's job: sbatch -N3 -n6 of a batch script that runs in the image and calls srun --mpi=pmix", async () => {
-  const dir = workDir('mpi-batch');
-  writeFileSync(join(dir, 'allreduce.py'), `${PYTHON}\n`);
-  const script = join(dir, 'job.sh');
-  // The script itself runs in the image (the default): srun is the node's, through strata's
-  // wrappers, and loads Slurm's mpi/pmix plugin there.
-  writeFileSync(script, ['#!/bin/sh', 'echo "python3 is $(command -v python3)"', 'srun --mpi=pmix python3 allreduce.py | sort'].join('\n') + '\n');
-  chownSync(script, USER.uid, USER.gid);
-  const submitted = await sbatch(dir, ['-N3', '-n6', '-o', join(dir, 'out.txt'), '-e', join(dir, 'err.txt'), `--container-image=${IMAGE}`, script]);
-  expect({ code: submitted.code, stderr: submitted.stderr }).toEqual({ code: 0, stderr: '' });
-  const info = await waitForJob(submitted.jobId!, undefined, 180_000);
-  await waitForQuietCluster();
-  expect({ state: info.state, output: readOutput(join(dir, 'out.txt')), errors: readOutput(join(dir, 'err.txt')) }).toEqual({
-    state: 'COMPLETED',
-    output: ['python3 is /usr/bin/python3', ...expectedRanks(pythonLine), ''].join('\n'),
-    errors: '',
-  });
+  expect(await batchMpiJob(workDir('mpi-batch'))).toEqual(BATCH_MPI_RESULT);
 }, 240_000);
 
 test('a C MPI program compiled with the image\'s mpicc runs on 6 ranks across the 3 nodes', async () => {
