@@ -19,6 +19,14 @@
  * (helper/untrusted.c): the rootfs is a tree the job's user and the image control. Under
  * --container-readonly the job's layer is made writable for that only through a private, detached
  * clone of the rootfs mount, so the task itself still sees a read-only container.
+ *
+ * The server's PMIX_PTL_MODULE, PMIX_SECURITY_MODE and PMIX_GDS_MODULE reach the task as Slurm
+ * sets them and are not turned into PMIX_MCA_* here (enroot's 50-slurm-pmi.sh hook does): the
+ * client library does that itself, as its release needs (PMIx 3 all three, 4 and 5 only
+ * psec), and picks from the server's gds list the modules it has. An MCA list instead makes the
+ * client open every named component: a PMIx 4 client (Debian 12's Open MPI) under a PMIx 5
+ * server (Slurm 24.11 in Debian 13, PMIX_GDS_MODULE=shmem2,hash) printed "A requested component
+ * was not found ... Framework: gds Component: shmem2" once per rank.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -47,40 +55,6 @@ int pmix_client_dir(char *buf, size_t len, const char *base, uid_t uid, uint32_t
 		base_len--;
 	int n = snprintf(buf, len, "%.*s/spmix_appdir_%u_%u.%u", (int)base_len, base, (unsigned)uid, job, step);
 	return n < 0 || (size_t)n >= len ? -1 : 0;
-}
-
-/* What the PMIx server sets for its clients, and the MCA name PMIx clients read (enroot's
- * hooks/extra/50-slurm-pmi.sh maps the same three). */
-static const struct {
-	const char *server, *mca;
-} mca_map[] = {
-	{ "PMIX_PTL_MODULE", "PMIX_MCA_ptl" },
-	{ "PMIX_SECURITY_MODE", "PMIX_MCA_psec" },
-	{ "PMIX_GDS_MODULE", "PMIX_MCA_gds" },
-};
-
-const char *pmix_mca_name(const char *server_var)
-{
-	for (size_t i = 0; i < sizeof(mca_map) / sizeof(mca_map[0]); i++)
-		if (!strcmp(mca_map[i].server, server_var))
-			return mca_map[i].mca;
-	return NULL;
-}
-
-void pmix_map_env(spank_t sp)
-{
-	char value[1024], existing[8];
-
-	for (size_t i = 0; i < sizeof(mca_map) / sizeof(mca_map[0]); i++) {
-		if (spank_getenv(sp, mca_map[i].server, value, sizeof(value)) != ESPANK_SUCCESS || !value[0])
-			continue;
-		/* ESPANK_NOSPACE: set, and longer than the buffer; either way the job's value stays. */
-		spank_err_t got = spank_getenv(sp, mca_map[i].mca, existing, sizeof(existing));
-		if (got == ESPANK_SUCCESS || got == ESPANK_NOSPACE)
-			continue;
-		if (spank_setenv(sp, mca_map[i].mca, value, 0) != ESPANK_SUCCESS)
-			slurm_error(TAG ": could not set %s in the task environment", mca_map[i].mca);
-	}
 }
 
 /*

@@ -1,7 +1,7 @@
 /*
  * Slurm's PMIx wire-up inside the container (`srun --mpi=pmix`): the step's PMIx directories
- * bound at their own paths in a mount namespace private to the task, and the PMIX_*_MODULE ->
- * PMIX_MCA_* mapping PMIx clients expect. See pmix.c and docs/slurm.md ("MPI").
+ * bound at their own paths in a mount namespace private to the task. See pmix.c and
+ * docs/slurm.md ("MPI").
  */
 #ifndef STRATA_PMIX_H
 #define STRATA_PMIX_H
@@ -25,10 +25,6 @@ int pmix_step_active(void);
  */
 int pmix_bind_step(spank_t sp, int rootfd, dev_t tmp_dev, const char *tmpdir_base, char *why, size_t why_len);
 
-/* The user, after Slurm's MPI hook (task_init): PMIX_MCA_{ptl,psec,gds} from the PMIx server's
- * PMIX_{PTL_MODULE,SECURITY_MODE,GDS_MODULE} where the job did not set them. */
-void pmix_map_env(spank_t sp);
-
 /*
  * Bind the host directory `path` at the same path in the rootfs `rootfd` (in the caller's mount
  * namespace), making the mount point in the rootfs mount or on `job_tmp_dev` (0: none); under a
@@ -38,8 +34,5 @@ int pmix_bind_dir(int rootfd, dev_t job_tmp_dev, const char *path, uid_t uid, gi
 
 /* Slurm's client directory of a step: <base>/spmix_appdir_<uid>_<job>.<step> (pmixp_info.c). */
 int pmix_client_dir(char *buf, size_t len, const char *base, uid_t uid, uint32_t job, uint32_t step);
-
-/* The PMIX_MCA_* name a PMIx server variable maps to, or NULL. */
-const char *pmix_mca_name(const char *server_var);
 
 #endif

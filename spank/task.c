@@ -335,7 +335,6 @@ void task_start(spank_t sp)
 		return;
 	if (task.remap)
 		enter_remapped(sp);
-	pmix_map_env(sp);
 	if (task.workdir[0] && chdir(task.workdir) < 0) {
 		/*
 		 * A working directory the image lacks is created (Pyxis fails there), as the job's user (this is

@@ -628,7 +628,7 @@ static void test_pytorch(void)
 	CHECK(entry_parse(number, strlen(number), &e, err, sizeof(err)) < 0);
 }
 
-/* Slurm's PMIx client directory name (pmixp_info.c) and the MCA mapping PMIx clients read. */
+/* Slurm's PMIx client directory name (pmixp_info.c) and the pmix_tmpdir= plugstack argument. */
 static void test_pmix(void)
 {
 	char dir[64];
@@ -636,10 +636,6 @@ static void test_pmix(void)
 	CHECK(pmix_client_dir(dir, sizeof(dir), "/tmp", 1000, 42, 0) == 0 && !strcmp(dir, "/tmp/spmix_appdir_1000_42.0"));
 	CHECK(pmix_client_dir(dir, sizeof(dir), "/scratch/", 7, 5, 3) == 0 && !strcmp(dir, "/scratch/spmix_appdir_7_5.3"));
 	CHECK(pmix_client_dir(dir, 16, "/tmp", 1000, 42, 0) < 0);
-	CHECK(!strcmp(pmix_mca_name("PMIX_PTL_MODULE"), "PMIX_MCA_ptl"));
-	CHECK(!strcmp(pmix_mca_name("PMIX_SECURITY_MODE"), "PMIX_MCA_psec"));
-	CHECK(!strcmp(pmix_mca_name("PMIX_GDS_MODULE"), "PMIX_MCA_gds"));
-	CHECK(pmix_mca_name("PMIX_NAMESPACE") == NULL);
 	CHECK(parse("pmix_tmpdir=/scratch/tmp") == 0 && !strcmp(conf.pmix_tmpdir, "/scratch/tmp"));
 	CHECK(parse("pmix_tmpdir=tmp") < 0 && strstr(last_error, "pmix_tmpdir must be an absolute path"));
 	CHECK(parse("") == 0 && !strcmp(conf.pmix_tmpdir, "/tmp"));

@@ -60,6 +60,9 @@ fi
 
 ROOTFS=$("$here/rootfs.sh")
 say "Slurm $(chroot "$ROOTFS" dpkg-query -W -f '${Version}' slurmd) from $ROOTFS; node $("$NODE_BIN" --version)"
+# MpiDefault=pmix below, as on the 22.05 cluster: Slurm's mpi/pmix (mpi_pmix_v5.so, in trixie's
+# slurm-wlm-basic-plugins) dlopens the unversioned pmix2/lib/libpmix.so, which only libpmix-dev has.
+compgen -G "$ROOTFS/usr/lib/*/pmix2/lib/libpmix.so" >/dev/null || die "no libpmix.so in $ROOTFS for Slurm's mpi/pmix (libpmix-dev; see rootfs.sh)"
 
 install -d -m 0755 "$C" "$C/etc" "$C/bin" "$C/log" "$C/store" "$C/work" "$C/ctld" "$C/ctld/state" "$C/munge"
 for h in $(host_names); do install -d -m 0755 "$C/hosts/$h"; done
@@ -119,7 +122,7 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
-MpiDefault=none
+MpiDefault=pmix
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core

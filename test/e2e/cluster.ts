@@ -329,7 +329,11 @@ export async function waitForQuietCluster(timeoutMs = 60_000): Promise<Record<st
     const queue = (await on('head', ['squeue', '-h', '-o', '%i %T'])).stdout.trim();
     const states = await nodeStates();
     if (!queue && Object.values(states).every((state) => state === 'idle')) return states;
-    if (Date.now() > deadline) throw new Error(`cluster not quiet after ${timeoutMs} ms: queue=[${queue}] nodes=${JSON.stringify(states)}`);
+    if (Date.now() > deadline) {
+      // Why a node is not idle (drained, down): Slurm's reason, so that a rare drain is explained by the run that saw it.
+      const reasons = (await on('head', ['sinfo', '-h', '-R', '-o', '%N: %E (%H)'])).stdout.trim().replace(/\n/g, '; ');
+      throw new Error(`cluster not quiet after ${timeoutMs} ms: queue=[${queue}] nodes=${JSON.stringify(states)}${reasons ? ` reasons=[${reasons}]` : ''}`);
+    }
     await sleep(200);
   }
 }

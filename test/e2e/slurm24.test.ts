@@ -1,7 +1,9 @@
 // The core end-to-end cases again, on the second 3-node cluster whose hosts run Slurm 24.11 from a
 // Debian 13 root filesystem (test/cluster24; the plugin built against 24.11's headers): multi-node
-// sbatch/srun/salloc with an image, refusal of an unknown image at submit, scancel cleanup, and a
-// user error that fails the job without draining a node. slurm.test.ts holds the full set on 22.05.
+// sbatch/srun/salloc with an image, refusal of an unknown image at submit, scancel cleanup, a
+// user error that fails the job without draining a node, and issue 14's MPI job (srun --mpi=pmix
+// with Slurm 24.11's mpi/pmix, PMIx 5 server, and the MPI image's Open MPI 4.1 with its PMIx 4
+// client). slurm.test.ts and mpi.test.ts hold the full sets on 22.05.
 // After every test every node must be idle and clean, and `losetup -a` and this machine's
 // `findmnt` as before.
 //
@@ -10,7 +12,8 @@
 import './cluster24-env.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { NODES, USER, ensureCluster, importImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { NODES, USER, ensureCluster, importImage, importMpiImage, nodeLeftovers, on, readOutput, sbatch, stopCluster, useCleanCluster, waitForJob, waitForQuietCluster, workDir } from './cluster.js';
+import { BATCH_MPI_RESULT, batchMpiJob, expectedRanks, MPI_IMAGE, mpiSrun, PYTHON, pythonLine } from './mpi-job.js';
 
 // The first run on a machine builds the rootfs (debootstrap, ~2 min); later runs reuse it.
 const cluster = useCleanCluster(() => importImage('e2e:1', { 'etc/strata-marker': 'e2e-image-v1\n' }), 600_000);
@@ -91,8 +94,29 @@ test('scancel of a running -N3 container job: the epilog leaves nothing mounted 
   // afterEach: every node idle and clean, loop devices as before
 });
 
-// Opt-in (STRATA_TEST_RUNINJOB=1), not run by CI: in one of two runs a node ended drained after
-// this job (reason not captured); three manual runs of the same srun were clean. Not understood yet.
+// The MPI image of mpi.test.ts (Debian 12's Open MPI), imported by the first MPI case that runs
+// (~30 s once its tree is built), not for the core cases.
+let mpiImported: Promise<void> | undefined;
+const mpiImage = () => (mpiImported ??= importMpiImage(MPI_IMAGE));
+
+test("srun --mpi=pmix: mpi4py allreduce on 6 ranks across the 3 nodes (24.11's PMIx 5 server, the image's PMIx 4 client), no error lines", async () => {
+  await mpiImage();
+  const dir = workDir('24-mpi');
+  const result = await mpiSrun(dir, ['-N3', '-n6', '--mpi=pmix', `--container-image=${MPI_IMAGE}`, 'python3', '-c', PYTHON]);
+  expect(result).toEqual({ code: 0, stdout: expectedRanks(pythonLine), stderr: '' });
+  // afterEach: every node idle and clean, loop devices as before
+}, 1_500_000);
+
+test("issue 14's job: sbatch -N3 -n6 of a batch script in the image that calls srun --mpi=pmix (24.11's srun through strata's wrappers)", async () => {
+  await mpiImage();
+  expect(await batchMpiJob(workDir('24-mpi-batch'))).toEqual(BATCH_MPI_RESULT);
+}, 1_500_000);
+
+// Opt-in (STRATA_TEST_RUNINJOB=1), not run by CI: Slurm 24.11.5 now and then runs a RunInJob
+// epilog as the job's user (2 jobs of 42 here), and the node ends drained with "Epilog
+// error": the extern step's X11 shutdown drops slurmstepd's privileges while it forks the epilog
+// (SchedMD ticket 24439, fixed in 25.11.4; docs/slurm.md, "Slurm versions"). strata's epilog then
+// says it does not run as root; the afterEach failure shows Slurm's reason.
 const runInJobTest = process.env.STRATA_TEST_RUNINJOB === '1' ? test : test.skip;
 
 runInJobTest('PrologFlags=RunInJob (24.05+): the prolog runs in the extern step; the job gets its image, nodes end clean', async () => {

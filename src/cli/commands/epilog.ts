@@ -16,6 +16,13 @@ import type { Logger } from '../../log.js';
 
 export async function epilogCommand(args: { job: string; timings?: boolean }, env: NodeJS.ProcessEnv = process.env, output: Output = PROCESS_OUTPUT): Promise<number> {
   const started = performance.now();
+  const uid = process.getuid?.();
+  if (uid !== undefined && uid !== 0) {
+    // Nothing can be torn down without root, and its log may not be writable: say so, not
+    // "internal error" at the first root-only file. Failing drains the node, whose mounts stay.
+    output.err(`strata: epilog: job ${args.job}: runs as uid ${uid}, not root; nothing was torn down. ${NOT_ROOT_HINT}\n`);
+    return 1;
+  }
   let config;
   try {
     config = await loadConfig(env);
@@ -44,6 +51,14 @@ export async function epilogCommand(args: { job: string; timings?: boolean }, en
     return error.kind === 'user' ? 0 : 1;
   }
 }
+
+/**
+ * Slurm 24.11.5 (and every release before 25.11.4) ends each extern step by dropping slurmstepd's
+ * privileges to the job's user for a moment, on another thread, even without --x11; with
+ * PrologFlags=RunInJob an epilog forked in that moment runs as the job's user (Slurm's
+ * run_command syncs the real uid to the effective one before exec).
+ */
+const NOT_ROOT_HINT = 'The epilog must run as root. With PrologFlags=RunInJob, Slurm before 25.11.4 starts it as the job\'s user now and then (SchedMD ticket 24439); drop RunInJob or upgrade Slurm, and clean the node with `strata node gc`.';
 
 /**
  * --container-save, before the writable layer goes: never fails the epilog (a failed save is the
