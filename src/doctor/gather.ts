@@ -152,7 +152,6 @@ export function plugstackEntries(file: string, text: string, depth = 0): Plugsta
   return entries;
 }
 
-
 /** The plugstack line that loads strata's plugin, following `include` lines. */
 export function findStrataPlugin(file: string, text: string): PlugstackEntry | undefined {
   return plugstackEntries(file, text).find(isStrataPlugin);

@@ -42,13 +42,7 @@ export function mergeEnv(base: readonly string[], additions: readonly string[]):
     if (name === undefined) continue;
     const added = entry.slice(name.length + 1);
     const current = values.get(name);
-    if (!LIST_VARIABLES.has(name) || !current) {
-      values.set(name, added);
-      continue;
-    }
-    const have = current.split(':');
-    const extra = added.split(':').filter((dir, index, all) => dir && !have.includes(dir) && all.indexOf(dir) === index);
-    values.set(name, [current, ...extra].join(':'));
+    values.set(name, LIST_VARIABLES.has(name) && current ? appendSearchPath(current, added) : added);
   }
   return [...values].map(([name, value]) => `${name}=${value}`);
 }
