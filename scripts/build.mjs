@@ -40,7 +40,12 @@ spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-agent-gate`, 'front/
 // The Slurm Prolog/Epilog front-ends (front/strata-front.c): they answer the jobs that need no
 // Node (no container; nothing of the job on the node) and exec prolog/slurm.js or epilog/slurm.js
 // otherwise. Without a C compiler, slurm.conf names the .js entry points directly.
-const fronts = ['prolog', 'epilog'].map((phase) => spawnSync('cc', [...CFLAGS, ...(phase === 'epilog' ? ['-DSTRATA_EPILOG'] : []), '-o', `${staging}/${phase}/slurm`, 'front/strata-front.c'], { stdio: 'inherit' }).status === 0);
+// Linked statically (as a position-independent executable, so still randomized): slurmd execs
+// one per prolog and epilog of every job, and the dynamic loader's mapping and relocation of libc
+// was a sixth of a warm container prolog's cost here (docs/performance.md). They use no name
+// service, which static glibc cannot load. Where libc.a is missing, they are linked dynamically.
+const frontBuilt = (phase, link) => spawnSync('cc', [...CFLAGS, ...link, ...(phase === 'epilog' ? ['-DSTRATA_EPILOG'] : []), '-o', `${staging}/${phase}/slurm`, 'front/strata-front.c'], { stdio: link.length ? 'ignore' : 'inherit' }).status === 0;
+const fronts = ['prolog', 'epilog'].map((phase) => frontBuilt(phase, ['-static-pie']) || frontBuilt(phase, []));
 rmSync(`dist.old.${process.pid}`, { recursive: true, force: true });
 try {
   renameSync('dist', `dist.old.${process.pid}`);

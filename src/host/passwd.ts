@@ -29,8 +29,28 @@ export async function lookupUser(name: string): Promise<{ uid: number; gid: numb
 async function passwdEntry(key: number | string, accept: (fields: string[]) => boolean = () => true): Promise<string[] | undefined> {
   const fromFile = findPasswdLine(readPasswd(), key, accept);
   if (fromFile) return fromFile;
-  const result = await runTool('getent', ['passwd', String(key)]).catch(() => undefined);
-  return result?.exitCode === 0 ? findPasswdLine(result.stdout, key, accept) : undefined;
+  const output = await getentPasswd(String(key));
+  return output === undefined ? undefined : findPasswdLine(output, key, accept);
+}
+
+/**
+ * getent's answers, kept for a few seconds: a prolog asks for the same user's name and home, and
+ * on an LDAP/SSSD site (users not in /etc/passwd) each question would spawn getent from the node
+ * agent again, for every job of a burst. The name service's own cache keeps them longer anyway.
+ */
+const GETENT_KEEP_MS = 5000;
+const getentAnswers = new Map<string, { at: number; output: Promise<string | undefined> }>();
+function getentPasswd(key: string): Promise<string | undefined> {
+  const now = performance.now();
+  for (const [kept, { at }] of getentAnswers) if (now - at > GETENT_KEEP_MS) getentAnswers.delete(kept);
+  const known = getentAnswers.get(key);
+  if (known) return known.output;
+  const output = runTool('getent', ['passwd', key]).then(
+    (result) => (result.exitCode === 0 ? result.stdout : undefined),
+    () => undefined,
+  );
+  getentAnswers.set(key, { at: now, output });
+  return output;
 }
 
 /** Pure: the fields of the first passwd line for `key` (a uid or a name) that `accept` takes. */
