@@ -2,7 +2,8 @@
 // `fail` means a job on this node would fail or the node would drain; a `warn` means something an
 // admin should look at that does not stop jobs. Every non-ok check says what to do about it.
 
-import { PLUGSTACK_SNIPPET, prologRunsAtAllocation } from '../scheduler/slurm-conf.js';
+import { PLUGSTACK_SNIPPET } from '../scheduler/slurm-conf.js';
+import { checkPrologFlags } from './prolog-flags.js';
 import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
 import { MOM_EVENTS, RESOURCE } from '../scheduler/pbs-hooks.js';
@@ -210,11 +211,7 @@ function checkSlurm(facts: Facts): Check[] {
     else if (!file.mentionsStrata) checks.push(warn(name, `${key}=${file.path} does not look like strata's ${key.toLowerCase()}`, `make it run ${wanted.split('=')[1]} (or strata ${key.toLowerCase()})`));
     else checks.push(ok(name, `${key}=${file.path}`));
   }
-  checks.push(
-    prologRunsAtAllocation(slurm.settings.prologflags)
-      ? ok('slurm.prologflags', `PrologFlags=${slurm.settings.prologflags}`)
-      : fail('slurm.prologflags', `PrologFlags=${slurm.settings.prologflags ?? ''} lacks Alloc: the prolog would run only where a step lands`, 'add PrologFlags=Alloc to slurm.conf'),
-  );
+  checks.push(checkPrologFlags(slurm.settings.prologflags, slurm.version));
   checks.push(checkSpankPlugin(facts));
   return checks;
 }

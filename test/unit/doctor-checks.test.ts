@@ -98,6 +98,8 @@ const cases: Case[] = [
   ['Prolog not executable', (f) => (f.slurm!.prolog!.executable = false), 'slurm.prolog', 'fail', /chmod 755/],
   ['Prolog of someone else', (f) => (f.slurm!.prolog!.mentionsStrata = false), 'slurm.prolog', 'warn', /does not look like strata/],
   ['PrologFlags without Alloc', (f) => (f.slurm!.settings.prologflags = 'Serial'), 'slurm.prologflags', 'fail', /PrologFlags=Alloc/],
+  ['PrologFlags=RunInJob before Slurm 25.11.4 (the epilog may run as the job\'s user)', (f) => (f.slurm!.settings.prologflags = 'Contain,RunInJob'), 'slurm.prologflags', 'warn', /RunInJob.*Slurm 24\.11\.2.*runs as the job's user.*drains the node; fix: use PrologFlags=Alloc \(without RunInJob\) until .*25\.11\.4/],
+  ['PrologFlags=RunInJob with an unknown Slurm version', (f) => { f.slurm!.settings.prologflags = 'RunInJob'; f.slurm!.version = undefined; }, 'slurm.prologflags', 'warn', /version unknown/],
   ['no plugstack line', (f) => { delete f.slurm!.plugin; }, 'slurm.plugin', 'fail', /no strata\.so line/],
   ['plugin not ELF', (f) => (f.slurm!.pluginElf = { error: 'not an ELF file' }), 'slurm.plugin', 'fail', /not an ELF file.*make -C spank/],
   ['plugin without slurm_spank_init', (f) => (f.slurm!.pluginElf = { bits: 64, type: 3, machine: 62, exports: ['x'] }), 'slurm.plugin', 'fail', /slurm_spank_init/],
@@ -193,4 +195,17 @@ test('plugins after strata in plugstack.conf are found in load order, includes f
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('PrologFlags=RunInJob is fine from Slurm 25.11.4 on', () => {
+  for (const version of ['25.11.4', '25.11.10', '26.05.0']) {
+    const facts = healthy();
+    facts.slurm!.settings.prologflags = 'Alloc,RunInJob';
+    facts.slurm!.version = version;
+    expect(check(facts, 'slurm.prologflags').status).toBe('ok');
+  }
+  const facts = healthy();
+  facts.slurm!.settings.prologflags = 'RunInJob';
+  facts.slurm!.version = '25.11.3';
+  expect(check(facts, 'slurm.prologflags').status).toBe('warn');
 });
