@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { makeSite, SQUASHFS_LAYERS, type Site } from '../helpers/site.js';
 import { compareTrees, PER_JOB_PATHS } from '../helpers/tree-compare.js';
 
 let site: Site;
@@ -25,7 +25,8 @@ const small = (architecture: string, marker: string, variant?: string): ImageSpe
 
 beforeAll(() => {
   before = nodeState();
-  site = makeSite('import-archives');
+  // A squashfs site: the `--compression none` test sets erofs layers of one import apart from the site's own.
+  site = makeSite('import-archives', SQUASHFS_LAYERS);
   layout = join(site.root, 'layout');
   writeLayout(layout, [rich, gzipOnly(rich, 'rich-gzip')], [{ ref: 'multi', images: [small('amd64', 'amd64'), small('arm64', 'arm64', 'v8')] }]);
 });
