@@ -134,7 +134,7 @@ test('--flatten: one layer for the whole image, the same tree; above import.flat
   // A site that flattens above 2 layers: the 3-layer image is flattened without asking, and the
   // flattened layer already stored is reused.
   const config = join(site.root, 'flatten-above.yaml');
-  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}import:\n  flatten_above: 2\n`);
+  writeFileSync(config, readFileSync(site.configPath, 'utf8').replace(SQUASHFS_LAYERS, `${SQUASHFS_LAYERS}  flatten_above: 2\n`));
   const auto = await site.run(['import', `oci:${layout}:rich-gzip`, '--tag', 'rich:auto'], { env: { STRATA_CONFIG: config } });
   expect(auto.stderr).toMatch(/^imported rich:auto .*: flattened to 1 layer \(1 already stored\)/);
   expect(JSON.parse((await site.run(['inspect', 'rich:auto'])).stdout).layers).toEqual(inspect.layers);
