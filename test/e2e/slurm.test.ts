@@ -147,7 +147,10 @@ test('two jobs share a node and an image: one mount per layer, both run', async 
   for (const job of jobs) await waitForJob(job, ['RUNNING']);
   const layers = readdirSync(join(STORE, 'layers/sha256'));
   // The layers are erofs (the default), mounted on their files: one mount per layer file, none twice.
-  const sources = lines((await on('n1', ['findmnt', '-rn', '-o', 'TARGET,SOURCE'])).stdout).filter((line) => line.startsWith('/run/strata/l/')).map((line) => line.split(' ')[1]);
+  // (Slurm may show a job RUNNING while its prolog still runs: wait for the layers.)
+  const layerSources = async () => lines((await on('n1', ['findmnt', '-rn', '-o', 'TARGET,SOURCE'])).stdout).filter((line) => line.startsWith('/run/strata/l/')).map((line) => line.split(' ')[1]);
+  let sources = await layerSources();
+  for (let i = 0; i < 50 && sources.length === 0; i++) sources = await new Promise((r) => setTimeout(r, 200)).then(layerSources);
   expect(sources.length).toBeGreaterThan(0);
   expect(sources.length).toBe(new Set(sources).size);
   expect(sources.every((source) => layers.some((layer) => source === join(STORE, 'layers/sha256', layer)))).toBe(true);
