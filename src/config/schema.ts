@@ -337,7 +337,7 @@ export const SETTINGS: readonly Setting[] = [
     default: '3',
     min: '1',
     description: 'How many layers `strata import` downloads and converts at the same time.',
-    why: 'Each conversion runs tar2sqfs with its own compressor threads; a few in parallel hide download latency without oversubscribing a login node.',
+    why: "Each conversion runs strata's erofs writer, or tar2sqfs with its own compressor threads; a few in parallel hide download latency without oversubscribing a login node.",
   },
   {
     key: 'import.lustre_stripe_count',
@@ -353,7 +353,7 @@ export const SETTINGS: readonly Setting[] = [
     default: '64',
     min: '0',
     description: 'Images with more layers than this are imported as one layer (as with `--flatten`); 0 never flattens automatically.',
-    why: 'Every layer costs a loop device and a mount per node; past a few dozen layers a single layer starts jobs faster and loses little sharing.',
+    why: 'Every layer costs a mount per node (and a loop device, for squashfs); past a few dozen layers a single layer starts jobs faster and loses little sharing.',
   },
   {
     key: 'import.user_imports',
