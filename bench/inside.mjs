@@ -4,9 +4,9 @@
 // versus the same tree on local disk, as a ratio with met/missed against 1.2x.
 //
 // Layer files: the tree as one layer, built the way `strata import` builds layers (a tar on
-// tar2sqfs's stdin, strata's flags from src/store/import/squashfs.ts) with zstd (the default) / lz4hc / lz4 / gzip at
-// 128 KiB (tar2sqfs's and so strata's default) and 1 MiB blocks; uncompressed erofs as `strata
-// import` writes it with import.compression: none; and erofs by mkfs.erofs from the directory
+// tar2sqfs's stdin, strata's flags from src/store/import/squashfs.ts) with zstd / lz4hc / lz4 / gzip at
+// 128 KiB (tar2sqfs's and so strata's block size) and 1 MiB blocks; uncompressed erofs as `strata
+// import` writes it with import.compression: none (the default); and erofs by mkfs.erofs from the directory
 // (erofs-utils 1.5 in Debian 12 has no tar input) uncompressed / lz4 / lz4hc, mounted
 // backed by the file itself (Linux 6.12+) and, once, through a loop device. Each is mounted as strata
 // mounts a job (bench/floor.c issues the system calls): read-only autoclear loop device, the layer
@@ -64,7 +64,7 @@ const WORKLOADS = {
 // ---- layer files -------------------------------------------------------------------------------
 const KIB = 1024;
 const squashfs = (QUICK ? [['zstd', 128], ['lz4hc', 128]] : [['zstd', 128], ['zstd', 1024], ['lz4hc', 128], ['lz4', 128], ['lz4', 1024], ['gzip', 128], ['gzip', 1024]]).map(([compression, blockKib]) => ({
-  name: `squashfs ${compression} ${blockKib === 1024 ? '1 MiB' : `${blockKib} KiB`}${compression === 'zstd' && blockKib === 128 ? ' (default)' : ''}`,
+  name: `squashfs ${compression} ${blockKib === 1024 ? '1 MiB' : `${blockKib} KiB`}`,
   file: join(root, `layer-${compression}-${blockKib}.sqfs`),
   fstype: 'squashfs',
   // src/store/import/squashfs.ts's arguments (lz4hc: lz4 with its hc option), plus the block size.
@@ -88,11 +88,11 @@ const erofs = (QUICK ? [] : ['none', 'lz4', 'lz4hc']).map((compression) => ({
 // What `strata import` writes with import.compression: none (strata's own erofs writer, from the
 // tree's tar): the layer file taken from a scratch store.
 const strataErofs = [{
-  name: 'erofs none (strata, compression: none)',
+  name: 'erofs none (strata, compression: none) (default)',
   file: join(root, 'layer-strata.erofs'),
   fstype: 'erofs',
   build: (file) => {
-    const site = strataSite(root, { extra: 'import:\n  compression: none\n' });
+    const site = strataSite(root, { compression: 'none' });
     site.cli(['import', `dir:${tree}`, '--tag', 'inside:erofs']);
     sh(`mv ${site.store}/layers/sha256/*.erofs ${file} && rm -rf ${site.store}`);
   },

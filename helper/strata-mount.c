@@ -155,6 +155,22 @@ static int do_mount(char **f) {
   return 0;
 }
 
+/*
+ * erofs mounted from the file itself. A kernel without file-backed erofs (before Linux 6.12, or
+ * without EROFS_FS_BACKED_BY_FILE) answers ENOTBLK and the layer goes through a loop device. A
+ * test build (scripts/helper-build.mjs -DSTRATA_TEST_EROFS_ENOTBLK) answers so on any kernel, to
+ * test that fallback; a compile-time switch, so that the installed root helper has none.
+ */
+static int mount_erofs_file(const char *file, const char *target, unsigned long flags, const char *data) {
+#ifdef STRATA_TEST_EROFS_ENOTBLK
+  (void)file, (void)target, (void)flags, (void)data;
+  errno = ENOTBLK;
+  return -1;
+#else
+  return mount(file, target, "erofs", flags, data);
+#endif
+}
+
 static int do_loop(char **f) {
   /* One open is the only access to the (shared) filesystem holding the file: its canonical path
    * comes from /proc, not from a realpath() walk that would stat every component on the store. */
@@ -178,7 +194,7 @@ static int do_loop(char **f) {
      * and mountinfo names the file (what gc and `node status` go by; so the canonical path, not
      * /proc/self/fd/N: the store is written by its owner only, whose files root mounts anyway).
      * A kernel without it answers ENOTBLK: attach a loop below. */
-    int rc = mount(file, f[2], "erofs", flags, opt(f[5]));
+    int rc = mount_erofs_file(file, f[2], flags, opt(f[5]));
     int err = errno;
     if (rc == 0 || err != ENOTBLK) {
       close(file_fd);

@@ -5,6 +5,7 @@
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { CFLAGS, compileMountHelper } from './helper-build.mjs';
 
 const entries = { 'bin/strata': 'src/bin-strata.ts', 'prolog/slurm': 'prolog/slurm.ts', 'epilog/slurm': 'epilog/slurm.ts',
   'prolog/pbs': 'prolog/pbs.ts', 'epilog/pbs': 'epilog/pbs.ts',
@@ -29,11 +30,10 @@ for (const name of Object.keys(entries)) chmodSync(`${staging}/${name}.js`, 0o75
 // The mount executor (helper/*.c). Without it (no C compiler) jobs cannot get a container: binds
 // into a rootfs are made only through it (src/host/job-mounts.ts).
 mkdirSync(`${staging}/helper`);
-const CFLAGS = ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-fstack-protector-strong'];
-const helper = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-mount`, 'helper/strata-mount.c', 'helper/loops.c', 'helper/untrusted.c', 'helper/job-mounts.c', 'helper/device-ops.c', 'helper/image-files.c', 'helper/remap.c', 'helper/identity.c'], { stdio: 'inherit' });
+const mountHelperBuilt = compileMountHelper(`${staging}/helper/strata-mount`);
 // The reader of a job's writable layer for --container-save (helper/upper-walk.c).
 const walker = spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-upper-walk`, 'helper/upper-walk.c'], { stdio: 'inherit' });
-const helperBuilt = helper.status === 0 && walker.status === 0;
+const helperBuilt = mountHelperBuilt && walker.status === 0;
 // The node agent's socket owner (front/strata-agent-gate.c): without it there is no agent, and the
 // front-ends run Node for every container job, as before.
 spawnSync('cc', [...CFLAGS, '-o', `${staging}/helper/strata-agent-gate`, 'front/strata-agent-gate.c'], { stdio: 'inherit' });

@@ -7,6 +7,9 @@
 //   STRATA_TEST_LFS                              a stand-in for lfs(1) (no Lustre client here)
 //   STRATA_MOUNT_HELPER                          `none`: as if the mount helper were not built;
 //                                                a path: that helper instead of the built one
+// The mount helper (root's, started with an empty environment) reads none: its one test switch is
+// compile-time, in a test build named by STRATA_MOUNT_HELPER (-DSTRATA_TEST_EROFS_ENOTBLK: erofs is
+// refused from a file as before Linux 6.12; scripts/helper-build.mjs).
 
 import { currentEnv } from './host/job-context.js';
 

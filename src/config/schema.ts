@@ -327,9 +327,9 @@ export const SETTINGS: readonly Setting[] = [
     key: 'import.compression',
     type: 'enum',
     allowed: COMPRESSIONS,
-    default: 'zstd',
-    description: 'Compression of the squashfs layer files written by `strata import`; `none` writes uncompressed erofs layers instead (mounted backed by their file).',
-    why: "Measured (docs/performance.md, cold start-up inside the container against local disk, quiet machine): zstd makes the smallest layer files (187 MiB for a 588 MiB MPI image; lz4hc 242, lz4 291, uncompressed erofs 590) and every tool reads them; lz4hc (lz4 compressed harder) starts library-heavy programs fastest of the compressed formats (numpy 1.17-1.47x, an MPI hello 1.07-1.10x, against zstd's 1.43-1.71x and 1.17-1.20x, in three runs), since each page fault decompresses a block and lz4 decompresses several times faster, but squashfs-tools' unsquashfs 4.5 refuses tar2sqfs's lz4 files (the kernel, squashfuse and squashfs-tools-ng read them); `none` (uncompressed erofs) starts as fast as local disk at ~3x the size.",
+    default: 'none',
+    description: 'Layer format written by `strata import`: `none` writes uncompressed erofs layers (mounted backed by their file, Linux 6.12+, else through a loop device); `zstd`, `lz4hc`, `lz4`, `gzip`, `xz` write squashfs layers compressed so.',
+    why: "Measured (docs/performance.md, cold start-up inside the container against the same tree on local disk): only uncompressed erofs starts library-heavy programs as fast as local disk (`import numpy` 1.04-1.12x, an MPI hello 0.99-1.04x), while the compressed formats pay a block decompression per page fault (squashfs zstd 1.71x / 1.20x; lz4hc, lz4 and compressed erofs 1.35-1.48x for numpy in the same run, lz4hc 1.17-1.21x in shorter ones; gzip slower still) and even uncompressed squashfs through a loop device is 1.44x; it is also written ~5x faster (6 s against 34 s for a 588 MiB image). Its cost is store size: ~3.1x zstd's (590 MiB against 187; lz4hc 242, lz4 291). Choose `zstd` where store space matters more than start-up, or where node kernels lack erofs (RHEL 8; `strata doctor` checks); `lz4hc` is the fastest-starting compressed format, but squashfs-tools' unsquashfs 4.5 refuses tar2sqfs's lz4 files.",
   },
   {
     key: 'import.parallel_layers',
@@ -337,7 +337,7 @@ export const SETTINGS: readonly Setting[] = [
     default: '3',
     min: '1',
     description: 'How many layers `strata import` downloads and converts at the same time.',
-    why: 'Each conversion runs tar2sqfs with its own compressor threads; a few in parallel hide download latency without oversubscribing a login node.',
+    why: "Each conversion runs strata's erofs writer, or tar2sqfs with its own compressor threads; a few in parallel hide download latency without oversubscribing a login node.",
   },
   {
     key: 'import.lustre_stripe_count',
@@ -352,8 +352,8 @@ export const SETTINGS: readonly Setting[] = [
     type: 'integer',
     default: '64',
     min: '0',
-    description: 'Images with more layers than this are imported as one squashfs layer (as with `--flatten`); 0 never flattens automatically.',
-    why: 'Every layer costs a loop device and a mount per node; past a few dozen layers a single layer starts jobs faster and loses little sharing.',
+    description: 'Images with more layers than this are imported as one layer (as with `--flatten`); 0 never flattens automatically.',
+    why: 'Every layer costs a mount per node (and a loop device, for squashfs); past a few dozen layers a single layer starts jobs faster and loses little sharing.',
   },
   {
     key: 'import.user_imports',

@@ -8,6 +8,7 @@ import { BUILTIN_ORIGIN, DEFAULT_CONFIG_PATH } from '../config/schema.js';
 import { formatSize } from '../config/validate.js';
 import { MOM_EVENTS, RESOURCE } from '../scheduler/pbs-hooks.js';
 import { checkDevices } from './cdi-checks.js';
+import { checkErofs, checkSquashfs } from './layer-format-checks.js';
 import { fail, ok, warn, type Check } from './check.js';
 import { isStrataPlugin, type Facts, type FileFacts, type FsFacts, type PbsFacts } from './facts.js';
 
@@ -81,19 +82,6 @@ export function checkConfig({ config }: Facts): Check {
 export function checkLoopDriver({ kernel }: Facts): Check {
   if (kernel.loopControl || kernel.modules.includes('loop')) return ok('kernel.loop', 'loop device driver present');
   return fail('kernel.loop', 'no loop device driver (/dev/loop-control missing, no loop module)', 'run `modprobe loop` (and add loop to /etc/modules-load.d/)');
-}
-
-export function checkSquashfs({ kernel }: Facts): Check {
-  if (kernel.filesystems.includes('squashfs')) return ok('kernel.squashfs', 'squashfs loaded');
-  if (kernel.modules.includes('squashfs')) return ok('kernel.squashfs', 'squashfs module available (loaded on first mount)');
-  return fail('kernel.squashfs', 'the kernel has no squashfs', 'run `modprobe squashfs`, or use a kernel built with CONFIG_SQUASHFS and CONFIG_SQUASHFS_ZSTD');
-}
-
-/** erofs is needed only for images imported with import.compression: none: a warning, not a failure. */
-export function checkErofs({ kernel }: Facts): Check {
-  if (kernel.filesystems.includes('erofs')) return ok('kernel.erofs', 'erofs loaded (for images imported with import.compression: none)');
-  if (kernel.modules.includes('erofs')) return ok('kernel.erofs', 'erofs module available (loaded on first mount; for images imported with import.compression: none)');
-  return warn('kernel.erofs', 'the kernel has no erofs: images imported with import.compression: none cannot start on this node', 'run `modprobe erofs`, or use a kernel built with CONFIG_EROFS_FS (and CONFIG_EROFS_FS_BACKED_BY_FILE, Linux 6.12+, to need no loop device)');
 }
 
 export function checkOverlay({ kernel }: Facts): Check {

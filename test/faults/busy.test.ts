@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { eventually, expectCleanNode, expectNextJobWorks, nodeStatus, useThreeLayerSite } from '../helpers/faults.js';
 import { jobsOn } from '../helpers/jobs.js';
 import { loopsFor } from '../helpers/node-state.js';
+import { SQUASHFS_LAYERS } from '../helpers/site.js';
 
-const fx = useThreeLayerSite('busy');
+// The held loop devices are what status reports: squashfs layers (erofs ones are mounted from their files).
+const fx = useThreeLayerSite('busy', SQUASHFS_LAYERS);
 
 
 test('a process with its cwd in the rootfs: epilog detaches lazily, status reports the held loops, all goes when it exits', async () => {

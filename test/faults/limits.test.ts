@@ -10,7 +10,7 @@ import { expectCleanNode, expectNextJobWorks } from '../helpers/faults.js';
 import { jobsOn } from '../helpers/jobs.js';
 import { importSmallImage, importThreeLayerImage } from '../helpers/images.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { makeSite, SQUASHFS_LAYERS, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
@@ -29,7 +29,8 @@ function expectNodeFault(result: { code: number | null; stderr: string }, patter
 
 beforeAll(async () => {
   before = nodeState();
-  site = makeSite('limits', `upper:\n  backing: disk\n  disk_path: ${DISK}\n`);
+  // Loop devices run out only on the loop-device path: squashfs layers.
+  site = makeSite('limits', `upper:\n  backing: disk\n  disk_path: ${DISK}\n${SQUASHFS_LAYERS}`);
   // The runtime dir on its own small tmpfs, so that it can be filled.
   mountTmpfs(site.runtime, '4M');
   await importThreeLayerImage(site);

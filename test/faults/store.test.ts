@@ -11,7 +11,7 @@ import { eventually, expectCleanNode, expectNextJobWorks } from '../helpers/faul
 import { importThreeLayerImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { makeSite, SQUASHFS_LAYERS, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
@@ -34,7 +34,8 @@ function expectNodeFault(result: { code: number | null; stderr: string }, patter
 
 beforeAll(async () => {
   before = nodeState();
-  site = makeSite('store-faults');
+  // Written for layers held by their loop devices while the store fails: squashfs layers.
+  site = makeSite('store-faults', SQUASHFS_LAYERS);
   image = join(site.root, 'store.img');
   sh('/usr/bin/truncate', ['-s', '64M', image]);
   sh('/usr/sbin/mkfs.ext4', ['-q', '-F', image]);

@@ -12,13 +12,14 @@ import { makeSite, type Site } from './site.js';
 
 /**
  * A site of the test file's own with the three-layer image (three:1), made before its tests and
- * removed after them; `before` is the node as it was before any of them.
+ * removed after them; `before` is the node as it was before any of them. `extraConfig` is added to
+ * the site's configuration.
  */
-export function useThreeLayerSite(name: string): { site: Site; before: NodeState } {
+export function useThreeLayerSite(name: string, extraConfig = ''): { site: Site; before: NodeState } {
   const fixture = {} as { site: Site; before: NodeState };
   beforeAll(async () => {
     fixture.before = nodeState();
-    fixture.site = makeSite(name);
+    fixture.site = makeSite(name, extraConfig);
     await importThreeLayerImage(fixture.site);
   }, 120_000);
   afterAll(() => fixture.site?.remove());

@@ -31,3 +31,8 @@ export function expectNodeStateUnchanged(before: NodeState): void {
 export function loopsFor(dir: string): string[] {
   return execFileSync('/usr/sbin/losetup', ['-a'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes(dir));
 }
+
+/** Mounts at a node's layer mount points (`<runtime>/l/*`): one per layer in use, whatever its format. */
+export function layerMountsOf(runtime: string): string[] {
+  return execFileSync('/usr/bin/findmnt', ['-rn', '-o', 'TARGET,SOURCE,FSTYPE'], { encoding: 'utf8' }).split('\n').filter((line) => line.startsWith(`${runtime}/l/`));
+}

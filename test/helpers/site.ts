@@ -27,6 +27,13 @@ export interface RunOutput {
   stderr: string;
 }
 
+/**
+ * Site configuration for tests about squashfs layers and the loop devices they are mounted
+ * through: the default layer format is uncompressed erofs, mounted from its file without a loop
+ * device (import.compression: none), so such tests ask for zstd squashfs, which stays supported.
+ */
+export const SQUASHFS_LAYERS = 'import:\n  compression: zstd\n';
+
 export function makeSite(name: string, extraConfig = ''): Site {
   const root = mkdtempSync(join(tmpdir(), `strata-${name}-`));
   // Like /run and a shared filesystem: other users may traverse it (job users' mount sources are

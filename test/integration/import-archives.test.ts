@@ -7,7 +7,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { busyboxLayer, gzipOnly, layerTar, richImage, writeLayout, type ImageSpec } from '../helpers/oci.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { makeSite, SQUASHFS_LAYERS, type Site } from '../helpers/site.js';
 import { compareTrees, PER_JOB_PATHS } from '../helpers/tree-compare.js';
 
 let site: Site;
@@ -25,7 +25,8 @@ const small = (architecture: string, marker: string, variant?: string): ImageSpe
 
 beforeAll(() => {
   before = nodeState();
-  site = makeSite('import-archives');
+  // A squashfs site: the `--compression none` test sets erofs layers of one import apart from the site's own.
+  site = makeSite('import-archives', SQUASHFS_LAYERS);
   layout = join(site.root, 'layout');
   writeLayout(layout, [rich, gzipOnly(rich, 'rich-gzip')], [{ ref: 'multi', images: [small('amd64', 'amd64'), small('arm64', 'arm64', 'v8')] }]);
 });
@@ -133,7 +134,7 @@ test('--flatten: one layer for the whole image, the same tree; above import.flat
   // A site that flattens above 2 layers: the 3-layer image is flattened without asking, and the
   // flattened layer already stored is reused.
   const config = join(site.root, 'flatten-above.yaml');
-  writeFileSync(config, `${readFileSync(site.configPath, 'utf8')}import:\n  flatten_above: 2\n`);
+  writeFileSync(config, readFileSync(site.configPath, 'utf8').replace(SQUASHFS_LAYERS, `${SQUASHFS_LAYERS}  flatten_above: 2\n`));
   const auto = await site.run(['import', `oci:${layout}:rich-gzip`, '--tag', 'rich:auto'], { env: { STRATA_CONFIG: config } });
   expect(auto.stderr).toMatch(/^imported rich:auto .*: flattened to 1 layer \(1 already stored\)/);
   expect(JSON.parse((await site.run(['inspect', 'rich:auto'])).stdout).layers).toEqual(inspect.layers);

@@ -13,7 +13,7 @@ import { busyboxLayer, writeLayout, type LayerCompression } from '../helpers/oci
 import { writeHugeTarZst, type HugeSizeForm } from '../helpers/huge-tar.js';
 import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, type Site } from '../helpers/site.js';
+import { makeSite, SQUASHFS_LAYERS, type Site } from '../helpers/site.js';
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;
@@ -22,7 +22,8 @@ let site: Site;
 let before: NodeState;
 beforeAll(() => {
   before = nodeState();
-  site = makeSite('import-large');
+  // Written for tar2sqfs (its sparse blocks, its 128 KiB block boundaries): squashfs layers.
+  site = makeSite('import-large', SQUASHFS_LAYERS);
 });
 afterAll(() => {
   expectNodeStateUnchanged(before);

@@ -1,5 +1,5 @@
 // The resident node agent (`strata node agent`, src/runtime/agent) with the real Slurm front-ends
-// (dist/prolog/slurm, dist/epilog/slurm) on real loop devices and overlays: a job served by the
+// (dist/prolog/slurm, dist/epilog/slurm) on real layer mounts and overlays: a job served by the
 // agent ends up exactly as one run by its own Node process; a dead, absent or outdated agent
 // costs nothing but the fallback; only root may talk to it. Root, under the mount lock.
 
@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importThreeLayerImage } from '../helpers/images.js';
-import { expectNodeStateUnchanged, loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
+import { expectNodeStateUnchanged, layerMountsOf, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, REPO, type Site } from '../helpers/site.js';
 
 let site: Site;
@@ -80,9 +80,9 @@ function jobSnapshot(job: string) {
 async function lifecycle(job: string, extra: Record<string, string>) {
   const prolog = await front('prolog', slurmEnv(job, extra));
   const afterProlog = jobSnapshot(job);
-  const loops = loopsFor(site.store).length;
+  const layerMounts = layerMountsOf(site.runtime).length;
   const epilog = await front('epilog', slurmEnv(job));
-  return { prolog, afterProlog, loops, epilog, afterEpilog: jobSnapshot(job) };
+  return { prolog, afterProlog, layerMounts, epilog, afterEpilog: jobSnapshot(job) };
 }
 
 beforeAll(async () => {
@@ -121,17 +121,17 @@ test('a job through the agent ends up exactly as through its own Node process: r
   }
 }, 120_000);
 
-test('8+ concurrent jobs through the agent: all ready, one loop device per layer, nothing left', async () => {
+test('8+ concurrent jobs through the agent: all ready, one mount per layer, nothing left', async () => {
   await startAgent();
   const jobs = Array.from({ length: 10 }, (_, i) => `c${i}`);
   const prologs = await Promise.all(jobs.map((job) => front('prolog', slurmEnv(job, { SPANK_STRATA_IMAGE: 'three:1' }))));
   expect(prologs).toEqual(jobs.map(() => ({ code: 0, stdout: '', stderr: '' })));
   for (const job of jobs) expect(jobSnapshot(job)).toMatchObject({ inside: 'keep.txt\nnew\ntop\n', entry: { jobId: job } });
-  expect(loopsFor(site.store)).toHaveLength(3);
+  expect(layerMountsOf(site.runtime)).toHaveLength(3);
   const epilogs = await Promise.all(jobs.map((job) => front('epilog', slurmEnv(job))));
   expect(epilogs.map((ran) => ran.code)).toEqual(jobs.map(() => 0));
   for (const job of jobs) expect(results(job)).toEqual([{ phase: 'prolog', result: 'ready', via: 'agent' }, { phase: 'epilog', result: 'ok', via: 'agent' }]);
-  expect(loopsFor(site.store)).toHaveLength(0);
+  expect(layerMountsOf(site.runtime)).toHaveLength(0);
   expect(readdirSync(join(site.runtime, 'jobs'))).toEqual([]);
   expect(agent!.child.exitCode).toBeNull();
 }, 120_000);
@@ -149,7 +149,7 @@ test('the agent killed (SIGKILL) in the middle of a prolog: the front-end runs t
   expect(existsSync(socket())).toBe(true);
   expect((await front('epilog', slurmEnv('k1'))).code).toBe(0);
   expect(jobSnapshot('k1')).toEqual({ exists: false });
-  expect(loopsFor(site.store)).toHaveLength(0);
+  expect(layerMountsOf(site.runtime)).toHaveLength(0);
 }, 120_000);
 
 test('only root may talk to the agent: others cannot reach the socket, and a non-root peer is refused by its credentials', async () => {

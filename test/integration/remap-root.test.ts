@@ -1,4 +1,4 @@
-// --container-remap-root on real loop devices and overlays: the job's overlay stacks idmapped
+// --container-remap-root on real layer mounts and overlays: the job's overlay stacks idmapped
 // clones of the layer mounts, so the image's root-owned files are the job user's on the host and
 // root's in the task's user namespace (0 → the user): such a process can change /usr and /etc in
 // the writable layer, and what it writes belongs to the user on the host. Jobs without it keep the
@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { importSmallImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
-import { expectNodeStateUnchanged, loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
+import { expectNodeStateUnchanged, layerMountsOf, nodeState, type NodeState } from '../helpers/node-state.js';
 import { makeSite, type Site } from '../helpers/site.js';
 
 const USER = 1000;
@@ -59,10 +59,10 @@ test('a remapped root changes /usr and /etc in the writable layer; the files are
   // apt keeps to root instead of dropping to _apt, which a one-uid namespace cannot become.
   expect(readFileSync(join(upper, 'etc/apt/apt.conf.d/99strata-remap-root'), 'utf8')).toBe('APT::Sandbox::User "root";\n');
   expect(owner(join(upper, 'etc/apt/apt.conf.d/99strata-remap-root'))).toBe(`${USER}:${USER}`);
-  // The overlay stacks the job's own idmapped clones; the loop devices stay one per layer file.
+  // The overlay stacks the job's own idmapped clones; the layer mounts stay one per layer file.
   expect(overlayLine('1')).toContain(`upperdir=${upper}`);
   expect(idmappedMounts()).toHaveLength(1);
-  expect(loopsFor(site.store)).toHaveLength(1);
+  expect(layerMountsOf(site.runtime)).toHaveLength(1);
   expect((await epilog('1')).code).toBe(0);
   expect((await epilog('1')).code).toBe(0);
 });
@@ -76,13 +76,13 @@ test('without remap-root nothing changes: the image\'s files stay root\'s, no id
   expect(asRemappedRoot('2', 'echo x > /usr/bin/tool').status).not.toBe(0);
 });
 
-test('a remap job and a plain job on one image share the layer\'s loop device; each epilog leaves the other intact', async () => {
+test('a remap job and a plain job on one image share the layer\'s mount; each epilog leaves the other intact', async () => {
   expect((await prolog('3', 'apt:1', ['--remap-root'])).code).toBe(0);
   expect((await prolog('4', 'apt:1')).code).toBe(0);
-  expect(loopsFor(site.store)).toHaveLength(1);
+  expect(layerMountsOf(site.runtime)).toHaveLength(1);
   expect((await epilog('3')).code).toBe(0);
   expect(owner(join(rootfs('4'), 'usr/bin/tool'))).toBe('0:0');
   expect(readFileSync(join(rootfs('4'), 'usr/bin/tool'), 'utf8')).toBe('tool 1\n');
   expect((await epilog('4')).code).toBe(0);
-  expect(loopsFor(site.store)).toHaveLength(0);
+  expect(layerMountsOf(site.runtime)).toHaveLength(0);
 });

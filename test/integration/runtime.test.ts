@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { importSmallImage, importThreeLayerImage } from '../helpers/images.js';
 import { jobsOn } from '../helpers/jobs.js';
 import { expectNodeStateUnchanged, loopsFor, nodeState, type NodeState } from '../helpers/node-state.js';
-import { makeSite, STRATA, type Site } from '../helpers/site.js';
+import { makeSite, SQUASHFS_LAYERS, STRATA, type Site } from '../helpers/site.js';
 
 let site: Site;
 let before: NodeState;
@@ -15,7 +15,8 @@ const { jobDir, rootfs, inJob, prolog, epilog, epilogAll } = jobsOn(() => site);
 
 beforeAll(async () => {
   before = nodeState();
-  site = makeSite('runtime');
+  // The loop-device path (one read-only loop device per layer file, shared by jobs): squashfs layers.
+  site = makeSite('runtime', SQUASHFS_LAYERS);
   await importThreeLayerImage(site);
   await importSmallImage(site, 'small:1');
 }, 120_000);

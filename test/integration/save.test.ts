@@ -148,6 +148,30 @@ test('~/NAME:TAG publishes the job\'s image plus its layer in the user\'s namesp
   expect(asUser('s4', 'cat /app-marker /etc/top-marker').stdout).toBe('installed\ntop\n');
 }, 120_000);
 
+test('with the default layer format (uncompressed erofs) a saved file is still a zstd squashfs unsquashfs reads, and ~/NAME:TAG stores its layer as erofs', async () => {
+  // The same site, as if it had turned to the default since the image was imported (its layers stay lz4hc squashfs).
+  const config = join(site.root, 'strata-erofs.yaml');
+  writeFileSync(config, readFileSync(site.configPath, 'utf8').replace('compression: lz4hc', 'compression: none'));
+  const env = { STRATA_CONFIG: config };
+  const start = (job: string, save: string) => site.run(['prolog', '--job', job, '--uid', String(user.uid), '--gid', String(user.gid), '--image', 'three:1', '--job-workdir', out, '--save', save], { env });
+  expect((await start('e1', `${out}/erofs-site.sqsh`)).code).toBe(0);
+  expect(asUser('e1', 'mkdir -p /app/bin && echo tool > /app/bin/tool').status).toBe(0);
+  expect((await epilog('e1', env)).code).toBe(0);
+  const saved = join(out, 'erofs-site.sqsh');
+  expect(execFileSync('/usr/bin/unsquashfs', ['-s', saved], { encoding: 'utf8' })).toMatch(/^Compression zstd$/m);
+  expect(execFileSync('/usr/bin/unsquashfs', ['-l', '-d', 'R', saved], { encoding: 'utf8' })).toContain('R/app/bin/tool');
+
+  expect((await start('e2', '~/erofs-site:1')).code).toBe(0);
+  expect(asUser('e2', 'echo installed > /app-marker').status).toBe(0);
+  expect((await epilog('e2', env)).code).toBe(0);
+  const inspect = JSON.parse((await site.run(['inspect', `~${USER}/erofs-site:1`], { env })).stdout);
+  expect(inspect.layers.map((layer: { format: string }) => layer.format)).toEqual(['squashfs', 'squashfs', 'squashfs', 'erofs']);
+  // A job of it stacks the squashfs layers and the erofs one.
+  expect((await site.run(['prolog', '--job', 'e3', '--uid', String(user.uid), '--gid', String(user.gid), '--image', `~${USER}/erofs-site:1`], { env })).code).toBe(0);
+  expect(asUser('e3', 'cat /app-marker /etc/top-marker').stdout).toBe('installed\ntop\n');
+  expect((await epilog('e3', env)).code).toBe(0);
+}, 120_000);
+
 test('a layer the user cannot read fails the save with a line in the job\'s output, never the epilog', async () => {
   expect((await prolog('s5', 'three:1', ['--save', `${out}/never.sqsh`])).code).toBe(0);
   // A root-only file in the job's layer (the user could not have read it either).

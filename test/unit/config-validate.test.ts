@@ -62,7 +62,7 @@ describe('defaults', () => {
     slurmClient: { enabled: true, path: 'first', binDirs: ['/usr/local/bin', '/usr/bin'], libraryDirs: [] },
     log: { file: '/var/log/strata/strata.log', level: 'info', syslog: false },
     metrics: { textfile: '' },
-    import: { compression: 'zstd', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0, onDemand: false, recheckTags: 'never' },
+    import: { compression: 'none', parallelLayers: 3, lustreStripeCount: 0, flattenAbove: 64, userImports: false, userQuota: 0, onDemand: false, recheckTags: 'never' },
     devices: { specDirs: ['/etc/cdi', '/var/run/cdi'], defaultRequests: [], autoAll: false, allowUnknownHooks: false },
   };
 

@@ -11,6 +11,7 @@ import { emptySummary, ociHeaders, ociLayerTar, SaveReadError } from '../../src/
 import { parseSaveTarget } from '../../src/runtime/save/target.js';
 import { parseRecordLine, readUpperRecords } from '../../src/runtime/save/upper-records.js';
 import { toOverlayTar } from '../../src/tar/overlay-convert.js';
+import { portableCompression } from '../../src/store/import/squashfs.js';
 
 const hex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
 
@@ -139,4 +140,8 @@ describe('save targets', () => {
   test('a relative path needs the job\'s working directory', () => {
     expect(() => parseSaveTarget('a.sqsh', { home: '/home/alice' })).toThrow(/no working directory/);
   });
+});
+
+test('a saved file is a squashfs unsquashfs reads: zstd when the store is erofs (none, the default) or lz4, else the store\'s compression', () => {
+  expect((['none', 'lz4', 'lz4hc', 'zstd', 'gzip', 'xz'] as const).map(portableCompression)).toEqual(['zstd', 'zstd', 'zstd', 'zstd', 'gzip', 'xz']);
 });

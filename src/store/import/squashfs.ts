@@ -1,5 +1,6 @@
 // The squashfs layer format: the overlay tar on the stdin of tar2sqfs (squashfs-tools-ng), which
-// writes the layer file. The default format; its compressions are compared in docs/performance.md.
+// writes the layer file. The format of every compression but `none` (erofs, the default); the
+// compressions are compared in docs/performance.md.
 
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
