@@ -15,7 +15,7 @@ import { bindError } from './bind-errors.js';
 import { faultPoint, killIfFault } from '../../test-switches.js';
 import { writeJobFiles } from './identity.js';
 import { startIdentityLookup, type IdentityLookup } from '../../host/nss.js';
-import { checkOverlay, mountRootfs } from '../layers/stack.js';
+import { checkOverlay, mountRootfs, siteLayerFormatError } from '../layers/stack.js';
 import { RuntimePaths } from '../paths.js';
 import type { EntryConfig, Plan, Step } from './plan.js';
 import type { DeviceStep } from './devices-plan.js';
@@ -153,7 +153,9 @@ function carryOut(step: Step, ops: NodeOps, context: ApplyContext, runtime: Runt
     case 'mkdir':
       return ops.makeDir(step);
     case 'rootfs':
-      return ops.mountRootfs(step, runtime.lockFile, context.timings);
+      return ops.mountRootfs(step, runtime.lockFile, context.timings).catch((error: unknown) => {
+        throw siteLayerFormatError(error, context.config.import.compression);
+      });
     case 'bind':
       // Strata's own files are opened as root, and come from the runtime dir that others may not.
       return step.trusted ? ops.bind(step, 0, 0, '', job.tmp) : ops.bind(step, context.uid, context.gid, runtime.runtimeDir, job.tmp, groups);

@@ -3,12 +3,12 @@
 
 import { lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { firstLine, nodeError, userError } from '../../errors.js';
+import { firstLine, nodeError, StrataError, userError } from '../../errors.js';
 import { blockDeviceName, listLoopDevices, loopBackingFileOfDevice } from '../../host/loop.js';
 import { isMounted, mountsUnder, readMountinfo, type MountEntry, lowerIdsOf } from '../../host/mountinfo.js';
 import { tryMount, tryMountImage, unmountAll } from '../../host/mounts.js';
 import { idmappedClone } from '../../host/job-mounts.js';
-import type { LayerCachePolicy } from '../../config/types.js';
+import type { Compression, LayerCachePolicy } from '../../config/types.js';
 import { simulatedLoopShortage } from '../../test-switches.js';
 import { checkLayerFile, probeLayerRead } from './file.js';
 import type { RuntimePaths } from '../paths.js';
@@ -174,6 +174,20 @@ export function layersInUse(table: MountEntry[], jobsDir: string): Set<string> {
   return ids;
 }
 
+
+/**
+ * A kernel without erofs on a site whose imports write erofs (`import.compression: none`, the
+ * default): then the node cannot start nearly any image, and failing job after job would make it
+ * a black hole. The node's error instead: Slurm drains it with the fix and requeues the job.
+ * (Where erofs is a user's own choice, the job's error stays, and the node serves everyone else.)
+ */
+export function siteLayerFormatError(error: unknown, compression: Compression): unknown {
+  if (!(error instanceof StrataError) || error.code !== 'E_NO_EROFS' || compression !== 'none') return error;
+  return nodeError('E_NO_EROFS', "this node's kernel cannot mount erofs, the layer format this site's imports write (import.compression: none)", {
+    hint: 'load it (modprobe erofs) or boot a kernel with CONFIG_EROFS_FS, then resume the node; `strata doctor` checks it',
+    detail: error.detail,
+  });
+}
 
 /** Why a layer did not mount, as the job's error or the node's. Exported for its tests. */
 export function layerMountError(layer: Pick<RootfsStep['layers'][number], 'file' | 'digest' | 'erofs'>, stderr: string) {
