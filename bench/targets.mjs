@@ -13,14 +13,21 @@
 // Both sides are started the same way (spawnSync, or floor's fork+execve timer), so start-up
 // overheads of the harness cancel in the ratios.
 //
-//   node bench/targets.mjs [--quick] [--runs N]
+//   node bench/targets.mjs [--quick] [--runs N] [--format squashfs|erofs]
+//
+// --format: the layer files' format: zstd squashfs through loop devices (the default here: the
+// costlier path, with the loop calls in the floor too), or erofs as `strata import` writes it by
+// default (import.compression: none), mounted on its file (the floor mounts the same files so).
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { JOB_USER, QUICK, option, repo, dist, scratch, strataSite, makeContent, layerTars, importLayers, withMountLock, mountNodeRun, nodeRun, startAgent, stopAgent, warmAgent, AGENT_WARM_UP_JOBS, timed, stats, table, fmt } from './lib.mjs';
 
-const RUNS = Number(option('--runs', QUICK ? 3 : 7));
+// 15 runs: the floor's median over 7 still moved by ±0.8 ms between runs (6.4-8.1 ms warm), enough to move a ratio by 0.15.
+const RUNS = Number(option('--runs', QUICK ? 3 : 15));
+const FORMAT = option('--format', 'squashfs');
+if (!['squashfs', 'erofs'].includes(FORMAT)) throw new Error(`--format ${FORMAT}: squashfs or erofs`);
 const LAYERS = [1, 5, 10, 40];
 const CONCURRENT = 16;
 // Layers of each of the 16 different images (--quick: fewer, to import 32 layers instead of 80).
@@ -29,7 +36,7 @@ const TRUE_RUNS = QUICK ? 200 : 500;
 // Bursts of 16 concurrent prologs per cell (medians).
 const CONCURRENT_RUNS = QUICK ? 3 : 5;
 const root = scratch('targets');
-const site = strataSite(root);
+const site = strataSite(root, { compression: FORMAT === 'erofs' ? 'none' : 'zstd' });
 const floorBin = join(root, 'floor');
 execFileSync('cc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-o', floorBin, join(repo, 'bench/floor.c')], { stdio: 'inherit' });
 if (!existsSync(dist('prolog/slurm'))) throw new Error('dist/prolog/slurm is not built: run npm run build (needs a C compiler)');
@@ -59,7 +66,7 @@ function floorOps(ref, job, tag = '') {
   const upper = plan.steps.find((step) => step.op === 'upper-tmpfs');
   const binds = plan.steps.filter((step) => step.op === 'bind' && (!step.optional || existsSync(step.source)));
   const target = (bind) => join(plan.rootfs, bind.target);
-  const layers = rootfs.layers.map((layer) => ['loop', layer.file, layer.mountPoint]);
+  const layers = rootfs.layers.map((layer) => (layer.erofs ? ['filefs', layer.file, layer.mountPoint, 'erofs'] : ['loop', layer.file, layer.mountPoint]));
   // The job's environment (environment.ts): its /tmp tmpfs, and the files strata writes (passwd,
   // group, hostname), created empty here, that the binds then put into the rootfs.
   const tmp = plan.steps.find((step) => step.op === 'tmp-tmpfs');
@@ -181,6 +188,7 @@ const startAll = (argvs, envs) =>
       });
     });
   });
+/** What holds the layer files under `prefix`: loop devices (squashfs), or erofs mounts on the files themselves. */
 const loopsOn = (prefix) =>
   readdirSync('/sys/block').filter((name) => {
     try {
@@ -188,7 +196,8 @@ const loopsOn = (prefix) =>
     } catch {
       return false;
     }
-  }).length;
+  }).length +
+  readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((line) => / - erofs /.test(line) && line.split(' - ')[1].split(' ')[1].startsWith(prefix)).length;
 async function concurrency(kind, agentPid) {
   const refs = Array.from({ length: CONCURRENT }, (_, i) => (kind === 'one image' ? images[5] : spread[i]));
   const layerFilesUsed = new Set(refs.flatMap((ref) => planOf(ref).steps.find((step) => step.op === 'rootfs').layers.map((layer) => layer.file))).size;
@@ -241,7 +250,7 @@ async function concurrency(kind, agentPid) {
 const verdict = (ratio, limit) => `${ratio.toFixed(2)}x ${ratio <= limit ? 'met' : 'MISSED'} (<= ${limit}x)`;
 const results = await withMountLock(async () => {
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up; the agent first runs ${AGENT_WARM_UP_JOBS} jobs unmeasured)${QUICK ? ', quick' : ''}; the node agent under Node ${process.version}; load average at start ${load}; ms\n`);
+  console.log(`targets bench: ${RUNS} runs per cell (+1 warm-up; the agent first runs ${AGENT_WARM_UP_JOBS} jobs unmeasured)${QUICK ? ', quick' : ''}; layers: ${FORMAT === 'erofs' ? 'uncompressed erofs on their files (the import default)' : 'zstd squashfs through loop devices'}; the node agent under Node ${process.version}; load average at start ${load}; ms\n`);
   mountNodeRun(root);
   const agent = await startAgent(site);
   const memory = { idleRss: groupRss(agent.pid) };
@@ -281,7 +290,7 @@ console.log(table(
 ));
 console.log(`\n${CONCURRENT} concurrent prologs, then their epilogs (one 5-layer image; ${CONCURRENT} images of ${SPREAD_LAYERS} layers), wall ms, median of ${CONCURRENT_RUNS} bursts (the Node path: one):`);
 console.log(table(
-  ['images', 'path', 'ready', 'failed', 'prologs', 'floors', 'ratio', 'epilogs', 'floors', 'ratio', 'loop devices / layer files', 'loops left'],
+  ['images', 'path', 'ready', 'failed', 'prologs', 'floors', 'ratio', 'epilogs', 'floors', 'ratio', FORMAT === 'erofs' ? 'erofs mounts / layer files' : 'loop devices / layer files', 'left'],
   results.concurrent.flatMap((row) => MODES.map((mode) => {
     const m = row[mode];
     return [row.kind, mode, `${m.ready}/${CONCURRENT}`, m.failed, fmt(m.prolog), fmt(row.floorProlog), verdict(m.prolog / row.floorProlog, 2), fmt(m.epilog), fmt(row.floorEpilog), `${two(m.epilog / row.floorEpilog)}x`, `${m.loops} / ${row.layerFilesUsed} ${m.loops === row.layerFilesUsed ? 'met' : 'MISSED'}`, m.loopsLeft];
@@ -291,4 +300,4 @@ const mib = (kib) => `${(kib / 1024).toFixed(1)} MiB`;
 console.log(`\nnode agent memory (RSS of agent + gate + mount executors): idle ${mib(results.memory.idleRss)}, after the layer rows ${mib(results.memory.afterLayerRows)}, peak during 16 concurrent prologs ${mib(Math.max(...results.concurrent.map((row) => row.agent.peakRss)))}, at the end ${mib(results.memory.after)}`);
 console.log(`load average: ${results.load} at start, ${results.loadEnd} at the end`);
 mkdirSync(join(repo, 'bench/results'), { recursive: true });
-writeFileSync(join(repo, `bench/results/targets${QUICK ? '-quick' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(repo, `bench/results/targets${FORMAT === 'erofs' ? '-erofs' : ''}${QUICK ? '-quick' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);
