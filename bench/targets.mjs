@@ -189,7 +189,7 @@ const startAll = (argvs, envs) =>
     });
   });
 /** What holds the layer files under `prefix`: loop devices (squashfs), or erofs mounts on the files themselves. */
-const loopsOn = (prefix) =>
+const layerHolders = (prefix) =>
   readdirSync('/sys/block').filter((name) => {
     try {
       return readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').startsWith(prefix);
@@ -221,9 +221,9 @@ async function concurrency(kind, agentPid) {
     const prologs = await startAll(refs.map(() => [dist('prolog/slurm')]), ids.map((id, i) => modeEnv(mode, site.slurmEnv(id, refs[i]))));
     clearInterval(sampler);
     const ready = ids.filter((id) => existsSync(join(site.runtime, 'jobs', String(id), 'entry.json'))).length;
-    const loops = loopsOn(site.store);
+    const loops = layerHolders(site.store);
     const epilogs = await startAll(refs.map(() => [dist('epilog/slurm')]), ids.map((id, i) => modeEnv(mode, site.slurmEnv(id, refs[i]))));
-    return { prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, loopsLeft: loopsOn(site.store), peakRss };
+    return { prolog: prologs.ms, epilog: epilogs.ms, failed: prologs.failed + epilogs.failed, ready, loops, loopsLeft: layerHolders(site.store), peakRss };
   };
   // One burst is one sample, and a burst on 2 shared cores swings by half: the agent and the floor
   // take turns CONCURRENT_RUNS times (medians); the Node path, far off either way, runs once.

@@ -17,10 +17,12 @@ export const OLD_PLUGSTACK_SNIPPET = 'strata.conf';
  */
 const ALLOC_FLAGS = ['alloc', 'contain', 'x11', 'forcerequeueonfail', 'runinjob'];
 
+/** PrologFlags as a list of lower-case flags. */
+export const prologFlagList = (prologFlags: string | undefined): string[] => (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
+
 /** Whether PrologFlags makes the prolog run on every node at allocation. */
 export function prologRunsAtAllocation(prologFlags: string | undefined): boolean {
-  const flags = (prologFlags ?? '').split(',').map((flag) => flag.trim().toLowerCase());
-  return flags.some((flag) => ALLOC_FLAGS.includes(flag));
+  return prologFlagList(prologFlags).some((flag) => ALLOC_FLAGS.includes(flag));
 }
 
 /** slurm.conf's Key=Value settings (last one wins; node and partition lines are skipped). */

@@ -27,11 +27,11 @@ const plan = (writable = false) =>
   planJob({ jobId: JOB, uid: 1000, gid: 1000, home: '/home/al', writable, mounts: [{ source: '/lustre/p', target: '/data', readonly: true, optional: false, recursive: false }] }, config, image());
 
 /** NodeOps that record what happens, in order. */
-function recordingOps(failOn?: (step: Step) => boolean) {
+function recordingOps(failOn?: (step: Step) => boolean, failure = () => userError('E_BAD_MOUNT', 'refused')) {
   const events: string[] = [];
   const journal: JournalRecord[] = [];
   const did = (step: Step) => {
-    if (failOn?.(step)) throw userError('E_BAD_MOUNT', 'refused');
+    if (failOn?.(step)) throw failure();
     events.push(`do ${step.op} ${'target' in step ? step.target : ''}`);
   };
   const ops: NodeOps = {
@@ -87,6 +87,16 @@ describe('applyPlan', () => {
     expect(after.every((event) => /^(journal|do) bind /.test(event))).toBe(true);
     for (let i = 0; i < after.length; i += 2) expect(after[i + 1]).toBe(after[i].replace(/^journal /, 'do '));
     expect(events.some((event) => /readonly|entry/.test(event))).toBe(false);
+  });
+
+  test('a kernel without erofs fails the node where erofs is the site\'s layer format (the default), the job where it is not', async () => {
+    const noErofs = () => userError('E_NO_EROFS', "this node's kernel cannot mount erofs layers");
+    const onRootfs = (step: Step) => step.op === 'rootfs';
+    const siteDefault = recordingOps(onRootfs, noErofs).ops;
+    await expect(applyPlan(plan(), { config, image: 'sha256:x', uid: 1000, gid: 1000, timings: {} }, siteDefault)).rejects.toMatchObject({ kind: 'node', code: 'E_NO_EROFS' });
+    const squashfsSite = { ...config, import: { ...config.import, compression: 'zstd' as const } };
+    const userChoice = recordingOps(onRootfs, noErofs).ops;
+    await expect(applyPlan(plan(), { config: squashfsSite, image: 'sha256:x', uid: 1000, gid: 1000, timings: {} }, userChoice)).rejects.toMatchObject({ kind: 'user', code: 'E_NO_EROFS' });
   });
 });
 
